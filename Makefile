@@ -1,0 +1,39 @@
+# The two commands of the README: `make demo` and `make test`. Both build .venv themselves.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+DEMO   ?= demo
+
+.PHONY: install demo test bench check-java clean
+
+$(VENV)/.installed: setup.py constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "citycredit needs Python 3.11, found " + sys.version' 
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+check-java:
+	@command -v java >/dev/null 2>&1 || [ -n "$$JAVA_HOME" ] || { \
+	  echo "Java 17 is required by Spark and was not found."; \
+	  echo "Install it: apt-get install openjdk-17-jre-headless (Debian/Ubuntu) or brew install openjdk@17 (macOS)."; \
+	  exit 1; }
+
+## Generate a small synthetic city and run one month end to end; prints where it wrote data.
+demo: install check-java
+	$(VENV)/bin/citycredit demo --dir $(DEMO)
+
+## The test suite: real Spark (local), real Delta tables, real GX, real Airflow DAG runs.
+test: install check-java
+	$(PY) -m pytest -q
+
+## Benchmarks (large data; prints figures): make bench ADULTS=2250000 MONTHS=36
+ADULTS ?= 2250000
+MONTHS ?= 36
+bench: install check-java
+	$(PY) -m bench.run --adults $(ADULTS) --months $(MONTHS)
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -1,0 +1,253 @@
+"""Settings: conf/base.yaml, then conf/<env>.yaml laid over it, then CITYCREDIT_* variables.
+
+Every value remembers which file (or variable) it came from, so a bad or missing setting fails at
+start with a message naming that file and key rather than deep inside a Spark job.
+"""
+from __future__ import annotations
+
+import codecs
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+SOURCE_KINDS = ("findings", "population", "appeals", "optouts")
+
+# CITYCREDIT_* variable → dotted setting it overrides (SPEC §6). One list, so a typo is caught.
+ENV_OVERRIDES = {
+    "CITYCREDIT_LANDING": "paths.landing",
+    "CITYCREDIT_WAREHOUSE": "paths.warehouse",
+    "CITYCREDIT_RULES": "paths.rules",
+    "CITYCREDIT_EXPECTATIONS": "paths.expectations",
+    "CITYCREDIT_SUBJECT_KEY": "subject_key",
+    "CITYCREDIT_SPARK_MASTER": "spark.master",
+    "CITYCREDIT_SPARK_DRIVER_MEMORY": "spark.driver_memory",
+    "CITYCREDIT_SPARK_SHUFFLE_PARTITIONS": "spark.shuffle_partitions",
+}
+# Variables that choose *which* configuration is read rather than a value in it.
+ENV_SELECTORS = ("CITYCREDIT_ENV", "CITYCREDIT_CONF")
+
+# The shape of base.yaml: every key a conf file may set, and how to check it.
+_SCHEMA: dict[str, Any] = {
+    "paths": {"landing": str, "warehouse": str, "rules": str, "expectations": str},
+    "subject_key": (str, type(None)),
+    "spark": {"master": str, "driver_memory": str, "shuffle_partitions": int, "conf": dict},
+    "validation": {"max_bad_share": float, "min_volume_ratio": float, "forbidden_columns": list},
+    "scoring": {"appeal_mask_working_days": int},
+    "publish": {"max_grade_share_change": float},
+}
+_SOURCE_KEYS = {"kind", "title", "items", "encoding", "date_format", "required"}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message names the file (or variable) and the key."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    conf_dir: Path
+    landing: Path
+    warehouse: Path
+    rules: Path
+    expectations: Path
+    subject_key: str
+    spark_master: str
+    spark_driver_memory: str
+    spark_shuffle_partitions: int
+    spark_conf: dict
+    validation: dict
+    scoring: dict
+    publish: dict
+    sources: dict = field(default_factory=dict)
+
+    def table_path(self, layer: str, name: str) -> str:
+        """`<warehouse>/<layer>/<table>` (SPEC §5)."""
+        return str(self.warehouse / layer / name)
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def _overlay(values: dict, origins: dict, data: Mapping, schema: Mapping, origin: str, prefix=""):
+    """Lay `data` over `values`, checking keys against `schema` and recording each key's origin."""
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in schema:
+            raise ConfigError(f"{origin}: unknown key '{dotted}' (known: {', '.join(schema)})")
+        expected = schema[key]
+        if isinstance(expected, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{origin}: key '{dotted}' must be a mapping")
+            _overlay(values.setdefault(key, {}), origins, value, expected, origin, dotted + ".")
+        else:
+            values[key] = value
+            origins[dotted] = origin
+
+
+def _get(values: dict, dotted: str):
+    node = values
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def _set(values: dict, dotted: str, value):
+    *parents, last = dotted.split(".")
+    node = values
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+
+
+def _check_types(values: dict, origins: dict, schema: Mapping, prefix=""):
+    for key, expected in schema.items():
+        dotted = f"{prefix}{key}"
+        if key not in values:
+            raise ConfigError(f"conf/base.yaml: missing key '{dotted}'")
+        value = values[key]
+        if isinstance(expected, dict):
+            _check_types(value, origins, expected, dotted + ".")
+            continue
+        where = origins.get(dotted, "conf")
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            values[key] = value = float(value)
+        if expected is int and isinstance(value, str) and value.strip().isdigit():
+            values[key] = value = int(value)  # from an environment variable
+        if not isinstance(value, expected) or isinstance(value, bool) and expected in (int, float):
+            want = expected.__name__ if isinstance(expected, type) else "string or empty"
+            raise ConfigError(f"{where}: key '{dotted}' must be {want}, got {value!r}")
+
+
+def _check_values(values: dict, origins: dict):
+    def fail(dotted, message):
+        raise ConfigError(f"{origins.get(dotted, 'conf')}: key '{dotted}' {message}")
+
+    if not re.fullmatch(r"\d+[kmgt]?", values["spark"]["driver_memory"], re.I):
+        fail("spark.driver_memory", "must look like 4g or 8192m")
+    if values["spark"]["shuffle_partitions"] < 1:
+        fail("spark.shuffle_partitions", "must be at least 1")
+    for dotted in ("validation.max_bad_share", "publish.max_grade_share_change",
+                   "validation.min_volume_ratio"):
+        if not 0 <= _get(values, dotted) <= 1:
+            fail(dotted, "must be between 0 and 1")
+    if values["scoring"]["appeal_mask_working_days"] < 0:
+        fail("scoring.appeal_mask_working_days", "must not be negative")
+    if not values.get("subject_key"):
+        raise ConfigError(
+            "no subject key: set CITYCREDIT_SUBJECT_KEY (or subject_key in conf/local.yaml "
+            "for development); identity numbers cannot be pseudonymised without it")
+
+
+def load_sources(path: Path) -> dict[str, dict]:
+    """conf/sources.yaml → {source_id: normalised entry}; errors name the file, source and key."""
+    data = _read_yaml(path)
+    sources = data.get("sources")
+    if not isinstance(sources, dict) or not sources:
+        raise ConfigError(f"{path}: key 'sources' must map source ids to their settings")
+    result = {}
+    for source_id, entry in sources.items():
+        where = f"{path}: source '{source_id}'"
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", str(source_id)):
+            raise ConfigError(f"{where}: source ids are lowercase letters, digits and _")
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: must be a mapping")
+        unknown = set(entry) - _SOURCE_KEYS
+        if unknown:
+            raise ConfigError(f"{where}: unknown key '{sorted(unknown)[0]}' "
+                              f"(known: {', '.join(sorted(_SOURCE_KEYS))})")
+        kind = entry.get("kind")
+        if kind not in SOURCE_KINDS:
+            raise ConfigError(f"{where}: key 'kind' must be one of {', '.join(SOURCE_KINDS)}")
+        encoding = entry.get("encoding", "utf-8")
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ConfigError(f"{where}: key 'encoding': unknown encoding '{encoding}'") from None
+        items = entry.get("items", [])
+        if kind == "findings" and not (isinstance(items, list) and items):
+            raise ConfigError(f"{where}: key 'items' must list the catalogue items it delivers")
+        required = entry.get("required", True)
+        if not isinstance(required, bool):
+            raise ConfigError(f"{where}: key 'required' must be true or false")
+        result[source_id] = {
+            "kind": kind,
+            "title": entry.get("title", source_id),
+            "items": list(items),
+            "encoding": encoding,
+            "date_format": entry.get("date_format", "%Y-%m-%d"),
+            "required": required,
+        }
+    return result
+
+
+def load_settings(conf_dir: Path | str | None = None, env: str | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the configuration; raise ConfigError naming the file and key on any problem."""
+    environ = os.environ if environ is None else environ
+    unknown = sorted(k for k in environ if k.startswith("CITYCREDIT_")
+                     and k not in ENV_OVERRIDES and k not in ENV_SELECTORS)
+    if unknown:
+        raise ConfigError(f"environment: {unknown[0]} is not a citycredit setting "
+                          f"(known: {', '.join(sorted([*ENV_OVERRIDES, *ENV_SELECTORS]))})")
+    conf_dir = Path(conf_dir or environ.get("CITYCREDIT_CONF") or PROJECT_ROOT / "conf")
+    env = env or environ.get("CITYCREDIT_ENV") or "local"
+
+    values: dict = {}
+    origins: dict = {}
+    base = conf_dir / "base.yaml"
+    _overlay(values, origins, _read_yaml(base), _SCHEMA, str(base))
+    overlay = conf_dir / f"{env}.yaml"
+    _overlay(values, origins, _read_yaml(overlay), _SCHEMA, str(overlay))
+    for var, dotted in ENV_OVERRIDES.items():
+        if var in environ:
+            _set(values, dotted, environ[var])
+            origins[dotted] = f"environment variable {var}"
+    _check_types(values, origins, _SCHEMA)
+    _check_values(values, origins)
+
+    cwd = Path.cwd()
+    project = conf_dir.resolve().parent
+
+    def data_path(dotted):   # data lives where the operator runs it
+        return (cwd / _get(values, dotted)).resolve()
+
+    def code_path(dotted):   # rules and suites ship with the project
+        return (project / _get(values, dotted)).resolve()
+
+    rules = code_path("paths.rules")
+    if not rules.is_dir():
+        raise ConfigError(f"{origins['paths.rules']}: key 'paths.rules': no rules folder at {rules}")
+    return Settings(
+        env=env,
+        conf_dir=conf_dir,
+        landing=data_path("paths.landing"),
+        warehouse=data_path("paths.warehouse"),
+        rules=rules,
+        expectations=code_path("paths.expectations"),
+        subject_key=values["subject_key"],
+        spark_master=values["spark"]["master"],
+        spark_driver_memory=values["spark"]["driver_memory"],
+        spark_shuffle_partitions=values["spark"]["shuffle_partitions"],
+        spark_conf=dict(values["spark"]["conf"]),
+        validation=dict(values["validation"]),
+        scoring=dict(values["scoring"]),
+        publish=dict(values["publish"]),
+        sources=load_sources(conf_dir / "sources.yaml"),
+    )

@@ -1,0 +1,38 @@
+"""citycredit: the monthly scoring warehouse for Chinese city personal credit scores."""
+from setuptools import find_packages, setup
+
+setup(
+    name="citycredit",
+    version="0.1.0",
+    description="Monthly scoring warehouse for city personal credit scores (Spark + Delta + GX + Airflow)",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["citycredit", "citycredit.*"]),
+    install_requires=[
+        # pyspark 4.2.0, not 4.3: delta-spark 4.4.1 (the `cluster` extra) requires pyspark<=4.2.0,
+        # so pinning 4.2.0 keeps the whole stack installable together (ARCHITECTURE §2).
+        "pyspark==4.2.0",
+        "deltalake>=1.6,<2",
+        "apache-airflow>=3.3,<4",
+        "great-expectations>=1.24,<2",
+        "pyarrow>=19",
+        "pandas>=2.2,<3",          # PySpark 4.2 does not support pandas 3 yet
+        "python-stdnum>=2.0",      # GB 11643 identity numbers (stdnum.cn.ric)
+        "holidays>=0.100",         # Chinese statutory holidays and make-up workdays (调休)
+        "click>=8.1",              # the CLI
+        "rich>=13",                # progress and report tables on the terminal
+        "pyyaml>=6",
+        "psutil>=5.9",             # peak-memory figures in reports and benchmarks
+    ],
+    extras_require={
+        "dev": [
+            "pytest>=8",
+            # an independent Delta reader for tests and the reference scorer
+            "duckdb==1.4.4",
+            "duckdb-ext-delta==1.4.4.20260205",
+            "polars>=1.0",
+        ],
+        # clusters whose Spark has the delta-spark jars use format("delta") through the same seam
+        "cluster": ["delta-spark==4.4.1"],
+    },
+    entry_points={"console_scripts": ["citycredit=citycredit.cli:main"]},
+)

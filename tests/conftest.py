@@ -1,0 +1,35 @@
+"""Shared fixtures: one real local Spark session for the whole run, settings in a temp folder."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+from citycredit.config import load_settings  # noqa: E402
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch):
+    """Settings whose landing and warehouse live in this test's temp folder."""
+    monkeypatch.chdir(tmp_path)
+    for var in [k for k in os.environ if k.startswith("CITYCREDIT_")]:
+        monkeypatch.delenv(var)
+    return load_settings(PROJECT / "conf", env="local")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A real local[2] Spark session, stopped at the end (avoids py4j's logging error at exit)."""
+    from citycredit.config import load_settings
+    from citycredit.spark import get_spark
+
+    session = get_spark(load_settings(PROJECT / "conf", env="local", environ={}), "citycredit-tests")
+    yield session
+    session.stop()
