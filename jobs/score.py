@@ -1,0 +1,32 @@
+"""spark-submit entry point: python jobs/score.py --month 2026-03 [--scheme haibei]...
+
+Argument parsing and a call into the library, nothing else: the same code runs embedded and on a
+cluster (CITYCREDIT_SPARK_MASTER).
+"""
+import argparse
+import sys
+
+from citycredit.config import load_settings
+from citycredit.rules import load_schemes
+from citycredit.score_job import run_scoring
+from citycredit.spark import get_spark
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Score one month for one or more schemes.")
+    parser.add_argument("--month", required=True, help="score month, YYYY-MM")
+    parser.add_argument("--scheme", action="append", help="scheme id (repeatable; default all)")
+    parser.add_argument("--run-id", default=None)
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    schemes = load_schemes(settings.rules, args.scheme)
+    spark = get_spark(settings, "citycredit-score")
+    for scheme in schemes.values():
+        result = run_scoring(spark, settings, scheme, args.month, args.run_id)
+        print(f"{result.scheme} {result.month}: {result.subjects} subjects, {result.lines} "
+              f"explanation lines, {result.seconds:.1f}s (run {result.run_id})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
