@@ -324,10 +324,10 @@ def test_huzhou_commitments_cap_and_breach_repair(spark, shipped):
     assert march["twenty"].score == base + 400
     assert march["twentyfive"].score == base + 400          # the cap holds
     assert march["breach"].score == base + 380              # a breach takes 20 off…
-    august, _ = score(spark, huzhou, "2026-08", f)          # …for six months: 10 Feb – 9 Aug
-    september, _ = score(spark, huzhou, "2026-09", f)
-    assert august["breach"].score == base + 380
-    assert september["breach"].score == base + 400
+    july, _ = score(spark, huzhou, "2026-07", f)            # …for six months: 10 Feb – 9 Aug
+    august, _ = score(spark, huzhou, "2026-08", f)
+    assert july["breach"].score == base + 380
+    assert august["breach"].score == base + 400
 
 
 def test_explanation_lines_sum_to_the_raw_score(spark, example):
