@@ -42,6 +42,37 @@ def generate(adults, months, end, landing, seed, bad_share):
                f"in {summary.get('seconds', 0):.1f}s")
 
 
+@cli.command()
+@click.option("--month", callback=_month, required=True, help="score month, YYYY-MM")
+@click.option("--schemes", default=None, help="comma-separated scheme ids (default: all in rules/)")
+@click.option("--accept-drift", is_flag=True,
+              help="publish even if a grade share moved more than the configured bound")
+def run(month, schemes, accept_drift):
+    """Run one month end to end (the DAG's task functions, without a scheduler).
+
+    Exit status 0 only when the month was published."""
+    from rich.console import Console
+
+    from . import pipeline
+
+    console = Console(stderr=True)
+    chosen = [s.strip() for s in schemes.split(",") if s.strip()] if schemes else None
+    with console.status(f"citycredit {month}") as status:
+        def progress(stage, detail=""):
+            status.update(f"[bold]{month}[/] {stage}: {detail}")
+            console.log(f"{stage} {detail}")
+        try:
+            outcome = pipeline.run_month(month, chosen, accept_drift, progress=progress)
+        except pipeline.PublishRefused as exc:
+            click.echo(getattr(exc, "summary", ""))
+            click.echo(f"NOT PUBLISHED: {exc}", err=True)
+            sys.exit(1)
+        except (pipeline.DeliveryMissing, pipeline.BatchRejected) as exc:
+            click.echo(f"STOPPED: {exc}", err=True)
+            sys.exit(1)
+    click.echo(outcome["summary"])
+
+
 def main():
     try:
         cli(standalone_mode=True)

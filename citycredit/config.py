@@ -37,7 +37,8 @@ _SCHEMA: dict[str, Any] = {
     "paths": {"landing": str, "warehouse": str, "rules": str, "expectations": str},
     "subject_key": (str, type(None)),
     "spark": {"master": str, "driver_memory": str, "shuffle_partitions": int, "conf": dict},
-    "validation": {"max_bad_share": float, "min_volume_ratio": float, "forbidden_columns": list},
+    "validation": {"max_bad_share": float, "min_bad_rows": int, "min_volume_ratio": float,
+                   "forbidden_columns": list},
     "scoring": {"appeal_mask_working_days": int},
     "publish": {"max_grade_share_change": float},
 }

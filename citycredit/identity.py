@@ -37,10 +37,12 @@ _CHECK_BYTES = np.frombuffer(CHECK_CHARS.encode("ascii"), dtype=np.uint8)
 def is_valid_id_number(s) -> bool:
     """True iff ``s`` is a valid 18-character resident identity number.
 
-    Same checks as ``stdnum.cn.ric.validate`` (length, digits, check character, real birth date,
-    region code existing in the birth year), with stdnum's slow region lookup memoised per
-    (region code, birth year) so that landing can validate millions of rows. A lowercase ``x``
-    check character is accepted, surrounding blanks are not.
+    stdnum.cn.ric's checks (length, digits, check character, real birth date — and not in the
+    future, which stdnum allows — and a known region code), except one: stdnum also wants the region code to have existed in the *birth* year,
+    but a card carries the code of where it was *issued* (at 16 or later), so e.g. every 环翠区
+    371002 number of someone born before 1987 is real yet fails that test. Here the code must be
+    one stdnum knows at all. The lookup is memoised per region code so that landing can validate
+    millions of rows. A lowercase ``x`` check character is accepted, surrounding blanks are not.
     """
     if not isinstance(s, str) or len(s) != 18:
         return False
@@ -50,19 +52,18 @@ def is_valid_id_number(s) -> bool:
     try:
         if number[17] != _ric.calc_check_digit(number):
             return False
-        year = _ric.get_birth_date(number).year
+        born = _ric.get_birth_date(number)
     except (ValueError, _ric.ValidationError):
         return False
-    return _region_valid(number[:6], year)
+    return born <= _dt.date.today() and _region_known(number[:6])   # stdnum allows future births
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _region_valid(region: str, year: int) -> bool:
-    try:
-        _ric.get_birth_place(f"{region}{year:04d}0101" + "0000")
-    except _ric.ValidationError:
-        return False
-    return True
+def _region_known(region: str) -> bool:
+    """A region code stdnum's table of administrative divisions has (at any time)."""
+    from stdnum import numdb
+    results = numdb.get("cn/loc").info(region)
+    return any("county" in props for _part, props in results)
 
 
 def _validated(s: str) -> str:

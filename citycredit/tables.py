@@ -179,7 +179,7 @@ def _partition_values(rel_dir: str) -> dict[str, str | None]:
 
 def _arrow_schema_of(df: DataFrame) -> pa.Schema:
     from pyspark.sql.pandas.types import to_arrow_schema
-    return to_arrow_schema(df.schema)
+    return to_arrow_schema(df.schema, timezone="UTC")   # Spark writes TIMESTAMP_MICROS in UTC
 
 
 def _stat_value(value):

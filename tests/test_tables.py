@@ -18,14 +18,15 @@ SCHEMA = T.StructType([
     T.StructField("score", T.IntegerType()),
     T.StructField("points", T.DecimalType(18, 4)),
     T.StructField("occurred_on", T.DateType()),
+    T.StructField("computed_at", T.TimestampType()),
     T.StructField("scheme", T.StringType()),
     T.StructField("score_month", T.StringType()),
 ])
 
 
 def rows(scheme, month, n, score=1000):
-    return [(f"k{i:04d}", score + i, Decimal("1.2500") * i, dt.date(2026, 1, 1 + i % 28), scheme,
-             month) for i in range(n)]
+    return [(f"k{i:04d}", score + i, Decimal("1.2500") * i, dt.date(2026, 1, 1 + i % 28),
+             dt.datetime(2026, 2, 1, 8, 30, tzinfo=dt.timezone.utc), scheme, month) for i in range(n)]
 
 
 def write(spark, path, data, **kw):
@@ -51,6 +52,7 @@ def test_append_creates_table_and_adds_rows(spark, tmp_path):
     back = tables.read(spark, path, where={"score_month": "2026-01"}).orderBy("subject_key").collect()
     assert back[2].points == Decimal("2.5000") and back[2].occurred_on == dt.date(2026, 1, 3)
     assert back[2].score == 1002
+    assert back[2].computed_at.replace(tzinfo=dt.timezone.utc) == dt.datetime(2026, 2, 1, 8, 30, tzinfo=dt.timezone.utc)
     # files sit in partition folders, none left in staging
     assert all(f.startswith("scheme=haibei/score_month=2026-0") for f in parquet_files(path))
 
