@@ -38,11 +38,12 @@ _SCHEMA: dict[str, Any] = {
     "subject_key": (str, type(None)),
     "spark": {"master": str, "driver_memory": str, "shuffle_partitions": int, "conf": dict},
     "validation": {"max_bad_share": float, "min_bad_rows": int, "min_volume_ratio": float,
-                   "forbidden_columns": list},
+                   "min_volume_rows": int, "forbidden_columns": list},
     "scoring": {"appeal_mask_working_days": int},
     "publish": {"max_grade_share_change": float},
 }
-_SOURCE_KEYS = {"kind", "title", "items", "encoding", "date_format", "required"}
+_SOURCE_KEYS = {"kind", "title", "items", "encoding", "date_format", "required",
+                "min_volume_ratio"}
 
 
 class ConfigError(ValueError):
@@ -187,7 +188,11 @@ def load_sources(path: Path) -> dict[str, dict]:
         required = entry.get("required", True)
         if not isinstance(required, bool):
             raise ConfigError(f"{where}: key 'required' must be true or false")
+        ratio = entry.get("min_volume_ratio")
+        if ratio is not None and not (isinstance(ratio, (int, float)) and 0 <= ratio <= 1):
+            raise ConfigError(f"{where}: key 'min_volume_ratio' must be between 0 and 1")
         result[source_id] = {
+            "min_volume_ratio": ratio,
             "kind": kind,
             "title": entry.get("title", source_id),
             "items": list(items),

@@ -166,8 +166,10 @@ def _volume_drop(settings, source_id, month, landed) -> list[str]:
         return []
     counts = [tables.read_arrow(path, where={"month": m}, columns=["line"]).num_rows for m in earlier]
     average = sum(counts) / len(counts)
-    ratio = settings.validation["min_volume_ratio"]
-    if average and landed < ratio * average:
+    ratio = settings.sources[source_id]["min_volume_ratio"]
+    if ratio is None:
+        ratio = settings.validation["min_volume_ratio"]
+    if average >= settings.validation["min_volume_rows"] and landed < ratio * average:
         return [f"volume drop: {landed} rows against an average of {average:.0f} over "
                 f"{', '.join(earlier)} (below {ratio:.0%})"]
     return []
