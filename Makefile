@@ -29,11 +29,13 @@ demo: install check-java
 test: install check-java
 	$(PY) -m pytest -q
 
-## Benchmarks (large data; prints figures): make bench ADULTS=2250000 MONTHS=36
-ADULTS ?= 2250000
-MONTHS ?= 36
+## Benchmarks (large data; prints figures): scoring, Spark vs the DuckDB reference; the generator
+ADULTS   ?= 2250000
+FINDINGS ?= 15000000
+MONTHS   ?= 36
 bench: install check-java
-	$(PY) -m bench.run --adults $(ADULTS) --months $(MONTHS)
+	$(PY) -m bench.bench_score --adults $(ADULTS) --findings $(FINDINGS)
+	$(PY) -m bench.bench_generate --adults $(ADULTS) --months $(MONTHS)
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

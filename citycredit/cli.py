@@ -54,6 +54,7 @@ def run(month, schemes, accept_drift):
     from rich.console import Console
 
     from . import pipeline
+    from .landing import DeliveryError
 
     console = Console(stderr=True)
     chosen = [s.strip() for s in schemes.split(",") if s.strip()] if schemes else None
@@ -67,10 +68,49 @@ def run(month, schemes, accept_drift):
             click.echo(getattr(exc, "summary", ""))
             click.echo(f"NOT PUBLISHED: {exc}", err=True)
             sys.exit(1)
-        except (pipeline.DeliveryMissing, pipeline.BatchRejected) as exc:
+        except (pipeline.DeliveryMissing, pipeline.BatchRejected, DeliveryError) as exc:
             click.echo(f"STOPPED: {exc}", err=True)
             sys.exit(1)
     click.echo(outcome["summary"])
+
+
+@cli.command()
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default="demo",
+              show_default=True, help="where the demo city's landing/ and warehouse/ go")
+@click.option("--adults", type=click.IntRange(min=100), default=2000, show_default=True)
+@click.option("--end", callback=_month, default="2026-10", show_default=True)
+def demo(folder, adults, end):
+    """Generate a small synthetic city and run its months end to end, then print the report."""
+    import os
+    import shutil
+
+    from . import pipeline
+    from .generate import generate_city
+
+    folder = folder.resolve()
+    landing, warehouse = folder / "landing", folder / "warehouse"
+    shutil.rmtree(landing, ignore_errors=True)
+    summary = generate_city(landing, adults=adults, months=2, end=end, seed=0)
+    click.echo(f"generated {summary['rows_total']} rows of deliveries for {adults} adults "
+               f"→ {landing}")
+    settings = load_settings(environ={**os.environ, "CITYCREDIT_LANDING": str(landing),
+                                      "CITYCREDIT_WAREHOUSE": str(warehouse)})
+    months = [pipeline.resolve_month(f"{end}-15"), end]
+    for month in months:
+        click.echo(f"running {month} …")
+        outcome = pipeline.run_month(month, settings=settings,
+                                     progress=lambda stage, detail="": click.echo(f"  {stage} {detail}"))
+    click.echo("")
+    click.echo(outcome["summary"])
+    click.echo("")
+    click.echo(f"warehouse (Delta tables): {warehouse}")
+    for layer in ("bronze", "quarantine", "staging", "silver", "gold", "report"):
+        if (warehouse / layer).is_dir():
+            names = sorted(p.name for p in (warehouse / layer).iterdir() if p.is_dir())
+            click.echo(f"  {layer:11} {', '.join(names)}")
+    click.echo(f"  validation results (GX): {warehouse / 'validation_results'}")
+    click.echo(f"portal table: {settings.table_path('gold', 'published_scores')}  e.g. "
+               f"python -c \"import polars as pl; print(pl.read_delta('{warehouse}/gold/published_scores'))\"")
 
 
 def main():
