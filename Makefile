@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= demo
 
-.PHONY: install demo test bench check-java clean
+.PHONY: install demo test bench airflow-test check-java clean
 
 $(VENV)/.installed: setup.py constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "citycredit needs Python 3.11, found " + sys.version' 
@@ -37,5 +37,15 @@ bench: install check-java
 	$(PY) -m bench.bench_score --adults $(ADULTS) --findings $(FINDINGS)
 	$(PY) -m bench.bench_generate --adults $(ADULTS) --months $(MONTHS)
 
+## One DAG run of citycredit_monthly on embedded Airflow (SQLite in airflow_home/), against the
+## demo city: `make demo` first. MONTH is the score month.
+MONTH ?= 2026-10
+AIRFLOW_ENV = AIRFLOW_HOME=$(CURDIR)/airflow_home AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+              AIRFLOW__CORE__LOAD_EXAMPLES=False GX_ANALYTICS_ENABLED=false \
+              CITYCREDIT_LANDING=$(CURDIR)/$(DEMO)/landing CITYCREDIT_WAREHOUSE=$(CURDIR)/$(DEMO)/warehouse
+airflow-test: install check-java
+	$(AIRFLOW_ENV) $(VENV)/bin/airflow db migrate
+	$(AIRFLOW_ENV) $(VENV)/bin/airflow dags test citycredit_monthly -c '{"month": "$(MONTH)"}'
+
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache
+	rm -rf $(VENV) $(DEMO) airflow_home .pytest_cache

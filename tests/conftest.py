@@ -1,6 +1,7 @@
 """Shared fixtures: one real local Spark session for the whole run, settings in a temp folder."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -32,4 +33,7 @@ def spark():
 
     session = get_spark(load_settings(PROJECT / "conf", env="local", environ={}), "citycredit-tests")
     yield session
+    # Airflow's logging setup (DAG tests) turns py4j's INFO on; its goodbye at exit would then
+    # write to pytest's closed capture streams.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     session.stop()
