@@ -62,32 +62,7 @@ def write_scheme(tmp_path, name, body):
     return load_scheme(folder / f"{name}.yaml", load_catalogue(folder))
 
 
-EXAMPLE = """\
-    scheme: example
-    title: 示例分
-    version: "2026.1"
-    effective_from: 2026-01
-    base_score: 1000
-    min_score: 0
-    max_score: 2000
-    dimensions:
-      law:    {title: 守法履约}
-      award:  {title: 表彰奖励, cap: 150}
-      public: {title: 道德公益}
-    grades:
-      - {grade: AA, label: 优秀, min: 1100}
-      - {grade: A,  label: 良好, min: 1000}
-      - {grade: B,  label: 一般, min: 900}
-      - {grade: D,  label: 不良}
-    rules:
-      - {id: debtor, item: COURT_DISHONEST_DEBTOR, dimension: law, points: -150, valid_months: 60, dedupe_group: court}
-      - {id: fine-general, item: ADMIN_PENALTY, when: {level: general}, dimension: law, points: -24, valid_months: 24, dedupe_group: penalty}
-      - {id: award-provincial, item: COMMENDATION, when: {level: provincial}, dimension: award, points: 60, valid_months: 36, dedupe_group: deed}
-      - {id: blood, item: BLOOD_DONATION, dimension: public, points: 10, cap: 40, valid_months: 24}
-      - {id: arrears, item: LOAN_ARREARS, dimension: law, points_per_unit: -10, cap: 100, valid_months: 24}
-      - {id: volunteer, item: VOLUNTEER_SERVICE, dimension: public, valid_months: 12,
-         tiers: [{at_least: 10, points: 2}, {at_least: 50, points: 10}, {at_least: 300, points: 50}]}
-    """
+EXAMPLE = (Path(__file__).parent / "data" / "spec_example.yaml").read_text("utf-8")  # SPEC §4
 
 
 @pytest.fixture(scope="module")
