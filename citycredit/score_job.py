@@ -12,7 +12,7 @@ from pyspark.sql import SparkSession
 from . import tables
 from .config import Settings
 from .rules import Scheme
-from .scoring import adults_of, as_known_at, score_month
+from .scoring import adults_of, as_known_at, evaluate_month, summarise_month
 
 SCORES_PARTITIONS = ["scheme", "score_month"]
 
@@ -46,12 +46,14 @@ def run_scoring(spark: SparkSession, settings: Settings, scheme: Scheme, month: 
     started = time.perf_counter()
     run_id = run_id or uuid.uuid4().hex[:12]
     inputs = inputs or load_inputs(spark, settings, month)
-    scores, lines = score_month(
+    evaluated, adults = evaluate_month(
         inputs["findings"], inputs["adults"], inputs["appeals"], inputs["optouts"], scheme, month,
-        run_id, mask_working_days=settings.scoring["appeal_mask_working_days"],
-        computed_at=dt.datetime.now(dt.timezone.utc))
-    # both outputs share the expensive part (scan, shuffle, dedupe window): compute it once
-    lines = lines.persist(StorageLevel.MEMORY_AND_DISK)
+        mask_working_days=settings.scoring["appeal_mask_working_days"])
+    # every output reads the evaluated findings (scan, shuffle, dedupe window): compute them once
+    evaluated = evaluated.persist(StorageLevel.MEMORY_AND_DISK)
+    adults = adults.persist(StorageLevel.MEMORY_AND_DISK)
+    scores, lines = summarise_month(evaluated, adults, scheme, month, run_id,
+                                    computed_at=dt.datetime.now(dt.timezone.utc))
     partition = {"scheme": scheme.scheme, "score_month": month}
     try:
         tables.write(lines, settings.table_path("gold", "score_lines"), mode="overwrite",
@@ -59,7 +61,8 @@ def run_scoring(spark: SparkSession, settings: Settings, scheme: Scheme, month: 
         tables.write(scores, settings.table_path("gold", "scores"), mode="overwrite",
                      partition_by=SCORES_PARTITIONS, replace=partition)
     finally:
-        lines.unpersist()
+        evaluated.unpersist()
+        adults.unpersist()
     written = tables.read(spark, settings.table_path("gold", "scores"), where=partition).count()
     line_count = tables.read(spark, settings.table_path("gold", "score_lines"), where=partition).count()
     return ScoringResult(scheme.scheme, month, run_id, written, line_count,

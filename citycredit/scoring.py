@@ -1,8 +1,8 @@
 """Scoring for one scheme and one score month (SPEC §4), as pure DataFrame → DataFrame steps.
 
-The plan costs one shuffle: findings are joined to the month's adults by subject_key, and every
-later step (dedupe window, per-rule, per-dimension and per-subject aggregation) groups by keys that
-start with subject_key, so Spark keeps that partitioning. Small inputs (rules, appeals, opt-outs)
+The plan costs one shuffle of the findings, by subject_key: every later step (dedupe window, the
+join to the month's adults, per-rule, per-dimension and per-subject aggregation) groups by keys
+that start with subject_key, so Spark keeps that partitioning. Small inputs (rules, appeals, opt-outs)
 are broadcast. All point arithmetic is DECIMAL, so a rerun reproduces a month exactly whatever the
 partitioning.
 """
@@ -119,10 +119,9 @@ def evaluate_findings(findings: DataFrame, adults: DataFrame, appeals: DataFrame
     status: revoked, appeal_upheld, masked, no_rule, not_yet_valid, expired, deduplicated, counted.
     """
     a = F.lit(as_of)
-    # The one shuffle: findings by subject_key. Every later window and aggregation groups by
-    # keys that start with subject_key, so Spark keeps this partitioning (check with explain()).
+    # The one shuffle: findings by subject_key. The dedupe window and every later aggregation
+    # group by keys that start with subject_key, so Spark keeps this partitioning (explain()).
     df = (findings.select(*FINDING_COLUMNS).repartition("subject_key")
-          .join(adults, "subject_key")
           .join(F.broadcast(appeal_flags(appeals, as_of, mask_cutoff)),
                 ["source_id", "record_id"], "left")
           .withColumn("quantity", F.col("quantity").cast(QUANTITY))
@@ -145,7 +144,13 @@ def evaluate_findings(findings: DataFrame, adults: DataFrame, appeals: DataFrame
               .when(F.col("last_valid_day") < a, "expired")
               .otherwise("counted"))
     df = df.withColumn("status", status).drop("appeal_upheld", "appeal_masked")
-    return dedupe_highest_value(df)
+    # Adults are joined after the dedupe (which only compares findings of one subject): the
+    # window leaves the findings sorted by subject_key, so this join sorts only the adults.
+    # (rule constants only steps 1–5 need are dropped: the evaluated findings are persisted)
+    return (dedupe_highest_value(df)
+            .drop("rule_order", "rule_points", "rule_points_per_unit", "valid_months",
+                  "dedupe_group", "case_ref")
+            .join(adults, "subject_key"))
 
 
 def dedupe_highest_value(df: DataFrame) -> DataFrame:
@@ -157,10 +162,13 @@ def dedupe_highest_value(df: DataFrame) -> DataFrame:
         .otherwise(F.concat(F.lit("d:"), F.col("occurred_on").cast("string")))
     value = F.abs(F.when(F.col("rule_kind") == "tiers", F.col("quantity").cast(POINTS))
                   .otherwise(F.col("finding_points")))
+    # one frame for both functions: Spark then sorts the findings once, not twice
     w = (Window.partitionBy("subject_key", "dedupe_group", "_behaviour", "_competing")
-         .orderBy(value.desc_nulls_last(), F.col("occurred_on").asc(), F.col("source_id").asc(),
-                  F.col("record_id").asc()))
-    df = df.withColumn("_competing", competing).withColumn("_behaviour", behaviour)
+         .orderBy(F.col("_value").desc_nulls_last(), F.col("occurred_on").asc(),
+                  F.col("source_id").asc(), F.col("record_id").asc())
+         .rowsBetween(Window.unboundedPreceding, Window.currentRow))
+    df = (df.withColumn("_competing", competing).withColumn("_behaviour", behaviour)
+          .withColumn("_value", value))
     winner = F.first(F.concat_ws("/", "source_id", "record_id")).over(w)
     rank = F.row_number().over(w)
     return (df.withColumn("_rank", rank).withColumn("_winner", winner)
@@ -168,7 +176,7 @@ def dedupe_highest_value(df: DataFrame) -> DataFrame:
                         F.when(F.col("_competing") & (F.col("_rank") > 1), F.col("_winner")))
             .withColumn("status", F.when(F.col("deduplicated_by").isNotNull(), "deduplicated")
                         .otherwise(F.col("status")))
-            .drop("_competing", "_behaviour", "_rank", "_winner"))
+            .drop("_competing", "_behaviour", "_value", "_rank", "_winner"))
 
 
 def _bounded(value: Column, cap: Column) -> Column:
@@ -265,14 +273,32 @@ def score_month(findings: DataFrame, adults: DataFrame, appeals: DataFrame, opto
 
     Returns (scores, score_lines) shaped as gold/scores and gold/score_lines (docs/contracts.md).
     """
+    evaluated, adults = evaluate_month(findings, adults, appeals, optouts, scheme, month,
+                                       mask_working_days)
+    return summarise_month(evaluated, adults, scheme, month, run_id, computed_at)
+
+
+def evaluate_month(findings: DataFrame, adults: DataFrame, appeals: DataFrame,
+                   optouts: DataFrame, scheme: Scheme, month: str,
+                   mask_working_days: int = 10) -> tuple[DataFrame, DataFrame]:
+    """Steps 1–5 for the month: (one row per finding of a scored adult, the scored adults).
+
+    Every output of summarise_month reads the evaluated findings — four times over; a job on
+    real data persists them in between (score_job.run_scoring), or Spark recomputes them."""
     spark = findings.sparkSession
     as_of = last_day(month)
     cutoff = appeal_mask_cutoff(as_of, mask_working_days)
     rules = rules_frame(spark, scheme)
     findings = exclude_opted_out(findings, optouts, as_of)
     adults = exclude_opted_out(adults, optouts, as_of)
-    lines = evaluate_findings(findings, adults, appeals, rules, scheme, as_of, cutoff)
-    per_rule = rule_totals(lines, scheme)
+    return evaluate_findings(findings, adults, appeals, rules, scheme, as_of, cutoff), adults
+
+
+def summarise_month(evaluated: DataFrame, adults: DataFrame, scheme: Scheme, month: str,
+                    run_id: str, computed_at: dt.datetime | None = None
+                    ) -> tuple[DataFrame, DataFrame]:
+    """Steps 6–7 and the explanation: (gold/scores rows, gold/score_lines rows)."""
+    per_rule = rule_totals(evaluated, scheme)
     per_dimension = dimension_totals(per_rule)
     scores = subject_scores(per_dimension, adults, scheme)
 
@@ -283,7 +309,7 @@ def score_month(findings: DataFrame, adults: DataFrame, appeals: DataFrame, opto
         "points_negative", "dimension_points", "finding_count",
         F.lit(scheme.rules_version).alias("rules_version"), F.lit(run_id).alias("run_id"),
         stamp.alias("computed_at"))
-    return scores, explanation_lines(lines, per_rule, per_dimension, scheme, month, run_id)
+    return scores, explanation_lines(evaluated, per_rule, per_dimension, scheme, month, run_id)
 
 
 def explanation_lines(lines: DataFrame, per_rule: DataFrame, per_dimension: DataFrame,
