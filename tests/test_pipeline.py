@@ -8,7 +8,11 @@ published, and stops that name the source and keep the previous publication.
 from __future__ import annotations
 
 import csv
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -160,4 +164,31 @@ def test_a_refused_publication_keeps_the_previous_one(city, tmp_path):
     with pytest.raises(pipeline.PublishRefused, match=r"haibei: grade \w+ share moved .* against 2026-02"):
         pipeline.publish("2026-03", "strict", scored, settings=refusing)
     assert tables.version(settings.table_path("gold", "published_scores")) == version
+    assert published(settings, "2026-03") == before
+
+
+def test_a_run_killed_midway_keeps_the_publication_and_a_rerun_completes(city):
+    """`citycredit run` killed (SIGKILL) while scoring: the published month stays readable and
+    unchanged; the next run of the month completes and publishes the same rows."""
+    settings = city["settings"]
+    before = published(settings, "2026-03")
+    env = {**os.environ, "CITYCREDIT_LANDING": str(settings.landing),
+           "CITYCREDIT_WAREHOUSE": str(settings.warehouse), "COLUMNS": "200"}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "citycredit.cli", "run", "--month", "2026-03",
+         "--schemes", ",".join(SCHEMES)], cwd=PROJECT, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, start_new_session=True)
+    seen = []
+    try:
+        for line in run.stderr:                # progress: … score haibei … score dazixiang …
+            seen.append(line)
+            if "score dazixiang" in line:      # haibei's gold is written, dazixiang's half done
+                break
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)     # the CLI and its Spark JVM
+        run.wait(timeout=60)
+    assert any("score dazixiang" in line for line in seen), "".join(seen[-20:])
+    assert run.returncode == -signal.SIGKILL
+    assert published(settings, "2026-03") == before
+    pipeline.run_month("2026-03", SCHEMES, settings=settings)
     assert published(settings, "2026-03") == before
