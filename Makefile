@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= demo
 
-.PHONY: install demo test bench airflow-test check-java clean
+.PHONY: install demo test bench bench-month airflow-test check-java clean
 
 $(VENV)/.installed: setup.py constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "citycredit needs Python 3.11, found " + sys.version' 
@@ -36,6 +36,12 @@ MONTHS   ?= 36
 bench: install check-java
 	$(PY) -m bench.bench_score --adults $(ADULTS) --findings $(FINDINGS)
 	$(PY) -m bench.bench_generate --adults $(ADULTS) --months $(MONTHS)
+
+## A full-scale month end to end with `citycredit run` (generates the city first if it is missing)
+CITY ?= /tmp/cc-city-full
+bench-month: install check-java
+	[ -d $(CITY)/population ] || $(PY) -m bench.bench_generate --adults $(ADULTS) --months $(MONTHS) --out $(CITY)
+	$(PY) -m bench.bench_month --landing $(CITY) --months 2023-01,2023-02
 
 ## One DAG run of citycredit_monthly on embedded Airflow (SQLite in airflow_home/), against the
 ## demo city: `make demo` first. MONTH is the score month.
