@@ -176,10 +176,16 @@ def _volume_drop(settings, source_id, month, landed) -> list[str]:
 
 
 def _keep_gx_results(settings, source_id, month, run_id, results: dict):
+    """validation_results/<month>/<run_id>/<source>.json, plus GX Data Docs pages
+    <source>.rows.html and <source>.batch.html (open them in a browser)."""
+    from .validation import data_docs_pages
+
     folder = settings.warehouse / "validation_results" / month / run_id
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{source_id}.json").write_text(json.dumps(results, ensure_ascii=False, indent=1,
                                                          default=str), encoding="utf-8")
+    for part, html in data_docs_pages(results).items():
+        (folder / f"{source_id}.{part}.html").write_text(html, encoding="utf-8")
 
 
 _S, _D = pa.string(), pa.date32()

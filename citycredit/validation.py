@@ -755,3 +755,29 @@ def validate_batch(raw: RawBatch, source_id: str, source_conf: dict, month: str,
     }
     gx_results = json.loads(json.dumps(gx_results, default=str))
     return ValidationResult(accepted_df, quarantined, counts, gx_success, gx_results, errors)
+
+
+def data_docs_pages(gx_results: dict) -> dict[str, str]:
+    """GX Data Docs (HTML) of a kept validation: one page per suite run ('rows', 'batch').
+
+    Rendered from the kept JSON, which holds counts and row indexes but no row values, so the
+    pages are as safe to share as the JSON."""
+    from great_expectations.core import ExpectationSuiteValidationResult
+    from great_expectations.core.expectation_validation_result import ExpectationValidationResult
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    pages = {}
+    for part in ("rows", "batch"):
+        kept = gx_results[part]
+        results = [ExpectationValidationResult(
+            success=r["success"], expectation_config=ExpectationConfiguration(**r["expectation_config"]),
+            result=r.get("result") or {}, meta=r.get("meta"), exception_info=r.get("exception_info"))
+            for r in kept["results"]]
+        suite = ExpectationSuiteValidationResult(
+            success=kept["success"], results=results, suite_name=kept.get("suite_name") or part,
+            statistics=kept.get("statistics"), meta=kept.get("meta"))
+        document = ValidationResultsPageRenderer().render(suite)
+        pages[part] = DefaultJinjaPageView().render(document)
+    return pages

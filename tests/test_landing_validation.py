@@ -23,8 +23,8 @@ from citycredit.config import load_sources
 from citycredit.identity import is_valid_id_number
 from citycredit.landing import DeliveryError, find_delivery, read_delivery
 from citycredit.rules import load_catalogue
-from citycredit.validation import (SuiteError, duplicated_later, id_numbers_valid, load_suite,
-                                   validate_batch)
+from citycredit.validation import (SuiteError, data_docs_pages, duplicated_later,
+                                   id_numbers_valid, load_suite, validate_batch)
 
 PROJECT = Path(__file__).resolve().parents[1]
 SOURCES = load_sources(PROJECT / "conf" / "sources.yaml")
@@ -454,6 +454,11 @@ def test_kept_gx_results_hold_no_row_values(tmp_path):
     assert secret not in kept and "张三" not in kept
     rows = {r["expectation_config"]["meta"]["check"]: r for r in result.gx_results["rows"]["results"]}
     assert rows["id_number_gb11643"]["result"]["unexpected_count"] == 1
+    # the Data Docs pages kept beside the JSON: the suite's checks and outcome, still no values
+    pages = data_docs_pages(result.gx_results)
+    assert set(pages) == {"rows", "batch"}
+    assert "Expectation Suite" in pages["rows"] and "Unsuccessful Expectations" in pages["rows"]
+    assert all(secret not in html and "张三" not in html for html in pages.values())
 
 
 # ------------------------------------------------------------------------------------------------

@@ -93,6 +93,15 @@ def test_quarantine_reconciles_with_the_generators_ground_truth(city):
     assert bronze_rows == landed                      # nothing lost between landing and bronze
 
 
+def test_validation_results_and_data_docs_are_kept_per_run(city):
+    settings, run = city["settings"], city["runs"]["2026-01"]
+    folder = settings.warehouse / "validation_results" / "2026-01" / run["run_id"]
+    for source_id in settings.sources:
+        assert (folder / f"{source_id}.json").is_file(), source_id
+        for part in ("rows", "batch"):
+            assert "Expectation Suite" in (folder / f"{source_id}.{part}.html").read_text("utf-8")
+
+
 def test_published_scores_equal_the_independent_reference(city):
     settings = city["settings"]
     silver = settings.warehouse / "silver"
