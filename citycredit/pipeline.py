@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -358,10 +359,7 @@ def _previous_published(settings, scheme, month) -> tuple[str | None, dict]:
         return None, {}
     grades = tables.read_arrow(path, where={"scheme": scheme, "score_month": months[-1]},
                                columns=["grade"]).column("grade").to_pylist()
-    counts: dict = {}
-    for g in grades:
-        counts[g] = counts.get(g, 0) + 1
-    return months[-1], counts
+    return months[-1], dict(Counter(grades))
 
 
 def _shares(counts: dict) -> dict:
@@ -375,19 +373,15 @@ def publication_checks(spark, settings, scheme: str, month: str, grades: dict,
     moved within the configured bound against the previous publication (or accepted)."""
     from pyspark.sql import functions as F
 
-    from .scoring import adults_of
+    from .score_job import load_inputs
+    from .scoring import exclude_opted_out
+    from .workdays import last_day
 
     problems = []
     where = {"scheme": scheme, "score_month": month}
     scores = tables.read(spark, settings.table_path("gold", "scores"), where=where)
-    population = tables.read(spark, settings.table_path("silver", "population"),
-                             where={"snapshot_month": month})
-    adults = adults_of(population, month)
-    optouts_path = settings.table_path("silver", "optouts")
-    if tables.exists(optouts_path):
-        gone = tables.read(spark, optouts_path).where(
-            (F.col("known_from") <= month) & (F.col("requested_on") <= F.last_day(F.lit(f"{month}-01"))))
-        adults = adults.join(gone.select("subject_key"), "subject_key", "left_anti")
+    inputs = load_inputs(spark, settings, month)      # the adults scoring was given
+    adults = exclude_opted_out(inputs["adults"], inputs["optouts"], last_day(month))
     stats = scores.agg(F.count(F.lit(1)).alias("rows"),
                        F.countDistinct("subject_key").alias("subjects")).first()
     expected = adults.count()

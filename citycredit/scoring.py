@@ -95,10 +95,11 @@ def match_rule(rules: tuple[Rule, ...]) -> Column:
     return expr
 
 
-def exclude_opted_out(findings: DataFrame, optouts: DataFrame, as_of: dt.date) -> DataFrame:
-    """Opted-out persons' findings drop out entirely (their data is also deleted, SPEC §7)."""
+def exclude_opted_out(subjects: DataFrame, optouts: DataFrame, as_of: dt.date) -> DataFrame:
+    """Opted-out persons drop out entirely: not scored, their findings not counted (their data
+    is also deleted, SPEC §7)."""
     gone = optouts.where(F.col("requested_on") <= F.lit(as_of)).select("subject_key").distinct()
-    return findings.join(F.broadcast(gone), "subject_key", "left_anti")
+    return subjects.join(F.broadcast(gone), "subject_key", "left_anti")
 
 
 def appeal_flags(appeals: DataFrame, as_of: dt.date, mask_cutoff: dt.date) -> DataFrame:
@@ -289,7 +290,7 @@ def evaluate_month(findings: DataFrame, adults: DataFrame, appeals: DataFrame,
     as_of = last_day(month)
     cutoff = appeal_mask_cutoff(as_of, mask_working_days)
     rules = rules_frame(spark, scheme)
-    findings = exclude_opted_out(findings, optouts, as_of)
+    # opted-out persons leave the adults; their findings then fall out at the adults join
     adults = exclude_opted_out(adults, optouts, as_of)
     return evaluate_findings(findings, adults, appeals, rules, scheme, as_of, cutoff), adults
 
