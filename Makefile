@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= demo
 
-.PHONY: install demo test bench bench-month airflow-test check-java clean
+.PHONY: install demo test test-fast bench bench-month airflow-test check-java clean
 
 $(VENV)/.installed: setup.py constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "citycredit needs Python 3.11, found " + sys.version' 
@@ -28,6 +28,10 @@ demo: install check-java
 ## The test suite: real Spark (local), real Delta tables, real GX, real Airflow DAG runs.
 test: install check-java
 	$(PY) -m pytest -q
+
+## The fast lane while working: tests/unit (no Spark, no Airflow), under 2 minutes
+test-fast: install
+	$(PY) -m pytest -q tests/unit
 
 ## Benchmarks (large data; prints figures): scoring, Spark vs the DuckDB reference; the generator
 ADULTS   ?= 2250000

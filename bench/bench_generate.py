@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from citycredit.generate import generate_city  # noqa: E402
+from citycredit.synth import generate_city  # noqa: E402
 
 
 def _peak_rss_mb() -> float:

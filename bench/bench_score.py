@@ -6,7 +6,7 @@ Silver is synthesised directly as Delta tables (population snapshots, finding ve
 corrections, appeals, opt-outs) with DuckDB, at the size of ARCHITECTURE's reference figures
 (2.25 M adults, 15 M finding versions). Then, in the same run: the real scoring job
 (`run_scoring`: silver read through the table seam, gold/scores and gold/score_lines written),
-and `bench.reference_duckdb.score_reference` on the same files. Prints wall time, peak memory of
+and `reference.duckdb_scorer.score_reference` on the same files. Prints wall time, peak memory of
 the process tree (Python + the Spark JVM) during each, rows, the ratio, and whether they agree.
 """
 from __future__ import annotations
@@ -139,11 +139,12 @@ def main(argv=None) -> int:
     os.environ["CITYCREDIT_WAREHOUSE"] = str(args.warehouse)
     os.environ["CITYCREDIT_SPARK_DRIVER_MEMORY"] = args.driver_memory
     os.environ["CITYCREDIT_SPARK_SHUFFLE_PARTITIONS"] = args.shuffle_partitions
-    from bench.reference_duckdb import score_reference
+    from reference.duckdb_scorer import score_reference
     from citycredit.config import load_settings
     from citycredit.rules import load_schemes
-    from citycredit.score_job import run_scoring
-    from citycredit.spark import get_spark
+    from citycredit import catalog
+    from citycredit.io.spark import get_spark
+    from citycredit.scoring.job import run_scoring
 
     figures: dict = {}
     if not (args.reuse and DeltaTable.is_deltatable(str(args.warehouse / "silver" / "findings"))):
@@ -161,7 +162,7 @@ def main(argv=None) -> int:
              for n in ("findings", "population", "appeals", "optouts")}
     with measured("duckdb reference", figures):
         reference = score_reference(files, settings.rules / f"{args.scheme}.yaml", MONTH)
-    gold = DeltaTable(settings.table_path("gold", "scores")).to_pyarrow_table(
+    gold = DeltaTable(catalog.SCORES.at(settings).path).to_pyarrow_table(
         filters=[("scheme", "=", args.scheme), ("score_month", "=", MONTH)],
         columns=["subject_key", "score", "grade"])
     con = duckdb.connect()

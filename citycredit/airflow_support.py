@@ -1,42 +1,29 @@
-"""The few helpers dags/citycredit_monthly.py needs: what to map over at parse time, and which
+"""What dags/citycredit_monthly.py needs: one Airflow task per step of pipeline.STEPS, and which
 month / run id a DAG run stands for. Light imports only: the DAG processor imports this."""
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from . import catalog
 from .config import Settings
-from .rules import available_schemes
-
-PUBLISHED_TABLE = ("gold", "published_scores")
-
-
-def source_ids(settings: Settings) -> list[str]:
-    """Every source of conf/sources.yaml, in catalogue order (one land_source task each)."""
-    return list(settings.sources)
-
-
-def scheme_names(settings: Settings) -> list[str]:
-    """Every rules/<scheme>.yaml except the catalogue (one score_scheme task each)."""
-    return list(available_schemes(settings.rules))
 
 
 def published_uri(settings: Settings) -> str:
     """`file://` URI of gold/published_scores, the table the DAG's Asset stands for."""
-    return Path(settings.table_path(*PUBLISHED_TABLE)).resolve().as_uri()
+    return Path(catalog.PUBLISHED_SCORES.at(settings).path).resolve().as_uri()
 
 
 def run_month(logical_date: datetime | None, run_after: datetime, param_month: str | None,
               timezone: str) -> str:
     """The score month of a DAG run: the `month` param, else the month before the logical date
     read in the schedule's time zone (Airflow 3 runs may have no logical date: then run_after)."""
-    from .pipeline import resolve_month
+    from .months import score_month_of_run
 
     when = (logical_date or run_after).astimezone(ZoneInfo(timezone))
-    return resolve_month(when, param_month or None)
+    return score_month_of_run(when, param_month or None)
 
 
 def pipeline_run_id(airflow_run_id: str) -> str:
@@ -46,18 +33,80 @@ def pipeline_run_id(airflow_run_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", rid)
 
 
-@contextmanager
-def refusals_fail_fast():
-    """A pipeline refusal (missing or unreadable delivery, rejected batch, refused publication) gives the same
-    answer on every try: fail the task at once instead of retrying it. Other errors retry."""
-    from airflow.sdk.exceptions import AirflowFailException
+def _run_task(step_name: str, timezone: str, item: str | None, inputs: dict):
+    """The body of every task: the step's function through pipeline.run_step, with the month
+    and run id of the running DAG run. A refusal fails the task at once (retrying gives the
+    same answer); an optional source that did not deliver is skipped."""
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from . import pipeline
-    from .landing import DeliveryError
 
-    refusals = (pipeline.DeliveryMissing, pipeline.BatchRejected, pipeline.PublishRefused,
-                DeliveryError)
+    context = get_current_context()
+    month = run_month(context.get("logical_date"), context["dag_run"].run_after,
+                      context["params"].get("month"), timezone)
+    step = pipeline.STEP_BY_NAME[step_name]
+    # results of mapped steps arrive as lazy XCom sequences (skipped items are left out): one
+    # slice reads them all at once
+    results = {source: (None if inputs.get(keyword) is None
+                        else list(inputs[keyword][:]) if pipeline.STEP_BY_NAME[source].each
+                        else inputs[keyword])
+               for keyword, source in step.inputs.items()}
+    options = {"accept_drift": bool(context["params"].get("accept_drift"))}
     try:
-        yield
-    except refusals as exc:
+        outcome = pipeline.run_step(step, month, pipeline_run_id(context["run_id"]), None,
+                                    results, item, options)
+    except pipeline.SourceSkipped as exc:
+        raise AirflowSkipException(str(exc)) from exc
+    except pipeline.REFUSALS as exc:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+    if step_name == "report":
+        print(outcome)
+    return outcome
+
+
+def _task_body(step_name: str, timezone: str):
+    """The function TaskFlow wraps for one step: every keyword any step takes (its inputs and
+    the item of a mapped step) is a parameter, so mapping and XCom arguments bind by name."""
+    def run_step_task(source_id=None, scheme=None, deliveries=None, landed=None, silver=None,
+                      scored=None, published=None):
+        return _run_task(step_name, timezone, source_id or scheme,
+                         {"deliveries": deliveries, "landed": landed, "silver": silver,
+                          "scored": scored, "published": published})
+    return run_step_task
+
+
+def wire_steps(settings: Settings, timezone: str, outlets: dict | None = None,
+               max_active_per_run: dict | None = None) -> dict:
+    """Inside a @dag function: one task per pipeline step, in the declared order. A step run
+    per item is mapped over its items; a step's inputs become XCom arguments; an `always` step
+    is a teardown: it runs whatever happened upstream (the report of a refused month)."""
+    from airflow.sdk import TriggerRule, task
+
+    from . import pipeline
+
+    made: dict = {}
+    for step in pipeline.STEPS:
+        options = {"task_id": step.name, "outlets": (outlets or {}).get(step.name, []),
+                   "doc_md": step.function.__doc__}
+        if any(pipeline.STEP_BY_NAME[s].each for s in (*step.inputs.values(), *step.after)):
+            # a skipped optional source (or scheme) must not skip what comes after it
+            options["trigger_rule"] = TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS
+        if step.each:
+            options["map_index_template"] = "{{ task.op_kwargs['" + step.each + "'] }}"
+            if step.name in (max_active_per_run or {}):
+                options["max_active_tis_per_dagrun"] = max_active_per_run[step.name]
+        operator = task(**options)(_task_body(step.name, timezone))
+        inputs = {keyword: made[source] for keyword, source in step.inputs.items()}
+        if step.each:
+            made[step.name] = operator.partial(**inputs).expand(
+                **{step.each: pipeline.items_of(step, settings)})
+        else:
+            made[step.name] = operator(**inputs)
+        if step.always:
+            # a teardown runs whatever happened upstream, and the run's state is still decided
+            # by the other tasks: a refused month is reported, and its run stays failed
+            made[step.name].as_teardown()
+        for earlier in step.after:
+            made[earlier] >> made[step.name]
+    return made

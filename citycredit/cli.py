@@ -1,21 +1,22 @@
 """The `citycredit` command (SPEC §6). Thin: parse arguments, call the library, set exit status."""
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
 import click
 
 from .config import ConfigError, load_settings
-
-MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+from .months import MonthError, check_month
 
 
 def _month(_ctx, _param, value):
-    if value is not None and not MONTH.match(value):
-        raise click.BadParameter(f"'{value}' is not a month: use YYYY-MM, e.g. 2026-03")
-    return value
+    if value is None:
+        return value
+    try:
+        return check_month(value, "")
+    except MonthError:
+        raise click.BadParameter(f"'{value}' is not a month: use YYYY-MM, e.g. 2026-03") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,7 +34,7 @@ def cli():
               help="share of findings rows that are deliberately wrong")
 def generate(adults, months, end, landing, seed, bad_share):
     """Write a synthetic city's monthly deliveries into a landing folder."""
-    from .generate import generate_city
+    from .synth import generate_city
 
     summary = generate_city(landing, adults=adults, months=months, end=end, seed=seed,
                             bad_share=bad_share)
@@ -54,7 +55,6 @@ def run(month, schemes, accept_drift):
     from rich.console import Console
 
     from . import pipeline
-    from .landing import DeliveryError
 
     console = Console(stderr=True)
     chosen = [s.strip() for s in schemes.split(",") if s.strip()] if schemes else None
@@ -68,7 +68,8 @@ def run(month, schemes, accept_drift):
             click.echo(getattr(exc, "summary", ""))
             click.echo(f"NOT PUBLISHED: {exc}", err=True)
             sys.exit(1)
-        except (pipeline.DeliveryMissing, pipeline.BatchRejected, DeliveryError) as exc:
+        except pipeline.REFUSALS as exc:
+            click.echo(getattr(exc, "summary", ""))
             click.echo(f"STOPPED: {exc}", err=True)
             sys.exit(1)
     click.echo(outcome["summary"])
@@ -85,7 +86,9 @@ def demo(folder, adults, end):
     import shutil
 
     from . import pipeline
-    from .generate import generate_city
+    from . import catalog
+    from .months import month_before
+    from .synth import generate_city
 
     folder = folder.resolve()
     landing, warehouse = folder / "landing", folder / "warehouse"
@@ -95,7 +98,7 @@ def demo(folder, adults, end):
                f"→ {landing}")
     settings = load_settings(environ={**os.environ, "CITYCREDIT_LANDING": str(landing),
                                       "CITYCREDIT_WAREHOUSE": str(warehouse)})
-    months = [pipeline.resolve_month(f"{end}-15"), end]
+    months = [month_before(end), end]
     for month in months:
         click.echo(f"running {month} …")
         outcome = pipeline.run_month(month, settings=settings,
@@ -109,7 +112,7 @@ def demo(folder, adults, end):
             names = sorted(p.name for p in (warehouse / layer).iterdir() if p.is_dir())
             click.echo(f"  {layer:11} {', '.join(names)}")
     click.echo(f"  validation results (GX): {warehouse / 'validation_results'}")
-    click.echo(f"portal table: {settings.table_path('gold', 'published_scores')}  e.g. "
+    click.echo(f"portal table: {catalog.PUBLISHED_SCORES.at(settings)}  e.g. "
                f"python -c \"import polars as pl; print(pl.read_delta('{warehouse}/gold/published_scores'))\"")
 
 

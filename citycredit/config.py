@@ -42,8 +42,9 @@ _SCHEMA: dict[str, Any] = {
     "scoring": {"appeal_mask_working_days": int},
     "publish": {"max_grade_share_change": float},
 }
-_SOURCE_KEYS = {"kind", "title", "items", "encoding", "date_format", "required",
+_SOURCE_KEYS = {"kind", "title", "format", "items", "encoding", "date_format", "required",
                 "min_volume_ratio"}
+SOURCE_FORMATS = ("csv", "jsonl", "parquet")
 
 
 class ConfigError(ValueError):
@@ -68,9 +69,6 @@ class Settings:
     publish: dict
     sources: dict = field(default_factory=dict)
 
-    def table_path(self, layer: str, name: str) -> str:
-        """`<warehouse>/<layer>/<table>` (SPEC §5)."""
-        return str(self.warehouse / layer / name)
 
 
 def _read_yaml(path: Path) -> dict:
@@ -185,6 +183,9 @@ def load_sources(path: Path) -> dict[str, dict]:
         items = entry.get("items", [])
         if kind == "findings" and not (isinstance(items, list) and items):
             raise ConfigError(f"{where}: key 'items' must list the catalogue items it delivers")
+        fmt = entry.get("format", "csv")
+        if fmt not in SOURCE_FORMATS:
+            raise ConfigError(f"{where}: key 'format' must be one of {', '.join(SOURCE_FORMATS)}")
         required = entry.get("required", True)
         if not isinstance(required, bool):
             raise ConfigError(f"{where}: key 'required' must be true or false")
@@ -195,6 +196,7 @@ def load_sources(path: Path) -> dict[str, dict]:
             "min_volume_ratio": ratio,
             "kind": kind,
             "title": entry.get("title", source_id),
+            "format": fmt,
             "items": list(items),
             "encoding": encoding,
             "date_format": entry.get("date_format", "%Y-%m-%d"),
@@ -203,7 +205,33 @@ def load_sources(path: Path) -> dict[str, dict]:
     return result
 
 
-def load_settings(conf_dir: Path | str | None = None, env: str | None = None,
+def conf_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The conf folder in force: CITYCREDIT_CONF, else the project's conf/."""
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("CITYCREDIT_CONF") or PROJECT_ROOT / "conf")
+
+
+def configured_sources(environ: Mapping[str, str] | None = None) -> dict[str, dict]:
+    """conf/sources.yaml of the conf folder in force (for tools that need no other setting)."""
+    return load_sources(conf_dir(environ) / "sources.yaml")
+
+
+def forbidden_columns(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """`validation.forbidden_columns` of the conf folder in force (base.yaml, then the env's
+    overlay), lower-cased: the fields SPEC §7 rejects at landing."""
+    environ = os.environ if environ is None else environ
+    folder = conf_dir(environ)
+    values: dict = {}
+    for path in (folder / "base.yaml", folder / f"{environ.get('CITYCREDIT_ENV') or 'local'}.yaml"):
+        if path.is_file():
+            values.update((_read_yaml(path).get("validation") or {}))
+    columns = values.get("forbidden_columns")
+    if not isinstance(columns, list):
+        raise ConfigError(f"{folder / 'base.yaml'}: key 'validation.forbidden_columns' must be a list")
+    return tuple(str(c).lower() for c in columns)
+
+
+def load_settings(folder: Path | str | None = None, env: str | None = None,
                   environ: Mapping[str, str] | None = None) -> Settings:
     """Read the configuration; raise ConfigError naming the file and key on any problem."""
     environ = os.environ if environ is None else environ
@@ -212,14 +240,14 @@ def load_settings(conf_dir: Path | str | None = None, env: str | None = None,
     if unknown:
         raise ConfigError(f"environment: {unknown[0]} is not a citycredit setting "
                           f"(known: {', '.join(sorted([*ENV_OVERRIDES, *ENV_SELECTORS]))})")
-    conf_dir = Path(conf_dir or environ.get("CITYCREDIT_CONF") or PROJECT_ROOT / "conf")
+    conf = Path(folder) if folder else conf_dir(environ)
     env = env or environ.get("CITYCREDIT_ENV") or "local"
 
     values: dict = {}
     origins: dict = {}
-    base = conf_dir / "base.yaml"
+    base = conf / "base.yaml"
     _overlay(values, origins, _read_yaml(base), _SCHEMA, str(base))
-    overlay = conf_dir / f"{env}.yaml"
+    overlay = conf / f"{env}.yaml"
     _overlay(values, origins, _read_yaml(overlay), _SCHEMA, str(overlay))
     for var, dotted in ENV_OVERRIDES.items():
         if var in environ:
@@ -229,7 +257,7 @@ def load_settings(conf_dir: Path | str | None = None, env: str | None = None,
     _check_values(values, origins)
 
     cwd = Path.cwd()
-    project = conf_dir.resolve().parent
+    project = conf.resolve().parent
 
     def data_path(dotted):   # data lives where the operator runs it
         return (cwd / _get(values, dotted)).resolve()
@@ -242,7 +270,7 @@ def load_settings(conf_dir: Path | str | None = None, env: str | None = None,
         raise ConfigError(f"{origins['paths.rules']}: key 'paths.rules': no rules folder at {rules}")
     return Settings(
         env=env,
-        conf_dir=conf_dir,
+        conf_dir=conf,
         landing=data_path("paths.landing"),
         warehouse=data_path("paths.warehouse"),
         rules=rules,
@@ -255,5 +283,5 @@ def load_settings(conf_dir: Path | str | None = None, env: str | None = None,
         validation=dict(values["validation"]),
         scoring=dict(values["scoring"]),
         publish=dict(values["publish"]),
-        sources=load_sources(conf_dir / "sources.yaml"),
+        sources=load_sources(conf / "sources.yaml"),
     )

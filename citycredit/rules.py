@@ -6,7 +6,12 @@
 
 Everything here is plain data (frozen dataclasses, ``Decimal`` numbers) and picklable, so a
 scheme can be shipped to Spark executors as it is. This module only *reads* rules; applying them
-to findings is citycredit/scoring.py (and, independently, bench/reference_duckdb.py).
+to findings is citycredit/scoring (and, independently, reference/duckdb_scorer.py).
+
+A rules folder holds the adopted schemes (`<scheme>.yaml` beside `catalogue.yaml`: the monthly
+run scores every one), candidate revisions in `drafts/` (`<scheme>-<anything>.yaml`, loaded and
+checked like adopted files, never scored by the monthly run) and grade recognition tables in
+`recognition/` (`<from>__<to>.yaml`: every grade of one scheme → a grade of the other).
 
 Numbers: every number of a rule file becomes a ``Decimal`` built from the text written in the
 file (the YAML reader is taught to do so), never through a binary float: ``0.4`` is exactly
@@ -52,6 +57,13 @@ __all__ = [
     "load_scheme",
     "load_schemes",
     "available_schemes",
+    "DRAFTS_FOLDER",
+    "RECOGNITION_FOLDER",
+    "available_drafts",
+    "load_draft",
+    "Recognition",
+    "available_recognitions",
+    "load_recognition",
 ]
 
 CATALOGUE_FILE = "catalogue.yaml"
@@ -731,8 +743,9 @@ def _rules(where: _Where, node: _Map, catalogue: Catalogue,
     return tuple(rules)
 
 
-def load_scheme(path: Path, catalogue: Catalogue) -> Scheme:
-    """Read and check one scheme file (SPEC §4); refuse it with a RuleFileError."""
+def load_scheme(path: Path, catalogue: Catalogue, draft: bool = False) -> Scheme:
+    """Read and check one scheme file (SPEC §4); refuse it with a RuleFileError. A draft's file
+    name starts with the id of the scheme it revises (drafts/haibei-2027.yaml: scheme haibei)."""
     path = Path(path)
     data, document = _read(path)
     where = _Where(_display(path))
@@ -745,7 +758,10 @@ def load_scheme(path: Path, catalogue: Catalogue) -> Scheme:
     _check_keys(where, document, _SCHEME_REQUIRED, _SCHEME_OPTIONAL, "a scheme file")
 
     scheme_id = _text(where, document["scheme"], "scheme")
-    if scheme_id != path.stem:
+    if draft and not (path.stem == scheme_id or path.stem.startswith(f"{scheme_id}-")):
+        raise where.error(f"is {scheme_id!r}, but a draft's file name starts with the id of the "
+                          f"scheme it revises ({scheme_id}-….yaml), not {path.name!r}", "scheme")
+    if not draft and scheme_id != path.stem:
         raise where.error(f"is {scheme_id!r} but must equal the file name without .yaml "
                           f"({path.stem!r})", "scheme")
     title = _text(where, document["title"], "title")
@@ -795,3 +811,74 @@ def load_schemes(rules_dir: Path, names: list[str] | None = None) -> dict[str, S
                 f"{', '.join(available) or 'none'})")
     catalogue = load_catalogue(rules_dir)
     return {name: load_scheme(available[name], catalogue) for name in chosen}
+
+
+DRAFTS_FOLDER = "drafts"
+RECOGNITION_FOLDER = "recognition"
+
+
+def available_drafts(rules_dir: Path) -> dict[str, Path]:
+    """Draft name (file name without .yaml) → file, for rules_dir/drafts/*.yaml."""
+    folder = Path(rules_dir) / DRAFTS_FOLDER
+    return {p.stem: p for p in sorted(folder.glob("*.yaml")) if p.is_file()}
+
+
+def load_draft(path: Path, rules_dir: Path | None = None) -> Scheme:
+    """A candidate rule file (policy tools): checked exactly like an adopted scheme against the
+    catalogue of `rules_dir` (default: the folder above drafts/)."""
+    path = Path(path)
+    rules_dir = Path(rules_dir) if rules_dir else path.resolve().parent.parent
+    return load_scheme(path, load_catalogue(rules_dir), draft=True)
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """A grade recognition table (互认): every grade of scheme `source` → a grade of `target`."""
+
+    source: str
+    target: str
+    grades: dict[str, str]
+    path: Path
+
+
+def available_recognitions(rules_dir: Path) -> dict[tuple[str, str], Path]:
+    """(from, to) → file, for rules_dir/recognition/<from>__<to>.yaml."""
+    folder = Path(rules_dir) / RECOGNITION_FOLDER
+    out = {}
+    for p in sorted(folder.glob("*.yaml")):
+        source, sep, target = p.stem.partition("__")
+        if sep and source and target:
+            out[(source, target)] = p
+    return out
+
+
+def load_recognition(path: Path, schemes: dict[str, Scheme]) -> Recognition:
+    """Read and check `<from>__<to>.yaml` (`grades: {<from grade>: <to grade>}`): both schemes
+    adopted, every grade of <from> mapped, to a grade <to> has. RuleFileError otherwise."""
+    path = Path(path)
+    _, document = _read(path)
+    where = _Where(_display(path))
+    source, sep, target = path.stem.partition("__")
+    if not sep:
+        raise where.error("a recognition table is named <from>__<to>.yaml")
+    for role, name in (("from", source), ("to", target)):
+        if name not in schemes:
+            raise where.error(f"the {role} scheme {name!r} is not an adopted scheme "
+                              f"(adopted: {', '.join(schemes)})")
+    if not isinstance(document, _Map) or not isinstance(document.get("grades"), dict):
+        raise where.error("must be a mapping with 'grades: {<from grade>: <to grade>, ...}'",
+                          "grades")
+    where = _Where(where.file, "", document)
+    grades = {str(k): str(v) for k, v in document["grades"].items()}
+    have = [g.grade for g in schemes[source].grades]
+    targets = {g.grade for g in schemes[target].grades}
+    missing = [g for g in have if g not in grades]
+    if missing:
+        raise where.error(f"grade(s) {', '.join(missing)} of {source} are not mapped", "grades")
+    unknown = sorted(set(grades) - set(have))
+    if unknown:
+        raise where.error(f"{source} has no grade(s) {', '.join(unknown)}", "grades")
+    wrong = sorted({v for v in grades.values() if v not in targets})
+    if wrong:
+        raise where.error(f"{target} has no grade(s) {', '.join(wrong)}", "grades")
+    return Recognition(source, target, grades, path)

@@ -8,8 +8,8 @@ import sys
 
 from citycredit.config import load_settings
 from citycredit.rules import load_schemes
-from citycredit.score_job import run_scoring
-from citycredit.spark import get_spark
+from citycredit.io.spark import get_spark
+from citycredit.scoring.job import run_scoring
 
 
 def main(argv=None) -> int:

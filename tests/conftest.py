@@ -14,6 +14,15 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 from citycredit.config import load_settings  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1]
+LANES = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items):
+    """Each test carries the marker of its lane (the folder it is in): `-m unit` etc."""
+    for item in items:
+        lane = Path(str(item.fspath)).parent.name
+        if lane in LANES:
+            item.add_marker(getattr(pytest.mark, lane))
 
 
 @pytest.fixture
@@ -29,7 +38,7 @@ def settings(tmp_path, monkeypatch):
 def spark():
     """A real local[2] Spark session, stopped at the end (avoids py4j's logging error at exit)."""
     from citycredit.config import load_settings
-    from citycredit.spark import get_spark
+    from citycredit.io.spark import get_spark
 
     session = get_spark(load_settings(PROJECT / "conf", env="local", environ={}), "citycredit-tests")
     yield session

@@ -1,0 +1,253 @@
+"""The catalogue of tables: every Delta table of the warehouse, once (SPEC §5).
+
+Each entry says where the table lives (`<warehouse>/<layer>/<name>`), how it is partitioned, its
+schema (Arrow types), its key, and which columns hold personal data — identity numbers in clear,
+subject keys (HMAC pseudonyms), or raw delivered content that may contain either. Erasure, the
+privacy scan and the README's table list are driven from here; no other module types a table path
+or a table schema. `docs/contracts.md` carries the generated table list (`python -m
+citycredit.catalog` prints it; a test keeps the two in step).
+
+Tables whose name depends on the source or the extract kind (bronze per source, staging per kind)
+come from `bronze(source_id, kind)` and `staging(kind)`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+
+_S, _D, _I64, _I32 = pa.string(), pa.date32(), pa.int64(), pa.int32()
+QUANTITY = pa.decimal128(18, 4)
+POINTS = pa.decimal128(28, 8)
+RULE_VALUE = pa.decimal128(18, 4)
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+#: what a personal-data column holds (the privacy scan and erasure read this)
+ID_NUMBER = "id_number"        # an identity number in clear (bronze only)
+SUBJECT_KEY = "subject_key"    # the HMAC pseudonym of an identity number
+RAW_CONTENT = "raw_content"    # delivered text that may contain identity numbers
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of the warehouse. `schema` is the exact Arrow schema of its Delta log."""
+
+    layer: str
+    name: str
+    schema: pa.Schema
+    partitions: tuple[str, ...] = ()
+    key: tuple[str, ...] = ()
+    personal: dict[str, str] = field(default_factory=dict)   # column → ID_NUMBER | SUBJECT_KEY | RAW_CONTENT
+    description: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.layer}/{self.name}"
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.schema.names)
+
+    def at(self, warehouse) -> "Location":
+        """This table in a warehouse folder (a Path, or anything with `.warehouse`: Settings)."""
+        root = getattr(warehouse, "warehouse", warehouse)
+        return Location(self, str(Path(root) / self.layer / self.name))
+
+
+@dataclass(frozen=True)
+class Location:
+    """A catalogue table at a concrete path; what the table seam (citycredit.io.tables) takes."""
+
+    table: Table
+    path: str
+
+    def __fspath__(self) -> str:
+        return self.path
+
+    def __str__(self) -> str:
+        return self.path
+
+
+def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:
+    return pa.schema(list(fields))
+
+
+# ---------------------------------------------------------------------------------------------
+# extract kinds: what landing keeps (bronze, all text) and what the silver boundary writes
+# (staging, typed and pseudonymised) — SPEC §2.1–2.3
+_BRONZE_COLUMNS = {
+    "findings": ["record_id", "id_number", "item_code", "level", "quantity", "occurred_on",
+                 "valid_until", "status", "case_ref"],
+    "population": ["id_number", "district", "residency", "status"],
+    # an appeal names the source of the finding it is about: kept as appeal_source_id, since
+    # source_id is the delivering source in every table
+    "appeals": ["appeal_id", "appeal_source_id", "record_id", "filed_on", "resolved_on",
+                "outcome"],
+    "optouts": ["id_number", "requested_on"],
+}
+_STAGING_COLUMNS = {
+    "findings": [("record_id", _S), ("subject_key", _S), ("item_code", _S), ("level", _S),
+                 ("quantity", QUANTITY), ("occurred_on", _D), ("valid_until", _D),
+                 ("status", _S), ("case_ref", _S)],
+    "population": [("subject_key", _S), ("birth_date", _D), ("sex", _S), ("district", _S),
+                   ("residency", _S), ("status", _S)],
+    "appeals": [("appeal_id", _S), ("appeal_source_id", _S), ("record_id", _S),
+                ("filed_on", _D), ("resolved_on", _D), ("outcome", _S)],
+    "optouts": [("subject_key", _S), ("requested_on", _D)],
+}
+EXTRACT_KINDS = tuple(_BRONZE_COLUMNS)
+
+
+def bronze(source_id: str, kind: str) -> Table:
+    """bronze/<source_id>: a source's deliveries as delivered (text), file + line, by month.
+    The only table with identity numbers in clear (access-restricted, SPEC §7)."""
+    columns = _BRONZE_COLUMNS[kind]
+    return Table(
+        "bronze", source_id,
+        _schema(("source_id", _S), *[(c, _S) for c in columns], ("file", _S), ("line", _I64),
+                ("month", _S), ("load_id", _S)),
+        partitions=("month",), key=("month", "file", "line"),
+        personal={ID_NUMBER: ID_NUMBER} if ID_NUMBER in columns else {},
+        description=f"{kind} deliveries of {source_id} as delivered (names never stored)")
+
+
+def staging(kind: str) -> Table:
+    """staging/<kind>: a month's accepted rows, typed, identity numbers replaced by subject_key
+    (the silver boundary); silver is built from it."""
+    columns = _STAGING_COLUMNS[kind]
+    return Table(
+        "staging", kind,
+        _schema(("source_id", _S), *columns, ("month", _S), ("load_id", _S)),
+        partitions=("source_id", "month"),
+        key=("source_id", "month", *(("record_id",) if kind == "findings" else
+                                     ("appeal_id",) if kind == "appeals" else ("subject_key",))),
+        personal={SUBJECT_KEY: SUBJECT_KEY} if kind != "appeals" else {},
+        description=f"accepted {kind} rows of a month, pseudonymised")
+
+
+QUARANTINE = Table(
+    "quarantine", "rows",
+    _schema(("source_id", _S), ("month", _S), ("file", _S), ("line", _I64), ("reasons", _S),
+            ("raw", _S), ("load_id", _S)),
+    partitions=("source_id", "month"), key=("source_id", "month", "file", "line"),
+    personal={"raw": RAW_CONTENT},
+    description="rejected rows with reason codes (';'-joined) and the delivered content")
+
+SILVER_FINDINGS = Table(
+    "silver", "findings",
+    _schema(("source_id", _S), ("record_id", _S), ("subject_key", _S), ("item_code", _S),
+            ("level", _S), ("quantity", QUANTITY), ("occurred_on", _D), ("valid_until", _D),
+            ("status", _S), ("case_ref", _S), ("known_from", _S), ("known_until", _S),
+            ("load_id", _S)),
+    partitions=("source_id",), key=("source_id", "record_id", "known_from"),
+    personal={"subject_key": SUBJECT_KEY},
+    description="every delivered version of every finding (known_from … known_until)")
+
+SILVER_APPEALS = Table(
+    "silver", "appeals",
+    _schema(("appeal_id", _S), ("source_id", _S), ("record_id", _S), ("filed_on", _D),
+            ("resolved_on", _D), ("outcome", _S), ("known_from", _S), ("known_until", _S),
+            ("load_id", _S)),
+    key=("appeal_id", "known_from"),
+    description="every delivered version of every appeal; source_id is the appealed finding's")
+
+SILVER_POPULATION = Table(
+    "silver", "population",
+    _schema(("subject_key", _S), ("birth_date", _D), ("sex", _S), ("district", _S),
+            ("residency", _S), ("status", _S), ("snapshot_month", _S)),
+    partitions=("snapshot_month",), key=("snapshot_month", "subject_key"),
+    personal={"subject_key": SUBJECT_KEY},
+    description="the monthly population snapshots (birth date and sex from the identity number)")
+
+SILVER_OPTOUTS = Table(
+    "silver", "optouts",
+    _schema(("subject_key", _S), ("requested_on", _D), ("known_from", _S)),
+    partitions=("known_from",), key=("known_from", "subject_key"),
+    personal={"subject_key": SUBJECT_KEY},
+    description="opt-out (注销) requests by delivery month")
+
+SCORES = Table(
+    "gold", "scores",
+    _schema(("subject_key", _S), ("scheme", _S), ("score_month", _S), ("score", _I32),
+            ("grade", _S), ("grade_label", _S), ("base_score", POINTS),
+            ("points_positive", POINTS), ("points_negative", POINTS),
+            ("dimension_points", pa.map_(_S, POINTS)), ("finding_count", _I32),
+            ("rules_version", _S), ("run_id", _S), ("computed_at", TIMESTAMP)),
+    partitions=("scheme", "score_month"), key=("scheme", "score_month", "subject_key"),
+    personal={"subject_key": SUBJECT_KEY},
+    description="one row per scheme, month and scored adult (restricted)")
+
+SCORE_LINES = Table(
+    "gold", "score_lines",
+    _schema(("scheme", _S), ("score_month", _S), ("subject_key", _S), ("line_type", _S),
+            ("source_id", _S), ("record_id", _S), ("item_code", _S), ("level", _S),
+            ("quantity", QUANTITY), ("occurred_on", _D), ("valid_until", _D), ("rule_id", _S),
+            ("dimension", _S), ("last_valid_day", _D), ("finding_points", POINTS),
+            ("points", POINTS), ("status", _S), ("deduplicated_by", _S), ("rules_version", _S),
+            ("run_id", _S)),
+    partitions=("scheme", "score_month"),
+    key=("scheme", "score_month", "subject_key", "line_type", "source_id", "record_id",
+         "rule_id", "dimension"),
+    personal={"subject_key": SUBJECT_KEY},
+    description="why each score is what it is: every finding considered, tier and cap rows")
+
+PUBLISHED_SCORES = Table(
+    "gold", "published_scores",
+    _schema(("subject_key", _S), ("scheme", _S), ("score_month", _S), ("score", _I32),
+            ("grade", _S), ("grade_label", _S), ("published_at", TIMESTAMP)),
+    partitions=("scheme", "score_month"), key=("scheme", "score_month", "subject_key"),
+    personal={"subject_key": SUBJECT_KEY},
+    description="the portals' query table: score and grade only")
+
+RUN_REPORT = Table(
+    "report", "run_report",
+    _schema(("run_id", _S), ("score_month", _S), ("section", _S), ("name", _S),
+            ("metrics", _S), ("created_at", TIMESTAMP)),
+    key=("run_id", "section", "name"),
+    description="per run: sources (reconciliation), schemes (distribution, drift), stages")
+
+#: the versioned silver tables and the key whose versions they keep
+VERSIONED = {"findings": SILVER_FINDINGS, "appeals": SILVER_APPEALS}
+
+
+def fixed_tables() -> list[Table]:
+    """The tables whose names do not depend on conf (bronze and staging do)."""
+    return [QUARANTINE, SILVER_FINDINGS, SILVER_APPEALS, SILVER_POPULATION, SILVER_OPTOUTS,
+            SCORES, SCORE_LINES, PUBLISHED_SCORES, RUN_REPORT]
+
+
+def all_tables(sources: dict[str, dict]) -> Iterator[Table]:
+    """Every table of a warehouse fed by `sources` (conf/sources.yaml): bronze per source,
+    staging per kind, then the fixed tables."""
+    for source_id, conf in sources.items():
+        yield bronze(source_id, conf["kind"])
+    for kind in sorted({conf["kind"] for conf in sources.values()}):
+        yield staging(kind)
+    yield from fixed_tables()
+
+
+def markdown() -> str:
+    """The table list of docs/contracts.md, generated from this catalogue."""
+    def block(table: Table, title: str) -> list[str]:
+        personal = ", ".join(f"`{c}` ({what})" for c, what in table.personal.items()) or "none"
+        lines = [f"### {title}", table.description + ".", "",
+                 f"partitions: {', '.join(f'`{p}`' for p in table.partitions) or 'none'} · "
+                 f"key: {', '.join(f'`{k}`' for k in table.key)} · personal data: {personal}", "",
+                 "| column | type |", "|---|---|"]
+        lines += [f"| {f.name} | {f.type} |" for f in table.schema]
+        return lines + [""]
+
+    out = ["<!-- generated by `python -m citycredit.catalog`; edit citycredit/catalog.py -->", ""]
+    for kind in EXTRACT_KINDS:
+        out += block(bronze("<source_id>", kind), f"bronze/<source_id> (kind {kind})")
+    for kind in EXTRACT_KINDS:
+        out += block(staging(kind), f"staging/{kind}")
+    for table in fixed_tables():
+        out += block(table, table.id)
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(markdown())

@@ -1,0 +1,53 @@
+"""Bronze: each landed delivery as delivered (SPEC §5) — all values as text, with file and line,
+less the name column and forbidden fields, which are never stored (SPEC §7). A re-delivery
+replaces the month's partition atomically."""
+from __future__ import annotations
+
+import pyarrow as pa
+
+from .. import catalog
+from ..io import tables
+from .contracts import RawBatch
+
+
+def bronze_rows(raw: RawBatch, source_id: str, month: str, run_id: str,
+                table: catalog.Table) -> pa.Table:
+    """RawBatch → rows of bronze/<source_id>: source_id, the contract's columns as text (name
+    dropped; appeals' source_id as appeal_source_id), file, line, month, load_id."""
+    data = raw.data
+    columns = {"source_id": pa.array([source_id] * len(data), pa.string())}
+    for name in table.columns[1:-4]:
+        delivered = "source_id" if name == "appeal_source_id" else name
+        values = data[delivered].astype(object).where(data[delivered].notna(), None)
+        columns[name] = pa.array(values.to_numpy(dtype=object), pa.string(), from_pandas=True)
+    columns["file"] = pa.array(data["_file"].to_numpy(dtype=object), pa.string())
+    columns["line"] = pa.array(data["_line"].astype("int64").to_numpy(), pa.int64())
+    columns["month"] = pa.array([month] * len(data), pa.string())
+    columns["load_id"] = pa.array([run_id] * len(data), pa.string())
+    return pa.table(columns, schema=table.schema)
+
+
+def write_bronze(warehouse, raw: RawBatch, source_id: str, month: str, run_id: str) -> None:
+    """Replace bronze/<source_id> month `month` with the delivery."""
+    location = catalog.bronze(source_id, raw.kind).at(warehouse)
+    tables.write_arrow(bronze_rows(raw, source_id, month, run_id, location.table), location,
+                       mode="overwrite", replace={"month": month})
+
+
+def volume_drop(warehouse, source_id: str, kind: str, month: str, landed: int,
+                min_ratio: float, min_rows: int) -> list[str]:
+    """A sudden drop against the source's last three earlier months in bronze: a problem text
+    when `landed` < min_ratio × their average and that average is at least `min_rows` rows."""
+    location = catalog.bronze(source_id, kind).at(warehouse)
+    if not tables.exists(location):
+        return []
+    earlier = sorted({p["month"] for p in tables.partitions(location) if p["month"] < month})[-3:]
+    if not earlier:
+        return []
+    counts = [tables.read_arrow(location, where={"month": m}, columns=["line"]).num_rows
+              for m in earlier]
+    average = sum(counts) / len(counts)
+    if average >= min_rows and landed < min_ratio * average:
+        return [f"volume drop: {landed} rows against an average of {average:.0f} over "
+                f"{', '.join(earlier)} (below {min_ratio:.0%})"]
+    return []

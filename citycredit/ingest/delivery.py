@@ -1,0 +1,112 @@
+"""Finding a month's delivery of a source (SPEC §2): `<landing>/<source_id>/<YYYY-MM>/` with data
+files (`*.csv` with a header row, `*.jsonl`, `*.parquet`), `_READY` (the delivery is complete)
+and an optional `manifest.json` (`{"row_count": N}`, data rows over all files).
+
+Problems with a whole delivery raise DeliveryError naming source, month and file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..months import check_month
+
+READY_FILE = "_READY"
+MANIFEST_FILE = "manifest.json"
+DATA_SUFFIXES = (".csv", ".jsonl", ".parquet")
+
+
+class DeliveryMissing(RuntimeError):
+    """A required source has no complete delivery for the month."""
+
+
+
+class DeliveryError(Exception):
+    """A delivery (or one of its files) cannot be landed at all; the month of this source stops.
+
+    The message names source, month, file and reason; the parts are kept as attributes too.
+    """
+
+    def __init__(self, source_id: str, month: str, file: str | None, reason: str):
+        self.source_id, self.month, self.file, self.reason = source_id, month, file, reason
+        where = f"{source_id} {month}" + (f" {file}" if file else "")
+        super().__init__(f"delivery {where}: {reason}")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One complete delivery folder."""
+
+    source_id: str
+    month: str
+    path: Path
+    files: tuple[str, ...]          # data files, sorted by name
+    manifest: dict | None = None    # parsed manifest.json, if any
+    ignored: tuple[str, ...] = ()   # _READY, manifest.json, dotfiles, other _-files
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over the data files' names, sizes and modification times (cheap change check)."""
+        h = hashlib.sha256()
+        for name in self.files:
+            st = (self.path / name).stat()
+            h.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        return h.hexdigest()
+
+
+
+def find_delivery(landing: Path, source_id: str, month: str) -> Delivery | None:
+    """The complete delivery of `source_id` for `month`, or None (no folder, or no `_READY`).
+
+    Raises DeliveryError if the folder holds something that is neither a data file nor one of
+    the known control files (nothing in a delivery is silently ignored), or a bad manifest.
+    """
+    check_month(month)
+    folder = Path(landing) / source_id / month
+    if not folder.is_dir() or not (folder / READY_FILE).is_file():
+        return None
+    files, ignored = [], []
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        name = entry.name
+        if name.startswith((".", "_")) or name == MANIFEST_FILE:
+            ignored.append(name)
+        elif entry.is_file() and name.lower().endswith(DATA_SUFFIXES):
+            files.append(name)
+        else:
+            what = "folder" if entry.is_dir() else "file"
+            raise DeliveryError(source_id, month, name,
+                                f"unexpected {what} in the delivery (data files are "
+                                f"{', '.join('*' + s for s in DATA_SUFFIXES)})")
+    manifest = None
+    if (folder / MANIFEST_FILE).is_file():
+        try:
+            manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DeliveryError(source_id, month, MANIFEST_FILE, f"unreadable manifest: {exc}") \
+                from None
+        count = manifest.get("row_count") if isinstance(manifest, dict) else None
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise DeliveryError(source_id, month, MANIFEST_FILE,
+                                f"manifest must be {{\"row_count\": N}} with N ≥ 0, got "
+                                f"{json.dumps(manifest, ensure_ascii=False)[:200]}")
+    return Delivery(source_id, month, folder, tuple(files), manifest, tuple(ignored))
+
+
+def deliveries_of_month(landing: Path, sources: dict[str, dict], month: str) -> dict:
+    """Which sources delivered `month` (a `_READY` folder): {"ready": [...], "missing_optional":
+    [...]}. A required source without one raises DeliveryMissing naming it and the file expected."""
+    ready, missing_required, missing_optional = [], [], []
+    for source_id, conf in sources.items():
+        if find_delivery(landing, source_id, month) is not None:
+            ready.append(source_id)
+        elif conf["required"]:
+            missing_required.append(source_id)
+        else:
+            missing_optional.append(source_id)
+    if missing_required:
+        where = ", ".join(f"{s} (expected {Path(landing) / s / month / READY_FILE})"
+                          for s in missing_required)
+        raise DeliveryMissing(f"month {month}: no complete delivery from required source(s) {where}")
+    return {"ready": ready, "missing_optional": missing_optional}

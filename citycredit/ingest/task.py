@@ -1,0 +1,113 @@
+"""The ingest steps of the month (thin: settings in, typed results out; the work is in the
+modules beside this one). Results are JSON-able TypedDicts: they travel through Airflow's XCom.
+
+    find delivery → read → bronze → validate (GX) → quarantine → staging (pseudonymised)
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import TypedDict
+
+from ..config import Settings, load_settings
+from .bronze import volume_drop, write_bronze
+from .delivery import DeliveryError, DeliveryMissing, deliveries_of_month, find_delivery
+from .quarantine import write_quarantine
+from .read import read_delivery
+from .staging import write_staging
+
+__all__ = ["BatchRejected", "DeliveryError", "DeliveryMissing", "Deliveries", "Landed",
+           "check_deliveries", "land_source"]
+
+
+class BatchRejected(RuntimeError):
+    """A delivery failed a batch-level check; nothing of the month reaches silver."""
+
+
+class Deliveries(TypedDict):
+    month: str
+    ready: list[str]               # sources with a complete delivery
+    missing_optional: list[str]    # `required: false` sources without one (earlier stand)
+
+
+class Landed(TypedDict, total=False):
+    source_id: str
+    month: str
+    status: str                    # landed | missing
+    kind: str
+    landed: int                    # rows delivered = accepted + quarantined
+    accepted: int
+    quarantined: int
+    by_reason: dict[str, int]      # quarantine reason code → rows
+    files: list[str]
+    seconds: float
+    note: str
+
+
+def check_deliveries(month: str, settings: Settings | None = None) -> Deliveries:
+    """Which sources delivered the month; a required source without `_READY` raises
+    DeliveryMissing naming it."""
+    settings = settings or load_settings()
+    return {"month": month, **deliveries_of_month(settings.landing, settings.sources, month)}
+
+
+def land_source(source_id: str, month: str, run_id: str,
+                settings: Settings | None = None) -> Landed:
+    """Landing → bronze → GX validation → quarantine, and the accepted rows (pseudonymised)
+    into staging for silver. A re-delivery replaces the month's partitions atomically.
+
+    Raises DeliveryMissing (a required source without a delivery), DeliveryError (a file that
+    cannot be landed) or BatchRejected (a batch check failed: nothing reaches staging)."""
+    from ..rules import load_catalogue
+    from .validate import data_docs_pages, validate_batch
+
+    settings = settings or load_settings()
+    started = time.perf_counter()
+    conf = settings.sources[source_id]
+    delivery = find_delivery(settings.landing, source_id, month)
+    if delivery is None:
+        if conf["required"]:
+            raise DeliveryMissing(f"month {month}: no complete delivery from required source "
+                                  f"{source_id}")
+        return {"source_id": source_id, "month": month, "status": "missing", "landed": 0,
+                "accepted": 0, "quarantined": 0, "by_reason": {}, "seconds": 0.0,
+                "note": "no delivery this month (required: false); earlier deliveries stand"}
+    raw = read_delivery(delivery, conf, forbidden_columns=settings.validation["forbidden_columns"])
+    write_bronze(settings, raw, source_id, month, run_id)
+    catalogue = load_catalogue(settings.rules)
+    items = {code: (set(item.levels) if item.levels else None)
+             for code, item in catalogue.items.items()}
+    result = validate_batch(raw, source_id, conf, month, items,
+                            {**settings.validation, "sources": settings.sources,
+                             "expectations_dir": settings.expectations})
+    write_quarantine(settings, result.quarantined, source_id, month, run_id)
+    ratio = conf["min_volume_ratio"]
+    problems = list(result.batch_errors) + volume_drop(
+        settings, source_id, conf["kind"], month, raw.landed,
+        settings.validation["min_volume_ratio"] if ratio is None else ratio,
+        settings.validation["min_volume_rows"])
+    if not result.gx_success and not problems:
+        problems.append("the Great Expectations suite failed at batch level")
+    _keep_gx_results(settings, source_id, month, run_id, result.gx_results, data_docs_pages)
+    if problems:
+        raise BatchRejected(f"{source_id} {month}: delivery rejected, nothing reaches silver: "
+                            + "; ".join(problems))
+    write_staging(settings, result.accepted, conf["kind"], source_id, month, run_id,
+                  settings.subject_key)
+    counts = dict(result.counts)
+    assert counts["landed"] == counts["accepted"] + counts["quarantined"], counts
+    return {"source_id": source_id, "month": month, "status": "landed", "kind": conf["kind"],
+            **counts, "files": [f.name for f in raw.files],
+            "seconds": round(time.perf_counter() - started, 2)}
+
+
+def _keep_gx_results(settings: Settings, source_id: str, month: str, run_id: str,
+                     results: dict, render) -> None:
+    """validation_results/<month>/<run_id>/<source>.json, plus GX Data Docs pages
+    <source>.rows.html and <source>.batch.html (open them in a browser)."""
+    folder = settings.warehouse / "validation_results" / month / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{source_id}.json").write_text(json.dumps(results, ensure_ascii=False, indent=1,
+                                                         default=str), encoding="utf-8")
+    for part, html in render(results).items():
+        (folder / f"{source_id}.{part}.html").write_text(html, encoding="utf-8")

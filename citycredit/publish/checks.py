@@ -1,0 +1,77 @@
+"""Publication checks (SPEC §5): a month whose checks fail is not published and the previous
+publication stays. Every scored subject has exactly one score; explanation lines sum to the
+scores; the grade distribution moved within the configured bound against the previous
+publication (or the move was reviewed: accept_drift)."""
+from __future__ import annotations
+
+from collections import Counter
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from .. import catalog
+from ..config import Settings
+from ..io import tables
+
+
+def previous_publication(settings: Settings, scheme: str, month: str) -> tuple[str | None, dict]:
+    """(the latest published month before `month`, its grade → subjects), or (None, {})."""
+    location = catalog.PUBLISHED_SCORES.at(settings)
+    if not tables.exists(location):
+        return None, {}
+    months = sorted(p["score_month"] for p in tables.partitions(location)
+                    if p["scheme"] == scheme and p["score_month"] < month)
+    if not months:
+        return None, {}
+    grades = tables.read_arrow(location, where={"scheme": scheme, "score_month": months[-1]},
+                               columns=["grade"]).column("grade").to_pylist()
+    return months[-1], dict(Counter(grades))
+
+
+def grade_shares(counts: dict[str, int]) -> dict[str, float]:
+    total = sum(counts.values()) or 1
+    return {g: n / total for g, n in counts.items()}
+
+
+def grade_drift(now: dict[str, int], before: dict[str, int]) -> dict[str, float]:
+    """Per grade: share now − share before (a fraction of the subjects)."""
+    a, b = grade_shares(now), grade_shares(before)
+    return {g: a.get(g, 0) - b.get(g, 0) for g in {*a, *b}}
+
+
+def publication_checks(spark: SparkSession, settings: Settings, scheme: str, month: str,
+                       grades: dict[str, int], accept_drift: bool) -> list[str]:
+    """The problems that stop the month's publication of `scheme` ([] = publish)."""
+    from ..scoring.job import load_inputs
+
+    problems = []
+    where = {"scheme": scheme, "score_month": month}
+    scores = tables.read(spark, catalog.SCORES.at(settings), where=where)
+    subjects = load_inputs(spark, settings, month).subjects      # whom scoring was given
+    stats = scores.agg(F.count(F.lit(1)).alias("rows"),
+                       F.countDistinct("subject_key").alias("subjects")).first()
+    expected = subjects.count()
+    if not stats.rows == stats.subjects == expected:
+        problems.append(f"{scheme}: {stats.rows} score rows for {stats.subjects} subjects, "
+                        f"expected each of {expected} adults exactly once")
+    missing = subjects.join(scores, "subject_key", "left_anti").count()
+    if missing:
+        problems.append(f"{scheme}: {missing} adults have no score")
+    lines = tables.read(spark, catalog.SCORE_LINES.at(settings), where=where) \
+        .groupBy("subject_key").agg(F.sum("points").alias("explained"))
+    unexplained = (scores.join(lines, "subject_key", "left")
+                   .where(F.col("points_positive") + F.col("points_negative")
+                          != F.coalesce(F.col("explained"), F.lit(0))).count())
+    if unexplained:
+        problems.append(f"{scheme}: explanation lines do not sum to the score for "
+                        f"{unexplained} subjects")
+    previous, before = previous_publication(settings, scheme, month)
+    if previous:
+        bound = settings.publish["max_grade_share_change"]
+        moved = grade_drift(grades, before)
+        worst = max(moved, key=lambda g: abs(moved[g]))
+        if abs(moved[worst]) > bound and not accept_drift:
+            problems.append(f"{scheme}: grade {worst} share moved {moved[worst]:+.1%} against "
+                            f"{previous} (bound ±{bound:.0%}); rerun with --accept-drift once "
+                            "reviewed")
+    return problems

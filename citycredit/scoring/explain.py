@@ -1,0 +1,51 @@
+"""Explanation lines (gold/score_lines): why each score is what it is (SPEC §5)."""
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from ..catalog import SCORE_LINES
+from .decimals import POINTS, QUANTITY
+
+
+def explanation_lines(evaluated: DataFrame, per_rule: DataFrame, per_dimension: DataFrame,
+                      scheme, month: str, run_id: str) -> DataFrame:
+    """gold/score_lines rows (catalog.SCORE_LINES): every evaluated finding (line_type
+    `finding`, its status and points), plus `tier`, `rule_cap` and `dimension_cap` rows, so
+    that for each subject base_score + Σ points = the score before clamp and rounding.
+
+    In: `evaluated` (steps.evaluate_findings), `per_rule` (steps.rule_totals), `per_dimension`
+    (steps.dimension_totals)."""
+    zero = F.lit(0).cast(POINTS)
+    null = lambda t: F.lit(None).cast(t)  # noqa: E731
+    finding_rows = evaluated.select(
+        F.lit("finding").alias("line_type"), "subject_key", "source_id", "record_id", "item_code",
+        "level", "quantity", "occurred_on", "valid_until", "rule_id", "dimension",
+        "last_valid_day", "finding_points",
+        F.when((F.col("status") == "counted") & (F.col("rule_kind") != "tiers"),
+               F.col("finding_points")).otherwise(zero).alias("points"),
+        "status", "deduplicated_by")
+
+    def adjustment(df, line_type, points, rule_id, quantity=None):
+        return df.select(
+            F.lit(line_type).alias("line_type"), "subject_key", null("string").alias("source_id"),
+            null("string").alias("record_id"), null("string").alias("item_code"),
+            null("string").alias("level"), (quantity if quantity is not None
+                                             else null(QUANTITY)).alias("quantity"),
+            null("date").alias("occurred_on"), null("date").alias("valid_until"),
+            rule_id.alias("rule_id"), "dimension", null("date").alias("last_valid_day"),
+            null(POINTS).alias("finding_points"), points.cast(POINTS).alias("points"),
+            F.lit("counted").alias("status"), null("string").alias("deduplicated_by"))
+
+    tiers = adjustment(per_rule.where(F.col("rule_kind") == "tiers"), "tier",
+                       F.col("rule_raw"), F.col("rule_id"), F.col("_quantity").cast(QUANTITY))
+    rule_caps = adjustment(per_rule.where(F.col("rule_total") != F.col("rule_raw")), "rule_cap",
+                           F.col("rule_total") - F.col("rule_raw"), F.col("rule_id"))
+    dim_caps = adjustment(per_dimension.where(F.col("dimension_total") != F.col("dimension_raw")),
+                          "dimension_cap", F.col("dimension_total") - F.col("dimension_raw"),
+                          null("string"))
+    all_rows = finding_rows.unionByName(tiers).unionByName(rule_caps).unionByName(dim_caps)
+    constants = {"scheme": F.lit(scheme.scheme), "score_month": F.lit(month),
+                 "rules_version": F.lit(scheme.rules_version), "run_id": F.lit(run_id)}
+    return all_rows.select(*[constants[c].alias(c) if c in constants else F.col(c)
+                             for c in SCORE_LINES.columns])

@@ -1,0 +1,289 @@
+"""Scoring for one scheme and one score month (SPEC §4), as pure DataFrame → DataFrame steps.
+
+Inputs are silver as known at the month (silver.versions.as_known_at) and the month's scored
+subjects (silver.adults); outputs are shaped as gold/scores and gold/score_lines (catalog).
+
+The plan costs one shuffle of the findings, by subject_key: every later step (dedupe window, the
+join to the month's adults, per-rule, per-dimension and per-subject aggregation) groups by keys
+that start with subject_key, so Spark keeps that partitioning. Small inputs (rules, appeals, opt-outs)
+are broadcast. All point arithmetic is DECIMAL, so a rerun reproduces a month exactly whatever the
+partitioning.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.sql.window import Window
+
+from ..catalog import SCORES
+from ..months import appeal_mask_cutoff, last_day
+from ..rules import Rule, Scheme
+from ..silver.adults import exclude_opted_out
+from .decimals import POINTS, QUANTITY, RULE_VALUE
+from .explain import explanation_lines
+
+#: the finding columns scoring reads (silver/findings as known at the month)
+FINDING_COLUMNS = ["source_id", "record_id", "subject_key", "item_code", "level", "quantity",
+                   "occurred_on", "valid_until", "status", "case_ref"]
+
+
+class ScoringError(ValueError):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------
+# the steps
+def rules_frame(spark: SparkSession, scheme: Scheme) -> DataFrame:
+    """One row per rule with its constants, in file order (broadcast into the findings)."""
+    def dec(value, where):
+        if value is None:
+            return None
+        if value != value.quantize(Decimal("0.0001")):
+            raise ScoringError(f"{scheme.path}: rule {where}: values may have at most 4 decimals")
+        return value
+    rows = []
+    for order, rule in enumerate(scheme.rules):
+        dim_cap = scheme.dimensions[rule.dimension].cap
+        rows.append((rule.id, order, rule.dimension, rule.kind, dec(rule.points, rule.id),
+                     dec(rule.points_per_unit, rule.id), rule.valid_months,
+                     dec(rule.cap, rule.id), rule.dedupe_group, dec(dim_cap, rule.dimension)))
+    schema = T.StructType([
+        T.StructField("rule_id", T.StringType()), T.StructField("rule_order", T.IntegerType()),
+        T.StructField("dimension", T.StringType()), T.StructField("rule_kind", T.StringType()),
+        T.StructField("rule_points", RULE_VALUE), T.StructField("rule_points_per_unit", RULE_VALUE),
+        T.StructField("valid_months", T.IntegerType()), T.StructField("rule_cap", RULE_VALUE),
+        T.StructField("dedupe_group", T.StringType()), T.StructField("dimension_cap", RULE_VALUE),
+    ])
+    return spark.createDataFrame(rows, schema)
+
+
+def match_rule(rules: tuple[Rule, ...]) -> Column:
+    """The id of the first rule in file order whose item and `when` match (null: none)."""
+    expr = F.lit(None).cast("string")
+    for rule in reversed(rules):
+        cond = F.col("item_code") == rule.item
+        for key, value in rule.when.items():
+            cond = cond & (F.col(key) == value)
+        expr = F.when(cond, F.lit(rule.id)).otherwise(expr)
+    return expr
+
+
+def appeal_flags(appeals: DataFrame, as_of: dt.date, mask_cutoff: dt.date) -> DataFrame:
+    """Per appealed finding: upheld by A, or still open on A and filed on/before the cutoff."""
+    open_on_a = F.col("resolved_on").isNull() | (F.col("resolved_on") > F.lit(as_of))
+    return (appeals
+            .where(F.col("filed_on") <= F.lit(as_of))
+            .groupBy("source_id", "record_id")
+            .agg(F.max((F.col("outcome") == "upheld") & ~open_on_a).alias("appeal_upheld"),
+                 F.max(open_on_a & (F.col("filed_on") <= F.lit(mask_cutoff))).alias("appeal_masked")))
+
+
+def evaluate_findings(findings: DataFrame, adults: DataFrame, appeals: DataFrame,
+                      rules: DataFrame, scheme: Scheme, as_of: dt.date,
+                      mask_cutoff: dt.date) -> DataFrame:
+    """Steps 1–4 and 5: one row per finding of a scored subject with its rule, validity,
+    points and status.
+
+    In: findings (FINDING_COLUMNS), adults (subject_key), appeals (source_id, record_id,
+    filed_on, resolved_on, outcome), rules (rules_frame). Out: subject_key, source_id,
+    record_id, item_code, level, quantity, occurred_on, valid_until, rule_id, dimension,
+    rule_kind, rule_cap, dimension_cap, last_valid_day, finding_points (points, decimal(28,8)),
+    status (revoked, appeal_upheld, masked, no_rule, not_yet_valid, expired, deduplicated,
+    counted), deduplicated_by.
+    """
+    a = F.lit(as_of)
+    # The one shuffle: findings by subject_key. The dedupe window and every later aggregation
+    # group by keys that start with subject_key, so Spark keeps this partitioning (explain()).
+    df = (findings.select(*FINDING_COLUMNS).repartition("subject_key")
+          .join(F.broadcast(appeal_flags(appeals, as_of, mask_cutoff)),
+                ["source_id", "record_id"], "left")
+          .withColumn("quantity", F.col("quantity").cast(QUANTITY))
+          .withColumn("rule_id", match_rule(scheme.rules))
+          .join(F.broadcast(rules), "rule_id", "left"))
+    window_end = F.date_sub(F.add_months(F.col("occurred_on"), F.col("valid_months")), 1)
+    df = df.withColumn("last_valid_day",
+                       F.when(F.col("valid_until").isNull(), window_end)
+                       .otherwise(F.least(F.col("valid_until"), window_end)))
+    per_unit = (F.coalesce(F.col("quantity"), F.lit(0).cast(QUANTITY))
+                * F.col("rule_points_per_unit"))
+    df = df.withColumn("finding_points", F.when(F.col("rule_kind") == "points",
+                                                F.col("rule_points").cast(POINTS))
+                       .when(F.col("rule_kind") == "points_per_unit", per_unit.cast(POINTS)))
+    status = (F.when(F.col("status") == "revoked", "revoked")
+              .when(F.coalesce(F.col("appeal_upheld"), F.lit(False)), "appeal_upheld")
+              .when(F.coalesce(F.col("appeal_masked"), F.lit(False)), "masked")
+              .when(F.col("rule_id").isNull(), "no_rule")
+              .when(F.col("occurred_on") > a, "not_yet_valid")
+              .when(F.col("last_valid_day") < a, "expired")
+              .otherwise("counted"))
+    df = df.withColumn("status", status).drop("appeal_upheld", "appeal_masked")
+    # Adults are joined after the dedupe (which only compares findings of one subject): the
+    # window leaves the findings sorted by subject_key, so this join sorts only the adults.
+    # (rule constants only steps 1–5 need are dropped: the evaluated findings are persisted)
+    return (dedupe_highest_value(df)
+            .drop("rule_order", "rule_points", "rule_points_per_unit", "valid_months",
+                  "dedupe_group", "case_ref")
+            .join(adults, "subject_key"))
+
+
+def dedupe_highest_value(df: DataFrame) -> DataFrame:
+    """Step 5: of counting findings whose rules share a dedupe_group and that concern the same
+    person and behaviour (same case_ref, or both without case_ref and the same occurred_on), only
+    the largest absolute value counts (ties: earliest occurred_on, source_id, record_id)."""
+    competing = (F.col("status") == "counted") & F.col("dedupe_group").isNotNull()
+    behaviour = F.when(F.col("case_ref").isNotNull(), F.concat(F.lit("c:"), F.col("case_ref"))) \
+        .otherwise(F.concat(F.lit("d:"), F.col("occurred_on").cast("string")))
+    value = F.abs(F.when(F.col("rule_kind") == "tiers", F.col("quantity").cast(POINTS))
+                  .otherwise(F.col("finding_points")))
+    # one frame for both functions: Spark then sorts the findings once, not twice
+    w = (Window.partitionBy("subject_key", "dedupe_group", "_behaviour", "_competing")
+         .orderBy(F.col("_value").desc_nulls_last(), F.col("occurred_on").asc(),
+                  F.col("source_id").asc(), F.col("record_id").asc())
+         .rowsBetween(Window.unboundedPreceding, Window.currentRow))
+    df = (df.withColumn("_competing", competing).withColumn("_behaviour", behaviour)
+          .withColumn("_value", value))
+    winner = F.first(F.concat_ws("/", "source_id", "record_id")).over(w)
+    rank = F.row_number().over(w)
+    return (df.withColumn("_rank", rank).withColumn("_winner", winner)
+            .withColumn("deduplicated_by",
+                        F.when(F.col("_competing") & (F.col("_rank") > 1), F.col("_winner")))
+            .withColumn("status", F.when(F.col("deduplicated_by").isNotNull(), "deduplicated")
+                        .otherwise(F.col("status")))
+            .drop("_competing", "_behaviour", "_value", "_rank", "_winner"))
+
+
+def _bounded(value: Column, cap: Column) -> Column:
+    """Clamp to [-cap, cap] when cap is set."""
+    return F.when(cap.isNull(), value).otherwise(F.greatest(F.least(value, cap), -cap))
+
+
+def tier_points(scheme: Scheme) -> Column:
+    """Points of a tiers rule for the subject's summed quantity (`_quantity`) of rule `rule_id`."""
+    expr = F.lit(None).cast(POINTS)
+    for rule in scheme.rules:
+        if rule.kind != "tiers":
+            continue
+        reached = F.lit(0).cast(POINTS)
+        for tier in sorted(rule.tiers, key=lambda t: t.at_least):
+            reached = F.when(F.col("_quantity") >= F.lit(tier.at_least),
+                             F.lit(tier.points).cast(POINTS)).otherwise(reached)
+        expr = F.when(F.col("rule_id") == rule.id, reached).otherwise(expr)
+    return expr
+
+
+def rule_totals(lines: DataFrame, scheme: Scheme) -> DataFrame:
+    """Step 6a: per subject and rule — tiers on the summed quantity, then the rule cap."""
+    counted = lines.where(F.col("status") == "counted")
+    per_rule = (counted.groupBy("subject_key", "rule_id", "dimension", "rule_kind", "rule_cap",
+                                "dimension_cap")
+                .agg(F.sum("finding_points").alias("_points"),
+                     F.sum(F.coalesce(F.col("quantity"), F.lit(0).cast(QUANTITY))).alias("_quantity"),
+                     F.count(F.lit(1)).alias("finding_count")))
+    raw = F.when(F.col("rule_kind") == "tiers", tier_points(scheme)).otherwise(F.col("_points"))
+    return (per_rule.withColumn("rule_raw", raw.cast(POINTS))
+            .withColumn("rule_total", _bounded(F.col("rule_raw"), F.col("rule_cap")).cast(POINTS)))
+
+
+def dimension_totals(per_rule: DataFrame) -> DataFrame:
+    """Step 6b: per subject and dimension, bounded by the dimension cap."""
+    return (per_rule.groupBy("subject_key", "dimension", "dimension_cap")
+            .agg(F.sum("rule_total").alias("dimension_raw"),
+                 F.sum("finding_count").alias("finding_count"))
+            .withColumn("dimension_total",
+                        _bounded(F.col("dimension_raw"), F.col("dimension_cap")).cast(POINTS)))
+
+
+def grade_columns(score: Column, scheme: Scheme) -> tuple[Column, Column]:
+    grade = label = None
+    for g in reversed(scheme.grades):
+        if g.min is None:
+            grade, label = F.lit(g.grade), F.lit(g.label)
+        else:
+            grade = F.when(score >= F.lit(g.min), F.lit(g.grade)).otherwise(grade)
+            label = F.when(score >= F.lit(g.min), F.lit(g.label)).otherwise(label)
+    return grade, label
+
+
+def subject_scores(per_dimension: DataFrame, adults: DataFrame, scheme: Scheme) -> DataFrame:
+    """Step 7: base + Σ dimensions, clamped, rounded half up; grade. Every adult gets a row."""
+    zero = F.lit(0).cast(POINTS)
+    dims = list(scheme.dimensions)
+    per_subject = per_dimension.groupBy("subject_key").agg(
+        F.sum("dimension_total").alias("points_total"),
+        F.sum(F.when(F.col("dimension_total") > 0, F.col("dimension_total"))).alias("points_positive"),
+        F.sum(F.when(F.col("dimension_total") < 0, F.col("dimension_total"))).alias("points_negative"),
+        F.sum("finding_count").alias("finding_count"),
+        *[F.sum(F.when(F.col("dimension") == d, F.col("dimension_total"))).alias(f"_dim_{i}")
+          for i, d in enumerate(dims)])
+    df = adults.join(per_subject, "subject_key", "left")
+    base = F.lit(scheme.base_score).cast(POINTS)
+    raw = base + F.coalesce(F.col("points_total"), zero)
+    clamped = raw
+    if scheme.min_score is not None:
+        clamped = F.greatest(clamped, F.lit(scheme.min_score).cast(POINTS))
+    if scheme.max_score is not None:
+        clamped = F.least(clamped, F.lit(scheme.max_score).cast(POINTS))
+    score = F.round(clamped, 0).cast("int")          # Spark's round on DECIMAL is HALF_UP
+    df = df.withColumn("score", score)
+    grade, label = grade_columns(F.col("score"), scheme)
+    dim_map = F.create_map(*[c for i, d in enumerate(dims)
+                             for c in (F.lit(d), F.coalesce(F.col(f"_dim_{i}"), zero).cast(POINTS))])
+    return df.select(
+        "subject_key", "score", grade.alias("grade"), label.alias("grade_label"),
+        base.alias("base_score"),
+        F.coalesce("points_positive", zero).cast(POINTS).alias("points_positive"),
+        F.coalesce("points_negative", zero).cast(POINTS).alias("points_negative"),
+        dim_map.alias("dimension_points"),
+        F.coalesce("finding_count", F.lit(0)).cast("int").alias("finding_count"),
+        raw.cast(POINTS).alias("raw_score"))
+
+
+# ---------------------------------------------------------------------------------------------
+def score_month(findings: DataFrame, adults: DataFrame, appeals: DataFrame, optouts: DataFrame,
+                scheme: Scheme, month: str, run_id: str, mask_working_days: int = 10,
+                computed_at: dt.datetime | None = None) -> tuple[DataFrame, DataFrame]:
+    """Score every adult of `month` under `scheme`. Inputs are as known at `month`.
+
+    Returns (scores, score_lines) shaped as gold/scores and gold/score_lines (docs/contracts.md).
+    """
+    # opted-out persons leave the adults; their findings then fall out at the adults join
+    subjects = exclude_opted_out(adults, optouts, last_day(month))
+    evaluated = evaluate_month(findings, subjects, appeals, scheme, month, mask_working_days)
+    return summarise_month(evaluated, subjects, scheme, month, run_id, computed_at)
+
+
+def evaluate_month(findings: DataFrame, subjects: DataFrame, appeals: DataFrame,
+                   scheme: Scheme, month: str, mask_working_days: int = 10) -> DataFrame:
+    """Steps 1–5 for the month: one row per finding of a scored subject (`subjects`: the
+    month's scored subjects, silver.adults.scored_subjects) with its rule, validity, points and
+    status (columns: see evaluate_findings).
+
+    Every output of summarise_month reads the evaluated findings — four times over; a job on
+    real data persists them in between (scoring.job.run_scoring), or Spark recomputes them."""
+    spark = findings.sparkSession
+    as_of = last_day(month)
+    cutoff = appeal_mask_cutoff(as_of, mask_working_days)
+    rules = rules_frame(spark, scheme)
+    return evaluate_findings(findings, subjects, appeals, rules, scheme, as_of, cutoff)
+
+
+def summarise_month(evaluated: DataFrame, adults: DataFrame, scheme: Scheme, month: str,
+                    run_id: str, computed_at: dt.datetime | None = None
+                    ) -> tuple[DataFrame, DataFrame]:
+    """Steps 6–7 and the explanation: (gold/scores rows, gold/score_lines rows), columns as
+    catalog.SCORES and catalog.SCORE_LINES. In: evaluate_month's rows, the scored subjects."""
+    per_rule = rule_totals(evaluated, scheme)
+    per_dimension = dimension_totals(per_rule)
+    scores = subject_scores(per_dimension, adults, scheme)
+
+    stamp = F.lit(computed_at or dt.datetime.now(dt.timezone.utc)).cast("timestamp")
+    constants = {"scheme": F.lit(scheme.scheme), "score_month": F.lit(month),
+                 "rules_version": F.lit(scheme.rules_version), "run_id": F.lit(run_id),
+                 "computed_at": stamp}
+    scores = scores.select(*[constants[c].alias(c) if c in constants else F.col(c)
+                             for c in SCORES.columns])
+    return scores, explanation_lines(evaluated, per_rule, per_dimension, scheme, month, run_id)

@@ -1,0 +1,228 @@
+"""The Airflow DAG, on real Airflow: parsed by a DagBag, run with dag.test() (no mocks).
+
+A session fixture gives Airflow its own AIRFLOW_HOME (SQLite metadata DB, `airflow db migrate`
+once) with the repo's dags/ as the DAGs folder. Airflow reads its configuration when first
+imported, so nothing here imports airflow at module level.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+DAGS = PROJECT / "dags"
+DAG_ID = "citycredit_monthly"
+SHANGHAI = "Asia/Shanghai"
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory):
+    """A migrated Airflow metadata DB in a temp AIRFLOW_HOME, the repo's dags/ as DAGs folder."""
+    home = tmp_path_factory.mktemp("airflow_home")
+    env = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": "2",
+        "GX_ANALYTICS_ENABLED": "false",
+    }
+    if "airflow.configuration" in sys.modules:   # configured before us: it would use another home
+        from airflow.configuration import AIRFLOW_HOME
+        if Path(AIRFLOW_HOME).resolve() != home.resolve():
+            pytest.fail(f"airflow was imported before the airflow_home fixture (home {AIRFLOW_HOME})")
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        airflow = Path(sys.executable).with_name("airflow")
+        started = time.perf_counter()
+        done = subprocess.run([str(airflow), "db", "migrate"], env=os.environ.copy(),
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"airflow db migrate failed:\n{done.stdout}\n{done.stderr}"
+        print(f"\nairflow db migrate: {time.perf_counter() - started:.1f} s")
+        yield home
+
+
+@pytest.fixture
+def dagbag(airflow_home):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS))
+
+
+@pytest.fixture
+def dag(dagbag):
+    return dagbag.dags[DAG_ID]
+
+
+# ---- parsing and shape --------------------------------------------------------------------------
+def test_dagbag_has_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert DAG_ID in dagbag.dags
+
+
+def test_one_run_at_a_time_no_catchup_with_retries(dag):
+    assert dag.max_active_runs == 1
+    assert dag.catchup is False
+    for task in dag.tasks:
+        assert task.retries >= 1, task.task_id
+        assert task.retry_delay >= timedelta(minutes=1), task.task_id
+
+
+def test_wiring_maps_sources_and_schemes_from_conf(dag):
+    from citycredit.config import load_settings
+    from citycredit.rules import available_schemes
+
+    settings = load_settings()
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "check_deliveries", "land_source", "build_silver", "score_scheme", "publish", "report"]
+    land, score = dag.task_dict["land_source"], dag.task_dict["score_scheme"]
+    assert land.is_mapped and score.is_mapped
+    assert land.op_kwargs_expand_input.value == {"source_id": list(settings.sources)}
+    assert score.op_kwargs_expand_input.value == {"scheme": list(available_schemes(settings.rules))}
+    assert "catalogue" not in score.op_kwargs_expand_input.value["scheme"]
+    assert dag.task_dict["build_silver"].upstream_task_ids == {"land_source"}
+    assert dag.task_dict["score_scheme"].upstream_task_ids == {"build_silver"}
+    assert dag.task_dict["publish"].upstream_task_ids == {"score_scheme"}
+
+
+def test_publish_updates_the_published_scores_asset(dag):
+    from airflow.sdk import Asset
+
+    outlets = dag.task_dict["publish"].outlets
+    assert len(outlets) == 1 and isinstance(outlets[0], Asset)
+    assert outlets[0].name == "citycredit_published_scores"
+    assert outlets[0].uri.startswith("file:///")
+    assert outlets[0].uri.endswith("/gold/published_scores")
+    assert all(not t.outlets for t in dag.tasks if t.task_id != "publish")
+
+
+def test_schedule_is_monthly_on_the_fifth_and_scores_the_month_before(dag):
+    from airflow.sdk import CronTriggerTimetable
+    from airflow.serialization.encoders import coerce_to_core_timetable
+    from airflow.timetables.base import TimeRestriction
+
+    from citycredit.airflow_support import run_month
+
+    assert isinstance(dag.timetable, CronTriggerTimetable)
+    timetable = coerce_to_core_timetable(dag.timetable)
+    restriction = TimeRestriction(earliest=datetime(2026, 1, 1, tzinfo=timezone.utc), latest=None,
+                                  catchup=True)
+    runs, last = [], None
+    for _ in range(3):
+        info = timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction)
+        runs.append(info.logical_date)
+        last = info.data_interval
+    local = [r.in_timezone(SHANGHAI) for r in runs]
+    assert [(d.month, d.day, d.hour) for d in local] == [(1, 5, 3), (2, 5, 3), (3, 5, 3)]
+    assert [run_month(r, r, None, SHANGHAI) for r in runs] == ["2025-12", "2026-01", "2026-02"]
+
+
+def test_month_param_is_optional_and_checked(dag):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    month = dag.params.get_param("month")
+    assert month.resolve() is None and month.resolve(None) is None
+    assert month.resolve("2026-02") == "2026-02"
+    for bad in ("2026-13", "2026-2", "202602", "feb"):
+        with pytest.raises(ParamValidationError):
+            month.resolve(bad)
+    assert dag.params.get_param("accept_drift").resolve() is False
+
+
+def test_run_month_and_run_id():
+    from citycredit.airflow_support import pipeline_run_id, run_month
+    from citycredit.months import score_month_of_run as resolve_month
+
+    assert resolve_month(datetime(2026, 3, 5, 3), None) == "2026-02"
+    assert resolve_month(datetime(2026, 1, 5, 3), None) == "2025-12"
+    assert resolve_month(datetime(2026, 3, 5, 3), "2025-07") == "2025-07"
+    # the schedule's zone decides the month: 1 March 01:00 in Shanghai is still 28 Feb in UTC
+    early = datetime(2026, 2, 28, 17, 0, tzinfo=timezone.utc)
+    assert run_month(early, early, None, SHANGHAI) == "2026-02"
+    assert run_month(None, early, None, SHANGHAI) == "2026-02"      # run without a logical date
+    assert run_month(early, early, "2025-11", SHANGHAI) == "2025-11"
+    assert pipeline_run_id("manual__2026-03-05T03:00:00.123456+00:00") == \
+        "manual__2026-03-05T030000.123456Z"
+    assert pipeline_run_id("scheduled__2026-03-04T19:00:00+00:00") == \
+        "scheduled__2026-03-04T190000Z"
+
+
+# ---- a real month, end to end -------------------------------------------------------------------
+def test_dag_runs_two_months_end_to_end(airflow_home, tmp_path, monkeypatch, spark):
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import DagRunState, TaskInstanceState
+    from deltalake import DeltaTable
+
+    from citycredit.config import load_settings
+    from citycredit.synth import generate_city
+    from citycredit.rules import available_schemes
+
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse"
+    generate_city(landing, adults=300, months=2, end="2026-02", seed=3)
+    # an optional source that did not deliver in February: its land task is skipped, the run goes on
+    (landing / "optouts" / "2026-02" / "_READY").unlink()
+    for var in [k for k in os.environ if k.startswith("CITYCREDIT_")]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("CITYCREDIT_LANDING", str(landing))
+    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(warehouse))
+    monkeypatch.chdir(tmp_path)
+
+    bag = DagBag(dag_folder=str(DAGS))          # parsed now: the Asset names this warehouse
+    assert bag.import_errors == {}
+    dag = bag.dags[DAG_ID]
+    for task in dag.tasks:                      # a failure fails now, not after 2 × 5 min
+        task.retries = 0
+
+    for month in ("2026-01", "2026-02"):
+        started = time.perf_counter()
+        run = dag.test(run_conf={"month": month})
+        print(f"\ndag.test {month}: {time.perf_counter() - started:.1f} s")
+        unhappy = {(ti.task_id, ti.rendered_map_index or ti.map_index): ti.state
+                   for ti in run.get_task_instances()
+                   if ti.state not in (TaskInstanceState.SUCCESS, TaskInstanceState.SKIPPED)}
+        assert run.state == DagRunState.SUCCESS, f"{month}: {unhappy} (the task logs are above)"
+    skipped = [ti for ti in run.get_task_instances() if ti.state == TaskInstanceState.SKIPPED]
+    assert [ti.rendered_map_index for ti in skipped] == ["optouts"]
+
+    settings = load_settings()
+    published = DeltaTable(str(warehouse / "gold" / "published_scores")).to_pandas(
+        columns=["scheme", "score_month", "subject_key", "score", "grade"])
+    assert set(published["score_month"]) == {"2026-01", "2026-02"}
+    february = published[published["score_month"] == "2026-02"]
+    schemes = set(available_schemes(settings.rules))
+    assert set(february["scheme"]) == schemes
+    assert february.groupby("scheme").size().nunique() == 1     # every scheme: the same adults
+    for scheme, rows in february.groupby("scheme"):
+        assert len(rows) > 100, scheme
+        assert rows["subject_key"].is_unique, scheme
+        assert rows["score"].notna().all() and rows["grade"].notna().all(), scheme
+
+    # a refused publication is reported: the report task runs after the failed publish and the
+    # run report says why (here: a rules folder whose 海贝分 base moves everyone from A to AA)
+    import shutil
+
+    rules = tmp_path / "rules"
+    shutil.copytree(PROJECT / "rules", rules)
+    haibei = (rules / "haibei.yaml").read_text("utf-8")
+    assert "base_score: 1000" in haibei
+    (rules / "haibei.yaml").write_text(haibei.replace("base_score: 1000", "base_score: 1100"),
+                                       "utf-8")
+    monkeypatch.setenv("CITYCREDIT_RULES", str(rules))
+    before = DeltaTable(str(warehouse / "gold" / "published_scores")).version()
+    run = dag.test(run_conf={"month": "2026-02"})
+    states = {ti.task_id: ti.state for ti in run.get_task_instances() if ti.map_index < 0}
+    assert run.state == DagRunState.FAILED
+    assert states["publish"] == TaskInstanceState.FAILED
+    assert states["report"] == TaskInstanceState.SUCCESS
+    assert DeltaTable(str(warehouse / "gold" / "published_scores")).version() == before
+    report = DeltaTable(str(warehouse / "report" / "run_report")).to_pandas()
+    refused = report[(report["section"] == "publish") & (report["name"] == "refused")]
+    assert len(refused) == 1 and "share moved" in refused["metrics"].iloc[0]
+    this_run = report[report["run_id"] == refused["run_id"].iloc[0]]
+    assert set(this_run[this_run["section"] == "scheme"]["name"]) == schemes   # drift reported

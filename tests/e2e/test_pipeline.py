@@ -1,0 +1,204 @@
+"""The monthly pipeline end to end on a generated city: real files, real GX, real Spark, real Delta.
+
+One scenario (module fixture) runs three months in order; the tests then check what an operator
+would: every adult published once per scheme, counts that reconcile with the generator's ground
+truth, scores equal to the independent reference, reruns and re-scoring that reproduce what was
+published, and stops that name the source and keep the previous publication.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from deltalake import DeltaTable
+
+from reference.duckdb_scorer import score_reference
+from citycredit import catalog, pipeline
+from citycredit.io import tables
+from citycredit.config import load_settings
+from citycredit.synth import generate_city
+from citycredit.ingest.delivery import DeliveryError
+
+PROJECT = Path(__file__).resolve().parents[2]
+MONTHS = ["2026-01", "2026-02", "2026-03"]
+SCHEMES = ["haibei", "dazixiang", "huzhou"]
+
+
+def settings_for(root: Path, **environ):
+    return load_settings(PROJECT / "conf", env="local", environ={
+        "CITYCREDIT_LANDING": str(root / "landing"),
+        "CITYCREDIT_WAREHOUSE": str(root / "warehouse"), **environ})
+
+
+def published(settings, month, scheme=None):
+    rows = tables.read_arrow(catalog.PUBLISHED_SCORES.at(settings),
+                             where={"score_month": month, **({"scheme": scheme} if scheme else {})})
+    return sorted(zip(rows.column("scheme").to_pylist(), rows.column("subject_key").to_pylist(),
+                      rows.column("score").to_pylist(), rows.column("grade").to_pylist()))
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory, spark):
+    root = tmp_path_factory.mktemp("city")
+    # 3,000 adults: the smallest city whose third month carries corrections and revocations
+    generate_city(root / "landing", adults=3000, months=3, end=MONTHS[-1], seed=11, bad_share=0.01)
+    settings = settings_for(root)
+    runs = {m: pipeline.run_month(m, SCHEMES, settings=settings) for m in MONTHS}
+    first_february = published(settings, "2026-02")
+    return {"root": root, "settings": settings, "runs": runs, "first_february": first_february}
+
+
+def test_every_adult_is_published_once_per_scheme(city, spark):
+    settings = city["settings"]
+    for month in MONTHS:
+        rows = published(settings, month)
+        per_scheme = Counter(s for s, *_ in rows)
+        subjects = city["runs"][month]["scored"][0]["subjects"]
+        assert subjects > 2500
+        assert per_scheme == {s: subjects for s in SCHEMES}
+        assert len({(s, k) for s, k, *_ in rows}) == len(rows)       # exactly once
+        assert "published:" in city["runs"][month]["summary"]
+
+
+def test_quarantine_reconciles_with_the_generators_ground_truth(city):
+    settings = city["settings"]
+    truth = list(csv.DictReader(open(city["root"] / "landing" / "_truth" / "bad_rows.csv",
+                                     encoding="utf-8")))
+    assert {r["reason"] for r in truth} >= {"bad_id_number", "unknown_item", "bad_date",
+                                             "date_after_month", "missing_required",
+                                             "negative_quantity", "duplicate_record_id",
+                                             "forbidden_field", "encoding"}
+    quarantine = tables.read_arrow(catalog.QUARANTINE.at(settings)).to_pylist()
+    got = {(q["source_id"], q["month"], q["file"], q["line"]): q["reasons"].split(";")
+           for q in quarantine}
+    want = {(t["source_id"], t["month"], t["file"], int(t["line"])): t["reason"] for t in truth}
+    assert set(got) == set(want)                      # every bad row, and nothing else
+    assert all(want[k] in got[k] for k in want)       # for the reason it was made bad
+    # landed = accepted + quarantined, per source and month, in the run report
+    report = tables.read_arrow(catalog.RUN_REPORT.at(settings)).to_pylist()
+    import json
+    for row in report:
+        if row["section"] == "source":
+            m = json.loads(row["metrics"])
+            assert m["landed"] == m["accepted"] + m["quarantined"], row
+    bronze_rows = sum(tables.read_arrow(catalog.bronze(s, settings.sources[s]["kind"]).at(settings)).num_rows
+                      for s in settings.sources if tables.exists(catalog.bronze(s, settings.sources[s]["kind"]).at(settings)))
+    landed = sum(json.loads(r["metrics"])["landed"] for r in report if r["section"] == "source")
+    assert bronze_rows == landed                      # nothing lost between landing and bronze
+
+
+def test_validation_results_and_data_docs_are_kept_per_run(city):
+    settings, run = city["settings"], city["runs"]["2026-01"]
+    folder = settings.warehouse / "validation_results" / "2026-01" / run["run_id"]
+    for source_id in settings.sources:
+        assert (folder / f"{source_id}.json").is_file(), source_id
+        for part in ("rows", "batch"):
+            assert "Expectation Suite" in (folder / f"{source_id}.{part}.html").read_text("utf-8")
+
+
+def test_published_scores_equal_the_independent_reference(city):
+    settings = city["settings"]
+    silver = settings.warehouse / "silver"
+    inputs = {name: [u.removeprefix("file://") for u in DeltaTable(str(silver / name)).file_uris()]
+              for name in ("findings", "population", "appeals", "optouts")
+              if DeltaTable.is_deltatable(str(silver / name))}
+    for scheme in SCHEMES:
+        ref = score_reference(inputs, settings.rules / f"{scheme}.yaml", "2026-03")
+        want = sorted(zip([scheme] * ref.num_rows, ref.column("subject_key").to_pylist(),
+                          ref.column("score").to_pylist(), ref.column("grade").to_pylist()))
+        assert published(settings, "2026-03", scheme) == want
+
+
+def test_rerunning_a_month_gives_identical_scores_and_publication(city, spark):
+    settings = city["settings"]
+    before = published(settings, "2026-03")
+    lines_before = tables.read(spark, catalog.SCORE_LINES.at(settings),
+                               where={"score_month": "2026-03"}).drop("run_id").collect()
+    pipeline.run_month("2026-03", SCHEMES, settings=settings)
+    assert published(settings, "2026-03") == before
+    lines_after = tables.read(spark, catalog.SCORE_LINES.at(settings),
+                              where={"score_month": "2026-03"}).drop("run_id").collect()
+    assert sorted(map(tuple, lines_after), key=repr) == sorted(map(tuple, lines_before), key=repr)
+
+
+def test_rescoring_a_month_after_later_deliveries_reproduces_it(city):
+    settings = city["settings"]
+    # 2026-03 brought corrections and revocations of earlier records…
+    changes = city["runs"]["2026-03"]["silver"]["sources"]
+    assert sum(c["corrections"] for c in changes.values()) > 0
+    assert sum(c["revocations"] for c in changes.values()) > 0
+    # …yet February re-scored now is February as it was known then
+    pipeline.run_month("2026-02", SCHEMES, settings=settings)
+    assert published(settings, "2026-02") == city["first_february"]
+
+
+def test_a_missing_required_source_stops_the_month_naming_it(city):
+    with pytest.raises(pipeline.DeliveryMissing, match=r"2026-04.*population.*_READY"):
+        pipeline.check_deliveries("2026-04", city["settings"])
+
+
+def test_a_bad_batch_stops_before_silver_and_names_the_file(city, tmp_path):
+    settings = city["settings"]
+    landing = tmp_path / "landing"
+    shutil.copytree(city["root"] / "landing" / "court" / "2026-03", landing / "court" / "2026-03")
+    (landing / "court" / "2026-03" / "manifest.json").write_text('{"row_count": 999999}')
+    broken = load_settings(PROJECT / "conf", env="local", environ={
+        "CITYCREDIT_LANDING": str(landing), "CITYCREDIT_WAREHOUSE": str(settings.warehouse)})
+    silver_version = tables.version(catalog.SILVER_FINDINGS.at(settings))
+    with pytest.raises(DeliveryError, match=r"court 2026-03 manifest.json: manifest row_count 999999"):
+        pipeline.land_source("court", "2026-03", "broken", broken)
+    assert tables.version(catalog.SILVER_FINDINGS.at(settings)) == silver_version
+
+
+def test_a_refused_publication_keeps_the_previous_one(city, tmp_path):
+    settings = city["settings"]
+    before = published(settings, "2026-03")
+    version = tables.version(catalog.PUBLISHED_SCORES.at(settings))
+    strict = tmp_path / "conf"
+    shutil.copytree(PROJECT / "conf", strict)
+    (strict / "local.yaml").write_text((strict / "local.yaml").read_text() +
+                                       "publish:\n  max_grade_share_change: 0.0\n")
+    # with a bound of 0, the city's real month-on-month movement is beyond it
+    refusing = load_settings(strict, env="local", environ={
+        "CITYCREDIT_LANDING": str(settings.landing), "CITYCREDIT_WAREHOUSE": str(settings.warehouse),
+        "CITYCREDIT_RULES": str(PROJECT / "rules"),
+        "CITYCREDIT_EXPECTATIONS": str(PROJECT / "expectations")})
+    scored = [pipeline.score_scheme("haibei", "2026-03", "strict", refusing)]
+    with pytest.raises(pipeline.PublishRefused, match=r"haibei: grade \w+ share moved .* against 2026-02"):
+        pipeline.publish("2026-03", "strict", scored, settings=refusing)
+    assert tables.version(catalog.PUBLISHED_SCORES.at(settings)) == version
+    assert published(settings, "2026-03") == before
+
+
+def test_a_run_killed_midway_keeps_the_publication_and_a_rerun_completes(city):
+    """`citycredit run` killed (SIGKILL) while scoring: the published month stays readable and
+    unchanged; the next run of the month completes and publishes the same rows."""
+    settings = city["settings"]
+    before = published(settings, "2026-03")
+    env = {**os.environ, "CITYCREDIT_LANDING": str(settings.landing),
+           "CITYCREDIT_WAREHOUSE": str(settings.warehouse), "COLUMNS": "200"}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "citycredit.cli", "run", "--month", "2026-03",
+         "--schemes", ",".join(SCHEMES)], cwd=PROJECT, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, start_new_session=True)
+    seen = []
+    try:
+        for line in run.stderr:                # progress: … score haibei … score dazixiang …
+            seen.append(line)
+            if "score dazixiang" in line:      # haibei's gold is written, dazixiang's half done
+                break
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)     # the CLI and its Spark JVM
+        run.wait(timeout=60)
+    assert any("score dazixiang" in line for line in seen), "".join(seen[-20:])
+    assert run.returncode == -signal.SIGKILL
+    assert published(settings, "2026-03") == before
+    pipeline.run_month("2026-03", SCHEMES, settings=settings)
+    assert published(settings, "2026-03") == before

@@ -1,0 +1,80 @@
+"""Configuration: defaults, CITYCREDIT_* overrides, and errors that name the file and key."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from citycredit import catalog
+from citycredit.config import ConfigError, load_settings
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+@pytest.fixture
+def conf(tmp_path):
+    """A copy of the shipped conf/ to break, beside a rules folder."""
+    shutil.copytree(CONF, tmp_path / "conf")
+    (tmp_path / "rules").mkdir()
+    return tmp_path / "conf"
+
+
+def test_local_defaults_put_data_under_the_working_directory(conf, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(conf, environ={})
+    assert s.landing == tmp_path / "landing" and s.warehouse == tmp_path / "warehouse"
+    assert s.spark_master == "local[*]" and s.subject_key
+    assert catalog.SCORES.at(s).path == str(tmp_path / "warehouse" / "gold" / "scores")
+    assert set(s.sources) >= {"population", "court", "public_security", "traffic_police",
+                              "market_regulation", "urban_management", "civilization_office",
+                              "volunteer_federation", "blood_center", "charity_federation",
+                              "commitments", "provincial_credit", "appeals", "optouts"}
+    assert s.sources["public_security"]["encoding"] == "gb18030"
+    assert s.sources["optouts"]["required"] is False and s.sources["court"]["required"] is True
+
+
+def test_environment_overrides(conf, tmp_path):
+    s = load_settings(conf, environ={
+        "CITYCREDIT_LANDING": "/data/landing", "CITYCREDIT_WAREHOUSE": "/data/wh",
+        "CITYCREDIT_SUBJECT_KEY": "prod-key", "CITYCREDIT_SPARK_MASTER": "spark://m:7077",
+        "CITYCREDIT_SPARK_SHUFFLE_PARTITIONS": "64", "CITYCREDIT_RULES": str(tmp_path / "rules")})
+    assert (s.landing, s.warehouse) == (Path("/data/landing"), Path("/data/wh"))
+    assert (s.subject_key, s.spark_master, s.spark_shuffle_partitions) == \
+        ("prod-key", "spark://m:7077", 64)
+
+
+def test_unknown_variable_is_named(conf):
+    with pytest.raises(ConfigError, match="CITYCREDIT_WAREHOUS is not a citycredit setting"):
+        load_settings(conf, environ={"CITYCREDIT_WAREHOUS": "/x"})
+
+
+@pytest.mark.parametrize("file,text,message", [
+    ("local.yaml", "spark:\n  shuffle_partitons: 4\n", r"local.yaml: unknown key 'spark.shuffle_partitons'"),
+    ("local.yaml", "spark:\n  shuffle_partitions: many\n", r"local.yaml: key 'spark.shuffle_partitions' must be int"),
+    ("local.yaml", "spark:\n  driver_memory: lots\n", r"local.yaml: key 'spark.driver_memory' must look like"),
+    ("local.yaml", "validation:\n  max_bad_share: 3\n", r"local.yaml: key 'validation.max_bad_share' must be between 0 and 1"),
+    ("local.yaml", "subject_key: ''\n", r"no subject key: set CITYCREDIT_SUBJECT_KEY"),
+    ("local.yaml", "paths: [1, 2]\n", r"local.yaml: key 'paths' must be a mapping"),
+    ("local.yaml", "subject_key: k\npaths:\n  rules: nowhere\n", r"local.yaml: key 'paths.rules': no rules folder"),
+    ("sources.yaml", "sources:\n  court:\n    kind: finding\n", r"sources.yaml: source 'court': key 'kind' must be one of"),
+    ("sources.yaml", "sources:\n  court:\n    kind: findings\n    items: [ADMIN_PENALTY]\n    encoding: gbk2\n", r"source 'court': key 'encoding': unknown encoding 'gbk2'"),
+    ("sources.yaml", "sources:\n  court:\n    kind: findings\n", r"source 'court': key 'items' must list"),
+    ("sources.yaml", "sources:\n  court:\n    kind: findings\n    items: [X]\n    requried: false\n", r"source 'court': unknown key 'requried'"),
+])
+def test_bad_settings_fail_naming_file_and_key(conf, file, text, message):
+    (conf / file).write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_settings(conf, environ={})
+
+
+def test_missing_file_is_named(conf):
+    (conf / "local.yaml").unlink()
+    with pytest.raises(ConfigError, match=r"local.yaml: configuration file not found"):
+        load_settings(conf, environ={})
+
+
+def test_bad_value_from_environment_names_the_variable(conf):
+    with pytest.raises(ConfigError, match=r"environment variable CITYCREDIT_SPARK_SHUFFLE_PARTITIONS: "
+                                          r"key 'spark.shuffle_partitions' must be int"):
+        load_settings(conf, environ={"CITYCREDIT_SPARK_SHUFFLE_PARTITIONS": "lots"})
