@@ -130,10 +130,11 @@ def staging(kind: str) -> Table:
 QUARANTINE = Table(
     "quarantine", "rows",
     _schema(("source_id", _S), ("month", _S), ("file", _S), ("line", _I64), ("reasons", _S),
-            ("raw", _S), ("load_id", _S)),
+            ("detail", _S), ("raw", _S), ("load_id", _S)),
     partitions=("source_id", "month"), key=("source_id", "month", "file", "line"),
     personal={"raw": RAW_CONTENT},
-    description="rejected rows with reason codes (';'-joined) and the delivered content")
+    description="rejected rows with reason codes (';'-joined), what is wrong (detail, no "
+                "personal data) and the delivered content")
 
 SILVER_FINDINGS = Table(
     "silver", "findings",

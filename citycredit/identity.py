@@ -21,6 +21,9 @@ import pyarrow.compute as pc
 from stdnum.cn import ric as _ric
 
 __all__ = [
+    "normalise_id_number",
+    "normalise_id_numbers",
+    "id_number_problem",
     "is_valid_id_number",
     "valid_id_numbers",
     "birth_date",
@@ -41,6 +44,38 @@ CHECK_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], 
 CHECK_CHARS = "10X98765432"
 _CHECK_BYTES = np.frombuffer(CHECK_CHARS.encode("ascii"), dtype=np.uint8)
 
+#: What normalisation trims from both ends of an identity number: every Unicode white space
+#: (ASCII blanks, tabs and line breaks, NBSP, the ideographic space U+3000, the en/em spaces …)
+#: and the invisible characters that copy-paste and spreadsheets leave behind (zero-width
+#: space and joiners, word joiner, byte-order mark). One definition for the scalar and the
+#: vectorised form.
+ID_TRIM_CHARS = ("".join(chr(c) for c in range(0x3001) if chr(c).isspace())
+                 + "\u200b\u200c\u200d\u2060\ufeff")
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def normalise_id_number(value) -> str | None:
+    """The one normal form of a delivered identity number, used by every check and key
+    (validation, the duplicate check, subject_key, birth date, sex, masking): surrounding
+    Unicode spaces and invisible characters trimmed (ID_TRIM_CHARS) and ASCII letters
+    upper-cased (the check character `x` → `X`). Nothing else changes: full-width digits
+    (`３７１００２…`), inner blanks or a number Excel wrote as `3.71002E+17` stay as they are and
+    fail validation — refused, never guessed. None stays None."""
+    if value is None:
+        return None
+    return str(value).strip(ID_TRIM_CHARS).translate(_ASCII_UPPER)
+
+
+def normalise_id_numbers(values):
+    """`normalise_id_number` over a column: a pyarrow (Chunked)Array of strings, or a pandas
+    Series (returned as an object Series, None for null). Empty after trimming → null."""
+    if isinstance(values, pd.Series):
+        arr = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+        out = normalise_id_numbers(arr).to_numpy(zero_copy_only=False)
+        return pd.Series(out, index=values.index, dtype=object)
+    arr = pc.ascii_upper(pc.utf8_trim(values, characters=ID_TRIM_CHARS))
+    return pc.if_else(pc.equal(pc.utf8_length(arr), 0), pa.scalar(None, pa.string()), arr)
+
 
 def is_valid_id_number(s) -> bool:
     """True iff ``s`` is a valid 18-character resident identity number.
@@ -50,11 +85,14 @@ def is_valid_id_number(s) -> bool:
     but a card carries the code of where it was *issued* (at 16 or later), so e.g. every 环翠区
     371002 number of someone born before 1987 is real yet fails that test. Here the code must be
     one stdnum knows at all. The lookup is memoised per region code so that landing can validate
-    millions of rows. A lowercase ``x`` check character is accepted, surrounding blanks are not.
+    millions of rows. The number is judged in its normal form (`normalise_id_number`: a
+    lowercase ``x`` and surrounding spaces are harmless; full-width digits are not).
     """
-    if not isinstance(s, str) or len(s) != 18:
+    if not isinstance(s, str):
         return False
-    number = s.upper()
+    number = normalise_id_number(s)
+    if len(number) != 18:
+        return False
     if not number[:17].isascii() or not number[:17].isdigit():
         return False
     try:
@@ -95,10 +133,12 @@ def valid_id_numbers(values: pd.Series) -> pd.Series:
     representative number. A sample of rows is then checked against the team's function
     row by row; any disagreement (the definition grew a new rule) falls back to calling it for
     every distinct value, so landing never accepts a number that silver's `identity.birth_date`
-    would refuse. Null stays null (NA).
+    would refuse. Values are judged in their normal form (`normalise_id_number`). Null, or
+    nothing left after trimming, is null (NA).
     """
     valid = is_valid_id_number
-    arr = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    arr = normalise_id_numbers(pa.array(values.to_numpy(dtype=object), type=pa.string(),
+                                        from_pandas=True))
     null = arr.is_null().to_numpy(zero_copy_only=False)
     fmt = pc.fill_null(pc.match_substring_regex(arr, r"^[0-9]{17}[0-9Xx]$"), False)
     ok = np.zeros(len(arr), dtype=bool)
@@ -143,9 +183,43 @@ def valid_id_numbers(values: pd.Series) -> pd.Series:
 
 
 def _validated(s: str) -> str:
+    """The normal form of a valid number; ValueError (without the value: no identity number
+    in a message) otherwise."""
     if not is_valid_id_number(s):
-        raise ValueError(f"invalid resident identity number: {s!r}")
-    return _ric.compact(s)
+        raise ValueError(f"invalid resident identity number ({id_number_problem(s)})")
+    return normalise_id_number(s)
+
+
+def id_number_problem(s) -> str | None:
+    """What is wrong with a delivered identity number, in words a department can act on and
+    without the number itself (error messages and quarantine details carry no personal data);
+    None when it is valid. Judged in the normal form, like `is_valid_id_number`."""
+    if s is None:
+        return "missing"
+    number = normalise_id_number(s)
+    if not number:
+        return "missing"
+    if is_valid_id_number(number):
+        return None
+    if not number.isascii():
+        if any(not c.isascii() and c.isdigit() for c in number):
+            return "full-width digits (use ASCII 0-9)"
+        return "characters other than ASCII digits and X"
+    if any(c in number for c in ".eE+") and number.replace(".", "").replace("E+", "").isalnum():
+        return "written as a number in scientific notation (a spreadsheet cell not formatted as text)"
+    if len(number) != 18:
+        return f"{len(number)} characters, not 18"
+    if not number[:17].isdigit() or number[17] not in CHECK_CHARS:
+        return "not 17 digits and a check character 0-9/X"
+    if check_char(number[:17]) != number[17]:
+        return "wrong check character (GB 11643): mistyped, or digits lost to a spreadsheet"
+    try:
+        born = _ric.get_birth_date(number)
+    except (ValueError, _ric.ValidationError):
+        return "no such birth date"
+    if born > _dt.date.today():
+        return "birth date in the future"
+    return "unknown region code"
 
 
 def birth_date(s: str) -> _dt.date:
@@ -209,9 +283,11 @@ def make_id_numbers(region_codes, birth_dates, seqs) -> np.ndarray:
 
 
 def subject_key(id_number: str, key: str) -> str:
-    """Pseudonymous subject key: lowercase hex HMAC-SHA256(key, upper(id_number))."""
+    """Pseudonymous subject key: lowercase hex HMAC-SHA256(key, upper(id_number)) of the
+    number's normal form (`normalise_id_number`), so `…946x` and ` …946X ` are one person."""
     k = key.encode("utf-8") if isinstance(key, str) else bytes(key)
-    return hmac.new(k, id_number.upper().encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.new(k, normalise_id_number(id_number).encode("utf-8"),
+                    hashlib.sha256).hexdigest()
 
 
 def mask_id_number(value: str | None) -> str | None:
@@ -220,7 +296,7 @@ def mask_id_number(value: str | None) -> str | None:
     is masked whole, keeping only its length, so no part of a malformed number leaks either."""
     if value is None:
         return None
-    text = str(value).strip()
+    text = normalise_id_number(value)
     if len(text) == 18:
         return text[:6] + "*" * 8 + text[-4:]
     return "*" * len(text)

@@ -13,8 +13,12 @@ A RawBatch keeps every delivered row — nothing is dropped when reading. Every 
             (`encoding`: bytes not decodable in the source's encoding; `unparseable_row`: not a
             JSON object, wrong number of csv fields, broken csv quoting), else None,
   `_extra`  jsonl keys beyond the contract, ';'-joined (validation flags them as
-            `forbidden_field` / `unknown_column`), else None.
-Contract columns are strings, surrounding whitespace stripped, None for empty or absent.
+            `forbidden_field` / `unknown_column`), else None,
+  `_detail` for a row with an `_error`: what is wrong, without personal data ("7 fields, the
+            header has 10", "bytes that are not valid gb18030"), else None.
+A row with an `_error` keeps no fields; its `_raw` keeps the identity number masked and no name.
+Contract columns are strings, surrounding whitespace stripped, None for empty or absent;
+`id_number` is in its normal form (citycredit.identity.normalise_id_number).
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from .delivery import Delivery
 
-META_COLUMNS = ("_file", "_line", "_raw", "_error", "_extra")
+META_COLUMNS = ("_file", "_line", "_raw", "_error", "_extra", "_detail")
 
 
 

@@ -56,8 +56,8 @@ def quarantine_raw(qdf: pd.DataFrame, contract: Contract, forbidden: frozenset) 
 def write_quarantine(warehouse, quarantined: pd.DataFrame, source_id: str, month: str,
                      run_id: str) -> None:
     """Replace quarantine/rows of (source_id, month) with `quarantined` (columns file, line,
-    reasons, raw — see validate._quarantined_rows) in one atomic commit."""
-    frame = quarantined.reindex(columns=["file", "line", "reasons", "raw"]).copy()
+    reasons, detail, raw — see validate._quarantined_rows) in one atomic commit."""
+    frame = quarantined.reindex(columns=["file", "line", "reasons", "detail", "raw"]).copy()
     frame.insert(0, "source_id", source_id)
     frame.insert(1, "month", month)
     frame["line"] = frame["line"].astype("int64")

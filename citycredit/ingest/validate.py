@@ -46,6 +46,7 @@ from ..config import forbidden_columns as configured_forbidden_columns
 from ..identity import valid_id_numbers
 from ..months import last_day
 from .contracts import CONTRACTS, Contract, RawBatch
+from .details import CheckFailure, RowDetails, SourceContext, refusal_summary, row_details
 from .quarantine import quarantine_raw
 
 __all__ = [
@@ -73,7 +74,7 @@ class SuiteError(ValueError):
 @dataclass
 class ValidationResult:
     accepted: pd.DataFrame        # typed contract columns (name dropped) + _file, _line
-    quarantined: pd.DataFrame     # source_id, month, file, line, reasons (';'-joined), raw
+    quarantined: pd.DataFrame     # source_id, month, file, line, reasons (';'-joined), detail, raw
     counts: dict                  # landed, accepted, quarantined, by_reason {code: rows}
     gx_success: bool              # GX's verdict on the batch (bad share, batch expectations)
     gx_results: dict              # JSON-able GX results (row + batch suites), values stripped
@@ -166,44 +167,51 @@ def _d_matches(ctx: _DeriveContext, spec: dict) -> pd.Series:
     return _boolean(ok.to_numpy(zero_copy_only=False), null, ctx.df.index)
 
 
-def duplicated_later(values: pd.Series) -> np.ndarray:
-    """True for the second and later occurrences of a value (in row order); nulls never.
+def first_occurrences(values: pd.Series) -> np.ndarray:
+    """For each row, the position of the first earlier row with the same value (row order),
+    or -1 (the first occurrence, or null): a duplicate can name what it repeats.
 
     Sorts 64-bit hashes (pandas' hash_array: ~0.7 s for 2.25 M identity numbers, against ~1.3 s
     for Series.duplicated on object strings) and then compares the actual strings inside each
     group of equal hashes, so a hash collision can never make a false duplicate."""
     arr = values.to_numpy(dtype=object)
     n = len(arr)
-    dup = np.zeros(n, dtype=bool)
+    first = np.full(n, -1, dtype=np.int64)
     if n < 2:
-        return dup
+        return first
     h = pd.util.hash_array(arr, categorize=False)
     order = np.argsort(h, kind="stable")          # stable: row order inside a hash group
     hs = h[order]
     same = np.zeros(n, dtype=bool)
     same[1:] = hs[1:] == hs[:-1]
     if not same.any():
-        return dup
+        return first
     starts = np.flatnonzero(~same)
     group = np.cumsum(~same) - 1
     ends = np.append(starts[1:], n)
     for g in np.unique(group[same]):
-        seen = set()
+        seen: dict = {}
         for m in order[starts[g]:ends[g]]:
             v = arr[m]
             if v is None or v is pd.NA or (isinstance(v, float) and v != v):
                 continue
-            if v in seen:
-                dup[m] = True
-            else:
-                seen.add(v)
-    return dup
+            first[m] = seen.setdefault(v, m)
+    first[first == np.arange(n)] = -1
+    return first
+
+
+def duplicated_later(values: pd.Series) -> np.ndarray:
+    """True for the second and later occurrences of a value (in row order); nulls never."""
+    return first_occurrences(values) >= 0
 
 
 def _d_duplicated(ctx: _DeriveContext, spec: dict) -> pd.Series:
-    """True for the second and later rows with the same value (delivery order); NA where null."""
+    """True for the second and later rows with the same value (delivery order); NA where null.
+    The first occurrences are kept for the quarantine's detail (`first_of`)."""
     s = ctx.df[spec["column"]]
-    return _boolean(duplicated_later(s), s.isna().to_numpy(), s.index)
+    first = first_occurrences(s)
+    ctx.cache[("first_of", spec["column"])] = first
+    return _boolean(first >= 0, s.isna().to_numpy(), s.index)
 
 
 def _d_level_ok(ctx: _DeriveContext, spec: dict) -> pd.Series:
@@ -460,6 +468,7 @@ class _RowChecks:
 
     masks: dict[str, np.ndarray]
     rules: list[tuple[str, dict]]
+    failures: list[CheckFailure]   # per expectation, its rows (after exclusive / unless)
     errors: list[str]
     gx_failed: bool          # GX could not evaluate a check, or a row check failed as a whole
     result: object           # GX's validation result (kept, values stripped)
@@ -511,6 +520,7 @@ def _run_row_checks(work: pd.DataFrame, doc: dict, params: dict, where: str) -> 
     result = _run(work, _gx_suite(doc, "row"), params)
     masks: dict[str, np.ndarray] = {}
     rules: list[tuple[str, dict]] = []
+    failures: list[CheckFailure] = []
     errors: list[str] = []
     gx_failed = False
     for r in result.results:
@@ -527,9 +537,14 @@ def _run_row_checks(work: pd.DataFrame, doc: dict, params: dict, where: str) -> 
             gx_failed = True
             continue
         mask = masks.setdefault(reason, np.zeros(n, dtype=bool))
+        own = np.zeros(n, dtype=bool)
         if index:
-            mask[np.asarray(index, dtype=np.int64)] = True
+            own[np.asarray(index, dtype=np.int64)] = True
+            mask |= own
         rules.append((reason, meta))
+        config = r.expectation_config
+        failures.append(CheckFailure(meta.get("check"), reason, config.type,
+                                     dict(config.kwargs), meta, own))
         for key in _STRIP:      # the rows are in `masks` now; keep the kept results small
             r.result.pop(key, None)
     exclusive = [reason for reason, meta in rules if meta.get("exclusive")]
@@ -542,13 +557,16 @@ def _run_row_checks(work: pd.DataFrame, doc: dict, params: dict, where: str) -> 
         for other in meta.get("unless", []):
             if other in masks:
                 masks[reason] &= ~masks[other]
-    return _RowChecks(masks, rules, errors, gx_failed, result)
+    for failure in failures:
+        failure.mask &= masks[failure.reason]
+    return _RowChecks(masks, rules, failures, errors, gx_failed, result)
 
 
 def _run_batch_checks(bad: np.ndarray, doc: dict, params: dict, min_bad_rows: int,
-                      max_bad: float, where: str) -> tuple[bool, list[str], object]:
+                      max_bad: float, where: str, summary) -> tuple[bool, list[str], object]:
     """Batch-level expectations on the one-column frame `_quarantined`: GX decides whether the
-    delivery may proceed. → (GX's verdict, problems, GX's result)."""
+    delivery may proceed. → (GX's verdict, problems, GX's result). `summary()` says which
+    files and reasons the bad rows are (details.refusal_summary), for a bad-share refusal."""
     n, n_bad = len(bad), int(bad.sum())
     params = dict(params)
     # a share of a handful of rows is noise: the bound applies from validation.min_bad_rows on
@@ -567,7 +585,7 @@ def _run_batch_checks(bad: np.ndarray, doc: dict, params: dict, min_bad_rows: in
         elif not r.success:
             if meta.get("check") == "bad_share":
                 errors.append(f"{where}: {n_bad} of {n} rows quarantined, bad share "
-                              f"{share:.2%} > max_bad_share {max_bad:.2%}")
+                              f"{share:.2%} > max_bad_share {max_bad:.2%}. {summary()}")
             else:
                 errors.append(f"{where}: batch check '{meta.get('check')}' failed"
                               + (f" ({meta['description']})" if meta.get("description") else ""))
@@ -576,8 +594,9 @@ def _run_batch_checks(bad: np.ndarray, doc: dict, params: dict, min_bad_rows: in
 
 def _quarantined_rows(df: pd.DataFrame, masks: dict[str, np.ndarray], bad: np.ndarray,
                       contract: Contract, forbidden: frozenset, source_id: str,
-                      month: str) -> pd.DataFrame:
-    """Columns source_id, month, file, line (int64), reasons (';'-joined, sorted), raw (the
+                      month: str, details: RowDetails) -> pd.DataFrame:
+    """Columns source_id, month, file, line (int64), reasons (';'-joined, sorted), detail
+    (what is wrong, reason by reason, without personal data: ingest.details), raw (the
     delivered content, names and forbidden fields masked)."""
     bad_pos = np.flatnonzero(bad)
     reason_lists: list[list[str]] = [[] for _ in bad_pos]
@@ -593,6 +612,7 @@ def _quarantined_rows(df: pd.DataFrame, masks: dict[str, np.ndarray], bad: np.nd
         "file": rows["_file"].to_numpy(dtype=object),
         "line": rows["_line"].to_numpy(dtype=np.int64),
         "reasons": pd.Series([";".join(r) for r in reason_lists], dtype=object),
+        "detail": pd.Series(details.of_rows(bad_pos.tolist()), dtype=object),
         "raw": pd.Series(quarantine_raw(rows, contract, forbidden), dtype=object),
     })
 
@@ -650,10 +670,18 @@ def validate_batch(raw: RawBatch, source_id: str, source_conf: dict, month: str,
     rows = _run_row_checks(_gx_frame(df, doc, ctx, kind), doc, params, where)
     bad = (np.logical_or.reduce(list(rows.masks.values())) if rows.masks
            else np.zeros(len(df), dtype=bool))
+    details = row_details(SourceContext(
+        source_id, kind, ctx.date_format, bool((source_conf or {}).get("date_format")),
+        doc["meta"]["citycredit"]["derived_columns"], params,
+        {key[1]: first for key, first in ctx.cache.items()
+         if isinstance(key, tuple) and key[0] == "first_of"}),
+        df, rows.failures)
     batch_ok, batch_errors, batch_result = _run_batch_checks(
-        bad, doc, params, int(settings.get("min_bad_rows", 0)), max_bad, where)
+        bad, doc, params, int(settings.get("min_bad_rows", 0)), max_bad, where,
+        lambda: refusal_summary(df, bad, details))
 
-    quarantined = _quarantined_rows(df, rows.masks, bad, contract, forbidden, source_id, month)
+    quarantined = _quarantined_rows(df, rows.masks, bad, contract, forbidden, source_id, month,
+                                    details)
     accepted = _accepted_rows(df, ~bad, contract, ctx)
     counts = {
         "landed": len(df),

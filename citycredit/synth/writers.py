@@ -3,7 +3,8 @@
 (docs/contracts.md).
 
 csv: pyarrow's writer (header, every value quoted), then re-encoded to the source's encoding;
-jsonl: one object per line, keys in column order, quantity a bare number; parquet: snappy.
+jsonl: one object per line, keys in column order, quantity a bare number (a month without
+records: no data file, only `_READY`); parquet: snappy.
 """
 from __future__ import annotations
 
@@ -66,7 +67,9 @@ class DeliveryWriter:
         n = table.num_rows
         files = max(files, -(-n // ROWS_PER_FILE))
         files = max(1, min(files, n)) if n else 1
-        offsets = [n * i // files for i in range(files + 1)]
+        if not n and source.format == "jsonl":
+            files = 0   # JSON Lines with no records would be an empty file, which landing refuses
+        offsets = [n * i // files for i in range(files + 1)] if files else [0]
         names, total = [], 0
         for i in range(files):
             start, stop = offsets[i], offsets[i + 1]

@@ -135,7 +135,9 @@ def test_findings_csv_utf8_each_reason_on_its_line(tmp_path):
     # the raw text is kept for the operator, but not the person's name (SPEC §7)
     raw3 = q.loc[q["line"] == 3, "raw"].item()
     assert raw3.startswith("T3,") and "王五" not in raw3 and "***" in raw3
-    assert "\\xff" in q.loc[q["line"] == 17, "raw"].item()
+    # an undecodable row keeps its fields, but the identity number masked and the name removed
+    assert q.loc[q["line"] == 17, "raw"].item() == (
+        f"T17,{good[:6]}********{good[-4:]},,ADMIN_PENALTY,minor,,2026-01-05,,active,")
 
     acc = result.accepted
     assert list(acc["record_id"]) == ["T1", "T2", "T16"]
@@ -437,8 +439,13 @@ def test_bad_share_decides_the_batch(tmp_path):
     _, strict = land_and_validate(tmp_path, "court", {"max_bad_share": 0.05,
                                                       "forbidden_columns": FORBIDDEN})
     assert not strict.gx_success
+    # the refusal says what to fix: files, reason codes with counts, an example line each
     assert strict.batch_errors == [
-        "court 2026-01: 2 of 10 rows quarantined, bad share 20.00% > max_bad_share 5.00%"]
+        "court 2026-01: 2 of 10 rows quarantined, bad share 20.00% > max_bad_share 5.00%. "
+        "Bad rows by file: fy.csv 2 of 10. By reason: "
+        "bad_id_number 1 (e.g. fy.csv line 9: id_number: wrong check character (GB 11643): "
+        "mistyped, or digits lost to a spreadsheet); "
+        "missing_required 1 (e.g. fy.csv line 10: id_number is missing)."]
     assert strict.gx_results["batch"]["success"] is False
     _, lenient = land_and_validate(tmp_path, "court", {"validation": {
         "max_bad_share": 0.2, "forbidden_columns": FORBIDDEN}})           # exactly at the limit
