@@ -51,3 +51,33 @@ def volume_drop(warehouse, source_id: str, kind: str, month: str, landed: int,
         return [f"volume drop: {landed} rows against an average of {average:.0f} over "
                 f"{', '.join(earlier)} (below {min_ratio:.0%})"]
     return []
+
+
+def where_delivered(settings, month: str, kind: str, keys: set[str]) -> dict[str, list[str]]:
+    """Where the month's accepted rows of `kind` sources name these subject keys: subject_key →
+    ["<source> <file> line <n>", …] (quarantined rows left out), so that a refusal can name
+    the delivered rows of a person instead of the person. Reads bronze (the only place that
+    still knows file and line) and keys every row again with the one normalisation
+    (identity.subject_key) — meant for the few keys of a refusal, not for every run."""
+    from ..identity import subject_key
+
+    out: dict[str, list[str]] = {}
+    quarantine = catalog.QUARANTINE.at(settings)
+    for source_id, conf in settings.sources.items():
+        location = catalog.bronze(source_id, conf["kind"]).at(settings)
+        if conf["kind"] != kind or not tables.exists(location):
+            continue
+        rows = tables.read_arrow(location, where={"month": month},
+                                 columns=["id_number", "file", "line"]).to_pylist()
+        rejected = set()
+        if tables.exists(quarantine):
+            rejected = {(r["file"], r["line"]) for r in tables.read_arrow(
+                quarantine, where={"source_id": source_id, "month": month},
+                columns=["file", "line"]).to_pylist()}
+        for row in rows:
+            if row["id_number"] is None or (row["file"], row["line"]) in rejected:
+                continue
+            k = subject_key(row["id_number"], settings.subject_key)
+            if k in keys:
+                out.setdefault(k, []).append(f"{source_id} {row['file']} line {row['line']}")
+    return out

@@ -149,8 +149,10 @@ def _phrase(ctx: SourceContext, df: pd.DataFrame, failure: CheckFailure):
         need = " and ".join(bounds)
         return lambda pos: f"{source}{shown(pos)} is not {need}"
     if kind == "expect_column_values_to_be_in_set" and not function:
-        allowed = _resolve(ctx, failure.kwargs.get("value_set"))
-        return lambda pos: f"{source}{shown(pos)} is not in {allowed}"
+        value_set = failure.kwargs.get("value_set")
+        allowed = _resolve(ctx, value_set)
+        verb = "is not" if isinstance(value_set, (list, tuple, set)) else "is not in"
+        return lambda pos: f"{source}{shown(pos)} {verb} {allowed}"
     if kind == "expect_column_values_to_match_regex" or function == "matches":
         need = description or f"the pattern {failure.kwargs.get('regex') or spec.get('pattern')}"
         return lambda pos: f"{source}{shown(pos)}: expected {need}"

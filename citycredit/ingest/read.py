@@ -143,6 +143,16 @@ class _ReadContext:
 
     def check_columns(self, file: str, columns: list[str]) -> None:
         """Batch-level checks of a csv header / parquet schema / jsonl keys (lower-cased)."""
+        known = [c for c in columns if c in self.contract.columns or c in self.forbidden]
+        if columns and not known:
+            if any(_ID_LIKE.search(c) or re.fullmatch(r"[0-9./-]{6,}", c) for c in columns):
+                raise self.error(file, "no header row: the first line holds data (a csv starts "
+                                       "with a header row naming its columns: "
+                                       f"{', '.join(self.contract.columns)})")
+            named = [_shown(c) for c in columns if c] or ["no names"]
+            raise self.error(file, f"the header names none of the {self.contract.kind} "
+                                   f"contract's columns (found {', '.join(named)}; "
+                                   f"expected {', '.join(self.contract.columns)})")
         unnamed = [f"column {i + 1}" + (f" ({c!r})" if c else "")
                    for i, c in enumerate(columns) if not c or _UNNAMED.match(c)]
         if unnamed:
@@ -150,15 +160,6 @@ class _ReadContext:
                                    f"{'s' if len(unnamed) == 1 else 've'} no name (every column "
                                    f"needs one of the {self.contract.kind} contract's names; an "
                                    f"index or an empty trailing column written with the data?)")
-        known = [c for c in columns if c in self.contract.columns or c in self.forbidden]
-        if columns and not known:
-            if any(_ID_LIKE.search(c) or re.fullmatch(r"[0-9./-]{6,}", c) for c in columns):
-                raise self.error(file, "no header row: the first line holds data (a csv starts "
-                                       "with a header row naming its columns: "
-                                       f"{', '.join(self.contract.columns)})")
-            raise self.error(file, f"the header names none of the {self.contract.kind} "
-                                   f"contract's columns (found {', '.join(map(_shown, columns))}; "
-                                   f"expected {', '.join(self.contract.columns)})")
         seen = set()
         repeated = sorted({c for c in columns if c in seen or seen.add(c)})
         if repeated:
@@ -224,6 +225,9 @@ def _check_content(ctx: _ReadContext, path: Path, fmt: str) -> None:
             text = head.lstrip(codecs.BOM_UTF8 + b" \t\r\n")
             kind = ("JSON text" if text[:1] in (b"{", b"[") else "text (a csv?)")
         raise ctx.error(file, f"the extension says Parquet but the content is {kind}")
+    if kind is None and fmt == "csv" and head.lstrip(codecs.BOM_UTF8 + b" \t\r\n")[:1] in (
+            b"{", b"["):
+        kind = "JSON text"      # no csv header starts with a brace or a bracket
     if kind is not None:
         raise ctx.error(file, f"the extension says {_FORMAT_NAMES[fmt]} but the content is "
                               f"{kind}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import catalog
 from ..io import tables
@@ -22,3 +23,40 @@ def write_staging(warehouse, accepted: pd.DataFrame, kind: str, source_id: str, 
                                 preserve_index=False)
     tables.write_arrow(data, location, mode="overwrite",
                        replace={"source_id": source_id, "month": month})
+
+
+#: the extract kinds whose rows name a person (by subject_key) other than the population
+_KINDS_OF_PERSONS = ("findings", "optouts")
+
+
+def outside_population(warehouse, month: str, source_ids) -> dict[str, int]:
+    """Per source of `source_ids` (those landed in this run), how many of its accepted rows of
+    `month` name a person who is not in the month's population snapshot (any status) — an
+    identity number that passes the GB 11643 check yet is nobody here (a spreadsheet that
+    zeroed the last digits and hit a valid check character by chance, a typo, someone never
+    registered). They stay in the warehouse but are never scored: the run report counts them
+    (SPEC §5: nothing silently ignored). {} when the month has no population snapshot."""
+    population = catalog.staging("population").at(warehouse)
+    if not tables.exists(population):
+        return {}
+    people = tables.read_arrow(population, where={"month": month},
+                               columns=["subject_key"]).column("subject_key")
+    if not len(people):
+        return {}
+    wanted = set(source_ids)
+    out: dict[str, int] = {}
+    for kind in _KINDS_OF_PERSONS:
+        location = catalog.staging(kind).at(warehouse)
+        if not tables.exists(location):
+            continue
+        rows = tables.read_arrow(location, where={"month": month},
+                                 columns=["source_id", "subject_key"])
+        outside = pc.invert(pc.is_in(rows.column("subject_key"), value_set=people))
+        counts = pa.table({"source_id": rows.column("source_id"),
+                           "outside": pc.cast(outside, pa.int64())}) \
+            .group_by("source_id").aggregate([("outside", "sum")])
+        for source_id, n in zip(counts.column("source_id").to_pylist(),
+                                counts.column("outside_sum").to_pylist()):
+            if source_id in wanted:
+                out[source_id] = int(n or 0)
+    return out

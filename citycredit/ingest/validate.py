@@ -521,6 +521,7 @@ def _run_row_checks(work: pd.DataFrame, doc: dict, params: dict, where: str) -> 
     masks: dict[str, np.ndarray] = {}
     rules: list[tuple[str, dict]] = []
     failures: list[CheckFailure] = []
+    suite_kwargs = {e["meta"]["check"]: e.get("kwargs", {}) for e in doc["expectations"]}
     errors: list[str] = []
     gx_failed = False
     for r in result.results:
@@ -542,9 +543,9 @@ def _run_row_checks(work: pd.DataFrame, doc: dict, params: dict, where: str) -> 
             own[np.asarray(index, dtype=np.int64)] = True
             mask |= own
         rules.append((reason, meta))
-        config = r.expectation_config
-        failures.append(CheckFailure(meta.get("check"), reason, config.type,
-                                     dict(config.kwargs), meta, own))
+        # the suite's own kwargs: GX's result carries them with the parameters filled in
+        failures.append(CheckFailure(meta.get("check"), reason, r.expectation_config.type,
+                                     suite_kwargs.get(meta.get("check"), {}), meta, own))
         for key in _STRIP:      # the rows are in `masks` now; keep the kept results small
             r.result.pop(key, None)
     exclusive = [reason for reason, meta in rules if meta.get("exclusive")]

@@ -39,6 +39,21 @@ def grade_drift(now: dict[str, int], before: dict[str, int]) -> dict[str, float]
     return {g: a.get(g, 0) - b.get(g, 0) for g in {*a, *b}}
 
 
+def _repeated_persons(settings: Settings, month: str, subjects, shown: int = 5) -> str:
+    """Where a person the month scores more than once was delivered: each repeated subject's
+    accepted population rows by source, file and line (never the person)."""
+    from ..ingest.bronze import where_delivered
+
+    keys = {r.subject_key for r in subjects.groupBy("subject_key").count()
+            .where(F.col("count") > 1).limit(shown).collect()}
+    if not keys:
+        return ""
+    rows = where_delivered(settings, month, "population", keys)
+    places = [" and ".join(rows[k]) for k in sorted(rows)]
+    return (f" — the same person is in the {month} population more than once: "
+            + "; ".join(places or ["(rows not found in bronze)"]))
+
+
 def publication_checks(spark: SparkSession, settings: Settings, scheme: str, month: str,
                        grades: dict[str, int], accept_drift: bool) -> list[str]:
     """The problems that stop the month's publication of `scheme` ([] = publish)."""
@@ -53,7 +68,8 @@ def publication_checks(spark: SparkSession, settings: Settings, scheme: str, mon
     expected = subjects.count()
     if not stats.rows == stats.subjects == expected:
         problems.append(f"{scheme}: {stats.rows} score rows for {stats.subjects} subjects, "
-                        f"expected each of {expected} adults exactly once")
+                        f"expected each of {expected} adults exactly once"
+                        + _repeated_persons(settings, month, subjects))
     missing = subjects.join(scores, "subject_key", "left_anti").count()
     if missing:
         problems.append(f"{scheme}: {missing} adults have no score")

@@ -1,6 +1,7 @@
 """The run report (SPEC §5): per source landed / accepted / quarantined by reason, corrections,
-revocations; per scheme subjects scored, grade distribution and its change against the previous
-publication; per stage seconds; and whether the month was published — or why not."""
+revocations, accepted rows of persons not in the month's population (`not_in_population`); per
+scheme subjects scored, grade distribution and its change against the previous publication; per
+stage seconds; and whether the month was published — or why not."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,6 +12,7 @@ import pyarrow as pa
 from .. import catalog
 from ..config import Settings
 from ..io import tables
+from ..ingest.staging import outside_population
 from .checks import grade_drift, previous_publication
 
 
@@ -54,17 +56,23 @@ def write_report(month: str, run_id: str, landed: list[dict] | None, silver: dic
                 "note": "no delivery this month (required: false); earlier deliveries stand"}
                for s in (missing_optional or []) if s not in seen]
     changes = (silver or {}).get("sources", {})
+    outside = outside_population(settings, month, [d["source_id"] for d in landed
+                                                   if d.get("status") == "landed"])
     rows, lines = [], [f"citycredit run {run_id} — score month {month}", ""]
     lines.append(f"{'source':22} {'landed':>9} {'accepted':>9} {'quarant.':>9} {'corr.':>6} "
                  f"{'revoked':>7}  quarantine reasons")
     for d in sorted(landed, key=lambda d: d["source_id"]):
         c = changes.get(d["source_id"], {})
         metrics = {**d, "corrections": c.get("corrections", 0),
-                   "revocations": c.get("revocations", 0)}
+                   "revocations": c.get("revocations", 0),
+                   "not_in_population": outside.get(d["source_id"])}
         rows.append(_row(run_id, month, "source", d["source_id"], metrics, now))
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(d.get("by_reason", {}).items()))
         if d.get("status") == "missing":
             reasons = d.get("note", "missing")
+        if outside.get(d["source_id"]):
+            reasons += (", " if reasons else "") + (f"accepted but not in the {month} "
+                                                    f"population {outside[d['source_id']]}")
         lines.append(f"{d['source_id']:22} {d['landed']:>9} {d['accepted']:>9} "
                      f"{d['quarantined']:>9} {metrics['corrections']:>6} "
                      f"{metrics['revocations']:>7}  {reasons}")
