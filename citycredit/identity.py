@@ -11,8 +11,8 @@ import datetime as _dt
 import functools
 import hashlib
 import hmac
-
 import logging
+import re
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,7 @@ __all__ = [
     "digits_matrix",
     "subject_key",
     "mask_id_number",
+    "mask_id_numbers_in",
     "CHECK_WEIGHTS",
     "CHECK_CHARS",
 ]
@@ -300,3 +301,14 @@ def mask_id_number(value: str | None) -> str | None:
     if len(text) == 18:
         return text[:6] + "*" * 8 + text[-4:]
     return "*" * len(text)
+
+
+#: a run of characters that may be an identity number (ASCII or full-width digits; 15 digits
+#: is the old first-generation card) — what free text must never show in clear
+ID_NUMBER_LIKE = re.compile(r"[0-9０-９]{15,17}[0-9０-９Xx]?")
+
+
+def mask_id_numbers_in(text: str) -> str:
+    """Free text (a message, an undecodable row) with every identity-number-like run masked
+    as `mask_id_number` does."""
+    return ID_NUMBER_LIKE.sub(lambda m: mask_id_number(m.group()), text)

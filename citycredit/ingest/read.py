@@ -10,16 +10,18 @@ file and the problem — never a pile of row errors:
   a .jsonl), a JSON array or one pretty-printed JSON document in a .jsonl, fields not separated
   by commas, a csv without its header row, columns without a name, a header row repeated
   further down (files joined together);
-* the encoding: a csv that is UTF-8 where the source declares another encoding (GB 18030 would
-  decode it into garbled text without an error), or that is not UTF-8 where the source declares
-  UTF-8 (or a jsonl, which is UTF-8 by RFC 8259) — both encodings named. Single undecodable
-  rows in an otherwise right file are quarantined `encoding` instead;
+* the encoding (ingest.encodings): a csv that is UTF-8 where the source declares another
+  encoding (GB 18030 would decode it into garbled text without an error), or that is not UTF-8
+  where the source declares UTF-8 (or a jsonl, which is UTF-8 by RFC 8259) — both encodings
+  named. Single undecodable rows in an otherwise right file are quarantined `encoding` instead,
+  their identity numbers masked and names removed;
 * the columns: a forbidden column, a column outside the contract, a missing required column;
-* a Parquet column whose type cannot hold the contract column's meaning (`_parquet_text`);
+* a Parquet column whose type cannot hold the contract column's meaning (ingest.typed);
 * a manifest row count that differs from the rows read.
 
-Typed values are read by meaning (Parquet and JSON): a timestamp becomes the date in
-Asia/Shanghai, decimals and floats their exact plain decimal text, integers their digits.
+Typed values are read by meaning (ingest.typed): a Parquet timestamp becomes the date in
+Asia/Shanghai, decimals and floats their exact plain decimal text, integers their digits; a
+JSON quantity its plain decimal text.
 
 Identity numbers get their one normal form here (`identity.normalise_id_numbers`), for every
 source kind and format, so the duplicate check, the key, birth date and sex all see it.
@@ -29,13 +31,10 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
-import datetime as dt
 import gc
-import io
 import json
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Iterable
 
@@ -46,12 +45,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..config import forbidden_columns as configured_forbidden_columns
-from ..identity import mask_id_number, normalise_id_numbers
+from ..identity import ID_NUMBER_LIKE, mask_id_numbers_in, normalise_id_numbers
 from .contracts import Contract, FileStat, RawBatch, contract_for
 from .delivery import MANIFEST_FILE, Delivery, DeliveryError
-
-#: the zone a timestamp's date is taken in (the cities' own; SPEC §2 dates are local dates)
-LOCAL_ZONE = "Asia/Shanghai"
+from .encodings import decode_lines, redacted_csv_row, redacted_json_row
+from .typed import column_as_text, column_role, plain_decimal
 
 
 def read_delivery(delivery: Delivery, source_conf: dict, *,
@@ -119,14 +117,12 @@ def _gc_paused():
 #: names tools give a column that had none: pandas' `Unnamed: 3` (a csv column without a header,
 #: or an index written with the data) and `__index_level_0__` (an index written to Parquet)
 _UNNAMED = re.compile(r"^(?:unnamed: ?\d+|__index_level_\d+__)$")
-#: a run of digits that may be an identity number: never echoed in a message
-_ID_LIKE = re.compile(r"[0-9０-９]{15,17}[0-9０-９Xx]?")
 
 
 def _shown(name: str) -> str:
     """A delivered column name as a message may show it: identity-number-like runs masked,
     long names cut."""
-    text = _ID_LIKE.sub(lambda m: mask_id_number(m.group()), name)
+    text = mask_id_numbers_in(name)
     return repr(text if len(text) <= 40 else text[:37] + "…")
 
 
@@ -145,7 +141,7 @@ class _ReadContext:
         """Batch-level checks of a csv header / parquet schema / jsonl keys (lower-cased)."""
         known = [c for c in columns if c in self.contract.columns or c in self.forbidden]
         if columns and not known:
-            if any(_ID_LIKE.search(c) or re.fullmatch(r"[0-9./-]{6,}", c) for c in columns):
+            if any(ID_NUMBER_LIKE.search(c) or re.fullmatch(r"[0-9./-]{6,}", c) for c in columns):
                 raise self.error(file, "no header row: the first line holds data (a csv starts "
                                        "with a header row naming its columns: "
                                        f"{', '.join(self.contract.columns)})")
@@ -192,8 +188,6 @@ _BINARY_KINDS = (
     (b"\x1f\x8b", "gzip-compressed data"),
     (b"%PDF", "a PDF document"),
 )
-_TEXT_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
-              (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
 _FORMAT_NAMES = {"csv": "csv", "jsonl": "JSON Lines", "parquet": "Parquet"}
 
 
@@ -291,159 +285,6 @@ def _sparse(values: dict, n: int) -> list | None:
 
 
 # ------------------------------------------------------------------------------------------------
-# encodings
-# ------------------------------------------------------------------------------------------------
-
-_UTF8 = {"utf-8", "utf8", "utf-8-sig"}
-_BOMS = {"utf-8": codecs.BOM_UTF8, "gb18030": b"\x84\x31\x95\x33"}
-#: a character outside U+0000–U+07FF: UTF-8 writes it in three or four bytes. Text in another
-#: encoding (GB 18030) that happens to be valid UTF-8 almost never forms such sequences, real
-#: UTF-8 Chinese text always does — so it is the evidence that a file is UTF-8.
-_WIDE_CHAR = re.compile("[^\x00-\u07ff]")
-
-
-def _is_utf8(norm: str) -> bool:
-    return norm in _UTF8
-
-
-def _utf8_evidence(data: bytes) -> tuple[int, int, int | None]:
-    """Over the lines with non-ASCII bytes: (lines that are UTF-8 with a character beyond
-    U+07FF, lines that are not UTF-8, 1-based number of the first such line)."""
-    text = data.decode("utf-8", errors="replace")
-    utf8 = not_utf8 = 0
-    first = None
-    for i, line in enumerate(text.split("\n")):
-        if line.isascii():
-            continue
-        if "\ufffd" in line:
-            not_utf8 += 1
-            first = first or i + 1
-        elif _WIDE_CHAR.search(line):
-            utf8 += 1
-    return utf8, not_utf8, first
-
-
-def _decode_lines(ctx: _ReadContext, file: str, data: bytes, encoding: str,
-                  declared: str) -> tuple[list[str], set[int]]:
-    """Physical lines (with their line endings) and the 0-based indexes of undecodable ones.
-
-    A file in another encoding than the one declared is refused with both named: a file that is
-    UTF-8 where another encoding is declared (decoding it as GB 18030 would not fail — it would
-    garble it), or one whose lines with non-ASCII text are mostly not UTF-8 where UTF-8 is
-    declared; UTF-16/32 text too. Otherwise the whole file is decoded at once when it can be
-    (the usual case), else line by line, splitting the bytes on LF — safe for UTF-8 and
-    GB 18030, where 0x0A never occurs inside a multi-byte character — so that one bad row
-    cannot sink the file. `declared` says who declares the encoding, for the message
-    ("conf/sources.yaml declares gb18030 for public_security").
-    """
-    for bom, name in _TEXT_BOMS:
-        if data.startswith(bom):
-            raise ctx.error(file, f"the file is {name} text (a spreadsheet's 'Unicode text' "
-                                  f"export?), but {declared}")
-    norm = codecs.lookup(encoding).name
-    bom = _BOMS.get("utf-8" if _is_utf8(norm) else norm)
-    if bom and data.startswith(bom):
-        data = data[len(bom):]
-    codec = "utf-8" if _is_utf8(norm) else encoding
-    if data.isascii():
-        return io.StringIO(data.decode("ascii"), newline="").readlines(), set()
-    if not _is_utf8(norm):
-        utf8, not_utf8, _ = _utf8_evidence(data)
-        if utf8 > not_utf8 or data.startswith(codecs.BOM_UTF8):
-            raise ctx.error(file, f"the file is UTF-8, but {declared}: read as {encoding} its "
-                                  f"text would be garbled — deliver {encoding}, or declare "
-                                  "utf-8 in conf/sources.yaml")
-    try:
-        text = data.decode(codec)
-    except UnicodeDecodeError:
-        pass
-    else:
-        return io.StringIO(text, newline="").readlines(), set()
-    if _is_utf8(norm):
-        utf8, not_utf8, first = _utf8_evidence(data)
-        if not_utf8 > utf8:
-            gb = _decodes(data, "gb18030")
-            raise ctx.error(file, f"the file is {'GB 18030 text' if gb else 'not UTF-8'}, but "
-                                  f"{declared} ({not_utf8} of {not_utf8 + utf8} lines with "
-                                  f"non-ASCII text are not UTF-8, the first on line {first}) — "
-                                  "deliver UTF-8"
-                                  + (", or declare gb18030 in conf/sources.yaml"
-                                     if gb and "conf/sources.yaml" in declared else ""))
-    lines, bad = [], set()
-    pieces = data.split(b"\n")
-    for i, piece in enumerate(pieces):
-        if i < len(pieces) - 1:
-            piece += b"\n"
-        elif not piece:
-            break
-        try:
-            lines.append(piece.decode(codec))
-        except UnicodeDecodeError:
-            lines.append(piece.decode(codec, errors="replace"))
-            bad.add(i)
-    return lines, bad
-
-
-def _decodes(data: bytes, encoding: str) -> bool:
-    try:
-        data.decode(encoding)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-#: what is left of an undecodable row in quarantine: identity numbers masked, the name
-#: removed, undecodable bytes and any other non-ASCII text (where a name may hide) as '?'
-_NOT_ASCII = re.compile(r"[^\x00-\x7f]+")
-
-
-def _redacted_text(text: str) -> str:
-    text = _ID_LIKE.sub(lambda m: mask_id_number(m.group()), text)
-    return _NOT_ASCII.sub("?", text.rstrip("\r\n"))
-
-
-def _redacted_fields(fields: dict) -> dict:
-    out = {}
-    for key, value in fields.items():
-        name = str(key).strip().lower()
-        if name == "name":
-            continue
-        if name == "id_number" and isinstance(value, str):
-            value = mask_id_number(_NOT_ASCII.sub("?", value))
-        elif isinstance(value, str):
-            value = _NOT_ASCII.sub("?", value)
-        out[key] = value
-    return out
-
-
-def _redacted_csv_row(line: str, header: list[str]) -> str:
-    """An undecodable csv row as quarantine keeps it (SPEC §7): its fields with the identity
-    number masked and the name removed; a row that does not split into the header's fields
-    keeps only its ASCII text, identity-number-like runs masked."""
-    try:
-        fields = next(csv.reader([line]), [])
-    except csv.Error:
-        fields = []
-    if len(fields) != len(header):
-        return _redacted_text(line)
-    kept = _redacted_fields(dict(zip(header, fields)))
-    out = io.StringIO()
-    csv.writer(out, lineterminator="").writerow(
-        [kept.get(col, "") for col in header])
-    return out.getvalue()
-
-
-def _redacted_json_row(line: str) -> str:
-    try:
-        obj = json.loads(line)
-    except ValueError:
-        obj = None
-    if not isinstance(obj, dict):
-        return _redacted_text(line)
-    return json.dumps(_redacted_fields(obj), ensure_ascii=False)
-
-
-# ------------------------------------------------------------------------------------------------
 # csv
 # ------------------------------------------------------------------------------------------------
 
@@ -452,8 +293,9 @@ _OTHER_SEPARATORS = (("\t", "tabs"), (";", "semicolons"), ("|", "vertical bars")
 
 def _read_csv(ctx: _ReadContext, path: Path, encoding: str) -> pa.Table:
     file = path.name
-    lines, bad = _decode_lines(ctx, file, _read_bytes(ctx, path), encoding,
-                               f"conf/sources.yaml declares {encoding} for {ctx.source_id}")
+    lines, bad = decode_lines(_read_bytes(ctx, path), encoding,
+                              f"conf/sources.yaml declares {encoding} for {ctx.source_id}",
+                              lambda reason: ctx.error(file, reason))
     if _blank(lines):
         raise ctx.error(file, f"empty file (blank lines only): no header row — {_EMPTY_HINT}")
     # header: the first non-blank line
@@ -577,7 +419,7 @@ def _read_csv(ctx: _ReadContext, path: Path, encoding: str) -> pa.Table:
     _check_repeated_header(ctx, file, header, columns, out_lines)
     for pos, err in errors.items():
         if err == "encoding":
-            raws[pos] = _redacted_csv_row(raws[pos], header)
+            raws[pos] = redacted_csv_row(raws[pos], header)
     raw = pc.utf8_rtrim(pa.array(raws, pa.string()), characters="\r\n")
     return _table(ctx.contract, columns, file, out_lines, raw, _sparse(errors, len(records)),
                   None, _sparse(details, len(records)))
@@ -643,8 +485,8 @@ def _read_jsonl(ctx: _ReadContext, path: Path) -> pa.Table:
     literal text, except a quantity's, which becomes its plain decimal text (`12.50`, `1.25e1`
     → `12.5`)."""
     file = path.name
-    lines, bad = _decode_lines(ctx, file, _read_bytes(ctx, path), "utf-8",
-                               "JSON Lines are UTF-8 (RFC 8259)")
+    lines, bad = decode_lines(_read_bytes(ctx, path), "utf-8", "JSON Lines are UTF-8 (RFC 8259)",
+                              lambda reason: ctx.error(file, reason))
     if _blank(lines):
         raise ctx.error(file, f"empty file (blank lines only): no records — {_EMPTY_HINT}")
     start = next(i for i, line in enumerate(lines) if line.strip())
@@ -709,11 +551,11 @@ def _read_jsonl(ctx: _ReadContext, path: Path) -> pa.Table:
                     extras[len(records)] = ";".join(beyond)
                 obj = {k: v for k, v in norm.items() if k in colset}
             if obj is not None and isinstance(obj.get("quantity"), _JsonFloat):
-                obj["quantity"] = _plain_decimal(obj["quantity"])
+                obj["quantity"] = plain_decimal(obj["quantity"])
         records.append(obj if obj is not None else {})
         out_lines.append(i + 1)
         raws.append(line.rstrip("\r\n") if errors.get(len(records) - 1) != "encoding"
-                    else _redacted_json_row(line))
+                    else redacted_json_row(line))
     schema = pa.schema([(c, pa.string()) for c in cols])
     try:
         table = pa.Table.from_pylist(records, schema=schema)
@@ -743,158 +585,6 @@ def _refuse_json_document(ctx: _ReadContext, file: str, lines: list[str]) -> Non
                           "not JSON Lines: write one JSON object per line")
 
 
-def _plain_decimal(literal: str) -> str:
-    """The exact value of a number's text in plain notation, without trailing fractional
-    zeros (`12.50` → `12.5`, `1.5E1` → `15`, `-0.0` → `0`); the text itself if it is not a
-    finite number (validation then names it)."""
-    try:
-        value = Decimal(literal)
-    except InvalidOperation:
-        return literal
-    if not value.is_finite():
-        return literal
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
-# ------------------------------------------------------------------------------------------------
-# Parquet: typed columns read by meaning
-# ------------------------------------------------------------------------------------------------
-
-def _column_role(contract: Contract, name: str) -> str:
-    if name in contract.dates:
-        return "date"
-    if name in contract.decimals:
-        return "decimal"
-    if name == "id_number":
-        return "identity number"
-    return "text"
-
-
-def _first_line(mask) -> int:
-    """1-based row number of the first true value of a boolean array."""
-    return int(np.flatnonzero(np.asarray(pc.fill_null(mask, False)))[0]) + 1
-
-
-def _plain_numbers(arr: pa.Array) -> pa.Array:
-    """Decimal or float values → their exact plain decimal text (`_plain_decimal`): arrow
-    casts in bulk, Python only for the few it writes with an exponent."""
-    text = arr.cast(pa.string())
-    text = pc.replace_substring_regex(text, r"^(-?[0-9]+\.[0-9]*?)0+$", r"\1")
-    text = pc.replace_substring_regex(text, r"\.$", "")
-    text = pc.if_else(pc.equal(text, "-0"), "0", text)
-    exp = pc.fill_null(pc.match_substring(text, "e", ignore_case=True), False)
-    if pc.any(exp).as_py():
-        values = text.to_pylist()
-        for i in np.flatnonzero(np.asarray(exp)):
-            values[i] = _plain_decimal(values[i])
-        text = pa.array(values, pa.string())
-    return text
-
-
-def _timestamps_as_dates(ctx: _ReadContext, file: str, name: str, arr: pa.Array) -> pa.Array:
-    """A timestamp column → the dates it means: with a zone, the date in Asia/Shanghai at that
-    instant; without one, the date of a midnight (a date written as a timestamp). A zoneless
-    timestamp with a time of day is refused: its date depends on a zone it does not name."""
-    t = arr.type
-    if t.tz is None:
-        day = arr.cast(pa.date32())
-        off = pc.not_equal(day.cast(t), arr)
-        if pc.any(off).as_py():
-            raise ctx.error(file, f"column {name} is {t} without a time zone and holds times of "
-                                  f"day (first on line {_first_line(off)}): which day it is "
-                                  "depends on a zone it does not name — deliver dates, or "
-                                  "timestamps with their zone")
-        return day
-    local = arr.cast(pa.timestamp(t.unit, tz=LOCAL_ZONE))
-    try:
-        return pc.local_timestamp(local).cast(pa.date32())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        # no time-zone database for arrow: Python's zoneinfo (the tzdata package) per value
-        from zoneinfo import ZoneInfo
-
-        zone = ZoneInfo(LOCAL_ZONE)
-        return pa.array([None if v is None else v.astimezone(zone).date()
-                         for v in arr.to_pylist()], pa.date32())
-
-
-def _refuse_type(ctx: _ReadContext, file: str, name: str, t: pa.DataType, role: str,
-                 why: str = "") -> DeliveryError:
-    what = {"date": "a date", "decimal": "a decimal quantity",
-            "identity number": "an identity number", "text": "text"}[role]
-    return ctx.error(file, f"column {name} has type {t}, which cannot hold {what} exactly"
-                           + (f" ({why})" if why else "")
-                           + (" — deliver identity numbers as text" if role == "identity number"
-                              else ""))
-
-
-def _parquet_text(ctx: _ReadContext, file: str, name: str, arr: pa.Array) -> pa.Array:
-    """A Parquet column → text the contract's checks read, by the column's meaning:
-
-    * dates: date32/date64 and timestamps (`_timestamps_as_dates`) are written in the source's
-      date pattern, so one date check fits every format; integers only where that pattern is
-      all digits (`%Y%m%d`); anything else is refused;
-    * the decimal quantity: integers, decimals of any precision and scale and floats become
-      their exact plain text (`12.5000000000` → `12.5`; a float by its shortest text, 0.1 →
-      `0.1`); validation then checks the value fits;
-    * identity numbers: text, or integers (their digits; decimals with scale 0 alike) — never
-      floats, which cannot hold 18 digits;
-    * other text: strings, integers, decimals, booleans (`true`/`false`), and floats below
-      2^53 (integral ones without `.0`).
-    Binary columns must be UTF-8 text. Time-of-day, duration, nested and other types are
-    refused, naming file, column and type.
-    """
-    t = arr.type
-    if pa.types.is_dictionary(t):
-        arr, t = arr.cast(t.value_type), t.value_type
-    role = _column_role(ctx.contract, name)
-    if pa.types.is_null(t):
-        return pa.nulls(len(arr), pa.string())
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        return arr.cast(pa.string())
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
-        try:
-            return arr.cast(pa.string())
-        except pa.ArrowInvalid:
-            raise ctx.error(file, f"column {name} has type {t} and holds bytes that are not "
-                                  "UTF-8 text") from None
-    if role == "date":
-        if pa.types.is_date(t):
-            return pc.strftime(arr.cast(pa.date32()).cast(pa.timestamp("s")),
-                               format=ctx.date_format)
-        if pa.types.is_timestamp(t):
-            days = _timestamps_as_dates(ctx, file, name, arr)
-            return pc.strftime(days.cast(pa.timestamp("s")), format=ctx.date_format)
-        if pa.types.is_integer(t) and dt.date(2026, 1, 2).strftime(ctx.date_format).isdigit():
-            return arr.cast(pa.string())
-        raise _refuse_type(ctx, file, name, t, role,
-                           f"dates are date32/date64, timestamps, or text in "
-                           f"{ctx.date_format}")
-    if pa.types.is_integer(t):
-        return arr.cast(pa.string())
-    if pa.types.is_decimal(t):
-        text = _plain_numbers(arr)
-        if role == "identity number" and pc.any(
-                pc.fill_null(pc.match_substring(text, "."), False)).as_py():
-            raise _refuse_type(ctx, file, name, t, role, "values with a fraction")
-        return text
-    if pa.types.is_floating(t):
-        if role == "identity number":
-            raise _refuse_type(ctx, file, name, t, role,
-                               "floating point keeps 15-17 significant digits")
-        if role == "text":
-            big = pc.greater_equal(pc.abs(arr), 2.0 ** 53)
-            if pc.any(pc.fill_null(big, False)).as_py():
-                raise _refuse_type(ctx, file, name, t, role,
-                                   f"values from 2^53 on are rounded, line {_first_line(big)}")
-        return _plain_numbers(arr)
-    if pa.types.is_boolean(t) and role == "text":
-        return arr.cast(pa.string())
-    raise _refuse_type(ctx, file, name, t, role)
-
-
 def _read_parquet(ctx: _ReadContext, path: Path) -> pa.Table:
     """Column-wise with pyarrow: no per-row Python."""
     file = path.name
@@ -909,7 +599,9 @@ def _read_parquet(ctx: _ReadContext, path: Path) -> pa.Table:
     for col in ctx.contract.columns:
         if col in by_name:
             try:
-                columns[col] = _parquet_text(ctx, file, col, by_name[col].combine_chunks())
+                columns[col] = column_as_text(
+                    by_name[col].combine_chunks(), col, column_role(ctx.contract, col),
+                    ctx.date_format, lambda reason: ctx.error(file, reason))
             except pa.ArrowException as exc:
                 raise ctx.error(file, f"column {col}: cannot read as text: {exc}") from None
     lines = np.arange(1, table.num_rows + 1, dtype=np.int64)
