@@ -36,20 +36,31 @@ def _is_utf8(norm: str) -> bool:
     return norm in _UTF8
 
 
+#: how much of a file the UTF-8 evidence reads: enough lines to judge, bounded time
+_EVIDENCE_BYTES = 4 << 20
+_EVIDENCE_LINES = 5000
+
+
 def _utf8_evidence(data: bytes) -> tuple[int, int, int | None]:
-    """Over the lines with non-ASCII bytes: (lines that are UTF-8 with a character beyond
-    U+07FF, lines that are not UTF-8, 1-based number of the first such line)."""
-    text = data.decode("utf-8", errors="replace")
-    utf8 = not_utf8 = 0
+    """Over the lines with non-ASCII bytes (the first _EVIDENCE_LINES of them, in the first
+    _EVIDENCE_BYTES): (lines that are UTF-8 with a character beyond U+07FF, lines that are not
+    UTF-8, 1-based number of the first such line)."""
+    head = data[:_EVIDENCE_BYTES]
+    if len(data) > len(head):
+        head = head[:head.rfind(b"\n") + 1] or head
+    utf8 = not_utf8 = seen = 0
     first = None
-    for i, line in enumerate(text.split("\n")):
+    for i, line in enumerate(head.decode("utf-8", errors="replace").split("\n")):
         if line.isascii():
             continue
+        seen += 1
         if "\ufffd" in line:
             not_utf8 += 1
             first = first or i + 1
         elif _WIDE_CHAR.search(line):
             utf8 += 1
+        if seen == _EVIDENCE_LINES:
+            break
     return utf8, not_utf8, first
 
 
@@ -96,7 +107,7 @@ def decode_lines(data: bytes, encoding: str, declared: str,
             gb = _decodes(data, "gb18030")
             raise refuse(f"the file is {'GB 18030 text' if gb else 'not UTF-8'}, but "
                          f"{declared} ({not_utf8} of {not_utf8 + utf8} lines with "
-                         f"non-ASCII text are not UTF-8, the first on line {first}) — "
+                         f"non-ASCII text read are not UTF-8, the first on line {first}) — "
                          "deliver UTF-8"
                          + (", or declare gb18030 in conf/sources.yaml"
                             if gb and "conf/sources.yaml" in declared else ""))
