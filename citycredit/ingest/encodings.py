@@ -105,7 +105,7 @@ def decode_lines(data: bytes, encoding: str, declared: str,
         utf8, not_utf8, first = _utf8_evidence(data)
         if not_utf8 > utf8:
             gb = _decodes(data, "gb18030")
-            raise refuse(f"the file is {'GB 18030 text' if gb else 'not UTF-8'}, but "
+            raise refuse(f"the file is not UTF-8{' (it reads as GB 18030)' if gb else ''}, but "
                          f"{declared} ({not_utf8} of {not_utf8 + utf8} lines with "
                          f"non-ASCII text read are not UTF-8, the first on line {first}) — "
                          "deliver UTF-8"
@@ -134,9 +134,11 @@ def _decodes(data: bytes, encoding: str) -> bool:
     return True
 
 
-#: what is left of an undecodable row in quarantine: identity numbers masked, the name
-#: removed, undecodable bytes and any other non-ASCII text (where a name may hide) as '?'
+#: what is left of a row that could not be read into fields (undecodable, unparseable) in
+#: quarantine: identity numbers masked, the name removed, undecodable bytes and — where the
+#: fields cannot be told apart — any other non-ASCII text (where a name may hide) as '?'
 _NOT_ASCII = re.compile(r"[^\x00-\x7f]+")
+_UNDECODED = re.compile("\ufffd+")
 
 
 def _redacted_text(text: str) -> str:
@@ -153,15 +155,15 @@ def _redacted_fields(fields: dict) -> dict:
         if name == "id_number" and isinstance(value, str):
             value = mask_id_number(_NOT_ASCII.sub("?", value))
         elif isinstance(value, str):
-            value = _NOT_ASCII.sub("?", value)
+            value = _UNDECODED.sub("?", value)
         out[key] = value
     return out
 
 
 def redacted_csv_row(line: str, header: list[str]) -> str:
-    """An undecodable csv row as quarantine keeps it (SPEC §7): its fields with the identity
-    number masked and the name removed; a row that does not split into the header's fields
-    keeps only its ASCII text, identity-number-like runs masked."""
+    """A csv row that could not be read into fields, as quarantine keeps it (SPEC §7): its
+    fields with the identity number masked and the name removed; a row that does not split
+    into the header's fields keeps only its ASCII text, identity-number-like runs masked."""
     try:
         fields = next(csv.reader([line]), [])
     except csv.Error:
@@ -176,6 +178,9 @@ def redacted_csv_row(line: str, header: list[str]) -> str:
 
 
 def redacted_json_row(line: str) -> str:
+    """A jsonl line that could not be read into fields, as quarantine keeps it: the object's
+    keys with the identity number masked and no name, or (not an object) `redacted_csv_row`'s
+    fallback."""
     try:
         obj = json.loads(line)
     except ValueError:

@@ -417,9 +417,8 @@ def _read_csv(ctx: _ReadContext, path: Path, encoding: str) -> pa.Table:
 
     columns = {col: [r[j] for r in records] for j, col in enumerate(header)}
     _check_repeated_header(ctx, file, header, columns, out_lines)
-    for pos, err in errors.items():
-        if err == "encoding":
-            raws[pos] = redacted_csv_row(raws[pos], header)
+    for pos in errors:      # rows that could not be read into fields (SPEC §7)
+        raws[pos] = redacted_csv_row(raws[pos], header)
     raw = pc.utf8_rtrim(pa.array(raws, pa.string()), characters="\r\n")
     return _table(ctx.contract, columns, file, out_lines, raw, _sparse(errors, len(records)),
                   None, _sparse(details, len(records)))
@@ -554,7 +553,7 @@ def _read_jsonl(ctx: _ReadContext, path: Path) -> pa.Table:
                 obj["quantity"] = plain_decimal(obj["quantity"])
         records.append(obj if obj is not None else {})
         out_lines.append(i + 1)
-        raws.append(line.rstrip("\r\n") if errors.get(len(records) - 1) != "encoding"
+        raws.append(line.rstrip("\r\n") if len(records) - 1 not in errors
                     else redacted_json_row(line))
     schema = pa.schema([(c, pa.string()) for c in cols])
     try:

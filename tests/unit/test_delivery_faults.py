@@ -541,3 +541,27 @@ def test_quarantine_details_carry_no_personal_data(tmp_path):
     }
     for text in details.values():
         no_personal_data(text, number, "王五", "赵六", "钱七", "孙八")
+
+
+def test_rows_that_cannot_be_parsed_keep_no_name_and_no_clear_number(tmp_path):
+    good = idn(seq=6)
+    rows = [finding("P1", good, "张伟"), f"P2,{good},王芳,ADMIN_PENALTY,minor",
+            f'P3,{good},"李娜,ADMIN_PENALTY,minor,,2026-01-05,,active,']
+    deliver(tmp_path, "traffic_police", {"fy.csv": FINDINGS_HEADER + "\n" + "\n".join(rows) + "\n"})
+    _, result = land_and_validate(tmp_path, "traffic_police")
+    q = result.quarantined.set_index("line")
+    assert reasons_by_line(result) == {2: {"unparseable_row"}, 3: {"unparseable_row"}}
+    assert q.loc[2, "raw"] == f"P2,{good[:6]}********{good[-4:]},?,ADMIN_PENALTY,minor"
+    assert q.loc[2, "detail"] == "5 fields, the header has 10"
+    for raw in q["raw"]:
+        no_personal_data(raw, good, "王芳", "李娜")
+    lines = ['{"record_id": "J1", "id_number": "%s", "name": "王芳"} trailing' % good,
+             '["%s", "李娜"]' % good]
+    deliver(tmp_path, "commitments", {"cm.jsonl": json.dumps(_records(1)[0]) + "\n"
+                                      + "\n".join(lines) + "\n"})
+    _, result = land_and_validate(tmp_path, "commitments")
+    assert reasons_by_line(result) == {2: {"unparseable_row"}, 3: {"unparseable_row"}}
+    assert result.quarantined["detail"].tolist() == ["more than one JSON value on the line",
+                                                    "a JSON array, not a JSON object"]
+    for raw in result.quarantined["raw"]:
+        no_personal_data(raw, good, "王芳", "李娜")
