@@ -673,7 +673,7 @@ def validate_batch(raw: RawBatch, source_id: str, source_conf: dict, month: str,
            else np.zeros(len(df), dtype=bool))
     details = row_details(SourceContext(
         source_id, kind, ctx.date_format, bool((source_conf or {}).get("date_format")),
-        doc["meta"]["citycredit"]["derived_columns"], params,
+        doc["meta"]["citycredit"]["derived_columns"], params, forbidden,
         {key[1]: first for key, first in ctx.cache.items()
          if isinstance(key, tuple) and key[0] == "first_of"}),
         df, rows.failures)

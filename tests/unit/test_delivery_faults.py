@@ -565,3 +565,11 @@ def test_rows_that_cannot_be_parsed_keep_no_name_and_no_clear_number(tmp_path):
                                                     "a JSON array, not a JSON object"]
     for raw in result.quarantined["raw"]:
         no_personal_data(raw, good, "王芳", "李娜")
+
+
+def test_json_keys_beyond_the_contract_are_named_by_kind(tmp_path):
+    record = {**_records(1)[0], "religion": "佛教", "phone": "13800000000"}
+    deliver(tmp_path, "commitments", {"cm.jsonl": json.dumps(record, ensure_ascii=False) + "\n"})
+    _, result = land_and_validate(tmp_path, "commitments")
+    assert result.quarantined["detail"].item() == (
+        "key(s) religion: forbidden (SPEC §7); key(s) phone: not in the findings contract")
