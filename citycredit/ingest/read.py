@@ -138,7 +138,8 @@ class _ReadContext:
         return DeliveryError(self.source_id, self.month, file, reason)
 
     def check_columns(self, file: str, columns: list[str]) -> None:
-        """Batch-level checks of a csv header / parquet schema / jsonl keys (lower-cased)."""
+        """Batch-level checks of a csv header or a parquet schema (names lower-cased): no
+        header at all, columns without a name, repeated, forbidden, missing, unknown ones."""
         known = [c for c in columns if c in self.contract.columns or c in self.forbidden]
         if columns and not known:
             if any(ID_NUMBER_LIKE.search(c) or re.fullmatch(r"[0-9./-]{6,}", c) for c in columns):
