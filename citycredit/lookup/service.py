@@ -29,6 +29,9 @@ import sys
 import threading
 import time
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
 from ..config import Settings, load_settings
 from .audit import AuditLog, AuditUnavailable, AuditWriter
 from .index import source_versions
@@ -38,11 +41,8 @@ from .store import audit_url, shown
 log = logging.getLogger("citycredit.lookup")
 
 
-def create_app(lookups: Lookups, writer: AuditWriter):
+def create_app(lookups: Lookups, writer: AuditWriter) -> FastAPI:
     """The FastAPI application: three lookup endpoints and a health endpoint."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
-
     app = FastAPI(title="citycredit lookups", version="1",
                   description="Consent-checked score and grade lookups; every request audited.",
                   docs_url=None, redoc_url=None, openapi_url=None)
