@@ -4,7 +4,7 @@ for one of the grantee's purposes (issue "Lookups").
 About CONSENTS_PER_MONTH new consents a month at the reference scale (at least one), each from an
 active adult, to a grantee and purpose drawn from the grantees, granted on a day of the delivery
 month. A `self` consent (the person's own report through the portal) runs until revoked; the
-others expire after CONSENT_DAYS. About REVOKED_SHARE are revoked 1-6 months later: the consent
+others expire after CONSENT_DAYS. About REVOKED_SHARE are revoked 1-3 months later: the consent
 is delivered again then, same consent_id, with revoked_on set — a correction, as silver sees it.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ CONSENTS_COLUMNS = ["consent_id", "id_number", "grantee", "purpose", "granted_on
                     "revoked_on"]
 CONSENTS_PER_MONTH = 30_000.0
 CONSENT_DAYS = 365
-REVOKED_SHARE = 0.05
+REVOKED_SHARE = 0.08
 OPEN_ENDED_PURPOSES = ("self",)
 
 
@@ -53,7 +53,7 @@ class Consents:
         open_ended = np.array([self.pairs[i][1] in OPEN_ENDED_PURPOSES for i in pair], bool)
         expires = np.where(open_ended, NO_DAY, granted + CONSENT_DAYS - 1)
         revoked = np.full(k, NO_DAY, np.int64)
-        later = rng.integers(1, 7, k)
+        later = rng.integers(1, 4, k)
         for j in np.flatnonzero(rng.random(k) < REVOKED_SHARE):
             due = run_month + int(later[j])
             if due < self.plan.month_count:
