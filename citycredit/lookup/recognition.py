@@ -121,5 +121,7 @@ def proposal_yaml(p: Proposal) -> str:
            f"#   {p.agreement:.1%} of these persons hold, in {p.target}, exactly the grade their "
            f"{p.source} grade maps to.",
            "grades:"]
-    out += [f"  {grade}: {p.mapping[grade]}" for grade, _label, _n in p.source_shares]
+    out += [f"  {grade}: {p.mapping[grade]}"
+            + (f"    # nobody in {grade} this month: placed by rank, review" if not n else "")
+            for grade, _label, n in p.source_shares]
     return "\n".join(out) + "\n"
