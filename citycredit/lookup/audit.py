@@ -36,7 +36,7 @@ from typing import Iterable
 
 import sqlalchemy as sa
 
-from .store import make_engine, writer_lock
+from .store import DriverStatement, begin_writing, make_engine, writer_lock
 
 GENESIS = "0" * 64
 #: entries one group commit takes at most
@@ -130,6 +130,7 @@ class AuditLog:
         self.url = url
         self.engine = make_engine(url, writer=True)
         self._ready = False
+        self._compiled: dict | None = None
 
     def ensure(self) -> None:
         """Create the tables and the insert-only triggers if missing (idempotent)."""
@@ -144,36 +145,63 @@ class AuditLog:
                 connection.exec_driver_sql(statement)
         self._ready = True
 
+    def _statements(self) -> dict[str, DriverStatement]:
+        if self._compiled is None:
+            dialect = self.engine.dialect
+            head = AUDIT_HEAD.c
+            self._compiled = {
+                "head": DriverStatement(sa.select(head.seq, head.hash).where(head.id == 1),
+                                        dialect),
+                "insert": DriverStatement(AUDIT_LOG.insert().values(
+                    {c.name: sa.bindparam(c.name) for c in AUDIT_LOG.c}), dialect),
+                "first_head": DriverStatement(AUDIT_HEAD.insert().values(
+                    id=1, seq=sa.bindparam("seq"), hash=sa.bindparam("hash")), dialect),
+                "move_head": DriverStatement(AUDIT_HEAD.update().where(head.id == 1).values(
+                    seq=sa.bindparam("seq"), hash=sa.bindparam("hash")), dialect),
+            }
+        return self._compiled
+
     def append(self, entries: Iterable[Entry]) -> list[int]:
         """Write entries in one transaction, chained after the current head; their seqs.
-        Returns only after the commit. Raises AuditUnavailable when it cannot."""
+        Returns only after the commit. Raises AuditUnavailable when it cannot.
+
+        Runs on a raw driver connection with statements compiled once (it is on every
+        request's path); the transaction holds the writer lock from its first statement."""
         entries = list(entries)
         if not entries:
             return []
+        connection = None
         try:
             self.ensure()
-            with self.engine.begin() as connection:
-                writer_lock(connection, "audit")
-                head = connection.execute(sa.select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.hash)
-                                          .where(AUDIT_HEAD.c.id == 1)).first()
-                seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
-                rows = []
-                for entry in entries:
-                    seq += 1
-                    values = asdict(entry)
-                    digest = entry_hash(prev, seq, values)
-                    rows.append({"seq": seq, **values, "prev_hash": prev, "hash": digest})
-                    prev = digest
-                connection.execute(AUDIT_LOG.insert(), rows)
-                if head is None:
-                    connection.execute(AUDIT_HEAD.insert().values(id=1, seq=seq, hash=prev))
-                else:
-                    connection.execute(AUDIT_HEAD.update().where(AUDIT_HEAD.c.id == 1)
-                                       .values(seq=seq, hash=prev))
+            statements = self._statements()
+            connection = self.engine.raw_connection()
+            cursor = connection.cursor()
+            begin_writing(cursor, self.engine.dialect, "audit")
+            head = statements["head"].run(cursor)
+            seq, prev = head[0] if head else (0, GENESIS)
+            rows = []
+            for entry in entries:
+                seq += 1
+                values = asdict(entry)
+                digest = entry_hash(prev, seq, values)
+                rows.append({"seq": seq, **values, "prev_hash": prev, "hash": digest})
+                prev = digest
+            statements["insert"].run_many(cursor, rows)
+            statements["move_head" if head else "first_head"].run(cursor, seq=seq, hash=prev)
+            connection.commit()
             return [row["seq"] for row in rows]
-        except sa.exc.SQLAlchemyError as exc:
-            raise AuditUnavailable(f"audit log: {type(exc.orig or exc).__name__}: "
-                                   f"{str(exc.orig or exc).splitlines()[0][:200]}") from None
+        except Exception as exc:
+            if connection is not None:
+                try:
+                    connection.rollback()
+                except Exception:
+                    pass
+            cause = getattr(exc, "orig", None) or exc
+            raise AuditUnavailable(f"audit log: {type(cause).__name__}: "
+                                   f"{(str(cause).splitlines() or [''])[0][:200]}") from None
+        finally:
+            if connection is not None:
+                connection.close()             # back to the pool
 
     def verify(self) -> Verification:
         """Walk the chain: every entry's hash recomputed, every link and seq checked, and the

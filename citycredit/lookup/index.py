@@ -42,7 +42,7 @@ from .. import catalog
 from ..config import Settings, load_settings
 from ..io import tables
 from .consents import Consent
-from .store import checkpoint, index_url, make_engine, writer_lock
+from .store import DriverStatement, checkpoint, index_url, make_engine, writer_lock
 
 #: finding lines of gold/score_lines a person's report shows (SPEC §5, docs/contracts.md)
 REPORT_STATUSES = ("counted", "deduplicated", "expired", "masked")
@@ -247,36 +247,49 @@ def build_index(settings: Settings | None = None, force: bool = False,
 # ---------------------------------------------------------------------------------------------
 # reading
 
+def _day(value) -> dt.date | None:
+    """A Date column as the driver returns it (SQLite: ISO text) → date."""
+    return value if value is None or isinstance(value, dt.date) else dt.date.fromisoformat(value)
+
+
 class Reader:
     """Point queries against one generation, on one connection (one request)."""
 
-    def __init__(self, connection: sa.Connection, generation: Generation, statements: dict):
-        self.connection, self.generation, self._s = connection, generation, statements
+    def __init__(self, cursor, generation: Generation, queries: dict[str, DriverStatement]):
+        self.cursor, self.generation, self._q = cursor, generation, queries
 
     def score(self, scheme: str, subject_key: str) -> dict | None:
-        row = self.connection.execute(self._s["score"], {"k": subject_key, "s": scheme}).first()
-        return None if row is None else dict(row._mapping)
+        query = self._q["score"]
+        rows = query.run(self.cursor, k=subject_key, s=scheme)
+        return dict(zip(query.columns, rows[0])) if rows else None
 
     def consents(self, subject_key: str, grantee: str, purpose: str) -> list[Consent]:
-        rows = self.connection.execute(self._s["consents"],
-                                       {"k": subject_key, "g": grantee, "p": purpose}).all()
-        return [Consent(r.consent_id, r.granted_on, r.expires_on, r.revoked_on) for r in rows]
+        rows = self._q["consents"].run(self.cursor, k=subject_key, g=grantee, p=purpose)
+        return [Consent(c, _day(g), _day(e), _day(r)) for c, g, e, r in rows]
 
     def lines(self, scheme: str, subject_key: str) -> list[dict]:
-        rows = self.connection.execute(self._s["lines"], {"k": subject_key, "s": scheme}).all()
-        return [dict(r._mapping) for r in rows]
+        query = self._q["lines"]
+        out = []
+        for row in query.run(self.cursor, k=subject_key, s=scheme):
+            line = dict(zip(query.columns, row))
+            line["occurred_on"], line["last_valid_day"] = \
+                _day(line["occurred_on"]), _day(line["last_valid_day"])
+            out.append(line)
+        return out
 
 
 class ServingIndex:
     """The service's (and `citycredit lookup`'s) view of the index: the current generation,
-    re-read at most every POINTER_SECONDS, and point queries against it."""
+    re-read at most every POINTER_SECONDS, and point queries against it on one driver
+    connection per thread."""
 
     def __init__(self, url: str):
         self.url = url
         self.engine = make_engine(url)
         self._lock = threading.Lock()
+        self._local = threading.local()
         self._pointer: tuple[float, Generation | None] = (0.0, None)
-        self._statements: dict[int, dict] = {}
+        self._queries: dict[int, dict] = {}
 
     def generation(self, fresh: bool = False) -> Generation | None:
         at, generation = self._pointer
@@ -286,9 +299,9 @@ class ServingIndex:
             self._pointer = (time.monotonic(), generation)
         return generation
 
-    def _prepared(self, generation: int) -> dict:
-        statements = self._statements.get(generation)
-        if statements is None:
+    def _prepared(self, generation: int) -> dict[str, DriverStatement]:
+        queries = self._queries.get(generation)
+        if queries is None:
             scores, lines, consents = _tables(generation)
             k, s = sa.bindparam("k"), sa.bindparam("s")
             statements = {
@@ -302,11 +315,12 @@ class ServingIndex:
                 "lines": sa.select(*[c for c in lines.c if c.name not in ("subject_key", "scheme")])
                 .where(lines.c.subject_key == k, lines.c.scheme == s).order_by(lines.c.seq),
             }
+            queries = {name: DriverStatement(st, self.engine.dialect)
+                       for name, st in statements.items()}
             with self._lock:
-                self._statements = {generation: statements,
-                                    **{g: v for g, v in self._statements.items()
-                                       if g >= generation - 1}}
-        return statements
+                self._queries = {generation: queries,
+                                 **{g: v for g, v in self._queries.items() if g >= generation - 1}}
+        return queries
 
     @contextmanager
     def reader(self) -> Iterator[Reader]:
@@ -317,8 +331,19 @@ class ServingIndex:
             if generation is None:
                 raise IndexNotBuilt(f"no serving index yet in {self.url.split('://')[0]} store: "
                                     f"`citycredit serve` builds it at start")
-        with self.engine.connect() as connection:
-            yield Reader(connection, generation, self._prepared(generation.id))
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = self.engine.raw_connection()
+        cursor = connection.cursor()
+        try:
+            yield Reader(cursor, generation, self._prepared(generation.id))
+        except BaseException:
+            self._local.connection = None          # a broken connection is not reused
+            connection.invalidate() if hasattr(connection, "invalidate") else connection.close()
+            raise
+        finally:
+            cursor.close()
+        connection.rollback()                       # end the read transaction (PostgreSQL)
 
     def dispose(self) -> None:
         self.engine.dispose()
