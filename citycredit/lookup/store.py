@@ -57,8 +57,8 @@ def make_engine(url: str, *, writer: bool = False) -> Engine:
     def _connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None      # we emit BEGIN ourselves (below)
         for pragma in ("journal_mode=WAL", "synchronous=FULL", "secure_delete=ON",
-                       "foreign_keys=ON"):
-            dbapi_connection.execute(f"PRAGMA {pragma}")
+                       "foreign_keys=ON", f"cache_size=-{64 * 1024 if writer else 8 * 1024}"):
+            dbapi_connection.execute(f"PRAGMA {pragma}")        # cache in KiB
 
     @sa.event.listens_for(engine, "begin")
     def _begin(connection):
