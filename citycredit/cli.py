@@ -118,9 +118,28 @@ def demo(folder, adults, end):
 
 # ---------------------------------------------------------------------------------------------
 # lookups (issue "Lookups"): citycredit/lookup/
+def _lookup_setup_checked(function):
+    """A lookup command whose configuration is refused (grantees, rules, recognition tables)
+    says so in one line and exits 2."""
+    import functools
+
+    @functools.wraps(function)
+    def checked(*args, **kwargs):
+        from .lookup.lookups import LookupSetupError
+        from .rules import RuleFileError
+
+        try:
+            return function(*args, **kwargs)
+        except (LookupSetupError, RuleFileError) as exc:
+            click.echo(f"configuration error: {exc}", err=True)
+            sys.exit(2)
+    return checked
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@_lookup_setup_checked
 def serve(host, port):
     """The lookup service: consent-checked score and grade lookups over HTTP, every request in
     the hash-chained audit log."""
@@ -143,6 +162,7 @@ def _read_id_number(what: str) -> str:
 @click.option("--scheme", required=True, help="the scheme looked up")
 @click.option("--report", is_flag=True, help="the person's own report (purpose self)")
 @click.option("--as", "as_scheme", default=None, help="also the recognised grade in this scheme")
+@_lookup_setup_checked
 def lookup(grantee, purpose, scheme, report, as_scheme):
     """Look a person up as the service would, for an operator: the identity number is read from
     standard input; the answer (JSON) goes to standard output. Same checks, same audit log.

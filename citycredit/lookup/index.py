@@ -12,8 +12,8 @@ A *generation* of the index is three tables built from one version of each sourc
 plus `lk_generations` (the Delta versions and months each generation was built from) and
 `lk_current` (the generation being served). A build writes generation N+1 in one transaction and
 points `lk_current` at it; readers see the old or the new generation, never a mix. Generation N
-stays one build longer for requests in flight; older ones are dropped (SQLite: secure_delete, so
-an erased person's rows do not linger in free pages). The service rebuilds when any of the three
+stays DRAIN_SECONDS for requests in flight, then is dropped (SQLite: secure_delete, so an erased
+person's rows do not linger in free pages). The service rebuilds when any of the three
 Delta tables has a new version — a publication, a re-scored month, new consents, an erasure.
 
 Store: SQLite under the warehouse by default (one file, no server, ~30 µs a point query);
@@ -53,6 +53,8 @@ SOURCES = {"published": catalog.PUBLISHED_SCORES, "lines": catalog.SCORE_LINES,
 BATCH_ROWS = 50_000
 #: how long a reader trusts its cached lk_current before reading it again
 POINTER_SECONDS = 1.0
+#: how long a replaced generation stays for requests in flight before it is dropped
+DRAIN_SECONDS = 3 * POINTER_SECONDS
 
 _META = sa.MetaData()
 GENERATIONS = sa.Table(
@@ -265,9 +267,13 @@ def build_index(settings: Settings | None = None, force: bool = False,
                 row_counts=json.dumps(counts), built_at=built.built_at, seconds=built.seconds))
             if connection.execute(CURRENT.update().values(generation=generation)).rowcount == 0:
                 connection.execute(CURRENT.insert().values(id=1, generation=generation))
-            # keep the previous generation for requests in flight; drop the older ones
+        # requests in flight finish on the previous generation (readers re-read the pointer
+        # every POINTER_SECONDS); then it goes, so that an erased person leaves the index too
+        time.sleep(DRAIN_SECONDS if current is not None else 0)
+        with engine.begin() as connection:
+            writer_lock(connection, "index")
             for (old,) in connection.execute(sa.select(GENERATIONS.c.id)
-                                             .where(GENERATIONS.c.id < generation - 1)).all():
+                                             .where(GENERATIONS.c.id < generation)).all():
                 for table in _tables(old):
                     table.drop(connection, checkfirst=True)
                 connection.execute(GENERATIONS.delete().where(GENERATIONS.c.id == old))

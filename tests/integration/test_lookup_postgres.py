@@ -108,7 +108,7 @@ def test_lookups_answer_from_an_index_in_postgresql(database, tmp_path):
     assert (status("granted"), status("expired"), status("unpublished")) == (200, 403, 404)
     assert lookups.answer("score", bank, "haibei", {"id_number": person["granted"],
                                                     "purpose": "loan"}).body["grade"] == "AA"
-    # a rebuild: requests in flight on the previous generation still answer, then the new one
+    # a rebuild replaces the generation served; the previous one is dropped after it
     assert build_index(settings, force=True).id == generation.id + 1
     assert status("granted") == 200
     assert lookups.index.generation(fresh=True).id == generation.id + 1

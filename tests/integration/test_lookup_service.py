@@ -312,6 +312,25 @@ def test_a_new_publication_is_served_without_restart(service):
     assert service["process"].poll() is None
 
 
+def test_an_erased_person_leaves_the_index(service):
+    """Erasure (the privacy issue) deletes the person from the Delta tables; the service rebuilds
+    and drops the old generation, and no byte of the index keeps their subject key."""
+    warehouse = service["warehouse"]
+    key = subject_key(PERSON["revoked_tomorrow"],
+                      load_settings(PROJECT / "conf", environ={}).subject_key)
+    assert ask(service, "revoked_tomorrow", "/v1/scores/haibei").status_code in (200, 404)
+    for table in (catalog.PUBLISHED_SCORES, catalog.SILVER_CONSENTS):
+        tables.delete_where(table.at(warehouse), f"subject_key = '{key}'")
+    deadline = time.monotonic() + 60
+    while ask(service, "revoked_tomorrow").status_code != 403:      # no consent any more
+        assert time.monotonic() < deadline, "the erasure was not served within a minute"
+        time.sleep(0.5)
+    time.sleep(5)                                 # the replaced generation is dropped after 3 s
+    index = warehouse / "lookup"
+    for path in index.glob("index.sqlite*"):
+        assert key.encode() not in path.read_bytes(), path.name
+
+
 def _copy(db: Path, to: Path) -> Path:
     with sqlite3.connect(db) as source, sqlite3.connect(to) as copy:
         source.backup(copy)
