@@ -38,6 +38,7 @@ from .index import ServingIndex
 from .store import index_url
 
 KINDS = ("score", "report", "recognition")
+MAX_BODY = 4096      # bytes; a lookup body is under 100
 SELF = "self"
 _WORD = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _BODY_KEYS = {"score": {"id_number", "purpose"}, "report": {"id_number", "purpose"},
@@ -97,7 +98,7 @@ class Lookups:
                                channel: str = "http") -> Answer:
         message = ("missing API key: send 'Authorization: Bearer <key>'" if outcome == "no_key"
                    else "unknown API key")
-        return self._answer(401, {"detail": message}, channel, None, None,
+        return self.make_answer(401, {"detail": message}, channel, None, None,
                             scheme if scheme in self.schemes else None, kind, None, outcome)
 
     def answer(self, kind: str, grantee: Grantee, scheme: str, body: bytes | dict,
@@ -106,7 +107,7 @@ class Lookups:
         scheme_name = scheme if scheme in self.schemes else None
 
         def reply(status, payload, outcome, purpose=None, key=None):
-            return self._answer(status, payload, channel, grantee.id, purpose, scheme_name, kind,
+            return self.make_answer(status, payload, channel, grantee.id, purpose, scheme_name, kind,
                                 key, outcome)
 
         request = self._parse(kind, body)
@@ -168,7 +169,7 @@ class Lookups:
         grantee = self.grantees.get(grantee_id)
         channel = f"cli:{_word(getpass.getuser()) or 'operator'}"
         if grantee is None:
-            return self._answer(401, {"detail": f"no grantee {grantee_id!r} in grantees.yaml"},
+            return self.make_answer(401, {"detail": f"no grantee {grantee_id!r} in grantees.yaml"},
                                 channel, None, _word(body.get("purpose")),
                                 scheme if scheme in self.schemes else None, kind, None, "bad_key")
         return self.answer(kind, grantee, scheme, body, channel)
@@ -181,6 +182,8 @@ class Lookups:
         shape = "{" + ", ".join(f'"{k}": …' for k in sorted(allowed, key=["id_number", "purpose",
                                                                          "as"].index)) + "}"
         if isinstance(body, (bytes, bytearray, str)):
+            if len(body) > MAX_BODY:
+                return f"the body is larger than {MAX_BODY} bytes: {shape}"
             try:
                 body = json.loads(body or b"null")
             except (ValueError, UnicodeDecodeError):
@@ -228,7 +231,8 @@ class Lookups:
                 "next_change_after": min(days) if days else None}
 
     @staticmethod
-    def _answer(status, body, channel, grantee, purpose, scheme, kind, key, outcome) -> Answer:
+    def make_answer(status, body, channel, grantee, purpose, scheme, kind, key, outcome) -> Answer:
+        """An answer and the audit entry that records it (stamped now)."""
         return Answer(status, body, Entry(at=now(), channel=channel, grantee=grantee,
                                           purpose=purpose, scheme=scheme, kind=kind,
                                           subject_key=key, outcome=outcome, status=status))

@@ -58,7 +58,7 @@ def create_app(lookups: Lookups, writer: AuditWriter) -> FastAPI:
         except Exception as exc:            # log the kind of failure only: no value, no body
             log.error("lookup failed: %s (grantee=%s kind=%s)", type(exc).__name__,
                       grantee.id if grantee else "-", kind)
-            answer = lookups._answer(500, {"detail": "internal error"}, "http",
+            answer = lookups.make_answer(500, {"detail": "internal error"}, "http",
                                      grantee.id if grantee else None, None, None, kind, None,
                                      "error")
         try:

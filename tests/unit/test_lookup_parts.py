@@ -123,3 +123,44 @@ def test_propose_drafts_a_table_that_loads_as_a_recognition_file(tmp_path):
     assert load_recognition(draft, schemes).grades == proposal.mapping
     with pytest.raises(ProposalError, match="no person has both"):
         propose(settings, "haibei", "bailu", "2026-04")
+
+
+def test_show_filters_by_grantee_subject_and_period(tmp_path):
+    log = AuditLog(f"sqlite:///{tmp_path / 'audit.sqlite'}")
+    stamps = ["2026-11-01T10:00:00.000000+00:00", "2026-11-15T10:00:00.000000+00:00",
+              "2026-12-01T10:00:00.000000+00:00"]
+    log.append([Entry(at=at, channel="http", grantee=g, purpose="loan", scheme="haibei",
+                      kind="score", subject_key=k, outcome="granted", status=200)
+                for at, g, k in zip(stamps, ["BANK01", "PORTAL", "BANK01"], ["a" * 64, "b" * 64,
+                                                                              "a" * 64])])
+    assert [e["seq"] for e in log.show(grantee="BANK01")] == [1, 3]
+    assert [e["seq"] for e in log.show(subject_key="b" * 64)] == [2]
+    assert [e["seq"] for e in log.show(since="2026-11-10", until="2026-12-01")] == [2]
+
+
+def test_recognition_propose_on_the_command_line(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from citycredit.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    environ = {"CITYCREDIT_WAREHOUSE": str(tmp_path / "wh")}
+    settings = load_settings(PROJECT / "conf", environ=environ)
+    schemes = load_schemes(settings.rules, ["haibei", "bailu"])
+    keys = subject_keys(people(50, seed=4), settings.subject_key)
+    publish_scores(settings.warehouse, keys, schemes["haibei"], "2026-03", scores=[1000] * 50)
+    publish_scores(settings.warehouse, keys, schemes["bailu"], "2026-03", scores=[610] * 50)
+    runner = CliRunner()
+    done = runner.invoke(cli, ["recognition", "propose", "--from", "haibei", "--to", "bailu",
+                               "--month", "2026-03"], env=environ)
+    assert done.exit_code == 0, done.output
+    assert yaml.safe_load(done.output)["grades"]["A"] == "A"
+    missing = runner.invoke(cli, ["recognition", "propose", "--from", "haibei", "--to", "bailu",
+                                  "--month", "2026-05"], env=environ)
+    assert missing.exit_code == 1 and "cannot propose: no person has both" in missing.output
+
+
+def test_a_huge_body_is_refused_unread():
+    from citycredit.lookup.lookups import MAX_BODY, Lookups
+
+    assert "larger than" in Lookups._parse("score", b"{" + b" " * MAX_BODY + b"}")
