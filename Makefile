@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= demo
 
-.PHONY: install demo test test-fast bench bench-month airflow-test check-java clean
+.PHONY: install demo test test-fast bench bench-month bench-lookup check-wrk airflow-test check-java clean
 
 $(VENV)/.installed: setup.py constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "citycredit needs Python 3.11, found " + sys.version' 
@@ -46,6 +46,17 @@ CITY ?= /tmp/cc-city-full
 bench-month: install check-java
 	[ -d $(CITY)/population ] || $(PY) -m bench.bench_generate --adults $(ADULTS) --months $(MONTHS) --out $(CITY)
 	$(PY) -m bench.bench_month --landing $(CITY) --months 2023-01,2023-02
+
+## The lookup service under load: wrk against `citycredit serve` on 127.0.0.1 for LOOKUP_SECONDS,
+## on a synthetic publication of LOOKUP_ADULTS adults × 4 schemes (kept in /tmp/cc-lookup-bench-N)
+LOOKUP_ADULTS  ?= 2250000
+LOOKUP_SECONDS ?= 30
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+check-wrk:
+	@command -v wrk >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && $(SUDO) apt-get install -y -qq wrk; } \
+	  || { echo "wrk (HTTP load generator) is required: apt-get install wrk (Debian/Ubuntu) or brew install wrk"; exit 1; }
+bench-lookup: install check-wrk
+	$(PY) -m bench.bench_lookup --adults $(LOOKUP_ADULTS) --seconds $(LOOKUP_SECONDS)
 
 ## One DAG run of citycredit_monthly on embedded Airflow (SQLite in airflow_home/), against the
 ## demo city: `make demo` first. MONTH is the score month.

@@ -22,6 +22,11 @@ setup(
         "rich>=13",                # progress and report tables on the terminal
         "pyyaml>=6",
         "psutil>=5.9",             # peak-memory figures in reports and benchmarks
+        # the lookup service (citycredit serve): HTTP framework and server; its index and audit
+        # log through SQLAlchemy (SQLite embedded, PostgreSQL by URL)
+        "fastapi>=0.136,<1",
+        "uvicorn[standard]>=0.54,<1",
+        "sqlalchemy>=2.1,<3",
     ],
     extras_require={
         "dev": [
@@ -30,7 +35,11 @@ setup(
             "duckdb==1.4.4",
             "duckdb-ext-delta==1.4.4.20260205",
             "polars>=1.0",
+            "httpx>=0.28",             # the lookup service's tests: a real HTTP client
+            "psycopg[binary]==3.3.9",  # the lookup tests on PostgreSQL
         ],
+        # production lookups on PostgreSQL (lookup.index_url / lookup.audit_url)
+        "postgres": ["psycopg[binary]==3.3.9"],
         # clusters whose Spark has the delta-spark jars use format("delta") through the same seam
         "cluster": ["delta-spark==4.4.1"],
     },

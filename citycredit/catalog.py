@@ -86,6 +86,8 @@ _BRONZE_COLUMNS = {
     "appeals": ["appeal_id", "appeal_source_id", "record_id", "filed_on", "resolved_on",
                 "outcome"],
     "optouts": ["id_number", "requested_on"],
+    "consents": ["consent_id", "id_number", "grantee", "purpose", "granted_on", "expires_on",
+                 "revoked_on"],
 }
 _STAGING_COLUMNS = {
     "findings": [("record_id", _S), ("subject_key", _S), ("item_code", _S), ("level", _S),
@@ -96,7 +98,11 @@ _STAGING_COLUMNS = {
     "appeals": [("appeal_id", _S), ("appeal_source_id", _S), ("record_id", _S),
                 ("filed_on", _D), ("resolved_on", _D), ("outcome", _S)],
     "optouts": [("subject_key", _S), ("requested_on", _D)],
+    "consents": [("consent_id", _S), ("subject_key", _S), ("grantee", _S), ("purpose", _S),
+                 ("granted_on", _D), ("expires_on", _D), ("revoked_on", _D)],
 }
+#: the staging key after source_id and month, where it is not the subject
+_STAGING_KEYS = {"findings": "record_id", "appeals": "appeal_id", "consents": "consent_id"}
 EXTRACT_KINDS = tuple(_BRONZE_COLUMNS)
 
 
@@ -121,8 +127,7 @@ def staging(kind: str) -> Table:
         "staging", kind,
         _schema(("source_id", _S), *columns, ("month", _S), ("load_id", _S)),
         partitions=("source_id", "month"),
-        key=("source_id", "month", *(("record_id",) if kind == "findings" else
-                                     ("appeal_id",) if kind == "appeals" else ("subject_key",))),
+        key=("source_id", "month", _STAGING_KEYS.get(kind, "subject_key")),
         personal={SUBJECT_KEY: SUBJECT_KEY} if kind != "appeals" else {},
         description=f"accepted {kind} rows of a month, pseudonymised")
 
@@ -202,6 +207,16 @@ PUBLISHED_SCORES = Table(
     personal={"subject_key": SUBJECT_KEY},
     description="the portals' query table: score and grade only")
 
+SILVER_CONSENTS = Table(
+    "silver", "consents",
+    _schema(("consent_id", _S), ("source_id", _S), ("subject_key", _S), ("grantee", _S),
+            ("purpose", _S), ("granted_on", _D), ("expires_on", _D), ("revoked_on", _D),
+            ("known_from", _S), ("known_until", _S), ("load_id", _S)),
+    key=("consent_id", "known_from"),
+    personal={"subject_key": SUBJECT_KEY},
+    description="every delivered version of every consent (a re-sent consent_id corrects it; "
+                "source_id is the delivering source)")
+
 RUN_REPORT = Table(
     "report", "run_report",
     _schema(("run_id", _S), ("score_month", _S), ("section", _S), ("name", _S),
@@ -210,13 +225,14 @@ RUN_REPORT = Table(
     description="per run: sources (reconciliation), schemes (distribution, drift), stages")
 
 #: the versioned silver tables and the key whose versions they keep
-VERSIONED = {"findings": SILVER_FINDINGS, "appeals": SILVER_APPEALS}
+VERSIONED = {"findings": SILVER_FINDINGS, "appeals": SILVER_APPEALS,
+             "consents": SILVER_CONSENTS}
 
 
 def fixed_tables() -> list[Table]:
     """The tables whose names do not depend on conf (bronze and staging do)."""
     return [QUARANTINE, SILVER_FINDINGS, SILVER_APPEALS, SILVER_POPULATION, SILVER_OPTOUTS,
-            SCORES, SCORE_LINES, PUBLISHED_SCORES, RUN_REPORT]
+            SILVER_CONSENTS, SCORES, SCORE_LINES, PUBLISHED_SCORES, RUN_REPORT]
 
 
 def all_tables(sources: dict[str, dict]) -> Iterator[Table]:

@@ -116,6 +116,182 @@ def demo(folder, adults, end):
                f"python -c \"import polars as pl; print(pl.read_delta('{warehouse}/gold/published_scores'))\"")
 
 
+# ---------------------------------------------------------------------------------------------
+# lookups (issue "Lookups"): citycredit/lookup/
+def _lookup_setup_checked(function):
+    """A lookup command whose configuration is refused (grantees, rules, recognition tables)
+    says so in one line and exits 2."""
+    import functools
+
+    @functools.wraps(function)
+    def checked(*args, **kwargs):
+        from .lookup.lookups import LookupSetupError
+        from .rules import RuleFileError
+
+        try:
+            return function(*args, **kwargs)
+        except (LookupSetupError, RuleFileError) as exc:
+            click.echo(f"configuration error: {exc}", err=True)
+            sys.exit(2)
+    return checked
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@_lookup_setup_checked
+def serve(host, port):
+    """The lookup service: consent-checked score and grade lookups over HTTP, every request in
+    the hash-chained audit log."""
+    from .lookup.service import serve as run_service
+
+    run_service(host, port)
+
+
+def _read_id_number(what: str) -> str:
+    """An identity number from standard input (a prompt without echo on a terminal): never an
+    argument, which would show in `ps` and the shell's history."""
+    if sys.stdin.isatty():
+        return click.prompt(what, hide_input=True).strip()
+    return sys.stdin.readline().strip()
+
+
+@cli.command()
+@click.option("--grantee", required=True, help="the grantee of conf/grantees.yaml acted for")
+@click.option("--purpose", required=True, help="one of the grantee's purposes (self: a report)")
+@click.option("--scheme", required=True, help="the scheme looked up")
+@click.option("--report", is_flag=True, help="the person's own report (purpose self)")
+@click.option("--as", "as_scheme", default=None, help="also the recognised grade in this scheme")
+@_lookup_setup_checked
+def lookup(grantee, purpose, scheme, report, as_scheme):
+    """Look a person up as the service would, for an operator: the identity number is read from
+    standard input; the answer (JSON) goes to standard output. Same checks, same audit log.
+    Exit status 0 when granted, 1 when refused."""
+    import json
+
+    from .lookup.audit import AuditLog, AuditUnavailable
+    from .lookup.index import build_index
+    from .lookup.lookups import Lookups
+    from .lookup.store import audit_url
+
+    if report and as_scheme:
+        raise click.UsageError("--report and --as are different lookups: choose one")
+    settings = load_settings()
+    build_index(settings)                 # the index as the service would serve it now
+    lookups = Lookups(settings)
+    kind = "report" if report else "recognition" if as_scheme else "score"
+    body = {"id_number": _read_id_number("identity number"), "purpose": purpose}
+    if as_scheme:
+        body["as"] = as_scheme
+    answer = lookups.lookup_as_operator(kind, grantee, scheme, body)
+    try:
+        AuditLog(audit_url(settings)).append([answer.entry])
+    except AuditUnavailable as exc:
+        click.echo(f"503: {exc}: no answer without its audit entry", err=True)
+        sys.exit(1)
+    if answer.status != 200:
+        click.echo(f"{answer.status}: {answer.body['detail']}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(answer.body, ensure_ascii=False, indent=1))
+
+
+@cli.group()
+def audit():
+    """The audit log of lookups: verify its hash chain, show entries."""
+
+
+@audit.command("verify")
+def audit_verify():
+    """Check the hash chain: exit 1 naming every changed, removed or reordered entry."""
+    from .lookup.audit import AuditLog
+    from .lookup.store import audit_url, shown
+
+    url = audit_url(load_settings())
+    result = AuditLog(url).verify()
+    for problem in result.problems:
+        click.echo(f"BROKEN: {problem}", err=True)
+    click.echo(f"{shown(url)}: {result.entries} entries, head {result.head_seq} "
+               f"{result.head_hash} — {'chain intact' if result.ok else 'CHAIN BROKEN'}")
+    sys.exit(0 if result.ok else 1)
+
+
+def _day(_ctx, _param, value):
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a date: use YYYY-MM-DD") from None
+
+
+@audit.command("show")
+@click.option("--grantee", default=None)
+@click.option("--subject", is_flag=True,
+              help="only this person: the identity number is read from standard input and "
+                   "hashed on the way in")
+@click.option("--from", "since", callback=_day, default=None, help="first day, YYYY-MM-DD")
+@click.option("--to", "until", callback=_day, default=None, help="last day, YYYY-MM-DD")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+def audit_show(grantee, subject, since, until, as_json):
+    """Entries of the audit log (days in lookup.timezone), oldest first."""
+    import datetime as dt
+    import json
+    import zoneinfo
+
+    from .identity import is_valid_id_number, subject_key
+    from .lookup.audit import AuditLog
+    from .lookup.store import audit_url
+
+    settings = load_settings()
+    zone = zoneinfo.ZoneInfo(settings.lookup["timezone"])
+
+    def utc(day):
+        return None if day is None else dt.datetime.combine(day, dt.time(), zone) \
+            .astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+
+    key = None
+    if subject:
+        number = _read_id_number("identity number")
+        if not is_valid_id_number(number):
+            raise click.BadParameter("not a valid resident identity number", param_hint="--subject")
+        key = subject_key(number, settings.subject_key)
+    entries = AuditLog(audit_url(settings)).show(
+        grantee=grantee, subject_key=key, since=utc(since),
+        until=utc(until + dt.timedelta(days=1)) if until else None)
+    for e in entries:
+        if as_json:
+            click.echo(json.dumps(e, ensure_ascii=False))
+        else:
+            click.echo(f"{e['seq']:>7} {e['at']} {e['channel']:<12} {e['grantee'] or '-':<8} "
+                       f"{e['purpose'] or '-':<8} {e['scheme'] or '-':<9} {e['kind']:<11} "
+                       f"{e['status']} {e['outcome']:<22} {e['subject_key'] or '-'}")
+    if not as_json:
+        click.echo(f"{len(entries)} entries", err=True)
+
+
+@cli.group()
+def recognition():
+    """Grade recognition across schemes (互认): rules/recognition/<from>__<to>.yaml."""
+
+
+@recognition.command("propose")
+@click.option("--from", "source", required=True, help="the scheme whose grades are recognised")
+@click.option("--to", "target", required=True, help="the scheme they are read as")
+@click.option("--month", callback=_month, required=True, help="a published month, YYYY-MM")
+def recognition_propose(source, target, month):
+    """Propose a recognition table by percentile matching on one month's published population;
+    prints a YAML draft with the share tables, for policy staff to edit and adopt."""
+    from .lookup.recognition import ProposalError, propose, proposal_yaml
+
+    try:
+        click.echo(proposal_yaml(propose(load_settings(), source, target, month)), nl=False)
+    except ProposalError as exc:
+        click.echo(f"cannot propose: {exc}", err=True)
+        sys.exit(1)
+
+
 def main():
     try:
         cli(standalone_mode=True)

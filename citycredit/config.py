@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -16,7 +17,7 @@ import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
-SOURCE_KINDS = ("findings", "population", "appeals", "optouts")
+SOURCE_KINDS = ("findings", "population", "appeals", "optouts", "consents")
 
 # CITYCREDIT_* variable → dotted setting it overrides (SPEC §6). One list, so a typo is caught.
 ENV_OVERRIDES = {
@@ -28,6 +29,9 @@ ENV_OVERRIDES = {
     "CITYCREDIT_SPARK_MASTER": "spark.master",
     "CITYCREDIT_SPARK_DRIVER_MEMORY": "spark.driver_memory",
     "CITYCREDIT_SPARK_SHUFFLE_PARTITIONS": "spark.shuffle_partitions",
+    "CITYCREDIT_LOOKUP_INDEX_URL": "lookup.index_url",
+    "CITYCREDIT_LOOKUP_AUDIT_URL": "lookup.audit_url",
+    "CITYCREDIT_LOOKUP_REFRESH_SECONDS": "lookup.refresh_seconds",
 }
 # Variables that choose *which* configuration is read rather than a value in it.
 ENV_SELECTORS = ("CITYCREDIT_ENV", "CITYCREDIT_CONF")
@@ -41,6 +45,8 @@ _SCHEMA: dict[str, Any] = {
                    "min_volume_rows": int, "forbidden_columns": list},
     "scoring": {"appeal_mask_working_days": int},
     "publish": {"max_grade_share_change": float},
+    "lookup": {"index_url": (str, type(None)), "audit_url": (str, type(None)),
+               "refresh_seconds": int, "timezone": str},
 }
 _SOURCE_KEYS = {"kind", "title", "format", "items", "encoding", "date_format", "required",
                 "min_volume_ratio"}
@@ -68,7 +74,7 @@ class Settings:
     scoring: dict
     publish: dict
     sources: dict = field(default_factory=dict)
-
+    lookup: dict = field(default_factory=dict)
 
 
 def _read_yaml(path: Path) -> dict:
@@ -149,6 +155,12 @@ def _check_values(values: dict, origins: dict):
             fail(dotted, "must be between 0 and 1")
     if values["scoring"]["appeal_mask_working_days"] < 0:
         fail("scoring.appeal_mask_working_days", "must not be negative")
+    if values["lookup"]["refresh_seconds"] < 1:
+        fail("lookup.refresh_seconds", "must be at least 1")
+    try:
+        zoneinfo.ZoneInfo(values["lookup"]["timezone"])
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        fail("lookup.timezone", "must be a time zone name such as Asia/Shanghai")
     if not values.get("subject_key"):
         raise ConfigError(
             "no subject key: set CITYCREDIT_SUBJECT_KEY (or subject_key in conf/local.yaml "
@@ -284,4 +296,56 @@ def load_settings(folder: Path | str | None = None, env: str | None = None,
         scoring=dict(values["scoring"]),
         publish=dict(values["publish"]),
         sources=load_sources(conf / "sources.yaml"),
+        lookup=dict(values["lookup"]),
     )
+
+
+GRANTEES_FILE = "grantees.yaml"
+_GRANTEE_KEYS = {"name", "key_sha256", "purposes", "schemes"}
+_WORD = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+def load_grantees(folder: Path | str | None = None) -> dict[str, dict]:
+    """conf/grantees.yaml of `folder` (default: the conf folder in force, CITYCREDIT_CONF) →
+    {grantee id: {name, key_sha256, purposes, schemes}} (issue "Lookups").
+
+    Exactly this shape: `grantees: {<ID>: {name, key_sha256: <64 hex, sha256 of the API key>,
+    purposes: [...], schemes: [...]}}`; the key itself is never stored. Errors name the file,
+    the grantee and the key."""
+    path = Path(folder or conf_dir()) / GRANTEES_FILE
+    data = _read_yaml(path)
+    grantees = data.get("grantees")
+    if set(data) - {"grantees"} or not isinstance(grantees, dict) or not grantees:
+        raise ConfigError(f"{path}: expected one key 'grantees' mapping grantee ids to "
+                          f"{{name, key_sha256, purposes, schemes}}")
+    result, hashes = {}, {}
+    for grantee_id, entry in grantees.items():
+        where = f"{path}: grantee '{grantee_id}'"
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}", str(grantee_id)):
+            raise ConfigError(f"{where}: grantee ids are letters, digits, _ and - (at most 32)")
+        if not isinstance(entry, dict) or set(entry) != _GRANTEE_KEYS:
+            have = set(entry) if isinstance(entry, dict) else set()
+            wrong = sorted(have - _GRANTEE_KEYS) or sorted(_GRANTEE_KEYS - have)
+            raise ConfigError(f"{where}: needs exactly the keys {', '.join(sorted(_GRANTEE_KEYS))}"
+                              f" ({'unknown' if have - _GRANTEE_KEYS else 'missing'}: "
+                              f"{', '.join(wrong)})")
+        key_hash = entry["key_sha256"]
+        if not (isinstance(key_hash, str) and re.fullmatch(r"[0-9a-f]{64}", key_hash)):
+            raise ConfigError(f"{where}: key 'key_sha256' must be the 64 lowercase hex digits of "
+                              f"sha256(API key)")
+        if key_hash in hashes:
+            raise ConfigError(f"{where}: key 'key_sha256' is the same as grantee "
+                              f"'{hashes[key_hash]}'s (one key per grantee)")
+        hashes[key_hash] = str(grantee_id)
+        for key in ("purposes", "schemes"):
+            values = entry[key]
+            if not (isinstance(values, list) and values
+                    and all(isinstance(v, str) and _WORD.fullmatch(v) for v in values)):
+                raise ConfigError(f"{where}: key '{key}' must list lowercase names "
+                                  f"(e.g. [loan] / [haibei])")
+        if not isinstance(entry["name"], str) or not entry["name"].strip():
+            raise ConfigError(f"{where}: key 'name' must be the grantee's name")
+        result[str(grantee_id)] = {"name": entry["name"], "key_sha256": key_hash,
+                                   "purposes": list(entry["purposes"]),
+                                   "schemes": list(entry["schemes"])}
+    return result

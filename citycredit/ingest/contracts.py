@@ -75,6 +75,16 @@ CONTRACTS: dict[str, Contract] = {
         required=("id_number", "requested_on"),
         dates=("requested_on",),
     ),
+    # a person's authorisation of a grantee to look their score up for a purpose (issue
+    # "Lookups"); a consent_id sent again is a correction (e.g. the revocation)
+    "consents": Contract(
+        kind="consents",
+        columns=("consent_id", "id_number", "grantee", "purpose", "granted_on", "expires_on",
+                 "revoked_on"),
+        required=("consent_id", "id_number", "grantee", "purpose", "granted_on"),
+        dates=("granted_on", "expires_on", "revoked_on"),
+        key="consent_id",
+    ),
 }
 
 

@@ -21,7 +21,7 @@ duplicates within a delivery, levels per catalogue item, jsonl keys beyond the c
 `meta.citycredit.derived_columns` names helper columns that our code computes first (functions in
 DERIVATIONS below); a plain GX expectation on the helper column then decides.
 Suite parameters (`{"$PARAMETER": name}`) supplied per run: catalogue_items, source_items,
-month_start, month_end, max_bad_share, min_good_share, findings_sources.
+month_start, month_end, max_bad_share, min_good_share, findings_sources, grantees.
 
 Failing rows come from `result_format` COMPLETE (`unexpected_index_list`, values excluded so no
 identity number reaches the kept results); each row gets the reasons of every expectation it fails.
@@ -41,7 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..config import PROJECT_ROOT, configured_sources
+from ..config import PROJECT_ROOT, configured_sources, load_grantees
 from ..config import forbidden_columns as configured_forbidden_columns
 from ..identity import valid_id_numbers
 from ..months import last_day
@@ -64,6 +64,8 @@ REASON_CODES = (
     # population / appeals
     "bad_district", "bad_residency", "duplicate_id_number", "duplicate_appeal_id",
     "unknown_source", "bad_outcome",
+    # consents
+    "unknown_grantee", "bad_purpose", "bad_date_order", "duplicate_consent_id",
 )
 
 
@@ -509,6 +511,8 @@ def _suite_parameters(source_conf: dict, catalogue: dict, month: str, max_bad: f
     }
     if kind == "appeals":
         params["findings_sources"] = _findings_sources(settings)
+    if kind == "consents":      # conf/grantees.yaml of the conf folder in force
+        params["grantees"] = sorted(settings.get("grantees") or load_grantees())
     return params
 
 

@@ -1,5 +1,5 @@
 """The silver step of the month (thin): the month's staging rows of every landed source into
-silver — findings and appeals versioned (silver.versions), the population snapshot, opt-outs.
+silver — findings, appeals and consents versioned (silver.versions), the population snapshot, opt-outs.
 One writer, one commit per table."""
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from .versions import findings_changes, merge_versions
 
 #: staging columns renamed on the way into silver: an appeal's delivering source is dropped and
 #: the appealed finding's source becomes source_id (the key appeals are matched on)
-_RENAMES = {"findings": {}, "appeals": {"source_id": "delivered_by", "appeal_source_id": "source_id"}}
-_KEYS = {"findings": ["source_id", "record_id"], "appeals": ["appeal_id"]}
+_RENAMES = {"findings": {}, "appeals": {"source_id": "delivered_by", "appeal_source_id": "source_id"},
+            "consents": {}}
+_KEYS = {"findings": ["source_id", "record_id"], "appeals": ["appeal_id"],
+         "consents": ["consent_id"]}
 
 
 class SilverResult(TypedDict):

@@ -13,6 +13,7 @@ adults and months. Modules, in the order a month is made:
   with the same case_ref;
 * corrections: corrections and revocations re-sent 1-6 months after delivery;
 * appeals: appeals against negative findings, opt-out requests;
+* consents: persons authorising grantees (conf/grantees.yaml) to look their score up;
 * faults: the deliberately bad rows and their ground truth in `<landing>/_truth/`;
 * columns, writers, arrow_strings, batches, catalogue: rendering and writing the files;
 * city: the month loop and `generate_city`.

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from citycredit.config import configured_sources
+from citycredit.config import configured_sources, load_grantees
 from citycredit.months import check_month, month_of_index
 
 from .appeals import Appeals, OptOuts
 from .batches import ROW_NEW, batch_size, concat_batches, new_batch, take_rows
 from .columns import finding_table
+from .consents import Consents
 from .corrections import remember, resends
 from .faults import FAULT_CODE, FaultPlanner, GroundTruth, bad_rows, delivery_order
 from .findings import NewFindings, ProvincialScores
@@ -41,6 +42,8 @@ class City:
                        else None)
         self.appeals = Appeals(plan)
         self.optouts = OptOuts(plan, self.population)
+        self.consents = (Consents(plan, self.population, load_grantees())
+                         if any(s.kind == "consents" for s in sources) else None)
         self.fault_planner = FaultPlanner(plan.bad_share)
         self.truth = GroundTruth()
         self.writer = DeliveryWriter(landing)
@@ -72,6 +75,9 @@ class City:
                               self.optouts.delivery(source, rng, run_month, active))
             elif source.kind == "population":
                 self._deliver(source, rng, month_index, self.population.snapshot(run_month))
+            elif source.kind == "consents":
+                self._deliver(source, rng, month_index,
+                              self.consents.delivery(source, rng, run_month, active))
         if any(s.kind == "appeals" for s in self.sources):
             self.appeals.file(rng_for(plan.seed, "appeals-filing", month_index), run_month,
                               self.findings_sources, clean)

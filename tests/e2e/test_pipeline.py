@@ -202,3 +202,37 @@ def test_a_run_killed_midway_keeps_the_publication_and_a_rerun_completes(city):
     assert published(settings, "2026-03") == before
     pipeline.run_month("2026-03", SCHEMES, settings=settings)
     assert published(settings, "2026-03") == before
+
+
+def test_consents_land_version_and_serve_lookups(city):
+    """Consents (issue "Lookups"): landed and reconciled like the other sources, versioned in
+    silver by consent_id (a revocation re-sent later is a correction), pseudonymised; a lookup
+    on the month's publication answers from them."""
+    from citycredit.lookup.index import build_index
+    from citycredit.lookup.lookups import Lookups
+
+    settings = city["settings"]
+    landed = [d for m in MONTHS for d in city["runs"][m]["landed"] if d["source_id"] == "consents"]
+    assert [d["status"] for d in landed] == ["landed"] * len(MONTHS)
+    silver = tables.read_arrow(catalog.SILVER_CONSENTS.at(settings)).to_pylist()
+    assert len(silver) == sum(d["accepted"] for d in landed) > 0
+    assert all(len(r["subject_key"]) == 64 for r in silver)
+    revoked = [r for r in silver if r["revoked_on"] is not None]
+    assert revoked, "the generated city re-sends some consents revoked"
+    for r in revoked:       # the earlier version of the same consent_id is closed by it
+        earlier = [v for v in silver if v["consent_id"] == r["consent_id"] and v is not r]
+        assert r["known_until"] is None and [v["known_until"] for v in earlier] == [r["known_from"]]
+    # a landed, never revoked `self` consent of a published person: the report is granted
+    build_index(settings)
+    lookups = Lookups(settings)
+    rows = []
+    for month in MONTHS:
+        with open(next((settings.landing / "consents" / month).glob("*.csv")), encoding="utf-8") as f:
+            rows += list(csv.DictReader(f))
+    gone = {r["consent_id"] for r in rows if r["revoked_on"]}
+    answers = [lookups.lookup_as_operator("report", r["grantee"], "haibei",
+                                          {"id_number": r["id_number"], "purpose": "self"})
+               for r in rows if r["purpose"] == "self" and r["consent_id"] not in gone]
+    assert answers and {a.status for a in answers} <= {200, 404}
+    granted = [a for a in answers if a.status == 200]
+    assert granted and all(a.body["score_month"] == MONTHS[-1] for a in granted)

@@ -1,0 +1,407 @@
+"""The serving index: what the lookup service answers from, built once per published version so
+that no request ever scans a Delta table (issue "Lookups" item 3).
+
+A *generation* of the index is three tables built from one version of each source:
+
+  lk<N>_scores    gold/published_scores: per scheme, its latest published month — subject_key,
+                  scheme, score_month, score, grade, grade_label (key: subject_key, scheme)
+  lk<N>_lines     gold/score_lines of those (scheme, month)s, for the person's own report: the
+                  finding lines counted, deduplicated, expired or masked, and the tier / cap rows
+  lk<N>_consents  silver/consents, the current version of every consent
+
+plus `lk_generations` (the Delta versions and months each generation was built from) and
+`lk_current` (the generation being served). A build writes generation N+1 in one transaction and
+points `lk_current` at it; readers see the old or the new generation, never a mix. Generation N
+stays DRAIN_SECONDS for requests in flight, then is dropped (SQLite: secure_delete, so an erased
+person's rows do not linger in free pages). The service rebuilds when any of the three
+Delta tables has a new version — a publication, a re-scored month, new consents, an erasure.
+
+Store: SQLite under the warehouse by default (one file, no server, ~30 µs a point query);
+PostgreSQL by URL in production (several service replicas share one index). Both through
+SQLAlchemy Core, one code path.
+
+CLI: `python -m citycredit.lookup.index [--force]` builds the index of the configured warehouse
+(the service runs this in a child process, so its own memory stays small).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+from deltalake import DeltaTable
+
+from .. import catalog
+from ..config import Settings, load_settings
+from ..io import tables
+from .consents import Consent
+from .store import DriverStatement, checkpoint, index_url, make_engine, writer_lock
+
+#: finding lines of gold/score_lines a person's report shows (SPEC §5, docs/contracts.md)
+REPORT_STATUSES = ("counted", "deduplicated", "expired", "masked")
+#: adjustment lines (line_type) that make the points add up to the score
+ADJUSTMENT_LINES = ("tier", "rule_cap", "dimension_cap")
+SOURCES = {"published": catalog.PUBLISHED_SCORES, "lines": catalog.SCORE_LINES,
+           "consents": catalog.SILVER_CONSENTS}
+BATCH_ROWS = 50_000
+#: how long a reader trusts its cached lk_current before reading it again
+POINTER_SECONDS = 1.0
+#: how long a replaced generation stays for requests in flight before it is dropped
+DRAIN_SECONDS = 3 * POINTER_SECONDS
+
+_META = sa.MetaData()
+GENERATIONS = sa.Table(
+    "lk_generations", _META,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("versions", sa.Text, nullable=False),     # JSON {published, lines, consents}
+    sa.Column("months", sa.Text, nullable=False),       # JSON {scheme: score_month}
+    sa.Column("row_counts", sa.Text, nullable=False),   # JSON {scores, lines, consents}
+    sa.Column("built_at", sa.String(40), nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False))
+CURRENT = sa.Table(
+    "lk_current", _META,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("generation", sa.Integer, nullable=False))
+
+
+class IndexNotBuilt(RuntimeError):
+    """No generation of the serving index exists yet (`citycredit serve` builds one at start)."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    id: int
+    versions: dict          # Delta version per source (-1: no table)
+    months: dict            # scheme → the latest published score month served
+    row_counts: dict
+    built_at: str
+    seconds: float
+
+
+def _tables(generation: int) -> tuple[sa.Table, sa.Table, sa.Table]:
+    """The generation's tables, without their indexes (see _indexes: built after the load, one
+    sort instead of millions of random B-tree inserts)."""
+    meta = sa.MetaData()
+    key = lambda: sa.Column("subject_key", sa.String(64), nullable=False)  # noqa: E731
+    scores = sa.Table(
+        f"lk{generation}_scores", meta, key(),
+        sa.Column("scheme", sa.String(32), nullable=False),
+        sa.Column("score_month", sa.String(7), nullable=False),
+        sa.Column("score", sa.Integer, nullable=False),
+        sa.Column("grade", sa.String(16), nullable=False),
+        sa.Column("grade_label", sa.String(32), nullable=False))
+    lines = sa.Table(
+        f"lk{generation}_lines", meta, key(),
+        sa.Column("scheme", sa.String(32), nullable=False),
+        sa.Column("seq", sa.BigInteger, nullable=False),
+        *[sa.Column(name, sa.String) for name in (
+            "line_type", "status", "source_id", "record_id", "item_code", "level", "quantity",
+            "rule_id", "dimension", "finding_points", "points", "deduplicated_by")],
+        sa.Column("occurred_on", sa.Date), sa.Column("last_valid_day", sa.Date))
+    consents = sa.Table(
+        f"lk{generation}_consents", meta, key(),
+        sa.Column("grantee", sa.String(32), nullable=False),
+        sa.Column("purpose", sa.String(32), nullable=False),
+        sa.Column("consent_id", sa.String, nullable=False),
+        sa.Column("granted_on", sa.Date, nullable=False),
+        sa.Column("expires_on", sa.Date), sa.Column("revoked_on", sa.Date))
+    return scores, lines, consents
+
+
+def _indexes(generation: int, scores: sa.Table, lines: sa.Table,
+             consents: sa.Table) -> list[sa.Index]:
+    return [sa.Index(f"lk{generation}_scores_key", scores.c.subject_key, scores.c.scheme,
+                     unique=True),
+            sa.Index(f"lk{generation}_lines_key", lines.c.subject_key, lines.c.scheme,
+                     lines.c.seq, unique=True),
+            sa.Index(f"lk{generation}_consents_person", consents.c.subject_key,
+                     consents.c.grantee, consents.c.purpose)]
+
+
+def source_versions(settings: Settings) -> dict[str, int]:
+    """The current Delta version of each table the index is built from (-1: no table yet)."""
+    out = {}
+    for name, table in SOURCES.items():
+        version = tables.version(table.at(settings))
+        out[name] = -1 if version is None else int(version)
+    return out
+
+
+def _generation(row) -> Generation:
+    return Generation(row.id, json.loads(row.versions), json.loads(row.months),
+                      json.loads(row.row_counts), row.built_at, row.seconds)
+
+
+def current_generation(connection: sa.Connection) -> Generation | None:
+    if not sa.inspect(connection).has_table(CURRENT.name):
+        return None
+    row = connection.execute(
+        sa.select(GENERATIONS).join(CURRENT, CURRENT.c.generation == GENERATIONS.c.id)).first()
+    return None if row is None else _generation(row)
+
+
+# ---------------------------------------------------------------------------------------------
+# building
+
+def _batches(location, version: int, columns: list[str], where) -> Iterator[pa.RecordBatch]:
+    dataset = DeltaTable(location.path, version=version).to_pyarrow_dataset()
+    yield from dataset.to_batches(columns=columns, filter=where, batch_size=BATCH_ROWS)
+
+
+def _insert(connection: sa.Connection, table: sa.Table, batches) -> int:
+    """Arrow batches → rows of `table`, by the driver's executemany on the transaction's own
+    connection (SQLAlchemy's per-row parameter processing would take 20× longer)."""
+    names = [c.name for c in table.columns]
+    insert = DriverStatement(table.insert().values({n: sa.bindparam(n) for n in names}),
+                             connection.dialect)
+    order = list(insert.order) if insert.order is not None else None
+    cursor = connection.connection.dbapi_connection.cursor()
+    rows = 0
+    try:
+        for batch in batches:
+            if not batch.num_rows:
+                continue
+            columns = {n: _driver_values(batch.column(n), connection.dialect) for n in names}
+            if order is not None:
+                cursor.executemany(insert.sql, list(zip(*(columns[n] for n in order))))
+            else:
+                cursor.executemany(insert.sql, [dict(zip(names, values))
+                                                for values in zip(*(columns[n] for n in names))])
+            rows += batch.num_rows
+    finally:
+        cursor.close()
+    return rows
+
+
+def _driver_values(column: pa.Array, dialect) -> list:
+    """A column as the driver takes it: dates as ISO text for SQLite (what SQLAlchemy's Date
+    type stores there), Python dates elsewhere."""
+    if pa.types.is_date(column.type) and dialect.name == "sqlite":
+        column = pc.strftime(column, format="%Y-%m-%d")
+    return column.to_pylist()
+
+
+def latest_months(settings: Settings, version: int) -> dict[str, str]:
+    """scheme → the latest score month published at this version of gold/published_scores."""
+    if version < 0:
+        return {}
+    months: dict[str, str] = {}
+    for part in DeltaTable(catalog.PUBLISHED_SCORES.at(settings).path, version=version).partitions():
+        months[part["scheme"]] = max(months.get(part["scheme"], ""), part["score_month"])
+    return dict(sorted(months.items()))
+
+
+def _as_text(batch: pa.RecordBatch, columns: tuple[str, ...]) -> pa.RecordBatch:
+    """Decimal columns as their exact text (no binary floats in the index)."""
+    arrays = [pc.cast(batch.column(name), pa.string()) if name in columns else batch.column(name)
+              for name in batch.schema.names]
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+def _fill(connection, settings: Settings, versions: dict, months: dict, generation: int) -> dict:
+    scores, lines, consents = _tables(generation)
+    counts = {"scores": 0, "lines": 0, "consents": 0}
+    published = catalog.PUBLISHED_SCORES.at(settings)
+    for scheme, month in months.items():
+        where = (pc.field("scheme") == scheme) & (pc.field("score_month") == month)
+        counts["scores"] += _insert(connection, scores, _batches(
+            published, versions["published"], list(scores.columns.keys()), where))
+        if versions["lines"] < 0:
+            continue
+        wanted = where & (pc.field("status").isin(REPORT_STATUSES)
+                          | pc.field("line_type").isin(ADJUSTMENT_LINES))
+        names = [c for c in lines.columns.keys() if c != "seq"]
+
+        def numbered(batches):
+            for batch in batches:
+                batch = _as_text(batch, ("quantity", "finding_points", "points"))
+                seq = pa.array(range(counts["lines"], counts["lines"] + batch.num_rows), pa.int64())
+                counts["lines"] += batch.num_rows
+                yield batch.append_column("seq", seq)
+        _insert(connection, lines, numbered(_batches(
+            catalog.SCORE_LINES.at(settings), versions["lines"], names, wanted)))
+    if versions["consents"] >= 0:
+        counts["consents"] = _insert(connection, consents, _batches(
+            catalog.SILVER_CONSENTS.at(settings), versions["consents"],
+            list(consents.columns.keys()), pc.field("known_until").is_null()))
+    return counts
+
+
+def build_index(settings: Settings | None = None, force: bool = False,
+                engine: sa.Engine | None = None) -> Generation:
+    """Build a new generation of the serving index when a source table has a new Delta version
+    (or `force`), and serve it; return the generation served. One builder at a time (the
+    writer lock); a second one waits, then finds the index current."""
+    settings = settings or load_settings()
+    own = engine is None
+    engine = engine or make_engine(index_url(settings), writer=True)
+    try:
+        versions = source_versions(settings)
+        started = time.perf_counter()
+        with engine.begin() as connection:
+            writer_lock(connection, "index")
+            _META.create_all(connection)
+            current = current_generation(connection)
+            if current is not None and current.versions == versions and not force:
+                return current
+            generation = (connection.scalar(sa.select(sa.func.max(GENERATIONS.c.id))) or 0) + 1
+            generation_tables = _tables(generation)
+            for table in generation_tables:
+                table.create(connection)
+            months = latest_months(settings, versions["published"])
+            counts = _fill(connection, settings, versions, months, generation)
+            for index in _indexes(generation, *generation_tables):
+                index.create(connection)
+            built = Generation(generation, versions, months, counts,
+                               dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                               round(time.perf_counter() - started, 2))
+            connection.execute(GENERATIONS.insert().values(
+                id=generation, versions=json.dumps(versions), months=json.dumps(months),
+                row_counts=json.dumps(counts), built_at=built.built_at, seconds=built.seconds))
+            if connection.execute(CURRENT.update().values(generation=generation)).rowcount == 0:
+                connection.execute(CURRENT.insert().values(id=1, generation=generation))
+        # requests in flight finish on the previous generation (readers re-read the pointer
+        # every POINTER_SECONDS); then it goes, so that an erased person leaves the index too
+        time.sleep(DRAIN_SECONDS if current is not None else 0)
+        with engine.begin() as connection:
+            writer_lock(connection, "index")
+            for (old,) in connection.execute(sa.select(GENERATIONS.c.id)
+                                             .where(GENERATIONS.c.id < generation)).all():
+                for table in _tables(old):
+                    table.drop(connection, checkfirst=True)
+                connection.execute(GENERATIONS.delete().where(GENERATIONS.c.id == old))
+        checkpoint(engine)
+        return built
+    finally:
+        if own:
+            engine.dispose()
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+def _day(value) -> dt.date | None:
+    """A Date column as the driver returns it (SQLite: ISO text) → date."""
+    return value if value is None or isinstance(value, dt.date) else dt.date.fromisoformat(value)
+
+
+class Reader:
+    """Point queries against one generation, on one connection (one request)."""
+
+    def __init__(self, cursor, generation: Generation, queries: dict[str, DriverStatement]):
+        self.cursor, self.generation, self._q = cursor, generation, queries
+
+    def score(self, scheme: str, subject_key: str) -> dict | None:
+        query = self._q["score"]
+        rows = query.run(self.cursor, k=subject_key, s=scheme)
+        return dict(zip(query.columns, rows[0])) if rows else None
+
+    def consents(self, subject_key: str, grantee: str, purpose: str) -> list[Consent]:
+        rows = self._q["consents"].run(self.cursor, k=subject_key, g=grantee, p=purpose)
+        return [Consent(c, _day(g), _day(e), _day(r)) for c, g, e, r in rows]
+
+    def lines(self, scheme: str, subject_key: str) -> list[dict]:
+        query = self._q["lines"]
+        out = []
+        for row in query.run(self.cursor, k=subject_key, s=scheme):
+            line = dict(zip(query.columns, row))
+            line["occurred_on"], line["last_valid_day"] = \
+                _day(line["occurred_on"]), _day(line["last_valid_day"])
+            out.append(line)
+        return out
+
+
+class ServingIndex:
+    """The service's (and `citycredit lookup`'s) view of the index: the current generation,
+    re-read at most every POINTER_SECONDS, and point queries against it on one driver
+    connection per thread."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._pointer: tuple[float, Generation | None] = (0.0, None)
+        self._queries: dict[int, dict] = {}
+
+    def generation(self, fresh: bool = False) -> Generation | None:
+        at, generation = self._pointer
+        if fresh or time.monotonic() - at > POINTER_SECONDS:
+            with self.engine.connect() as connection:
+                generation = current_generation(connection)
+            self._pointer = (time.monotonic(), generation)
+        return generation
+
+    def _prepared(self, generation: int) -> dict[str, DriverStatement]:
+        queries = self._queries.get(generation)
+        if queries is None:
+            scores, lines, consents = _tables(generation)
+            k, s = sa.bindparam("k"), sa.bindparam("s")
+            statements = {
+                "score": sa.select(scores.c.score_month, scores.c.score, scores.c.grade,
+                                   scores.c.grade_label)
+                .where(scores.c.subject_key == k, scores.c.scheme == s),
+                "consents": sa.select(consents.c.consent_id, consents.c.granted_on,
+                                      consents.c.expires_on, consents.c.revoked_on)
+                .where(consents.c.subject_key == k, consents.c.grantee == sa.bindparam("g"),
+                       consents.c.purpose == sa.bindparam("p")),
+                "lines": sa.select(*[c for c in lines.c if c.name not in ("subject_key", "scheme")])
+                .where(lines.c.subject_key == k, lines.c.scheme == s).order_by(lines.c.seq),
+            }
+            queries = {name: DriverStatement(st, self.engine.dialect)
+                       for name, st in statements.items()}
+            with self._lock:
+                self._queries = {generation: queries,
+                                 **{g: v for g, v in self._queries.items() if g >= generation - 1}}
+        return queries
+
+    @contextmanager
+    def reader(self) -> Iterator[Reader]:
+        """A Reader on the current generation; IndexNotBuilt when there is none."""
+        generation = self.generation()
+        if generation is None:
+            generation = self.generation(fresh=True)
+            if generation is None:
+                raise IndexNotBuilt(f"no serving index yet in {self.url.split('://')[0]} store: "
+                                    f"`citycredit serve` builds it at start")
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = self.engine.raw_connection()
+        cursor = connection.cursor()
+        try:
+            yield Reader(cursor, generation, self._prepared(generation.id))
+        except BaseException:
+            self._local.connection = None          # a broken connection is not reused
+            connection.invalidate() if hasattr(connection, "invalidate") else connection.close()
+            raise
+        finally:
+            cursor.close()
+        connection.rollback()                       # end the read transaction (PostgreSQL)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m citycredit.lookup.index",
+                                     description="Build the lookup service's serving index.")
+    parser.add_argument("--force", action="store_true", help="rebuild even when current")
+    args = parser.parse_args(argv)
+    generation = build_index(load_settings(), force=args.force)
+    print(json.dumps({"generation": generation.id, "versions": generation.versions,
+                      "months": generation.months, "rows": generation.row_counts,
+                      "seconds": generation.seconds}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,166 @@
+"""Pieces of the lookups without HTTP (issue "Lookups"): the consent rule on its exact days, the
+audit chain with several writers, recognition proposals on a published month (real SQLite, real
+Delta through the seam; no Spark)."""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from citycredit.config import load_settings
+from citycredit.lookup.audit import AuditLog, AuditWriter, Entry, now
+from citycredit.lookup.consents import (EXPIRED, NO_CONSENT, NOT_YET, REVOKED, VALID, Consent,
+                                        consent_state)
+from citycredit.lookup.recognition import ProposalError, percentile_mapping, propose, proposal_yaml
+from citycredit.rules import load_recognition, load_schemes
+from citycredit.synth.publication import people, publish_scores, subject_keys
+
+PROJECT = Path(__file__).resolve().parents[2]
+D = dt.date(2026, 5, 10)
+DAY = dt.timedelta(days=1)
+
+
+@pytest.mark.parametrize("consent,day,state", [
+    (Consent("c", D, D + 9 * DAY, None), D, VALID),                 # granted today
+    (Consent("c", D, D + 9 * DAY, None), D - DAY, NOT_YET),
+    (Consent("c", D, D + 9 * DAY, None), D + 9 * DAY, VALID),       # last day of validity
+    (Consent("c", D, D + 9 * DAY, None), D + 10 * DAY, EXPIRED),
+    (Consent("c", D, None, D + 3 * DAY), D + 2 * DAY, VALID),
+    (Consent("c", D, None, D + 3 * DAY), D + 3 * DAY, REVOKED),     # revoked on its own day
+    (Consent("c", D, None, None), D + 4000 * DAY, VALID),           # until revoked
+])
+def test_a_consent_counts_on_its_exact_days(consent, day, state):
+    assert consent.state_on(day) == state
+    assert consent_state([consent], day) == state
+
+
+def test_any_valid_consent_grants_and_the_latest_refusal_is_named():
+    old = Consent("a", D - 400 * DAY, D - 35 * DAY, None)
+    new = Consent("b", D - 30 * DAY, None, D - DAY)
+    assert consent_state([], D) == NO_CONSENT
+    assert consent_state([old, new], D) == REVOKED
+    assert consent_state([old, new, Consent("c", D, None, None)], D) == VALID
+
+
+def entry(i: int, grantee: str = "BANK01") -> Entry:
+    return Entry(at=now(), channel="http", grantee=grantee, purpose="loan", scheme="haibei",
+                 kind="score", subject_key=f"{i:064x}", outcome="granted", status=200)
+
+
+def test_writers_in_several_threads_and_connections_keep_one_chain(tmp_path):
+    url = f"sqlite:///{tmp_path / 'audit.sqlite'}"
+    service, operator = AuditLog(url), AuditLog(url)        # two writers, as two processes
+    writer = AuditWriter(service)
+    futures = []
+
+    def burst(start):
+        futures.extend(writer.submit(entry(start + i)) for i in range(50))
+
+    threads = [threading.Thread(target=burst, args=(k * 100,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for i in range(20):
+        operator.append([entry(1000 + i, "PORTAL")])
+    for t in threads:
+        t.join()
+    seqs = sorted(f.result(timeout=30) for f in futures)
+    writer.close()
+    assert len(set(seqs)) == 200
+    result = AuditLog(url).verify()
+    assert result.ok and result.entries == 220 and result.head_seq == 220, result.problems
+    assert len(AuditLog(url).show(grantee="PORTAL")) == 20
+
+
+def test_the_log_refuses_changes_and_verify_names_a_changed_entry(tmp_path):
+    path = tmp_path / "audit.sqlite"
+    log = AuditLog(f"sqlite:///{path}")
+    log.append([entry(i) for i in range(5)])
+    with sqlite3.connect(path) as db, pytest.raises(sqlite3.DatabaseError, match="insert-only"):
+        db.execute("DELETE FROM audit_log WHERE seq = 2")
+    with sqlite3.connect(path) as db:
+        db.executescript("DROP TRIGGER audit_log_no_update; "
+                         "UPDATE audit_log SET grantee = 'PORTAL' WHERE seq = 2")
+    result = AuditLog(f"sqlite:///{path}").verify()
+    assert not result.ok and result.problems == ["entry 2: changed (its hash does not match its content)"]
+
+
+def test_percentile_matching_maps_bands_best_first():
+    source = [("AAA", "", 10), ("AA", "", 20), ("A", "", 50), ("B", "", 20), ("C", "", 0)]
+    target = [("X", "", 25), ("Y", "", 60), ("Z", "", 15)]
+    # AAA band 0-10 % → X; AA 10-30 % (middle 20 %) → X; A 30-80 % → Y; B 80-100 % → Z;
+    # C empty at 100 % → the last grade
+    assert percentile_mapping(source, target) == {"AAA": "X", "AA": "X", "A": "Y", "B": "Z",
+                                                  "C": "Z"}
+
+
+def test_propose_drafts_a_table_that_loads_as_a_recognition_file(tmp_path):
+    settings = load_settings(PROJECT / "conf", environ={"CITYCREDIT_WAREHOUSE": str(tmp_path / "wh")})
+    schemes = load_schemes(settings.rules, ["haibei", "bailu"])
+    keys = subject_keys(people(400, seed=3), settings.subject_key)
+    # haibei: 10 % AAA, 30 % AA, 60 % A; bailu for the same people: 40 % 极好, 60 % 良好
+    publish_scores(settings.warehouse, keys, schemes["haibei"], "2026-03",
+                   scores=[1160] * 40 + [1060] * 120 + [1010] * 240)
+    publish_scores(settings.warehouse, keys, schemes["bailu"], "2026-03",
+                   scores=[760] * 160 + [610] * 240)
+    proposal = propose(settings, "haibei", "bailu", "2026-03")
+    assert proposal.population == 400
+    # empty grades (B, C, D: nobody this month) sit at the end of the ranking: the last grade
+    assert proposal.mapping == {"AAA": "AAA", "AA": "AAA", "A": "A", "B": "C", "C": "C", "D": "C"}
+    assert proposal.agreement == 1.0
+    text = proposal_yaml(proposal)
+    assert yaml.safe_load(text)["grades"] == proposal.mapping
+    assert "#     AA         120   30.00%     40.00%  优秀" in text
+    assert "  B: C    # nobody in B this month: placed by rank, review" in text
+    rules = tmp_path / "rules"
+    shutil.copytree(settings.rules, rules)
+    draft = rules / "recognition" / "haibei__bailu.yaml"
+    draft.write_text(text, encoding="utf-8")
+    assert load_recognition(draft, schemes).grades == proposal.mapping
+    with pytest.raises(ProposalError, match="no person has both"):
+        propose(settings, "haibei", "bailu", "2026-04")
+
+
+def test_show_filters_by_grantee_subject_and_period(tmp_path):
+    log = AuditLog(f"sqlite:///{tmp_path / 'audit.sqlite'}")
+    stamps = ["2026-11-01T10:00:00.000000+00:00", "2026-11-15T10:00:00.000000+00:00",
+              "2026-12-01T10:00:00.000000+00:00"]
+    log.append([Entry(at=at, channel="http", grantee=g, purpose="loan", scheme="haibei",
+                      kind="score", subject_key=k, outcome="granted", status=200)
+                for at, g, k in zip(stamps, ["BANK01", "PORTAL", "BANK01"], ["a" * 64, "b" * 64,
+                                                                              "a" * 64])])
+    assert [e["seq"] for e in log.show(grantee="BANK01")] == [1, 3]
+    assert [e["seq"] for e in log.show(subject_key="b" * 64)] == [2]
+    assert [e["seq"] for e in log.show(since="2026-11-10", until="2026-12-01")] == [2]
+
+
+def test_recognition_propose_on_the_command_line(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from citycredit.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    environ = {"CITYCREDIT_WAREHOUSE": str(tmp_path / "wh")}
+    settings = load_settings(PROJECT / "conf", environ=environ)
+    schemes = load_schemes(settings.rules, ["haibei", "bailu"])
+    keys = subject_keys(people(50, seed=4), settings.subject_key)
+    publish_scores(settings.warehouse, keys, schemes["haibei"], "2026-03", scores=[1000] * 50)
+    publish_scores(settings.warehouse, keys, schemes["bailu"], "2026-03", scores=[610] * 50)
+    runner = CliRunner()
+    done = runner.invoke(cli, ["recognition", "propose", "--from", "haibei", "--to", "bailu",
+                               "--month", "2026-03"], env=environ)
+    assert done.exit_code == 0, done.output
+    assert yaml.safe_load(done.output)["grades"]["A"] == "A"
+    missing = runner.invoke(cli, ["recognition", "propose", "--from", "haibei", "--to", "bailu",
+                                  "--month", "2026-05"], env=environ)
+    assert missing.exit_code == 1 and "cannot propose: no person has both" in missing.output
+
+
+def test_a_huge_body_is_refused_unread():
+    from citycredit.lookup.lookups import MAX_BODY, Lookups
+
+    assert "larger than" in Lookups._parse("score", b"{" + b" " * MAX_BODY + b"}")
