@@ -22,6 +22,8 @@ setup(
         "rich>=13",                # progress and report tables on the terminal
         "pyyaml>=6",
         "psutil>=5.9",             # peak-memory figures in reports and benchmarks
+        "scikit-learn>=1.5",       # policy tools: AUC / ROC (KS) of a scheme's scores
+        "matplotlib>=3.8",         # policy tools: the plots of the HTML reports
     ],
     extras_require={
         "dev": [
