@@ -316,9 +316,14 @@ def test_a_draft_never_touches_gold_published_or_the_run_report(world, draft_pat
     bad = result["draft"]
     assert bad["draft"] == "haibei-rewards-penalties"
     assert "scored in memory" in bad["scores_from"]
-    # rewarding penalties: the bad subjects now score highest — AUC falls below ½
+    # rewarding penalties: bad 1020 (s1) 1024 (s2) 1000 (s4) against good 1000 ×3, 1060 (s6,
+    # s7), 1120 (s5), 1220 (s8): lower in 4 + 4 + 4, ties 3 × ½ → 13.5 / 21 again in this tiny
+    # world, but KS at "≤ 1024" is 3/3 − 3/7, and every bad subject is now in grade A
     assert result["auc"] == pytest.approx(13.5 / 21)
-    assert bad["auc"] < 0.5 < result["auc"]
+    assert bad["auc"] == pytest.approx(13.5 / 21)
+    assert bad["ks"] == pytest.approx(1 - 3 / 7)
+    assert bad["bad_rate_by_grade"] == {"AAA": 0.0, "AA": 0.0, "A": 0.5, "B": None, "C": None,
+                                        "D": None}
 
 
 def _files(path):
