@@ -27,6 +27,8 @@ setup(
         "fastapi>=0.136,<1",
         "uvicorn[standard]>=0.54,<1",
         "sqlalchemy>=2.1,<3",
+        "scikit-learn>=1.5",       # policy tools: AUC / ROC (KS) of a scheme's scores
+        "matplotlib>=3.8",         # policy tools: the plots of the HTML reports
     ],
     extras_require={
         "dev": [

@@ -110,3 +110,36 @@ def wire_steps(settings: Settings, timezone: str, outlets: dict | None = None,
         for earlier in step.after:
             made[earlier] >> made[step.name]
     return made
+
+
+# ---------------------------------------------------------------------------------------------
+# dags/citycredit_evaluate.py: the monthly evaluation of every adopted scheme (policy tools)
+def _evaluate_task(scheme: str) -> dict:
+    """The body of evaluate_scheme: policy.task.monthly_evaluation for the run's `month` param,
+    or the scheme's latest published month. Nothing published yet: skipped."""
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from .policy.job import PolicyDataMissing
+    from .policy.task import monthly_evaluation
+
+    month = get_current_context()["params"].get("month") or None
+    try:
+        return monthly_evaluation(scheme, month)
+    except PolicyDataMissing as exc:
+        raise AirflowSkipException(str(exc)) from exc
+
+
+def wire_evaluation(settings: Settings) -> object:
+    """Inside a @dag function: evaluate_scheme mapped over the adopted schemes of rules/ (read
+    at parse time; drafts/ is never among them)."""
+    from airflow.sdk import task
+
+    from .rules import available_schemes
+
+    @task(task_id="evaluate_scheme", map_index_template="{{ task.op_kwargs['scheme'] }}",
+          doc_md=_evaluate_task.__doc__)
+    def evaluate_scheme(scheme: str) -> dict:
+        return _evaluate_task(scheme)
+
+    return evaluate_scheme.expand(scheme=list(available_schemes(settings.rules)))

@@ -224,6 +224,29 @@ RUN_REPORT = Table(
     key=("run_id", "section", "name"),
     description="per run: sources (reconciliation), schemes (distribution, drift), stages")
 
+# ---------------------------------------------------------------------------------------------
+# sandbox: what the policy tools write (citycredit/policy). Nothing in the monthly run, the
+# publication or the run report reads these tables; a draft scheme writes nowhere else.
+SIMULATED_SCORES = Table(
+    "sandbox", "simulated_scores",
+    _schema(("subject_key", _S), ("scheme", _S), ("draft", _S), ("score_month", _S),
+            ("adopted_score", _I32), ("adopted_grade", _S), ("draft_score", _I32),
+            ("draft_grade", _S), ("score_change", _I32), ("adopted_rules_version", _S),
+            ("draft_rules_version", _S), ("run_id", _S), ("computed_at", TIMESTAMP)),
+    partitions=("scheme", "draft", "score_month"),
+    key=("scheme", "draft", "score_month", "subject_key"),
+    personal={"subject_key": SUBJECT_KEY},
+    description="a draft scheme beside the adopted one, per scored adult (citycredit simulate; "
+                "draft = the draft file's name)")
+
+EVALUATIONS = Table(
+    "sandbox", "evaluations",
+    _schema(("scheme", _S), ("score_month", _S), ("variant", _S), ("rules_version", _S),
+            ("metrics", _S), ("run_id", _S), ("created_at", TIMESTAMP)),
+    partitions=("scheme",), key=("scheme", "score_month", "variant", "run_id"),
+    description="validity, discrimination, stability and fairness measures of a scheme "
+                "(citycredit evaluate; variant `adopted` or a draft's name; metrics: the JSON)")
+
 #: the versioned silver tables and the key whose versions they keep
 VERSIONED = {"findings": SILVER_FINDINGS, "appeals": SILVER_APPEALS,
              "consents": SILVER_CONSENTS}
@@ -232,7 +255,8 @@ VERSIONED = {"findings": SILVER_FINDINGS, "appeals": SILVER_APPEALS,
 def fixed_tables() -> list[Table]:
     """The tables whose names do not depend on conf (bronze and staging do)."""
     return [QUARANTINE, SILVER_FINDINGS, SILVER_APPEALS, SILVER_POPULATION, SILVER_OPTOUTS,
-            SILVER_CONSENTS, SCORES, SCORE_LINES, PUBLISHED_SCORES, RUN_REPORT]
+            SILVER_CONSENTS, SCORES, SCORE_LINES, PUBLISHED_SCORES, RUN_REPORT,
+            SIMULATED_SCORES, EVALUATIONS]
 
 
 def all_tables(sources: dict[str, dict]) -> Iterator[Table]:

@@ -75,6 +75,96 @@ def run(month, schemes, accept_drift):
     click.echo(outcome["summary"])
 
 
+def _policy_console(title: str):
+    """A status line and a log on stderr, as `run` shows them; returns (console, progress)."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    status = console.status(title)
+
+    def progress(stage, detail=""):
+        status.update(f"[bold]{title}[/] {stage}: {detail}")
+        console.log(f"{stage} {detail}")
+    return status, progress
+
+
+def _policy_call(title: str, call):
+    """Run a policy tool with progress shown; refusals exit 1 (data missing) or 2 (a rule or
+    setting), with the message."""
+    from .policy.evaluate import OutcomeItemError
+    from .policy.job import PolicyDataMissing
+    from .rules import RuleFileError
+
+    status, progress = _policy_console(title)
+    try:
+        with status:
+            return call(progress)
+    except PolicyDataMissing as exc:
+        click.echo(f"STOPPED: {exc}", err=True)
+        sys.exit(1)
+    except (RuleFileError, OutcomeItemError) as exc:
+        click.echo(f"REFUSED: {exc}", err=True)
+        sys.exit(2)
+
+
+@cli.command()
+@click.option("--scheme", required=True, help="the adopted scheme the draft revises")
+@click.option("--draft", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="candidate rule file, e.g. rules/drafts/haibei-blood-15.yaml")
+@click.option("--month", callback=_month, required=True, help="score month, YYYY-MM")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="also write the JSON summary here")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="the HTML report (default: <policy.reports>/simulate-<draft>-<month>.html)")
+def simulate(scheme, draft, month, json_path, report_path):
+    """Score a month under the adopted scheme and a draft (sandbox only): who the draft moves."""
+    from .policy import task
+
+    summary = _policy_call(f"simulate {draft.stem} {month}", lambda progress: task.simulate(
+        scheme, draft, month, json_path=json_path, report_path=report_path, progress=progress))
+    crossings = ", ".join(f"{g}+ up {v['up']} down {v['down']}"
+                          for g, v in summary["threshold_crossings"].items())
+    click.echo(f"{summary['scheme']} {summary['adopted_version']} → draft {summary['draft']} "
+               f"{summary['draft_version']}, {month}: {summary['subjects']} subjects, "
+               f"{summary['moved']} change grade (up {summary['up']}, down {summary['down']}), "
+               f"{summary['score_changed']} change score")
+    click.echo(f"thresholds: {crossings}")
+    click.echo(f"report: {summary['report']}" + (f"  json: {json_path}" if json_path else ""))
+
+
+@cli.command()
+@click.option("--scheme", required=True, help="an adopted scheme")
+@click.option("--month", callback=_month, required=True, help="score month, YYYY-MM")
+@click.option("--draft", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="a draft of the scheme, evaluated beside it")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="also write the JSON here")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="the HTML report (default: <policy.reports>/evaluate-<scheme>-<month>.html)")
+def evaluate(scheme, month, draft, json_path, report_path):
+    """Validity, discrimination, stability and fairness of a scheme's grades at a month."""
+    from .policy import task
+
+    result = _policy_call(f"evaluate {scheme} {month}", lambda progress: task.evaluate(
+        scheme, month, draft=draft, json_path=json_path, report_path=report_path,
+        progress=progress))
+
+    def line(name, r):
+        auc = "—" if r["auc"] is None else f"{r['auc']:.3f}"
+        ks = "—" if r["ks"] is None else f"{r['ks']:.3f}"
+        psi = ", ".join(f"{k} {'—' if v is None else f'{v:.3f}'}" for k, v in r["psi"].items())
+        return (f"{name}: AUC {auc}, KS {ks}, monotone {r['monotone']}, PSI {psi}, "
+                f"{len(r['fairness_flags'])} group(s) below the fairness bound")
+    click.echo(f"{scheme} {month}: outcome window {result['outcome_months']} month(s), "
+               f"{result['subjects']} subjects, {result['bad']} bad")
+    click.echo(line("adopted", result))
+    if result.get("draft"):
+        click.echo(line(f"draft {result['draft']['draft']}", result["draft"]))
+    for key, reason in result["reasons"].items():
+        click.echo(f"  {key}: {reason}")
+    click.echo(f"report: {result['report']}" + (f"  json: {json_path}" if json_path else ""))
+
+
 @cli.command()
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default="demo",
               show_default=True, help="where the demo city's landing/ and warehouse/ go")

@@ -47,6 +47,8 @@ _SCHEMA: dict[str, Any] = {
     "publish": {"max_grade_share_change": float},
     "lookup": {"index_url": (str, type(None)), "audit_url": (str, type(None)),
                "refresh_seconds": int, "timezone": str},
+    "policy": {"outcome_items": list, "outcome_months": int, "fairness_min_ratio": float,
+               "incentive_grades": dict, "explanation_sample": int, "reports": str},
 }
 _SOURCE_KEYS = {"kind", "title", "format", "items", "encoding", "date_format", "required",
                 "min_volume_ratio"}
@@ -75,6 +77,8 @@ class Settings:
     publish: dict
     sources: dict = field(default_factory=dict)
     lookup: dict = field(default_factory=dict)
+    policy: dict = field(default_factory=dict)     # policy.reports is a resolved Path
+
 
 
 def _read_yaml(path: Path) -> dict:
@@ -153,6 +157,12 @@ def _check_values(values: dict, origins: dict):
                    "validation.min_volume_ratio"):
         if not 0 <= _get(values, dotted) <= 1:
             fail(dotted, "must be between 0 and 1")
+    if not 0 < values["policy"]["fairness_min_ratio"] <= 1:
+        fail("policy.fairness_min_ratio", "must be above 0 and at most 1")
+    if not 1 <= values["policy"]["outcome_months"] <= 36:
+        fail("policy.outcome_months", "must be between 1 and 36")
+    if values["policy"]["explanation_sample"] < 0:
+        fail("policy.explanation_sample", "must not be negative")
     if values["scoring"]["appeal_mask_working_days"] < 0:
         fail("scoring.appeal_mask_working_days", "must not be negative")
     if values["lookup"]["refresh_seconds"] < 1:
@@ -297,6 +307,7 @@ def load_settings(folder: Path | str | None = None, env: str | None = None,
         publish=dict(values["publish"]),
         sources=load_sources(conf / "sources.yaml"),
         lookup=dict(values["lookup"]),
+        policy={**values["policy"], "reports": data_path("policy.reports")},
     )
 
 

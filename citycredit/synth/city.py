@@ -20,6 +20,7 @@ from .findings import NewFindings, ProvincialScores
 from .overlaps import Overlaps
 from .plan import CityPlan, rng_for
 from .population import Population
+from .propensity import Propensities
 from .sources import Source
 from .volumes import ROLE_PROVINCIAL_SCORE, plan_streams
 from .writers import DeliveryWriter
@@ -35,8 +36,11 @@ class City:
         self.population = Population(rng_for(plan.seed, "population-base",
                                              plan.first_month_index),
                                      plan.adults, plan.first_month_index, plan.month_count)
-        self.new_findings = NewFindings(plan, self.population)
-        self.overlaps = Overlaps(plan, self.findings_sources)
+        # who receives findings: fixed per person for the run (propensity.py)
+        self.propensities = Propensities(rng_for(plan.seed, "propensities",
+                                                 plan.first_month_index), self.population.size)
+        self.new_findings = NewFindings(plan, self.population, self.propensities)
+        self.overlaps = Overlaps(plan, self.findings_sources, self.propensities)
         self.scores = (ProvincialScores(plan, self.population)
                        if any(ROLE_PROVINCIAL_SCORE in s.roles for s in self.findings_sources)
                        else None)

@@ -46,9 +46,10 @@ class CaseNumbers:
 class NewFindings:
     """Draws each month's new findings of every stream of a source."""
 
-    def __init__(self, plan, population):
+    def __init__(self, plan, population, propensities=None):
         self.plan = plan
         self.population = population
+        self.propensities = propensities     # None: persons drawn uniformly from the pool
         self.case_numbers = CaseNumbers()
 
     def draw(self, source, rng, run_month: int, active: np.ndarray) -> dict:
@@ -72,7 +73,8 @@ class NewFindings:
         pool = self.population.pools[stream.pool]
         if not len(pool):
             return new_batch(0)
-        person = pool[rng.integers(0, len(pool), drawn)]
+        person = (pool[rng.integers(0, len(pool), drawn)] if self.propensities is None
+                  else self.propensities.draw(pool, stream.item, rng, drawn))
         qualifies = active[person] & (self.population.adult_day[person] <= occurred)
         person = person[qualifies][:wanted]
         occurred = occurred[qualifies][:wanted]

@@ -37,8 +37,9 @@ NOT_DUE = 10 ** 6          # run month of a follow-up that never comes
 class Overlaps:
     """Schedules, for one source's new findings, the rows they cause in later deliveries."""
 
-    def __init__(self, plan, findings_sources: list):
+    def __init__(self, plan, findings_sources: list, propensities=None):
         self.plan = plan
+        self.propensities = propensities     # None: every commitment has the same breach share
         registry = next((s for s in findings_sources if s.source_id == DEED_REGISTRY), None)
         self.deed_registry = (registry if registry is not None
                               and "COMMENDATION" in registry.items else None)
@@ -108,8 +109,10 @@ class Overlaps:
     # ..................................................................... commitments
     def _commitment_breaches(self, source, rng, run_month: int, new: dict):
         item = new["item"]
+        share = (BREACH_SHARE if self.propensities is None else
+                 self.propensities.chance(BREACH_SHARE, new["person"], "COMMITMENT_BREACH"))
         signed = np.flatnonzero((item == self.plan.item_index["COMMITMENT_SIGNED"])
-                                & (rng.random(len(item)) < BREACH_SHARE))
+                                & (rng.random(len(item)) < share))
         if not len(signed):
             return
         rows = take_rows(new, signed)

@@ -226,3 +226,71 @@ def test_dag_runs_two_months_end_to_end(airflow_home, tmp_path, monkeypatch, spa
     assert len(refused) == 1 and "share moved" in refused["metrics"].iloc[0]
     this_run = report[report["run_id"] == refused["run_id"].iloc[0]]
     assert set(this_run[this_run["section"] == "scheme"]["name"]) == schemes   # drift reported
+
+
+# ---- citycredit_evaluate: the monthly evaluation of every adopted scheme (policy tools) -------
+EVALUATE_DAG_ID = "citycredit_evaluate"
+
+
+def test_evaluate_dag_follows_the_publication_and_maps_adopted_schemes(dagbag):
+    from citycredit.config import load_settings
+    from citycredit.rules import available_schemes
+
+    dag = dagbag.dags[EVALUATE_DAG_ID]
+    assert dag.max_active_runs == 1 and dag.catchup is False
+    assets = list(dag.timetable.asset_condition.objects)     # schedule=[the Asset]
+    assert [a.name for a in assets] == ["citycredit_published_scores"]
+    assert assets[0].uri == dagbag.dags[DAG_ID].task_dict["publish"].outlets[0].uri
+    task = dag.task_dict["evaluate_scheme"]
+    assert task.is_mapped and task.retries >= 1
+    schemes = list(available_schemes(load_settings().rules))
+    assert task.op_kwargs_expand_input.value == {"scheme": schemes}
+    assert not any(s.startswith("haibei-") for s in schemes)      # never a draft
+    assert dag.params.get_param("month").resolve() is None
+
+
+def test_evaluate_dag_evaluates_the_latest_published_month(airflow_home, tmp_path, monkeypatch,
+                                                           spark):
+    import json
+    import shutil
+
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import DagRunState
+    from deltalake import DeltaTable
+
+    from citycredit import pipeline
+    from citycredit.config import load_settings
+    from citycredit.synth import generate_city
+
+    landing, warehouse, rules = tmp_path / "landing", tmp_path / "warehouse", tmp_path / "rules"
+    generate_city(landing, adults=300, months=2, end="2026-02", seed=5)
+    rules.mkdir()
+    for name in ("catalogue.yaml", "haibei.yaml"):       # one adopted scheme keeps this short
+        shutil.copy(PROJECT / "rules" / name, rules / name)
+    shutil.copytree(PROJECT / "rules" / "drafts", rules / "drafts")
+    for var in [k for k in os.environ if k.startswith("CITYCREDIT_")]:
+        monkeypatch.delenv(var)
+    for var, value in (("CITYCREDIT_LANDING", landing), ("CITYCREDIT_WAREHOUSE", warehouse),
+                       ("CITYCREDIT_RULES", rules)):
+        monkeypatch.setenv(var, str(value))
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    for month in ("2026-01", "2026-02"):
+        pipeline.run_month(month, settings=settings, accept_drift=True)
+
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    dag = bag.dags[EVALUATE_DAG_ID]
+    for task in dag.tasks:
+        task.retries = 0
+    run = dag.test()                               # no month param: the latest published month
+    assert run.state == DagRunState.SUCCESS
+    assert [ti.rendered_map_index for ti in run.get_task_instances()] == ["haibei"]
+    evaluations = DeltaTable(str(warehouse / "sandbox" / "evaluations")).to_pandas()
+    assert list(zip(evaluations["scheme"], evaluations["score_month"], evaluations["variant"])) \
+        == [("haibei", "2026-02", "adopted")]
+    metrics = json.loads(evaluations["metrics"].iloc[0])
+    assert metrics["outcome_months"] == 0 and metrics["auc"] is None     # nothing after 2026-02
+    assert metrics["psi"]["previous_month"] is not None
+    assert metrics["subjects"] > 250
+    assert (tmp_path / "reports" / "evaluate-haibei-2026-02.html").is_file()

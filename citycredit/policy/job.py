@@ -1,0 +1,159 @@
+"""The policy tools' edges: silver and gold in through the catalogue, the sandbox out.
+
+Every score here comes from citycredit.scoring itself (`evaluate_month`, `summarise_month`: one
+semantics, SPEC §4); this module only decides what is scored together and where results go.
+
+`ScoredTogether` scores several schemes of one month (the adopted scheme and a draft, or any
+set) from one scan and one shuffle of the month's findings: the findings as known at the month
+are read once, repartitioned by subject_key and persisted; each scheme's `evaluate_month` then
+asks for the same partitioning, which the persisted data already has, so Spark adds no exchange
+of the findings (checked with explain() in tests/integration/test_policy.py).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from .. import catalog
+from ..config import Settings
+from ..io import tables
+from ..rules import Scheme
+from ..scoring import FINDING_COLUMNS, evaluate_month, summarise_month
+from ..scoring.job import MonthInputs, load_inputs
+
+_KEEP = StorageLevel.MEMORY_AND_DISK
+
+
+class PolicyDataMissing(RuntimeError):
+    """The warehouse lacks what a policy tool needs (a month's silver); the message says what."""
+
+
+@dataclass
+class SchemeScores:
+    """One scheme's results for the month, computed in memory (nothing written to gold).
+
+    scores: catalog.SCORES columns; lines: catalog.SCORE_LINES columns (the explanation)."""
+
+    label: str            # "adopted" or the draft's name
+    scheme: Scheme
+    scores: DataFrame
+    lines: DataFrame
+
+
+class ScoredTogether:
+    """Context manager: {label: Scheme} scored for `month` from one scan and one shuffle of the
+    findings. Inside the block, `results[label]` is a SchemeScores whose frames read persisted
+    data; leaving the block releases it.
+
+        with ScoredTogether(spark, settings, {"adopted": a, "draft": d}, "2026-10", run_id) as r:
+            r["adopted"].scores ...
+    """
+
+    def __init__(self, spark: SparkSession, settings: Settings, schemes: dict[str, Scheme],
+                 month: str, run_id: str, inputs: MonthInputs | None = None, progress=None):
+        self.spark, self.settings, self.schemes = spark, settings, schemes
+        self.month, self.run_id = month, run_id
+        self.inputs = inputs
+        self.say = progress or (lambda stage, detail="": None)
+        self.results: dict[str, SchemeScores] = {}
+        self._held: list[DataFrame] = []
+
+    def __enter__(self) -> dict[str, SchemeScores]:
+        require_month(self.settings, self.month)
+        inputs = self.inputs or load_inputs(self.spark, self.settings, self.month)
+        self.say("scan", f"findings as known at {self.month}, by subject")
+        findings = self._keep(inputs.findings.select(*FINDING_COLUMNS).repartition("subject_key"))
+        findings.count()        # materialised: its partitioning is now known to the planner
+        subjects = self._keep(inputs.subjects)
+        computed_at = dt.datetime.now(dt.timezone.utc)
+        mask_days = self.settings.scoring["appeal_mask_working_days"]
+        for label, scheme in self.schemes.items():
+            self.say("score", f"{label} ({scheme.scheme} {scheme.version})")
+            evaluated = self._keep(evaluate_month(findings, subjects, inputs.appeals, scheme,
+                                                  self.month, mask_working_days=mask_days))
+            evaluated.count()   # every scheme's findings evaluated before the scan is released
+            scores, lines = summarise_month(evaluated, subjects, scheme, self.month, self.run_id,
+                                            computed_at=computed_at)
+            self.results[label] = SchemeScores(label, scheme, scores, lines)
+        findings.unpersist()
+        self._held.remove(findings)
+        return self.results
+
+    def __exit__(self, *exc) -> None:
+        for df in self._held:
+            df.unpersist()
+        self._held.clear()
+
+    def _keep(self, df: DataFrame) -> DataFrame:
+        df = df.persist(_KEEP)
+        self._held.append(df)
+        return df
+
+
+# ---------------------------------------------------------------------------------------------
+# what the warehouse holds
+def population_months(settings: Settings) -> list[str]:
+    """The months with a population snapshot in silver (the months that were delivered)."""
+    location = catalog.SILVER_POPULATION.at(settings)
+    return sorted(p["snapshot_month"] for p in tables.partitions(location))
+
+
+def require_month(settings: Settings, month: str) -> None:
+    """PolicyDataMissing unless silver holds the month (its population snapshot)."""
+    if month not in population_months(settings):
+        known = population_months(settings)
+        span = f"{known[0]} … {known[-1]}" if known else "none"
+        raise PolicyDataMissing(f"silver has no population snapshot for {month} (months held: "
+                                f"{span}): run `citycredit run --month {month}` first")
+
+
+def gold_scores(spark: SparkSession, settings: Settings, scheme: str, month: str
+                ) -> DataFrame | None:
+    """gold/scores of (scheme, month) as the monthly run wrote them, or None when absent."""
+    location = catalog.SCORES.at(settings)
+    partition = {"scheme": scheme, "score_month": month}
+    if partition not in tables.partitions(location):
+        return None
+    return tables.read(spark, location, where=partition)
+
+
+def silver(spark: SparkSession, settings: Settings, table: catalog.Table,
+           where: dict | None = None) -> DataFrame:
+    return tables.read(spark, table.at(settings), where=where)
+
+
+# ---------------------------------------------------------------------------------------------
+# sandbox writes
+def write_simulation(df: DataFrame, settings: Settings, scheme: str, draft: str,
+                     month: str) -> int:
+    """Replace the (scheme, draft, month) partition of sandbox/simulated_scores; rows written."""
+    location = catalog.SIMULATED_SCORES.at(settings)
+    partition = {"scheme": scheme, "draft": draft, "score_month": month}
+    tables.write(df, location, mode="overwrite", replace=partition)
+    return tables.read(df.sparkSession, location, where=partition).count()
+
+
+def read_simulation(spark: SparkSession, settings: Settings, scheme: str, draft: str,
+                    month: str) -> DataFrame:
+    return tables.read(spark, catalog.SIMULATED_SCORES.at(settings),
+                       where={"scheme": scheme, "draft": draft, "score_month": month})
+
+
+def record_evaluation(settings: Settings, scheme: str, month: str, variant: str,
+                      rules_version: str, metrics_json: str, run_id: str) -> None:
+    """Append one evaluation (its JSON) to sandbox/evaluations."""
+    import pyarrow as pa
+
+    row = {"scheme": [scheme], "score_month": [month], "variant": [variant],
+           "rules_version": [rules_version], "metrics": [metrics_json], "run_id": [run_id],
+           "created_at": [dt.datetime.now(dt.timezone.utc)]}
+    tables.write_arrow(pa.table(row), catalog.EVALUATIONS.at(settings), mode="append")
+
+
+def subject_frame(scores: DataFrame) -> DataFrame:
+    """The columns the measures need from a scores frame: subject_key, score, grade."""
+    return scores.select("subject_key", F.col("score").cast("int").alias("score"), "grade")
