@@ -1,0 +1,410 @@
+"""Rule format v2 on real Spark (SPEC §4.1, issue "Rule format v2"): subject rules, unless_any,
+requires, repair energy and growth, each with its edges, hand-computed.
+
+One scheme (SCHEME below) and one small city of persons, each built for one case; the comment
+beside each expected score shows the arithmetic. Unless a case says otherwise a person is a
+45-year-old permit holder of district 371003 resident for 12 months, so no basic-information
+rule applies, and has no debtor or serious fine in 36 months, so `clean-3y` gives +30.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from citycredit import scoring
+from citycredit.rules import load_catalogue, load_scheme, load_schemes
+
+RULES = Path(__file__).resolve().parents[2] / "rules"
+D = dt.date
+FINDINGS = ("source_id string, record_id string, subject_key string, item_code string, "
+            "level string, quantity decimal(18,4), occurred_on date, valid_until date, "
+            "status string, case_ref string")
+APPEALS = ("appeal_id string, source_id string, record_id string, filed_on date, "
+           "resolved_on date, outcome string")
+SUBJECTS = "subject_key string, birth_date date, district string, residency string, months_resident int"
+
+SCHEME = """\
+scheme: v2test
+title: 测试分
+version: "t.1"
+effective_from: 2020-01
+base_score: 1000
+dimensions:
+  basic:  {title: 基础信息, cap: 25}
+  law:    {title: 守法履约}
+  repair: {title: 信用修复}
+  commit: {title: 信用承诺}
+  growth: {title: 成长激励}
+  public: {title: 道德公益}
+grades:
+  - {grade: A, label: 良好, min: 1000}
+  - {grade: B, label: 一般}
+subject_rules:
+  - {id: hukou, when: {residency: hukou}, dimension: basic, points: 20}
+  - {id: settled, when: {months_resident: {at_least: 60}}, dimension: basic, points: 10}
+  - {id: young, when: {age: {below: 30}, district: 371002}, dimension: basic, points: 1}
+  - {id: clean-3y, unless_any: {rules: [debtor, fine-serious], within_months: 36}, dimension: law, points: 30}
+rules:
+  - {id: debtor, item: COURT_DISHONEST_DEBTOR, dimension: law, points: -150, valid_months: 60}
+  - {id: fine-serious, item: ADMIN_PENALTY, when: {level: serious}, dimension: law, points: -60, valid_months: 36}
+  - {id: repaired, item: CREDIT_REPAIR_COMPLETED, requires: {rules: [debtor], same: case_ref},
+     dimension: repair, points: 10, valid_months: 24}
+  - {id: breach, item: COMMITMENT_BREACH, dimension: commit, points: -20, valid_months: 6,
+     repair: {energy: {VOLUNTEER_SERVICE: 10, BLOOD_DONATION: 400, CHARITY_DONATION: 500}}}
+  - {id: growth, item: COMMITMENT_SIGNED, dimension: growth,
+     growth: {every_months: 6, points: 5, cap: 50, reset_by: [breach]}}
+  - {id: volunteer, item: VOLUNTEER_SERVICE, dimension: public, points_per_unit: 0.1, valid_months: 12}
+"""
+
+_serial = iter(range(1, 10 ** 6))
+
+
+def f(subject, item, occurred, *, level=None, quantity=None, valid_until=None, status="active",
+      case_ref=None, source="s", record=None):
+    return (source, record or f"r{next(_serial)}", subject, item, level,
+            None if quantity is None else Decimal(str(quantity)), occurred, valid_until, status,
+            case_ref)
+
+
+def person(key, birth=D(1980, 5, 5), district="371003", residency="permit", months=12):
+    return (key, birth, district, residency, months)
+
+
+# ------------------------------------------------------------------------------ the city
+PEOPLE = [
+    person("p_all", residency="hukou", months=60, district="371002"),
+    person("p_young", birth=D(1996, 4, 1), district="371002", months=59),
+    person("p_thirty", birth=D(1996, 3, 31), district="371002"),
+    person("p_elsewhere", birth=D(1996, 4, 1)),
+    person("p_leap", birth=D(2008, 2, 29), district="371002"),
+]
+FINDINGS_ROWS = [
+    # unless_any: A = 2026-03-31, N = 36 → blocking findings occurred after 2023-03-31
+    f("u_exact", "COURT_DISHONEST_DEBTOR", D(2023, 3, 31)),
+    f("u_inside", "COURT_DISHONEST_DEBTOR", D(2023, 4, 1)),
+    f("u_serious", "ADMIN_PENALTY", D(2023, 4, 1), level="serious"),
+    f("u_revoked", "COURT_DISHONEST_DEBTOR", D(2025, 1, 1), status="revoked"),
+    f("u_expired", "COURT_DISHONEST_DEBTOR", D(2023, 6, 1), valid_until=D(2024, 1, 1)),
+    f("u_norule", "ADMIN_PENALTY", D(2025, 1, 1), level="general"),
+    # requires
+    f("r_met", "COURT_DISHONEST_DEBTOR", D(2025, 1, 10), case_ref="C1"),
+    f("r_met", "CREDIT_REPAIR_COMPLETED", D(2025, 6, 1), case_ref="C1"),
+    f("r_alone", "CREDIT_REPAIR_COMPLETED", D(2025, 6, 1), case_ref="C2"),
+    f("r_revoked", "COURT_DISHONEST_DEBTOR", D(2025, 1, 10), case_ref="C3", status="revoked"),
+    f("r_revoked", "CREDIT_REPAIR_COMPLETED", D(2025, 6, 1), case_ref="C3"),
+    f("r_before", "CREDIT_REPAIR_COMPLETED", D(2025, 1, 1), case_ref="C4"),
+    f("r_before", "COURT_DISHONEST_DEBTOR", D(2025, 2, 1), case_ref="C4"),
+    f("r_sameday", "COURT_DISHONEST_DEBTOR", D(2025, 2, 1), case_ref="C5"),
+    f("r_sameday", "CREDIT_REPAIR_COMPLETED", D(2025, 2, 1), case_ref="C5"),
+    f("r_nocase", "COURT_DISHONEST_DEBTOR", D(2025, 2, 1)),
+    f("r_nocase", "CREDIT_REPAIR_COMPLETED", D(2025, 3, 1)),
+    f("r_othercase", "COURT_DISHONEST_DEBTOR", D(2025, 2, 1), case_ref="C6"),
+    f("r_othercase", "CREDIT_REPAIR_COMPLETED", D(2025, 3, 1), case_ref="C7"),
+    f("r_expired", "COURT_DISHONEST_DEBTOR", D(2025, 1, 1), valid_until=D(2025, 6, 30),
+      case_ref="C8"),
+    f("r_expired", "CREDIT_REPAIR_COMPLETED", D(2025, 7, 1), case_ref="C8"),
+    # repair energy: breach −20 for 6 months; 10 h of volunteering (also +0.1/h), 400 ml of
+    # blood or 500 yuan of donations make one unit
+    f("e_before", "COMMITMENT_BREACH", D(2026, 1, 10)),
+    f("e_before", "VOLUNTEER_SERVICE", D(2026, 1, 9), quantity=10),
+    f("e_on", "COMMITMENT_BREACH", D(2026, 1, 10)),
+    f("e_on", "VOLUNTEER_SERVICE", D(2026, 1, 10), quantity=10),
+    f("e_later", "COMMITMENT_BREACH", D(2026, 1, 10)),
+    f("e_later", "VOLUNTEER_SERVICE", D(2026, 3, 5), quantity=10),
+    f("e_short", "COMMITMENT_BREACH", D(2026, 1, 10)),
+    f("e_short", "VOLUNTEER_SERVICE", D(2026, 1, 20), quantity="9.9999"),
+    f("e_mixed", "COMMITMENT_BREACH", D(2026, 1, 10)),
+    f("e_mixed", "VOLUNTEER_SERVICE", D(2026, 1, 20), quantity=4),
+    f("e_mixed", "BLOOD_DONATION", D(2026, 2, 10), quantity=240),
+    f("e_charity", "COMMITMENT_BREACH", D(2026, 1, 10)),
+    f("e_charity", "CHARITY_DONATION", D(2026, 1, 15), quantity=250),
+    f("e_charity", "CHARITY_DONATION", D(2026, 1, 16), quantity=250),
+    f("e_two", "COMMITMENT_BREACH", D(2026, 1, 5), record="two-1"),
+    f("e_two", "COMMITMENT_BREACH", D(2026, 2, 1), record="two-2"),
+    f("e_two", "VOLUNTEER_SERVICE", D(2026, 2, 15), quantity=12),
+    f("e_both", "COMMITMENT_BREACH", D(2026, 1, 5)),
+    f("e_both", "COMMITMENT_BREACH", D(2026, 2, 1)),
+    f("e_both", "VOLUNTEER_SERVICE", D(2026, 2, 15), quantity=12),
+    f("e_both", "VOLUNTEER_SERVICE", D(2026, 3, 1), quantity=8),
+    f("e_lost", "COMMITMENT_BREACH", D(2026, 1, 5)),
+    f("e_lost", "VOLUNTEER_SERVICE", D(2026, 1, 20), quantity=12),
+    f("e_lost", "COMMITMENT_BREACH", D(2026, 2, 1), record="lost-2"),
+    f("e_lost", "VOLUNTEER_SERVICE", D(2026, 3, 1), quantity=8),
+    f("e_tie", "COMMITMENT_BREACH", D(2026, 1, 10), source="commitments", record="t2"),
+    f("e_tie", "COMMITMENT_BREACH", D(2026, 1, 10), source="commitments", record="t1"),
+    f("e_tie", "VOLUNTEER_SERVICE", D(2026, 1, 20), quantity=10),
+    f("e_expired", "COMMITMENT_BREACH", D(2025, 6, 1), record="old"),
+    f("e_expired", "COMMITMENT_BREACH", D(2026, 1, 15), record="new"),
+    f("e_expired", "VOLUNTEER_SERVICE", D(2026, 2, 1), quantity=10),
+    f("e_revoked", "COMMITMENT_BREACH", D(2026, 1, 10)),
+    f("e_revoked", "VOLUNTEER_SERVICE", D(2026, 1, 20), quantity=10, status="revoked"),
+    # growth: +5 per full 6 months since the earliest signed commitment, at most 50; a breach
+    # on or after that day restarts the count
+    f("g_one", "COMMITMENT_SIGNED", D(2025, 9, 30)),
+    f("g_cap", "COMMITMENT_SIGNED", D(2020, 1, 1)),
+    f("g_reset", "COMMITMENT_SIGNED", D(2024, 1, 1)),
+    f("g_reset", "COMMITMENT_BREACH", D(2025, 10, 15)),
+    f("g_old_breach", "COMMITMENT_BREACH", D(2023, 5, 1)),
+    f("g_old_breach", "COMMITMENT_SIGNED", D(2024, 1, 1)),
+    f("g_reset_expired", "COMMITMENT_SIGNED", D(2024, 1, 1)),
+    f("g_reset_expired", "COMMITMENT_BREACH", D(2025, 6, 1)),
+    f("g_revoked_reset", "COMMITMENT_SIGNED", D(2024, 1, 1)),
+    f("g_revoked_reset", "COMMITMENT_BREACH", D(2025, 10, 15), status="revoked"),
+    f("g_many", "COMMITMENT_SIGNED", D(2025, 3, 1)),
+    f("g_many", "COMMITMENT_SIGNED", D(2024, 9, 1)),
+    f("g_repaired", "COMMITMENT_SIGNED", D(2024, 1, 1)),
+    f("g_repaired", "COMMITMENT_BREACH", D(2025, 10, 15)),
+    f("g_repaired", "VOLUNTEER_SERVICE", D(2025, 10, 20), quantity=10),
+    # growth across month ends: 31 Jan + 6 months = 31 Jul; 31 Aug + 6 months = 28 Feb
+    f("g_jan31", "COMMITMENT_SIGNED", D(2026, 1, 31)),
+    f("g_aug31", "COMMITMENT_SIGNED", D(2025, 8, 31)),
+]
+EVERYONE = sorted({p[0] for p in PEOPLE} | {r[2] for r in FINDINGS_ROWS})
+
+
+@pytest.fixture(scope="module")
+def scheme(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("rules")
+    (folder / "catalogue.yaml").write_text((RULES / "catalogue.yaml").read_text("utf-8"), "utf-8")
+    (folder / "v2test.yaml").write_text(SCHEME, "utf-8")
+    return load_scheme(folder / "v2test.yaml", load_catalogue(folder))
+
+
+def score(spark, scheme, month, findings=FINDINGS_ROWS, people=PEOPLE, everyone=EVERYONE,
+          appeals=()):
+    known = {p[0]: p for p in people}
+    subjects = [known.get(k, person(k)) for k in everyone]
+    scores, lines = scoring.score_month(
+        spark.createDataFrame(findings, FINDINGS),
+        spark.createDataFrame(subjects, SUBJECTS),
+        spark.createDataFrame(list(appeals), APPEALS),
+        spark.createDataFrame([], "subject_key string, requested_on date"),
+        scheme, month, "v2-test")
+    return {r.subject_key: r for r in scores.collect()}, lines.collect()
+
+
+@pytest.fixture(scope="module")
+def march(spark, scheme):
+    return score(spark, scheme, "2026-03")
+
+
+def scores_of(result, keys):
+    scores, _ = result
+    return {k: scores[k].score for k in keys}
+
+
+def lines_of(result, subject, line_type=None):
+    _, lines = result
+    return [l for l in lines if l.subject_key == subject
+            and (line_type is None or l.line_type == line_type)]
+
+
+# ------------------------------------------------------------------------------ subject rules
+def test_subject_rules_by_attributes_and_the_dimension_cap(march):
+    assert scores_of(march, ["p_all", "p_young", "p_thirty", "p_elsewhere", "p_leap"]) == {
+        "p_all": 1055,        # hukou 20 + settled 10 = 30, basic cap 25; clean +30
+        "p_young": 1031,      # 29 full years on 31 Mar 2026 (born 1 Apr 1996), 371002: +1; +30
+        "p_thirty": 1030,     # born 31 Mar 1996: 30 full years on A, not below 30
+        "p_elsewhere": 1030,  # 29 but district 371003
+        "p_leap": 1031,       # born 29 Feb 2008: 18 on 28 Feb 2026, 18 on A; 371002: +1; +30
+    }
+    subject = {l.rule_id: (l.status, l.points) for l in lines_of(march, "p_all", "subject")}
+    assert subject == {"hukou": ("counted", 20), "settled": ("counted", 10),
+                       "young": ("not_applicable", 0), "clean-3y": ("counted", 30)}
+    cap = lines_of(march, "p_all", "dimension_cap")
+    assert [(l.dimension, l.points) for l in cap] == [("basic", Decimal(-5))]
+    scores, _ = march
+    assert scores["p_all"].dimension_points["basic"] == Decimal(25)
+    assert scores["p_all"].finding_count == 0
+
+
+def test_every_person_gets_one_line_per_subject_rule(march):
+    _, lines = march
+    per_person = {}
+    for l in lines:
+        if l.line_type == "subject":
+            per_person.setdefault(l.subject_key, []).append(l.rule_id)
+    assert set(per_person) == set(EVERYONE)
+    assert all(sorted(ids) == ["clean-3y", "hukou", "settled", "young"]
+               for ids in per_person.values())
+
+
+def test_unless_any_with_a_finding_exactly_n_months_back(march):
+    assert scores_of(march, ["u_exact", "u_inside", "u_serious", "u_revoked", "u_expired",
+                             "u_norule"]) == {
+        "u_exact": 880,       # debtor on 31 Mar 2023 = add_months(A, −36): not after → +30 − 150
+        "u_inside": 850,      # debtor on 1 Apr 2023: blocks clean-3y; −150
+        "u_serious": 940,     # serious fine 1 Apr 2023 (last valid day = A): −60, blocks
+        "u_revoked": 1030,    # a revoked listing is not a current finding
+        "u_expired": 1000,    # expired listing (valid_until 2024-01-01) still blocks
+        "u_norule": 1030,     # a general fine matches no rule of the list
+    }
+    assert [(l.status, l.points) for l in lines_of(march, "u_expired", "finding")] == \
+        [("expired", 0)]
+
+
+def test_requires_an_earlier_finding_of_the_same_case(march):
+    assert scores_of(march, ["r_met", "r_alone", "r_revoked", "r_before", "r_sameday",
+                             "r_nocase", "r_othercase", "r_expired"]) == {
+        "r_met": 860,         # −150 + 10 (repair of case C1); clean-3y blocked
+        "r_alone": 1030,      # no listing of C2: requirement unmet; clean +30
+        "r_revoked": 1030,    # the listing of C3 is revoked: unmet; and no listing blocks
+        "r_before": 850,      # repair dated before the listing: unmet; −150
+        "r_sameday": 860,     # same day counts ("on or before its own")
+        "r_nocase": 850,      # no case_ref: unmet
+        "r_othercase": 850,   # another case: unmet
+        "r_expired": 1010,    # the listing expired but is current: +10; clean blocked
+    }
+    status = {l.item_code: l.status for l in lines_of(march, "r_revoked", "finding")}
+    assert status == {"COURT_DISHONEST_DEBTOR": "revoked",
+                      "CREDIT_REPAIR_COMPLETED": "requirement_unmet"}
+    assert [l.points for l in lines_of(march, "r_alone", "finding")] == [0]
+
+
+def test_repair_energy_reaching_one_before_on_and_after_the_breach(spark, scheme, march):
+    assert scores_of(march, ["e_before", "e_on", "e_later", "e_short", "e_mixed", "e_charity",
+                             "e_revoked"]) == {
+        "e_before": 1011,     # volunteering the day before the breach gives no energy: −20 +1 +30
+        "e_on": 1031,         # 10 h on the breach day: repaired that day; +1 +30
+        "e_later": 1031,      # 10 h on 5 Mar: repaired on 5 Mar
+        "e_short": 1011,      # 9.9999 h = 0.99999 of a unit: −20 + 0.99999 + 30 → 1010.99999
+        "e_mixed": 1030,      # 4 h (0.4) + 240 ml (0.6) = 1 exactly on 10 Feb; +0.4 +30
+        "e_charity": 1030,    # 250 + 250 yuan: repaired on 16 Jan
+        "e_revoked": 1010,    # a revoked volunteering record gives neither energy nor points
+    }
+    repaired = {l.subject_key: (l.status, l.repaired_on, l.points) for l in march[1]
+                if l.item_code == "COMMITMENT_BREACH" and l.subject_key in
+                ("e_before", "e_on", "e_later", "e_mixed", "e_charity")}
+    assert repaired == {"e_before": ("counted", None, -20),
+                        "e_on": ("repaired", D(2026, 1, 10), 0),
+                        "e_later": ("repaired", D(2026, 3, 5), 0),
+                        "e_mixed": ("repaired", D(2026, 2, 10), 0),
+                        "e_charity": ("repaired", D(2026, 1, 16), 0)}
+    # February: the 5 March volunteering has not happened on 28 Feb, the breach counts
+    february = score(spark, scheme, "2026-02")
+    assert scores_of(february, ["e_later"]) == {"e_later": 1010}
+
+
+def test_two_breaches_and_energy_for_one(march):
+    assert scores_of(march, ["e_two", "e_both", "e_lost", "e_tie", "e_expired"]) == {
+        "e_two": 1011,        # 12 h repairs the older breach (0.2 left); newer −20; +1.2 +30
+        "e_both": 1032,       # 0.2 left + 8 h (0.8) = 1 on 1 Mar repairs the newer; +2.0 +30
+        "e_lost": 1012,       # the 0.2 left on 20 Jan (no breach waiting) is lost: 0.8 < 1
+        "e_tie": 1011,        # same day: commitments/t1 before t2 (record_id); t2 −20
+        "e_expired": 1031,    # an expired breach takes no energy: the counting one is repaired
+    }
+    two = {l.record_id: (l.status, l.repaired_on) for l in lines_of(march, "e_two", "finding")
+           if l.item_code == "COMMITMENT_BREACH"}
+    assert two == {"two-1": ("repaired", D(2026, 2, 15)), "two-2": ("counted", None)}
+    tie = {l.record_id: l.status for l in lines_of(march, "e_tie", "finding")
+           if l.item_code == "COMMITMENT_BREACH"}
+    assert tie == {"t1": "repaired", "t2": "counted"}
+    lost = {l.record_id: l.status for l in lines_of(march, "e_lost", "finding")
+            if l.item_code == "COMMITMENT_BREACH"}
+    assert lost["lost-2"] == "counted"
+
+
+def test_growth_periods_caps_and_resets(march):
+    assert scores_of(march, ["g_one", "g_cap", "g_reset", "g_old_breach", "g_reset_expired",
+                             "g_revoked_reset", "g_many", "g_repaired"]) == {
+        "g_one": 1035,           # 30 Sep 2025 + 6 months = 30 Mar 2026 ≤ A: n = 1
+        "g_cap": 1080,           # 74 full months: n = 12 → 60, growth cap 50
+        "g_reset": 1010,         # breach 15 Oct 2025 restarts: 5 months, n = 0; breach −20
+        "g_old_breach": 1050,    # breach before the first commitment: no reset; 26 months: +20
+        "g_reset_expired": 1035,  # an expired breach still resets: 1 Jun 2025, 9 months: +5
+        "g_revoked_reset": 1050,  # a revoked breach does not
+        "g_many": 1045,          # the earliest of two commitments: 1 Sep 2024, 18 months: +15
+        "g_repaired": 1031,      # a repaired breach is current: resets; repaired (0); +1
+    }
+    growth = lines_of(march, "g_many", "growth")
+    assert [(l.rule_id, l.occurred_on, l.quantity, l.points, l.status) for l in growth] == \
+        [("growth", D(2024, 9, 1), Decimal(3), Decimal(15), "counted")]
+    signed = lines_of(march, "g_many", "finding")
+    assert {(l.rule_id, l.status, l.points, l.last_valid_day) for l in signed} == \
+        {("growth", "counted", 0, None)}
+    assert lines_of(march, "u_exact", "growth") == []      # no commitment, no growth line
+
+
+@pytest.mark.parametrize("month,expected", [
+    ("2026-01", {"g_aug31": 1030, "g_jan31": 1030}),
+    ("2026-02", {"g_aug31": 1035, "g_jan31": 1030}),   # 31 Aug + 6 months = 28 Feb
+    ("2026-06", {"g_aug31": 1035, "g_jan31": 1030}),   # 31 Jan + 5 months: n = 0
+    ("2026-07", {"g_aug31": 1035, "g_jan31": 1035}),   # 31 Jan + 6 months = 31 Jul
+    ("2026-08", {"g_aug31": 1040, "g_jan31": 1035}),   # 31 Aug + 12 months = 31 Aug
+])
+def test_growth_across_month_ends(spark, scheme, month, expected):
+    rows = [r for r in FINDINGS_ROWS if r[2] in expected]
+    result = score(spark, scheme, month, findings=rows, everyone=sorted(expected))
+    assert scores_of(result, expected) == expected
+
+
+def test_explanations_sum_to_every_raw_score(march):
+    scores, lines = march
+    explained = {}
+    for l in lines:
+        explained[l.subject_key] = explained.get(l.subject_key, Decimal(0)) + l.points
+    for key, row in scores.items():
+        assert row.points_positive + row.points_negative == explained[key], key
+        raw = Decimal(1000) + explained[key]
+        assert row.score == int(raw.quantize(Decimal(1), rounding="ROUND_HALF_UP")), key
+
+
+def test_subject_rules_need_their_attributes(spark, scheme):
+    with pytest.raises(ValueError, match="months_resident"):
+        scoring.score_month(
+            spark.createDataFrame([], FINDINGS),
+            spark.createDataFrame([("x", D(1980, 1, 1), "371002", "hukou")],
+                                  "subject_key string, birth_date date, district string, "
+                                  "residency string"),
+            spark.createDataFrame([], APPEALS),
+            spark.createDataFrame([], "subject_key string, requested_on date"),
+            scheme, "2026-03", "t")
+
+
+def test_a_checkers_file_in_the_issue_syntax_scores(spark, tmp_path):
+    """The issue's example block, verbatim, under a v1 head: loads and scores through the same
+    entry point as a shipped scheme."""
+    text = textwrap.dedent("""\
+        scheme: issue
+        title: 示例
+        version: "1"
+        effective_from: 2026-01
+        base_score: 100
+        dimensions: {basic: 基础, law: 守法, repair: 修复, commit: 承诺, growth: 成长}
+        grades:
+          - {grade: A, label: a, min: 100}
+          - {grade: B, label: b}
+        subject_rules:        # optional; scored once per person, one explanation line each
+          - {id: hukou, when: {residency: hukou}, dimension: basic, points: 20}
+          - {id: settled, when: {months_resident: {at_least: 60}}, dimension: basic, points: 10}
+          - {id: clean-3y, unless_any: {rules: [debtor, fine-serious], within_months: 36}, dimension: law, points: 30}
+        rules:
+          - {id: debtor, item: COURT_DISHONEST_DEBTOR, dimension: law, points: -150, valid_months: 60}
+          - {id: fine-serious, item: ADMIN_PENALTY, when: {level: serious}, dimension: law, points: -60, valid_months: 36}
+          - {id: repaired, item: CREDIT_REPAIR_COMPLETED, requires: {rules: [debtor], same: case_ref},
+             dimension: repair, points: 10, valid_months: 24}
+          - {id: breach, item: COMMITMENT_BREACH, dimension: commit, points: -20, valid_months: 6,
+             repair: {energy: {VOLUNTEER_SERVICE: 10, BLOOD_DONATION: 400, CHARITY_DONATION: 500}}}
+          - {id: growth, item: COMMITMENT_SIGNED, dimension: growth,
+             growth: {every_months: 6, points: 5, cap: 50, reset_by: [breach]}}
+        """)
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "catalogue.yaml").write_text((RULES / "catalogue.yaml").read_text("utf-8"), "utf-8")
+    (folder / "issue.yaml").write_text(text, "utf-8")
+    issue = load_schemes(folder)["issue"]
+    findings = [f("a", "COMMITMENT_SIGNED", D(2025, 3, 31)),            # 12 months: +10
+                f("a", "COMMITMENT_BREACH", D(2026, 2, 2)),             # resets: 1 month, 0
+                f("a", "BLOOD_DONATION", D(2026, 3, 1), quantity=400),  # repairs the breach
+                f("b", "COURT_DISHONEST_DEBTOR", D(2024, 5, 6), case_ref="K"),
+                f("b", "CREDIT_REPAIR_COMPLETED", D(2025, 5, 6), case_ref="K")]
+    people = [person("a", residency="hukou", months=60), person("b")]
+    result = score(spark, issue, "2026-03", findings=findings, people=people,
+                   everyone=["a", "b"])
+    # a: 100 + hukou 20 + settled 10 + clean 30 + growth 0 + breach repaired 0 = 160
+    # b: 100 − 150 + 10 = −40 (clean-3y blocked by the 2024 listing)
+    assert scores_of(result, ["a", "b"]) == {"a": 160, "b": -40}
