@@ -146,3 +146,51 @@ def test_the_reference_reads_every_v2_field(scheme_file):
     assert dict(rules["breach"].energy) == {"VOLUNTEER_SERVICE": 10, "BLOOD_DONATION": 400,
                                             "CHARITY_DONATION": 500}
     assert rules["growth"].kind == "growth" and rules["growth"].growth == (6, 5, 50, ("breach",))
+
+
+DOC_EXAMPLE = """\
+scheme: doc
+title: docs/rule-format.md section 11
+version: "1"
+effective_from: 2026-01
+base_score: 1000
+dimensions:
+  basic:      {title: 基础信息, cap: 100}
+  positive:   {title: 守信正向, cap: 200}
+  breach:     守信违约
+  repair:     信用修复
+  commitment: 信用承诺
+  credit_use: 用信行为
+grades:
+  - {grade: A, label: a, min: 1000}
+  - {grade: C, label: c}
+subject_rules:
+  - {id: hukou,       when: {residency: hukou}, dimension: basic, points: 30}
+  - {id: resident-5y, when: {months_resident: {at_least: 60}}, dimension: basic, points: 10}
+  - {id: young-local, when: {age: {below: 30}, district: 371002}, dimension: basic, points: 5}
+  - {id: clean-3y, unless_any: {rules: [debtor, penalty-serious], within_months: 36}, dimension: positive, points: 20}
+rules:
+  - {id: debtor, item: COURT_DISHONEST_DEBTOR, dimension: breach, points: -150, valid_months: 60, dedupe_group: court}
+  - {id: penalty-serious, item: ADMIN_PENALTY, when: {level: serious}, dimension: breach, points: -60, valid_months: 36, dedupe_group: penalty}
+  - {id: repaired, item: CREDIT_REPAIR_COMPLETED, dimension: repair, points: 15, valid_months: 24,
+     requires: {rules: [debtor, penalty-serious], same: case_ref}}
+  - {id: breach, item: COMMITMENT_BREACH, dimension: commitment, points: -20, valid_months: 6,
+     repair: {energy: {VOLUNTEER_SERVICE: 10, BLOOD_DONATION: 400, CHARITY_DONATION: 500}}}
+  - {id: growth, item: COMMITMENT_SIGNED, dimension: commitment,
+     growth: {every_months: 6, points: 5, cap: 50, reset_by: [breach]}}
+"""
+
+
+def test_the_worked_example_of_the_format_reference(tmp_path):
+    """docs/rule-format.md section 11: 1000 − 150 + 15 + 40 = 905."""
+    path = tmp_path / "doc.yaml"
+    path.write_text(DOC_EXAMPLE, encoding="utf-8")
+    findings = [("court", "1", "p", "COURT_DISHONEST_DEBTOR", None, None, D(2024, 5, 6), None, "active", "K"),
+                ("credit_services", "2", "p", "CREDIT_REPAIR_COMPLETED", None, None, D(2025, 5, 6), None,
+                 "active", "K"),
+                ("commitments", "3", "p", "COMMITMENT_SIGNED", None, None, D(2025, 3, 31), None, "active", None),
+                ("commitments", "4", "p", "COMMITMENT_BREACH", None, None, D(2026, 2, 2), None, "active", None),
+                ("blood_center", "5", "p", "BLOOD_DONATION", None, Decimal(400), D(2026, 3, 1), None, "active",
+                 None)]
+    people = [person("p", residency="hukou", months=60)]
+    assert scores(path, "2026-03", findings=findings, people=people, everyone=["p"]) == {"p": 905}
