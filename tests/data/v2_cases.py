@@ -13,6 +13,26 @@ from decimal import Decimal
 
 D = dt.date
 
+#: the issue's example block, verbatim (a checker writes files in exactly this syntax)
+ISSUE_BLOCK = """\
+subject_rules:        # optional; scored once per person, one explanation line each
+  - {id: hukou, when: {residency: hukou}, dimension: basic, points: 20}
+  - {id: settled, when: {months_resident: {at_least: 60}}, dimension: basic, points: 10}
+  - {id: clean-3y, unless_any: {rules: [debtor, fine-serious], within_months: 36}, dimension: law, points: 30}
+rules:
+  - {id: debtor, item: COURT_DISHONEST_DEBTOR, dimension: law, points: -150, valid_months: 60}
+  - {id: fine-serious, item: ADMIN_PENALTY, when: {level: serious}, dimension: law, points: -60, valid_months: 36}
+  - {id: repaired, item: CREDIT_REPAIR_COMPLETED, requires: {rules: [debtor], same: case_ref},
+     dimension: repair, points: 10, valid_months: 24}
+  - {id: breach, item: COMMITMENT_BREACH, dimension: commit, points: -20, valid_months: 6,
+     repair: {energy: {VOLUNTEER_SERVICE: 10, BLOOD_DONATION: 400, CHARITY_DONATION: 500}}}
+  - {id: growth, item: COMMITMENT_SIGNED, dimension: growth,
+     growth: {every_months: 6, points: 5, cap: 50, reset_by: [breach]}}
+"""
+
+_SETTLED = "  - {id: settled, when: {months_resident: {at_least: 60}}, dimension: basic, points: 10}\n"
+assert _SETTLED in ISSUE_BLOCK
+#: the issue's example plus a rule on age and district and one that repair energy leaves alone
 SCHEME = """\
 scheme: v2test
 title: 测试分
@@ -29,22 +49,10 @@ dimensions:
 grades:
   - {grade: A, label: 良好, min: 1000}
   - {grade: B, label: 一般}
-subject_rules:
-  - {id: hukou, when: {residency: hukou}, dimension: basic, points: 20}
-  - {id: settled, when: {months_resident: {at_least: 60}}, dimension: basic, points: 10}
-  - {id: young, when: {age: {below: 30}, district: 371002}, dimension: basic, points: 1}
-  - {id: clean-3y, unless_any: {rules: [debtor, fine-serious], within_months: 36}, dimension: law, points: 30}
-rules:
-  - {id: debtor, item: COURT_DISHONEST_DEBTOR, dimension: law, points: -150, valid_months: 60}
-  - {id: fine-serious, item: ADMIN_PENALTY, when: {level: serious}, dimension: law, points: -60, valid_months: 36}
-  - {id: repaired, item: CREDIT_REPAIR_COMPLETED, requires: {rules: [debtor], same: case_ref},
-     dimension: repair, points: 10, valid_months: 24}
-  - {id: breach, item: COMMITMENT_BREACH, dimension: commit, points: -20, valid_months: 6,
-     repair: {energy: {VOLUNTEER_SERVICE: 10, BLOOD_DONATION: 400, CHARITY_DONATION: 500}}}
-  - {id: growth, item: COMMITMENT_SIGNED, dimension: growth,
-     growth: {every_months: 6, points: 5, cap: 50, reset_by: [breach]}}
-  - {id: volunteer, item: VOLUNTEER_SERVICE, dimension: public, points_per_unit: 0.1, valid_months: 12}
-"""
+""" + ISSUE_BLOCK.replace(_SETTLED, _SETTLED + (
+    "  - {id: young, when: {age: {below: 30}, district: 371002}, dimension: basic, points: 1}\n")) + (
+    "  - {id: volunteer, item: VOLUNTEER_SERVICE, dimension: public, points_per_unit: 0.1, "
+    "valid_months: 12}\n")
 
 _serial = iter(range(1, 10 ** 6))
 

@@ -21,7 +21,8 @@ from citycredit import scoring
 from citycredit.rules import load_catalogue, load_scheme, load_schemes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-from v2_cases import EVERYONE, FINDINGS_ROWS, MONTH_ENDS, PEOPLE, SCHEME, f, person  # noqa: E402
+from v2_cases import (EVERYONE, FINDINGS_ROWS, ISSUE_BLOCK, MONTH_ENDS, PEOPLE, SCHEME,  # noqa: E402
+                      f, person)
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
 D = dt.date
@@ -240,20 +241,7 @@ def test_a_checkers_file_in_the_issue_syntax_scores(spark, tmp_path):
         grades:
           - {grade: A, label: a, min: 100}
           - {grade: B, label: b}
-        subject_rules:        # optional; scored once per person, one explanation line each
-          - {id: hukou, when: {residency: hukou}, dimension: basic, points: 20}
-          - {id: settled, when: {months_resident: {at_least: 60}}, dimension: basic, points: 10}
-          - {id: clean-3y, unless_any: {rules: [debtor, fine-serious], within_months: 36}, dimension: law, points: 30}
-        rules:
-          - {id: debtor, item: COURT_DISHONEST_DEBTOR, dimension: law, points: -150, valid_months: 60}
-          - {id: fine-serious, item: ADMIN_PENALTY, when: {level: serious}, dimension: law, points: -60, valid_months: 36}
-          - {id: repaired, item: CREDIT_REPAIR_COMPLETED, requires: {rules: [debtor], same: case_ref},
-             dimension: repair, points: 10, valid_months: 24}
-          - {id: breach, item: COMMITMENT_BREACH, dimension: commit, points: -20, valid_months: 6,
-             repair: {energy: {VOLUNTEER_SERVICE: 10, BLOOD_DONATION: 400, CHARITY_DONATION: 500}}}
-          - {id: growth, item: COMMITMENT_SIGNED, dimension: growth,
-             growth: {every_months: 6, points: 5, cap: 50, reset_by: [breach]}}
-        """)
+        """) + ISSUE_BLOCK
     folder = tmp_path / "rules"
     folder.mkdir()
     (folder / "catalogue.yaml").write_text((RULES / "catalogue.yaml").read_text("utf-8"), "utf-8")

@@ -4,6 +4,7 @@ unless_any, requires, repair and growth, and its refusals (file, rule and field 
 from __future__ import annotations
 
 import shutil
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from citycredit.rules import (Condition, Growth, Repair, Requirement, RuleFileEr
                               load_catalogue, load_scheme, load_schemes)
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "data"))
+from v2_cases import ISSUE_BLOCK  # noqa: E402
+
 SHIPPED = ROOT / "rules"
 SPEC_EXAMPLE = (ROOT / "tests" / "data" / "spec_example.yaml").read_text("utf-8")
 
@@ -32,20 +36,7 @@ dimensions:
 grades:
   - {grade: A, label: 良好, min: 1000}
   - {grade: B, label: 一般}
-subject_rules:        # optional; scored once per person, one explanation line each
-  - {id: hukou, when: {residency: hukou}, dimension: basic, points: 20}
-  - {id: settled, when: {months_resident: {at_least: 60}}, dimension: basic, points: 10}
-  - {id: clean-3y, unless_any: {rules: [debtor, fine-serious], within_months: 36}, dimension: law, points: 30}
-rules:
-  - {id: debtor, item: COURT_DISHONEST_DEBTOR, dimension: law, points: -150, valid_months: 60}
-  - {id: fine-serious, item: ADMIN_PENALTY, when: {level: serious}, dimension: law, points: -60, valid_months: 36}
-  - {id: repaired, item: CREDIT_REPAIR_COMPLETED, requires: {rules: [debtor], same: case_ref},
-     dimension: repair, points: 10, valid_months: 24}
-  - {id: breach, item: COMMITMENT_BREACH, dimension: commit, points: -20, valid_months: 6,
-     repair: {energy: {VOLUNTEER_SERVICE: 10, BLOOD_DONATION: 400, CHARITY_DONATION: 500}}}
-  - {id: growth, item: COMMITMENT_SIGNED, dimension: growth,
-     growth: {every_months: 6, points: 5, cap: 50, reset_by: [breach]}}
-"""
+""" + ISSUE_BLOCK
 
 
 @pytest.fixture
