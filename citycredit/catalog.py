@@ -191,13 +191,14 @@ SCORE_LINES = Table(
             ("source_id", _S), ("record_id", _S), ("item_code", _S), ("level", _S),
             ("quantity", QUANTITY), ("occurred_on", _D), ("valid_until", _D), ("rule_id", _S),
             ("dimension", _S), ("last_valid_day", _D), ("finding_points", POINTS),
-            ("points", POINTS), ("status", _S), ("deduplicated_by", _S), ("rules_version", _S),
-            ("run_id", _S)),
+            ("points", POINTS), ("status", _S), ("deduplicated_by", _S), ("repaired_on", _D),
+            ("rules_version", _S), ("run_id", _S)),
     partitions=("scheme", "score_month"),
     key=("scheme", "score_month", "subject_key", "line_type", "source_id", "record_id",
          "rule_id", "dimension"),
     personal={"subject_key": SUBJECT_KEY},
-    description="why each score is what it is: every finding considered, tier and cap rows")
+    description="why each score is what it is: every finding considered, tier, growth, "
+                "subject-rule and cap rows")
 
 PUBLISHED_SCORES = Table(
     "gold", "published_scores",

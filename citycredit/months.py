@@ -88,6 +88,27 @@ def add_months(day: dt.date, n: int) -> dt.date:
     return dt.date(year, mon, min(day.day, calendar.monthrange(year, mon)[1]))
 
 
+def full_months(start: dt.date, as_of: dt.date) -> int:
+    """The largest m with add_months(start, m) <= as_of (month-end clamped); negative when
+    start is after as_of. Age in full years is full_months(birth_date, A) // 12."""
+    m = (as_of.year - start.year) * 12 + as_of.month - start.month
+    while add_months(start, m) > as_of:
+        m -= 1
+    while add_months(start, m + 1) <= as_of:
+        m += 1
+    return m
+
+
+def full_months_column(start, as_of: dt.date):
+    """full_months as a Spark Column over a date column `start` (null stays null)."""
+    from pyspark.sql import functions as F
+
+    a = F.lit(as_of)
+    rough = (F.year(a) - F.year(start)) * 12 + F.month(a) - F.month(start)
+    # add_months(start, rough) falls in A's month: later than A only when A is not a month end
+    return F.when(F.add_months(start, rough) > a, rough - 1).otherwise(rough)
+
+
 def score_month_of_run(logical_date, param_month: str | None = None) -> str:
     """The score month of a monthly run: the `month` param, else the month before the run's
     (logical) date — the run of 5 November scores October."""

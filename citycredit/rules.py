@@ -23,6 +23,12 @@ as numbers.
 and kept exactly as written (``version: 2026.10`` → ``"2026.10"``, not ``"2026.1"``), because
 this loader reads decimal text itself; other YAML readers would not, so quote it.
 
+Format v2 (SPEC §4.1, docs/rule-format.md) adds `subject_rules` (points per person by
+residency, district, age, months_resident, optionally `unless_any` recent findings), and on a
+finding rule `requires` (counts only against an earlier finding of the same case), `repair`
+(repair energy from listed items ends a finding early) and `growth` (points per full k months
+since the earliest finding, reset by listed rules). A v1 file loads exactly as before.
+
 Every refusal is a :class:`RuleFileError` whose message names the file, the rule (or grade,
 dimension, item) at fault, the field, and the line, e.g.::
 
@@ -49,6 +55,14 @@ __all__ = [
     "Catalogue",
     "Tier",
     "Rule",
+    "Requirement",
+    "Repair",
+    "Growth",
+    "Condition",
+    "Unless",
+    "SubjectRule",
+    "SUBJECT_ATTRIBUTES",
+    "RESIDENCIES",
     "Dimension",
     "Grade",
     "Scheme",
@@ -111,6 +125,47 @@ class Tier:
 
 
 @dataclass(frozen=True)
+class Requirement:
+    """`requires: {rules: [...], same: case_ref}`: a finding counts only against an earlier (or
+    same-day) current finding of one of `rules` with the same non-null case_ref."""
+
+    rules: tuple[str, ...]
+    same: str = "case_ref"
+
+
+@dataclass(frozen=True)
+class Repair:
+    """`repair: {energy: {ITEM: units_per_repair, ...}}`: repair energy ends a finding early."""
+
+    energy: tuple[tuple[str, Decimal], ...]  # (item, units per repair), in file order
+
+    @property
+    def items(self) -> tuple[str, ...]:
+        return tuple(item for item, _ in self.energy)
+
+    def units(self, item: str) -> Decimal:
+        return dict(self.energy)[item]
+
+
+@dataclass(frozen=True)
+class Growth:
+    """`growth: {every_months: k, points: p, cap: c, reset_by: [...]}`: p per full k months since
+    the earliest current finding of the rule (or the latest reset), at most c."""
+
+    every_months: int
+    points: Decimal
+    cap: Decimal | None = None
+    reset_by: tuple[str, ...] = ()
+
+    def total(self, periods: int) -> Decimal:
+        """p × n, bounded by the cap (an absolute bound, like every cap)."""
+        value = self.points * periods
+        if self.cap is not None:
+            value = max(min(value, self.cap), -self.cap)
+        return value
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     item: str
@@ -119,13 +174,18 @@ class Rule:
     points: Decimal | None
     points_per_unit: Decimal | None
     tiers: tuple[Tier, ...] | None
-    valid_months: int
+    valid_months: int | None  # None only on a growth rule (validity does not apply to growth)
     cap: Decimal | None
     dedupe_group: str | None
+    requires: Requirement | None = None
+    repair: Repair | None = None
+    growth: Growth | None = None
 
     @property
     def kind(self) -> str:
-        """'points' | 'points_per_unit' | 'tiers' (exactly one is set)."""
+        """'points' | 'points_per_unit' | 'tiers' | 'growth' (exactly one is set)."""
+        if self.growth is not None:
+            return "growth"
         if self.tiers is not None:
             return "tiers"
         if self.points_per_unit is not None:
@@ -146,8 +206,8 @@ class Rule:
         )
 
     def finding_points(self, quantity: Decimal | None) -> Decimal | None:
-        """A finding's own value: `points`, or `quantity × points_per_unit`; None for tiers rules
-        (and for a points_per_unit rule when the finding carries no quantity)."""
+        """A finding's own value: `points`, or `quantity × points_per_unit`; None for tiers and
+        growth rules (and for a points_per_unit rule when the finding carries no quantity)."""
         if self.kind == "points":
             return self.points
         if self.kind == "points_per_unit":
@@ -163,6 +223,65 @@ class Rule:
             if total_quantity >= tier.at_least:
                 result = tier.points
         return result
+
+
+#: the person attributes a subject rule may test (SPEC §4.1)
+SUBJECT_ATTRIBUTES = ("residency", "district", "age", "months_resident")
+#: the values of `residency` in the population extract (SPEC §2.2)
+RESIDENCIES = ("hukou", "permit")
+_EQUALITY_ONLY = ("residency", "district")
+# Personal characteristics a score must never depend on (sex and anything like it).
+_PROTECTED = ("sex", "gender", "ethnicity", "ethnic_group", "nation", "nationality", "minzu",
+              "race", "religion", "faith", "marital_status", "pregnancy", "sexual_orientation",
+              "disability", "health", "political_affiliation", "birthplace", "native_place")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One test of a subject rule's `when` on a person attribute: equality (`equals`) or a range
+    (`at_least` ≤ value < `below`, either bound optional)."""
+
+    attribute: str
+    equals: str | int | None = None
+    at_least: Decimal | None = None
+    below: Decimal | None = None
+
+    def holds(self, value: Any) -> bool:
+        if value is None:
+            return False
+        if self.equals is not None:
+            return value == self.equals
+        if self.at_least is not None and not value >= self.at_least:
+            return False
+        if self.below is not None and not value < self.below:
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class Unless:
+    """`unless_any: {rules: [...], within_months: N}`: the subject rule does not apply to a
+    person with a current finding of a listed rule that occurred after add_months(A, −N)."""
+
+    rules: tuple[str, ...]
+    within_months: int
+
+
+@dataclass(frozen=True)
+class SubjectRule:
+    """A rule over the person (SPEC §4.1): `points` once per scored person whose attributes
+    satisfy every condition of `when` and who has no recent finding of `unless_any`."""
+
+    id: str
+    when: tuple[Condition, ...]
+    unless_any: Unless | None
+    dimension: str
+    points: Decimal
+
+    def matches(self, attributes: dict[str, Any]) -> bool:
+        """Do the person's attributes (residency, district, age, months_resident) satisfy `when`?
+        (`unless_any` depends on findings and is left to the scorer.)"""
+        return all(c.holds(attributes.get(c.attribute)) for c in self.when)
 
 
 @dataclass(frozen=True)
@@ -193,6 +312,7 @@ class Scheme:
     rules: tuple[Rule, ...]
     rules_version: str  # '<version>+<12 hex of sha256(file bytes)>'
     path: Path
+    subject_rules: tuple[SubjectRule, ...] = ()  # format v2; () in a v1 file
 
     def grade_for(self, score: Decimal | int) -> Grade:
         """The first grade (highest first) whose `min` ≤ score; the last grade otherwise."""
@@ -202,15 +322,35 @@ class Scheme:
         return self.grades[-1]  # unreachable for a loaded scheme (the last grade has no min)
 
     def rule_for(self, item_code: str, level: str | None) -> Rule | None:
-        """The first rule in file order that a finding of this item and level takes, or None."""
+        """The rule a finding of this item and level takes, or None: the first rule in file order
+        whose item and `when` match, growth rules aside; failing one, the first such growth rule
+        (a growth rule observes every finding of its item: it takes none away from other rules)."""
         for rule in self.rules:
-            if rule.matches(item_code, level):
+            if rule.growth is None and rule.matches(item_code, level):
+                return rule
+        for rule in self.rules:
+            if rule.growth is not None and rule.matches(item_code, level):
                 return rule
         return None
 
     @property
     def rules_by_id(self) -> dict[str, Rule]:
         return {rule.id: rule for rule in self.rules}
+
+    @property
+    def subject_rules_by_id(self) -> dict[str, SubjectRule]:
+        return {rule.id: rule for rule in self.subject_rules}
+
+    @property
+    def subject_attributes(self) -> set[str]:
+        """The person attributes the subject rules test (the scorer must be given them)."""
+        return {c.attribute for rule in self.subject_rules for c in rule.when}
+
+    @property
+    def uses_v2(self) -> bool:
+        """Does the file use any addition of format v2 (SPEC §4.1)?"""
+        return bool(self.subject_rules) or any(
+            r.requires or r.repair or r.growth for r in self.rules)
 
 
 # --------------------------------------------------------------------------------------------
@@ -512,10 +652,13 @@ def load_catalogue(rules_dir: Path) -> Catalogue:
 
 _SCHEME_REQUIRED = ["scheme", "title", "version", "effective_from", "base_score", "dimensions",
                     "grades", "rules"]
-_SCHEME_OPTIONAL = ["min_score", "max_score"]
+_SCHEME_OPTIONAL = ["min_score", "max_score", "subject_rules"]
 _RULE_REQUIRED = ["id", "item", "dimension", "valid_months"]
 _RULE_EXCLUSIVE = ["points", "points_per_unit", "tiers"]
-_RULE_OPTIONAL = _RULE_EXCLUSIVE + ["when", "cap", "dedupe_group"]
+_RULE_V2 = ["requires", "repair", "growth"]
+_RULE_OPTIONAL = _RULE_EXCLUSIVE + ["when", "cap", "dedupe_group"] + _RULE_V2
+_SUBJECT_RULE_REQUIRED = ["id", "dimension", "points"]
+_SUBJECT_RULE_OPTIONAL = ["when", "unless_any"]
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 
 
@@ -629,7 +772,14 @@ def _rule(where: _Where, position: int, entry: Any, catalogue: Catalogue,
     if not isinstance(entry, _Map):
         raise where.error(f"rule #{position} must be a mapping, got {_describe(entry)}", "rules")
     rw = where.at(owner, entry)
-    _check_keys(rw, entry, _RULE_REQUIRED, _RULE_OPTIONAL, "a rule")
+    if "unless_any" in entry:
+        raise rw.error("only a subject rule (under `subject_rules`) can have unless_any; a "
+                       "finding rule is scored by its findings", "unless_any")
+    growing = "growth" in entry
+    # a growth rule's points come from time, not from a validity window: valid_months optional
+    required = [k for k in _RULE_REQUIRED if not (growing and k == "valid_months")]
+    optional = _RULE_OPTIONAL + (["valid_months"] if growing else [])
+    _check_keys(rw, entry, required, optional, "a rule")
     rule_id = _text(rw, entry["id"], "id")
 
     item_code = _text(rw, entry["item"], "item")
@@ -665,39 +815,130 @@ def _rule(where: _Where, position: int, entry: Any, catalogue: Catalogue,
                        "dimension")
 
     given = [name for name in _RULE_EXCLUSIVE if name in entry]
-    if len(given) != 1:
+    points = points_per_unit = None
+    tiers = None
+    growth = None
+    if growing:
+        if given:
+            raise rw.error(f"growth together with {' and '.join(given)}: a growth rule takes its "
+                           f"points from `growth` (points per full period), so it has no "
+                           f"{given[0]}", given[0])
+        growth = _growth(rw, entry["growth"])
+        for name in ("requires", "repair", "dedupe_group"):
+            if entry.get(name) is not None:
+                raise rw.error(f"a growth rule cannot have {name}: it counts from the earliest "
+                               f"current finding of its item, whatever other rules make of it",
+                               name)
+    elif len(given) != 1:
         if not given:
             raise rw.error("missing: a rule needs exactly one of points, points_per_unit, tiers",
                            "points", line=entry.line)
         raise rw.error(f"a rule takes exactly one of points, points_per_unit, tiers; this one "
                        f"has {' and '.join(given)}", given[1])
-    kind = given[0]
-    points = points_per_unit = None
-    tiers = None
-    if kind == "points":
-        points = _number(rw, entry["points"], "points")
-    elif kind == "points_per_unit":
-        points_per_unit = _number(rw, entry["points_per_unit"], "points_per_unit")
     else:
-        tiers = _tiers(rw, entry["tiers"])
-    if kind != "points" and item.quantity is None:
-        raise rw.error(f"item {item_code} carries no quantity, so it cannot be scored with "
-                       f"{kind} (use points)", kind)
+        kind = given[0]
+        if kind == "points":
+            points = _number(rw, entry["points"], "points")
+        elif kind == "points_per_unit":
+            points_per_unit = _number(rw, entry["points_per_unit"], "points_per_unit")
+        else:
+            tiers = _tiers(rw, entry["tiers"])
+        if kind != "points" and item.quantity is None:
+            raise rw.error(f"item {item_code} carries no quantity, so it cannot be scored with "
+                           f"{kind} (use points)", kind)
 
-    months = entry["valid_months"]
-    if isinstance(months, bool) or not isinstance(months, int):
-        raise rw.error(f"must be a whole number of months, got {_describe(months)}",
-                       "valid_months")
-    if months <= 0:
-        raise rw.error(f"must be a positive number of months, got {months}", "valid_months")
+    months = entry.get("valid_months")
+    if months is not None or not growing:
+        if isinstance(months, bool) or not isinstance(months, int):
+            raise rw.error(f"must be a whole number of months, got {_describe(months)}",
+                           "valid_months")
+        if months <= 0:
+            raise rw.error(f"must be a positive number of months, got {months}", "valid_months")
 
     dedupe_group = None
     if entry.get("dedupe_group") is not None:
         dedupe_group = _text(rw, entry["dedupe_group"], "dedupe_group")
 
+    requires = _requirement(rw, entry["requires"]) if entry.get("requires") is not None else None
+    repair = None
+    if entry.get("repair") is not None:
+        if tiers is not None:
+            raise rw.error("a tiers rule has no per-finding points for repair to end; repair "
+                           "applies to a rule with points or points_per_unit", "repair")
+        repair = _repair(rw, entry["repair"], catalogue)
+
     return Rule(id=rule_id, item=item_code, when=when, dimension=dimension, points=points,
                 points_per_unit=points_per_unit, tiers=tiers, valid_months=months,
-                cap=_positive_cap(rw, entry), dedupe_group=dedupe_group)
+                cap=_positive_cap(rw, entry), dedupe_group=dedupe_group, requires=requires,
+                repair=repair, growth=growth)
+
+
+def _positive_int(where: _Where, value: Any, fld: str, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise where.error(f"must be a whole number of {what}, got {_describe(value)}", fld)
+    if value <= 0:
+        raise where.error(f"must be a positive number of {what}, got {value}", fld)
+    return value
+
+
+def _rule_ids(where: _Where, value: Any, fld: str) -> tuple[str, ...]:
+    """A non-empty list of rule ids (checked against the file's rules once all are read)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise where.error(f"must be a non-empty list of rule ids, got {_describe(value)}", fld)
+    ids = tuple(_text(where, v, fld) for v in value)
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise where.error(f"rule {repeated[0]!r} is listed twice", fld)
+    return ids
+
+
+def _requirement(where: _Where, value: Any) -> Requirement:
+    node = _mapping(where, value, "requires")
+    _check_keys(where, node, ["rules"], ["same"], "requires", prefix="requires.")
+    same = node.get("same", "case_ref")
+    if same != "case_ref":
+        raise where.error(f"can only be case_ref (the finding and the one it requires concern "
+                          f"the same case), got {_describe(same)}", "requires.same")
+    return Requirement(rules=_rule_ids(where, node["rules"], "requires.rules"))
+
+
+def _repair(where: _Where, value: Any, catalogue: Catalogue) -> Repair:
+    node = _mapping(where, value, "repair")
+    _check_keys(where, node, ["energy"], [], "repair", prefix="repair.")
+    energy = _mapping(where, node["energy"], "repair.energy")
+    if not energy:
+        raise where.error("lists no item (ITEM: units per repair)", "repair.energy")
+    for key, line in energy.duplicates:
+        raise where.error(f"item {key!r} is listed twice", "repair.energy", line=line)
+    pairs = []
+    for item_code, units in energy.items():
+        if item_code not in catalogue:
+            raise where.error(f"unknown item {item_code!r} (not in the catalogue; known: "
+                              f"{', '.join(catalogue.items)})", "repair.energy")
+        amount = _number(where, units, f"repair.energy.{item_code}", key="repair")
+        if amount <= 0:
+            raise where.error(f"must be a positive quantity per repair, got {amount}",
+                              f"repair.energy.{item_code}", key="repair")
+        pairs.append((item_code, amount))
+    return Repair(energy=tuple(pairs))
+
+
+def _growth(where: _Where, value: Any) -> Growth:
+    node = _mapping(where, value, "growth")
+    _check_keys(where, node, ["every_months", "points"], ["cap", "reset_by"], "growth",
+                prefix="growth.")
+    every = _positive_int(where, node["every_months"], "growth.every_months", "months")
+    points = _number(where, node["points"], "growth.points", key="growth")
+    cap = _optional_number(where, node, "cap")
+    if cap is not None and cap <= 0:
+        raise where.error(f"must be a positive number (an absolute bound on the growth points), "
+                          f"got {cap}", "growth.cap", key="growth")
+    reset_by: tuple[str, ...] = ()
+    if node.get("reset_by") is not None:
+        reset_by = _rule_ids(where, node["reset_by"], "growth.reset_by")
+    return Growth(every_months=every, points=points, cap=cap, reset_by=reset_by)
 
 
 def _rules(where: _Where, node: _Map, catalogue: Catalogue,
@@ -713,7 +954,8 @@ def _rules(where: _Where, node: _Map, catalogue: Catalogue,
         if rule.id in lines:
             raise rw.error(f"duplicate rule id (first at line {lines[rule.id]})", "id")
         for earlier in rules:
-            if earlier.item != rule.item:
+            # a growth rule observes its item's findings without taking them from other rules
+            if earlier.item != rule.item or earlier.growth or rule.growth:
                 continue
             if not earlier.when:
                 what = f"every {rule.item} finding"
@@ -740,7 +982,158 @@ def _rules(where: _Where, node: _Map, catalogue: Catalogue,
                 f"dedupe group {rule.dedupe_group!r} mixes a tiers rule with a per-finding rule "
                 f"(rule '{first.id}'); their values (quantity vs points) cannot be compared",
                 "dedupe_group")
+    _check_rule_references(where, rules, raw)
     return tuple(rules)
+
+
+def _unknown_rule(where: _Where, fld: str, name: str, rules: dict[str, Any],
+                  subject_ids: Iterable[str] = ()) -> RuleFileError:
+    if name in set(subject_ids):
+        return where.error(f"'{name}' is a subject rule; only finding rules (under `rules`) have "
+                           f"findings to look for", fld)
+    return where.error(f"unknown rule '{name}' (rules: {', '.join(rules)})", fld)
+
+
+def _check_rule_references(where: _Where, rules: list[Rule], raw: list) -> None:
+    """`requires` and `growth.reset_by` name rules of the file; `requires` has no cycle."""
+    by_id = {rule.id: rule for rule in rules}
+    entries = {rule.id: entry for rule, entry in zip(rules, raw)}
+    for rule in rules:
+        rw = where.at(f"rule '{rule.id}': ", entries[rule.id])
+        named = [("requires.rules", n) for n in (rule.requires.rules if rule.requires else ())]
+        named += [("growth.reset_by", n) for n in (rule.growth.reset_by if rule.growth else ())]
+        for fld, name in named:
+            if name not in by_id:
+                raise _unknown_rule(rw, fld, name, by_id)
+    # a cycle of `requires` (a requires b requires a) can never be satisfied in file terms
+    for start in rules:
+        path = [start.id]
+        stack = [(start.id, iter(start.requires.rules if start.requires else ()))]
+        while stack:
+            _, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                path.pop()
+                continue
+            if child == start.id:
+                rw = where.at(f"rule '{start.id}': ", entries[start.id])
+                raise rw.error(f"a cycle of requires: {' → '.join(path + [child])}",
+                               "requires.rules", key="requires")
+            if child in path:
+                continue  # a cycle not through `start`: reported when it is the start
+            child_rule = by_id[child]
+            path.append(child)
+            stack.append((child, iter(child_rule.requires.rules if child_rule.requires else ())))
+
+
+def _subject_rules(where: _Where, node: _Map, rules: tuple[Rule, ...],
+                   dimensions: dict[str, Dimension]) -> tuple[SubjectRule, ...]:
+    raw = node.get("subject_rules")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise where.error(f"must be a list of subject rules, got {_describe(raw)}",
+                          "subject_rules")
+    finding_ids = {rule.id: rule for rule in rules}
+    lines: dict[str, int | None] = {rule.id: None for rule in rules}
+    result: list[SubjectRule] = []
+    raw_ids = [e.get("id") for e in raw if isinstance(e, _Map)]
+    for position, entry in enumerate(raw, 1):
+        if not isinstance(entry, _Map):
+            raise where.error(f"subject rule #{position} must be a mapping, got "
+                              f"{_describe(entry)}", "subject_rules")
+        rule_id = entry.get("id")
+        owner = f"subject rule '{rule_id}': " if isinstance(rule_id, str) and rule_id.strip() \
+            else f"subject rule #{position}: "
+        sw = where.at(owner, entry)
+        if "item" in entry:
+            raise sw.error("a subject rule scores the person, not findings: it has no item "
+                           "(put a rule with an item under `rules`)", "item")
+        _check_keys(sw, entry, _SUBJECT_RULE_REQUIRED, _SUBJECT_RULE_OPTIONAL, "a subject rule")
+        rule_id = _text(sw, entry["id"], "id")
+        if rule_id in lines:
+            first = lines[rule_id]
+            where_first = f"line {first}" if first else "under `rules`"
+            raise sw.error(f"duplicate rule id (first at {where_first}): rule ids are shared by "
+                           f"rules and subject rules", "id")
+        dimension = _text(sw, entry["dimension"], "dimension")
+        if dimension not in dimensions:
+            raise sw.error(f"unknown dimension {dimension!r} (known: {', '.join(dimensions)})",
+                           "dimension")
+        points = _number(sw, entry["points"], "points")
+        when: list[Condition] = []
+        if entry.get("when") is not None:
+            raw_when = _mapping(sw, entry["when"], "when")
+            if not raw_when:
+                raise sw.error("is empty; leave `when` out to give the points to every person",
+                               "when")
+            for key, line in raw_when.duplicates:
+                raise sw.error(f"'{key}' is written twice", "when", line=line)
+            for attribute, value in raw_when.items():
+                when.append(_condition(sw, raw_when, attribute, value))
+        unless = None
+        if entry.get("unless_any") is not None:
+            un = _mapping(sw, entry["unless_any"], "unless_any")
+            _check_keys(sw, un, ["rules", "within_months"], [], "unless_any",
+                        prefix="unless_any.")
+            names = _rule_ids(sw, un["rules"], "unless_any.rules")
+            for name in names:
+                if name not in finding_ids:
+                    raise _unknown_rule(sw, "unless_any.rules", name, finding_ids, raw_ids)
+            unless = Unless(rules=names, within_months=_positive_int(
+                sw, un["within_months"], "unless_any.within_months", "months"))
+        lines[rule_id] = entry.line
+        result.append(SubjectRule(id=rule_id, when=tuple(when), unless_any=unless,
+                                  dimension=dimension, points=points))
+    return tuple(result)
+
+
+def _condition(where: _Where, raw_when: _Map, attribute: Any, value: Any) -> Condition:
+    line = raw_when.key_lines.get(attribute)
+    fld = f"when.{attribute}"
+    if isinstance(attribute, str) and attribute.strip().lower() in _PROTECTED:
+        raise where.error(f"a score must not depend on {attribute} (a protected personal "
+                          f"characteristic); subject rules may test only "
+                          f"{', '.join(SUBJECT_ATTRIBUTES)}", fld, line=line)
+    if attribute not in SUBJECT_ATTRIBUTES:
+        raise where.error(f"unknown person attribute {attribute!r} (a subject rule may test "
+                          f"{', '.join(SUBJECT_ATTRIBUTES)})", fld, line=line)
+    if isinstance(value, _Map):
+        if attribute in _EQUALITY_ONLY:
+            raise where.error(f"{attribute} is tested by equality only (e.g. "
+                              f"`{attribute}: {'hukou' if attribute == 'residency' else '371002'}`)"
+                              f", not by a range", fld, line=line)
+        sub = _Where(where.file, where.owner, value)
+        _check_keys(sub, value, [], ["at_least", "below"], f"the test of {attribute}",
+                    prefix=f"{fld}.")
+        if not value:
+            raise where.error("is empty: give at_least and/or below, or a value", fld, line=line)
+        at_least = below = None
+        if value.get("at_least") is not None:
+            at_least = _number(sub, value["at_least"], f"{fld}.at_least", key="at_least")
+        if value.get("below") is not None:
+            below = _number(sub, value["below"], f"{fld}.below", key="below")
+        if at_least is not None and below is not None and below <= at_least:
+            raise where.error(f"can never hold: below {below} is not above at_least {at_least}",
+                              fld, line=line)
+        return Condition(attribute=attribute, at_least=at_least, below=below)
+    if attribute == "residency":
+        residency = _text(where, value, fld, key=None)
+        if residency not in RESIDENCIES:
+            raise where.error(f"unknown residency {residency!r} (known: {', '.join(RESIDENCIES)})",
+                              fld, line=line)
+        return Condition(attribute=attribute, equals=residency)
+    if attribute == "district":
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or \
+                not str(value).strip().isdigit():
+            raise where.error(f"must be a district code such as 371002, got {_describe(value)}",
+                              fld, line=line)
+        return Condition(attribute=attribute, equals=str(value).strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise where.error(f"must be a whole number (or {{at_least: n}} / {{below: n}}), got "
+                          f"{_describe(value)}", fld, line=line)
+    return Condition(attribute=attribute, equals=value)
 
 
 def load_scheme(path: Path, catalogue: Catalogue, draft: bool = False) -> Scheme:
@@ -775,11 +1168,13 @@ def load_scheme(path: Path, catalogue: Catalogue, draft: bool = False) -> Scheme
     dimensions = _dimensions(where, document)
     grades = _grades(where, document)
     rules = _rules(where, document, catalogue, dimensions)
+    subject_rules = _subject_rules(where, document, rules, dimensions)
     digest = hashlib.sha256(data).hexdigest()[:12]
     return Scheme(scheme=scheme_id, title=title, version=version, effective_from=effective_from,
                   base_score=base_score, min_score=min_score, max_score=max_score,
                   dimensions=dimensions, grades=grades, rules=rules,
-                  rules_version=f"{version}+{digest}", path=path)
+                  rules_version=f"{version}+{digest}", path=path,
+                  subject_rules=subject_rules)
 
 
 def available_schemes(rules_dir: Path) -> dict[str, Path]:

@@ -23,6 +23,20 @@ where A is the last day of M.  Evaluation (SPEC §4):
 6.  tiers on the rule's summed quantity, rule cap, dimension cap (absolute, i.e. [-cap, cap]);
 7.  base + sum of dimensions, clamped, rounded half away from zero; grade.
 
+Rule format v2 (SPEC §4.1, issue "Rule format v2"), evaluated here in its own way:
+
+*   ``subject_rules``: one SQL select per rule over the adults (attributes from the snapshot of M,
+    months_resident = snapshots <= M in which the person is active, age = full years on A) with
+    NOT EXISTS for ``unless_any`` (a current finding of a listed rule after A - N months);
+*   ``requires``: EXISTS a current finding of a listed rule, same sid and case_ref, not later;
+*   ``repair``: after the dedupe, a plain-Python queue per person and rule in exact fractions
+    (``_repairs``): breaches oldest first, each takes the earliest unused energy on or after its
+    own day until it has a whole unit;
+*   ``growth``: per person the earliest current finding of the rule's item (or the latest reset
+    on or after it), full months to A in SQL, ``// every_months``.
+
+"Current" = step 1 (latest version, not revoked, not upheld, not masked) and not after A.
+
 CLI::
 
     python -m reference.duckdb_scorer --warehouse DIR --rules DIR --scheme S --month YYYY-MM \
@@ -42,6 +56,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -101,13 +116,26 @@ class Rule:
     item: str
     when_level: str | None
     dimension: str
-    kind: str  # 'points' | 'per_unit' | 'tiers'
+    kind: str  # 'points' | 'per_unit' | 'tiers' | 'growth'
     points: Decimal | None
     per_unit: Decimal | None
     tiers: tuple[tuple[Decimal, Decimal], ...]  # (at_least, points)
-    valid_months: int
+    valid_months: int | None  # None: a growth rule without one (validity plays no part)
     cap: Decimal | None
     dedupe_group: str | None
+    requires: tuple[str, ...] = ()  # rule ids (same case_ref, occurred on or before)
+    energy: tuple[tuple[str, Decimal], ...] = ()  # (item, units per repair)
+    growth: tuple[int, Decimal, Decimal | None, tuple[str, ...]] | None = None  # k, p, cap, reset_by
+
+
+@dataclass(frozen=True)
+class SubjectRule:
+    id: str
+    tests: tuple[tuple[str, str, Any], ...]  # (attribute, 'eq' | 'ge' | 'lt', value)
+    unless: tuple[str, ...]  # rule ids
+    within_months: int | None
+    dimension: str
+    points: Decimal
 
 
 @dataclass(frozen=True)
@@ -122,6 +150,7 @@ class Scheme:
     grades: tuple[tuple[str, str | None, Decimal | None], ...]  # (grade, label, min), highest first
     rules: tuple[Rule, ...]
     scale: int  # decimal scale used for every point value in SQL
+    subject_rules: tuple[SubjectRule, ...] = ()
 
 
 def _num(value: Any, where: str) -> Decimal:
@@ -220,7 +249,7 @@ def load_scheme(path: Path | str) -> Scheme:
         if rid in seen_ids:
             raise SchemeError(f"{where}: id: duplicate rule id")
         seen_ids.add(rid)
-        for key in ("id", "item", "dimension", "valid_months"):
+        for key in ("id", "item", "dimension") + (() if r.get("growth") is not None else ("valid_months",)):
             if r.get(key) is None:
                 raise SchemeError(f"{where}: {key}: missing")
         if str(r["dimension"]) not in dims:
@@ -233,26 +262,40 @@ def load_scheme(path: Path | str) -> Scheme:
             if when["level"] is None or isinstance(when["level"], (list, dict)):
                 raise SchemeError(f"{where}: when.level: expected a single value")
             when_level = str(when["level"])
-        present = [k for k in ("points", "points_per_unit", "tiers") if r.get(k) is not None]
+        present = [k for k in ("points", "points_per_unit", "tiers", "growth") if r.get(k) is not None]
         if len(present) != 1:
-            raise SchemeError(f"{where}: needs exactly one of points / points_per_unit / tiers, has {present}")
-        vm = r["valid_months"]
-        if isinstance(vm, bool) or not isinstance(vm, (int, Decimal, str)):
-            raise SchemeError(f"{where}: valid_months: expected a positive integer")
-        vmd = _num(vm, f"{where}: valid_months")
-        if vmd != vmd.to_integral_value() or vmd < 1:
-            raise SchemeError(f"{where}: valid_months: expected a positive integer, got {vm!r}")
+            raise SchemeError(f"{where}: needs exactly one of points / points_per_unit / tiers / growth, has {present}")
+        vm = r.get("valid_months")
+        vmd = None
+        if vm is not None or present[0] != "growth":
+            if isinstance(vm, bool) or not isinstance(vm, (int, Decimal, str)):
+                raise SchemeError(f"{where}: valid_months: expected a positive integer")
+            vmd = _num(vm, f"{where}: valid_months")
+            if vmd != vmd.to_integral_value() or vmd < 1:
+                raise SchemeError(f"{where}: valid_months: expected a positive integer, got {vm!r}")
         cap = _num(r["cap"], f"{where}: cap") if r.get("cap") is not None else None
         if cap is not None and cap < 0:
             raise SchemeError(f"{where}: cap: must be >= 0 (it is an absolute bound)")
         points = per_unit = None
         tiers: list[tuple[Decimal, Decimal]] = []
+        growth = None
         kind = present[0]
         if kind == "points":
             points = _num(r["points"], f"{where}: points")
         elif kind == "points_per_unit":
             per_unit = _num(r["points_per_unit"], f"{where}: points_per_unit")
             kind = "per_unit"
+        elif kind == "growth":
+            g = r["growth"]
+            if not isinstance(g, dict) or "every_months" not in g or "points" not in g:
+                raise SchemeError(f"{where}: growth: needs every_months and points")
+            every = _num(g["every_months"], f"{where}: growth.every_months")
+            if every != every.to_integral_value() or every < 1:
+                raise SchemeError(f"{where}: growth.every_months: expected a positive integer")
+            gcap = _num(g["cap"], f"{where}: growth.cap") if g.get("cap") is not None else None
+            reset = g.get("reset_by") or []
+            growth = (int(every), _num(g["points"], f"{where}: growth.points"), gcap,
+                      tuple(str(x) for x in ([reset] if isinstance(reset, str) else reset)))
         else:
             if not isinstance(r["tiers"], list) or not r["tiers"]:
                 raise SchemeError(f"{where}: tiers: expected a non-empty list")
@@ -264,6 +307,21 @@ def load_scheme(path: Path | str) -> Scheme:
                 )
             if len({a for a, _ in tiers}) != len(tiers):
                 raise SchemeError(f"{where}: tiers: duplicate at_least")
+        requires: tuple[str, ...] = ()
+        if r.get("requires") is not None:
+            req = r["requires"]
+            if not isinstance(req, dict) or not req.get("rules") or req.get("same", "case_ref") != "case_ref":
+                raise SchemeError(f"{where}: requires: expected {{rules: [ids], same: case_ref}}")
+            listed = req["rules"]
+            requires = tuple(str(x) for x in ([listed] if isinstance(listed, str) else listed))
+        energy: tuple[tuple[str, Decimal], ...] = ()
+        if r.get("repair") is not None:
+            rep = r["repair"]
+            if not isinstance(rep, dict) or not isinstance(rep.get("energy"), dict) or not rep["energy"]:
+                raise SchemeError(f"{where}: repair: expected {{energy: {{ITEM: units, ...}}}}")
+            energy = tuple((str(k), _num(v, f"{where}: repair.energy.{k}")) for k, v in rep["energy"].items())
+            if any(u <= 0 for _, u in energy):
+                raise SchemeError(f"{where}: repair.energy: units per repair must be positive")
         dg = r.get("dedupe_group")
         rules.append(
             Rule(
@@ -276,15 +334,27 @@ def load_scheme(path: Path | str) -> Scheme:
                 points=points,
                 per_unit=per_unit,
                 tiers=tuple(tiers),
-                valid_months=int(vmd),
+                valid_months=None if vmd is None else int(vmd),
                 cap=cap,
                 dedupe_group=None if dg is None else str(dg),
+                requires=requires,
+                energy=energy,
+                growth=growth,
             )
         )
+
+    ids = {r.id for r in rules}
+    for r in rules:
+        for other in r.requires + (r.growth[3] if r.growth else ()):
+            if other not in ids:
+                raise SchemeError(f"{fn}: rule {r.id}: names unknown rule {other!r}")
+    subject_rules = _subject_rules(fn, doc.get("subject_rules") or [], dims, ids | seen_ids)
 
     # SPEC §4 refuses a rule that can never match: an earlier rule takes all its findings
     for j, later in enumerate(rules):
         for earlier in rules[:j]:
+            if "growth" in (earlier.kind, later.kind):
+                continue  # a growth rule takes no finding away from another rule
             if earlier.item == later.item and earlier.when_level in (None, later.when_level):
                 raise SchemeError(f"{fn}: rule {later.id}: when: can never match, rule {earlier.id} takes all its findings")
 
@@ -292,6 +362,9 @@ def load_scheme(path: Path | str) -> Scheme:
     decimals = [base, min_score, max_score, *dims.values(), *(g[2] for g in grades)]
     for r in rules:
         decimals += [r.points, r.cap, *(a for a, _ in r.tiers), *(p for _, p in r.tiers)]
+        if r.growth:
+            decimals += [r.growth[1], r.growth[2]]
+    decimals += [sr.points for sr in subject_rules]
     scale = max(
         [QUANTITY_SCALE, *(_scale(d) for d in decimals)]
         + [QUANTITY_SCALE + _scale(r.per_unit) for r in rules if r.per_unit is not None]
@@ -309,7 +382,47 @@ def load_scheme(path: Path | str) -> Scheme:
         grades=tuple(grades),
         rules=tuple(rules),
         scale=scale,
+        subject_rules=subject_rules,
     )
+
+
+_ATTRIBUTES = ("residency", "district", "age", "months_resident")
+
+
+def _subject_rules(fn: str, raw: Any, dims: dict, rule_ids: set[str]) -> tuple[SubjectRule, ...]:
+    if not isinstance(raw, list):
+        raise SchemeError(f"{fn}: subject_rules must be a list")
+    out = []
+    for i, r in enumerate(raw):
+        if not isinstance(r, dict) or r.get("id") is None:
+            raise SchemeError(f"{fn}: subject_rules[{i}]: needs an id")
+        where = f"{fn}: subject rule {r['id']}"
+        if str(r.get("dimension")) not in dims:
+            raise SchemeError(f"{where}: dimension: unknown dimension {r.get('dimension')!r}")
+        tests = []
+        for attr, value in (r.get("when") or {}).items():
+            if attr not in _ATTRIBUTES:
+                raise SchemeError(f"{where}: when.{attr}: not an attribute a score may depend on")
+            if isinstance(value, dict):
+                for op, key in (("ge", "at_least"), ("lt", "below")):
+                    if value.get(key) is not None:
+                        tests.append((attr, op, _num(value[key], f"{where}: when.{attr}.{key}")))
+            elif attr in ("residency", "district"):
+                tests.append((attr, "eq", str(value)))
+            else:
+                tests.append((attr, "eq", _num(value, f"{where}: when.{attr}")))
+        unless, within = (), None
+        if r.get("unless_any") is not None:
+            u = r["unless_any"]
+            listed = u.get("rules") or []
+            unless = tuple(str(x) for x in ([listed] if isinstance(listed, str) else listed))
+            within = int(_num(u.get("within_months"), f"{where}: unless_any.within_months"))
+            for other in unless:
+                if other not in rule_ids:
+                    raise SchemeError(f"{where}: unless_any names unknown rule {other!r}")
+        out.append(SubjectRule(id=str(r["id"]), tests=tuple(tests), unless=unless, within_months=within,
+                               dimension=str(r["dimension"]), points=_num(r.get("points"), f"{where}: points")))
+    return tuple(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -387,7 +500,7 @@ _COLUMNS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     ),
     "population": (
         {"subject_key": "VARCHAR", "birth_date": "DATE", "status": "VARCHAR", "snapshot_month": "VARCHAR"},
-        {},
+        {"district": "VARCHAR", "residency": "VARCHAR"},
     ),
     "appeals": (
         {"source_id": "VARCHAR", "record_id": "VARCHAR", "filed_on": "DATE"},
@@ -459,6 +572,23 @@ def _asof_filter(alias: str, cols: set[str]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+def _lookup(rules: list[Rule]) -> tuple[list, list]:
+    """Step 2 as two lookups.  For an item, a finding whose level is named in some rule's `when`
+    takes the first rule with that `when` or with no `when`; any other level (or none) takes the
+    first rule with no `when`.  This is exactly "first rule in file order whose item and when match"."""
+    by_item: dict[str, list[Rule]] = {}
+    for r in rules:
+        by_item.setdefault(r.item, []).append(r)
+    specific, default = [], []
+    for item, rs in by_item.items():
+        for level in sorted({r.when_level for r in rs if r.when_level is not None}):
+            specific.append((item, level, min(r.idx for r in rs if r.when_level in (None, level))))
+        plain = [r.idx for r in rs if r.when_level is None]
+        if plain:
+            default.append((item, min(plain)))
+    return specific, default
+
+
 def _rules_tables(scheme: Scheme) -> dict[str, pa.Table]:
     """The scheme as small tables for the SQL (all numbers exact DECIMAL(38, scale))."""
     s = scheme.scale
@@ -479,30 +609,22 @@ def _rules_tables(scheme: Scheme) -> dict[str, pa.Table]:
             "dim_idx": pa.array([dims.index(r.dimension) for r in rules], pa.int32()),
         }
     )
-    # Step 2 as two lookups.  For an item, a finding whose level is named in some rule's `when`
-    # takes the first rule with that `when` or with no `when`; any other level (or none) takes the
-    # first rule with no `when`.  This is exactly "first rule in file order whose item and when match".
-    by_item: dict[str, list[Rule]] = {}
-    for r in rules:
-        by_item.setdefault(r.item, []).append(r)
-    specific, default = [], []
-    for item, rs in by_item.items():
-        for level in sorted({r.when_level for r in rs if r.when_level is not None}):
-            specific.append((item, level, min(r.idx for r in rs if r.when_level in (None, level))))
-        plain = [r.idx for r in rs if r.when_level is None]
-        if plain:
-            default.append((item, min(plain)))
-    specific_t = pa.table(
-        {
-            "item": pa.array([x[0] for x in specific], pa.string()),
-            "level": pa.array([x[1] for x in specific], pa.string()),
-            "rule_idx": pa.array([x[2] for x in specific], pa.int32()),
-        }
-    )
-    default_t = pa.table(
-        {"item": pa.array([x[0] for x in default], pa.string()), "rule_idx": pa.array([x[1] for x in default], pa.int32())}
-    )
-    return {"rules": rules_t, "rule_specific": specific_t, "rule_default": default_t}
+    out = {"rules": rules_t}
+    # growth rules take a finding only when no other rule does (they take none from other rules)
+    for prefix, subset in (("rule", [r for r in rules if r.kind != "growth"]),
+                           ("growth", [r for r in rules if r.kind == "growth"])):
+        specific, default = _lookup(subset)
+        out[f"{prefix}_specific"] = pa.table(
+            {
+                "item": pa.array([x[0] for x in specific], pa.string()),
+                "level": pa.array([x[1] for x in specific], pa.string()),
+                "rule_idx": pa.array([x[2] for x in specific], pa.int32()),
+            }
+        )
+        out[f"{prefix}_default"] = pa.table(
+            {"item": pa.array([x[0] for x in default], pa.string()), "rule_idx": pa.array([x[1] for x in default], pa.int32())}
+        )
+    return out
 
 
 def _clamp_abs(expr: str, cap: Decimal | None, s: int) -> str:
@@ -511,10 +633,127 @@ def _clamp_abs(expr: str, cap: Decimal | None, s: int) -> str:
     return f"least(greatest({expr}, {_dec(-cap, s)}), {_dec(cap, s)})"
 
 
-def _build_sql(scheme: Scheme, appeal_cols: set[str], optout_cols: set[str], findings_cols: set[str]) -> str:
+def _of_rules(scheme: Scheme, ids: Iterable[str], alias: str) -> str:
+    """SQL: the current finding `alias` is a finding of one of the rules (the rule it takes; for a
+    growth rule, any finding of its item and level)."""
+    by_id = {r.id: r for r in scheme.rules}
+    terms = []
+    taken = [by_id[i].idx for i in ids if by_id[i].kind != "growth"]
+    if taken:
+        terms.append(f"{alias}.rule_idx IN ({', '.join(map(str, taken))})")
+    for i in ids:
+        r = by_id[i]
+        if r.kind == "growth":
+            level = "" if r.when_level is None else f" AND {alias}.level = {_sql_str(r.when_level)}"
+            terms.append(f"({alias}.item_code = {_sql_str(r.item)}{level})")
+    return "(" + (" OR ".join(terms) or "false") + ")"
+
+
+def _months_to(day: str) -> str:
+    """SQL: full months from `day` to $asof (the largest m with day + m months <= $asof, clamped)."""
+    rough = f"((year($asof) - year({day})) * 12 + month($asof) - month({day}))"
+    return f"({rough} - CASE WHEN CAST({day} + to_months({rough}) AS DATE) > $asof THEN 1 ELSE 0 END)"
+
+
+def _stage_sql(scheme: Scheme, appeal_cols: set[str], optout_cols: set[str], findings_cols: set[str]) -> list[str]:
+    """Steps 1-5 as temporary tables: adults, current findings (cur), counting findings after the
+    dedupe (counted).  Repair (a queue per person) runs in Python between this and _final_sql."""
+    s = scheme.scale
+    D = f"DECIMAL(38,{s})"
+    demanding = [r for r in scheme.rules if r.requires]
+    requirement = "true"
+    if demanding:
+        cases = " ".join(
+            f"WHEN {r.idx} THEN EXISTS (SELECT 1 FROM cur q WHERE q.sid = c.sid AND q.case_ref = c.case_ref "
+            f"AND q.occurred_on <= c.occurred_on AND {_of_rules(scheme, r.requires, 'q')})"
+            for r in demanding
+        )
+        requirement = f"CASE c.rule_idx {cases} ELSE true END"
+    resident = "CAST(NULL AS BIGINT)"
+    if any(a == "months_resident" for sr in scheme.subject_rules for a, _, _ in sr.tests):
+        resident = ("(SELECT count(DISTINCT q.snapshot_month) FROM population q WHERE q.subject_key = p.subject_key "
+                    "AND q.snapshot_month <= $month AND q.status = 'active')")
+    return [
+        f"""
+-- the population of M: active adults, add_months(birth_date, 216) <= A (month-end clamped), with
+-- the attributes subject rules test; opt-outs (注销) requested on or before A, as known at M, leave
+-- (SPEC §7: their data leaves every table, so a score row at base would only exist until the
+-- deletion ran; re-runs must not depend on that).  Every scored subject gets a dense integer id.
+CREATE TEMP TABLE adults AS
+WITH pop AS (
+    SELECT subject_key, any_value(birth_date) AS birth_date, any_value(district) AS district,
+           any_value(residency) AS residency
+    FROM population
+    WHERE snapshot_month = $month AND status = 'active'
+      AND CAST(birth_date + to_months(216) AS DATE) <= $asof
+    GROUP BY subject_key
+),
+opted_out AS (
+    SELECT DISTINCT o.subject_key FROM optouts o
+    WHERE o.requested_on <= $asof AND {_asof_filter('o', optout_cols)}
+)
+SELECT p.subject_key, CAST(row_number() OVER () AS INTEGER) AS sid, p.birth_date, p.district, p.residency,
+       {resident} AS months_resident
+FROM pop p ANTI JOIN opted_out o ON o.subject_key = p.subject_key
+""",
+        f"""
+-- step 1: the current version as known at M (one filter: known_from <= M < known_until), not
+-- revoked, of a scored adult, not dropped (appeal upheld and resolved by A) or masked (open on A,
+-- filed before $cutoff), not after A; with the rule it takes (step 2), or none
+CREATE TEMP TABLE cur AS
+WITH appeal_out AS (
+    SELECT DISTINCT a.source_id, a.record_id FROM appeals a
+    WHERE {_asof_filter('a', appeal_cols)}
+      AND (   (a.outcome = 'upheld' AND a.resolved_on <= $asof)
+           OR ((a.resolved_on IS NULL OR a.resolved_on > $asof) AND a.filed_on < $cutoff))
+)
+SELECT a.sid, f.source_id, f.record_id, f.item_code, f.level, f.occurred_on, f.valid_until, f.case_ref,
+       CAST(f.quantity AS DECIMAL(38,{QUANTITY_SCALE})) AS quantity,
+       coalesce(rs.rule_idx, rd.rule_idx, gs.rule_idx, gd.rule_idx) AS rule_idx
+FROM findings f
+JOIN adults a ON a.subject_key = f.subject_key
+LEFT JOIN rule_specific rs ON rs.item = f.item_code AND rs.level = f.level
+LEFT JOIN rule_default rd ON rd.item = f.item_code
+LEFT JOIN growth_specific gs ON gs.item = f.item_code AND gs.level = f.level
+LEFT JOIN growth_default gd ON gd.item = f.item_code
+ANTI JOIN appeal_out x ON x.source_id = f.source_id AND x.record_id = f.record_id
+WHERE {_asof_filter('f', findings_cols | {'known_from'})}
+  AND f.status IS DISTINCT FROM 'revoked'
+  AND f.occurred_on <= $asof
+""",
+        f"""
+-- steps 3-5: valid on A (step 3), its points (step 4), a `requires` met (v2), then the
+-- highest-value dedupe within a dedupe_group, per subject and behaviour (behaviour = the same
+-- case_ref, or with case_ref null on both, the same occurred_on); value = |points|, for a tiers
+-- rule |quantity|; ties: earliest occurred_on, source_id, record_id
+CREATE TEMP TABLE counted AS
+WITH valid AS (
+    SELECT c.sid, c.source_id, c.record_id, c.occurred_on, c.case_ref, r.rule_idx, r.kind, r.dgrp, c.quantity,
+           CAST(CASE r.kind
+                  WHEN 'points'   THEN r.points
+                  WHEN 'per_unit' THEN coalesce(c.quantity, 0) * r.per_unit
+                END AS {D}) AS points
+    FROM cur c JOIN rules r ON r.rule_idx = c.rule_idx
+    WHERE r.kind <> 'growth'
+      AND $asof <= least(c.valid_until, CAST(c.occurred_on + to_months(r.valid_months) AS DATE) - 1)
+      AND {requirement}
+)
+SELECT sid, source_id, record_id, occurred_on, rule_idx, quantity, points FROM valid WHERE dgrp IS NULL
+UNION ALL
+SELECT sid, source_id, record_id, occurred_on, rule_idx, quantity, points FROM valid WHERE dgrp IS NOT NULL
+QUALIFY row_number() OVER (
+    PARTITION BY sid, dgrp, case_ref, CASE WHEN case_ref IS NULL THEN occurred_on END
+    ORDER BY abs(CASE WHEN kind = 'tiers' THEN coalesce(quantity, 0) ELSE points END) DESC,
+             occurred_on, source_id, record_id) = 1
+""",
+    ]
+
+
+def _final_sql(scheme: Scheme) -> str:
     s = scheme.scale
     D = f"DECIMAL(38,{s})"
     zero = f"CAST(0 AS {D})"
+    dims = list(scheme.dimensions)
 
     # step 6: a tiers rule's points for the summed quantity (highest at_least reached, else 0)
     tier_cases = []
@@ -527,6 +766,41 @@ def _build_sql(scheme: Scheme, appeal_cols: set[str], optout_cols: set[str], fin
     rule_value = (
         f"CASE rule_idx {' '.join(tier_cases)} ELSE pts END" if tier_cases else "pts"
     )
+    # v2: growth totals (per person and growth rule) and subject rules (per person), as
+    # (sid, dim_idx, total) rows beside the rule totals, before the dimension caps
+    extra = []
+    for r in scheme.rules:
+        if r.kind != "growth":
+            continue
+        every, per_period, gcap, reset_by = r.growth
+        level = "" if r.when_level is None else f" AND c.level = {_sql_str(r.when_level)}"
+        reset = (f"max(c.occurred_on) FILTER (WHERE {_of_rules(scheme, reset_by, 'c')})" if reset_by
+                 else "CAST(NULL AS DATE)")
+        periods = f"({_months_to('start_day')} // {every})"
+        value = _clamp_abs(f"CAST({_dec(per_period, s)} * {periods} AS {D})", gcap, s)
+        extra.append(f"""
+    SELECT sid, {dims.index(r.dimension)} AS dim_idx, {_clamp_abs(value, r.cap, s)} AS total
+    FROM (SELECT sid, CASE WHEN reset_day >= first_day THEN reset_day ELSE first_day END AS start_day
+          FROM (SELECT c.sid,
+                       min(c.occurred_on) FILTER (WHERE c.item_code = {_sql_str(r.item)}{level}) AS first_day,
+                       {reset} AS reset_day
+                FROM cur c GROUP BY c.sid)
+          WHERE first_day IS NOT NULL)""")
+    for sr in scheme.subject_rules:
+        conds = []
+        for attr, op, value in sr.tests:
+            column = {"age": f"({_months_to('a.birth_date')} // 12)"}.get(attr, f"a.{attr}")
+            literal = _sql_str(value) if attr in ("residency", "district") else _dec(value, s)
+            conds.append(f"{column} {dict(eq='=', ge='>=', lt='<')[op]} {literal}")
+        if sr.unless:
+            conds.append(
+                f"NOT EXISTS (SELECT 1 FROM cur c WHERE c.sid = a.sid AND {_of_rules(scheme, sr.unless, 'c')} "
+                f"AND c.occurred_on > CAST($asof - to_months({sr.within_months}) AS DATE))")
+        extra.append(f"""
+    SELECT a.sid, {dims.index(sr.dimension)} AS dim_idx, {_dec(sr.points, s)} AS total
+    FROM adults a WHERE {' AND '.join(conds) or 'true'}""")
+    extra_sql = "".join(f"\n    UNION ALL{e}" for e in extra)
+
     # step 6: dimension totals (bounded by the dimension cap), summed per subject
     dim_terms = [
         _clamp_abs(f"coalesce(sum(total) FILTER (WHERE dim_idx = {k}), {zero})", cap, s)
@@ -549,75 +823,21 @@ def _build_sql(scheme: Scheme, appeal_cols: set[str], optout_cols: set[str], fin
 
     return f"""
 WITH
--- the population of M: active adults, add_months(birth_date, 216) <= A (month-end clamped)
-pop AS (
-    SELECT DISTINCT subject_key FROM population
-    WHERE snapshot_month = $month AND status = 'active'
-      AND CAST(birth_date + to_months(216) AS DATE) <= $asof
-),
--- step 1: opt-outs (注销) requested on or before A, as known at M.  The person's findings drop
--- out and the person is not scored at all (SPEC §7: their data leaves every table, so a score row
--- at base would only exist until the deletion ran; re-runs must not depend on that)
-opted_out AS (
-    SELECT DISTINCT o.subject_key FROM optouts o
-    WHERE o.requested_on <= $asof AND {_asof_filter('o', optout_cols)}
-),
--- every scored subject, with a dense integer id for the joins and aggregations below
-adults AS MATERIALIZED (
-    SELECT p.subject_key, CAST(row_number() OVER () AS INTEGER) AS sid
-    FROM pop p ANTI JOIN opted_out o ON o.subject_key = p.subject_key
-),
--- step 1: appeals (as known at M) that take a finding out: upheld and resolved by A (drop), or
--- still open on A and filed more than N working days before A, i.e. before $cutoff (mask)
-appeal_out AS (
-    SELECT DISTINCT a.source_id, a.record_id FROM appeals a
-    WHERE {_asof_filter('a', appeal_cols)}
-      AND (   (a.outcome = 'upheld' AND a.resolved_on <= $asof)
-           OR ((a.resolved_on IS NULL OR a.resolved_on > $asof) AND a.filed_on < $cutoff))
-),
--- steps 1-4: the current version as known at M (one filter: known_from <= M < known_until),
--- not revoked, of a scored adult (not opted out), not dropped or masked by an appeal;
--- the first matching rule (step 2); valid on A (step 3); its points (step 4)
-valid AS MATERIALIZED (
-    SELECT a.sid, f.source_id, f.record_id, f.occurred_on, f.case_ref, r.rule_idx, r.kind, r.dgrp,
-           CAST(f.quantity AS DECIMAL(38,{QUANTITY_SCALE})) AS quantity,
-           CAST(CASE r.kind
-                  WHEN 'points'   THEN r.points
-                  WHEN 'per_unit' THEN coalesce(CAST(f.quantity AS DECIMAL(38,{QUANTITY_SCALE})), 0) * r.per_unit
-                END AS {D}) AS points
-    FROM findings f
-    JOIN adults a ON a.subject_key = f.subject_key
-    LEFT JOIN rule_specific rs ON rs.item = f.item_code AND rs.level = f.level
-    LEFT JOIN rule_default rd ON rd.item = f.item_code
-    JOIN rules r ON r.rule_idx = coalesce(rs.rule_idx, rd.rule_idx)
-    ANTI JOIN appeal_out x ON x.source_id = f.source_id AND x.record_id = f.record_id
-    WHERE {_asof_filter('f', findings_cols | {'known_from'})}
-      AND f.status IS DISTINCT FROM 'revoked'
-      AND f.occurred_on <= $asof
-      AND $asof <= least(f.valid_until, CAST(f.occurred_on + to_months(r.valid_months) AS DATE) - 1)
-),
--- step 5: highest-value dedupe within a dedupe_group, per subject and behaviour
---   (behaviour = the same case_ref, or with case_ref null on both, the same occurred_on);
---   value = |points|, for a tiers rule |quantity|; ties: earliest occurred_on, source_id, record_id
-counted AS (
-    SELECT sid, rule_idx, quantity, points FROM valid WHERE dgrp IS NULL
-    UNION ALL
-    SELECT sid, rule_idx, quantity, points FROM valid WHERE dgrp IS NOT NULL
-    QUALIFY row_number() OVER (
-        PARTITION BY sid, dgrp, case_ref, CASE WHEN case_ref IS NULL THEN occurred_on END
-        ORDER BY abs(CASE WHEN kind = 'tiers' THEN coalesce(quantity, 0) ELSE points END) DESC,
-                 occurred_on, source_id, record_id) = 1
+-- (v2) repaired findings stop counting
+counting AS (
+    SELECT c.* FROM counted c
+    ANTI JOIN repaired x ON x.sid = c.sid AND x.source_id = c.source_id AND x.record_id = c.record_id
 ),
 -- step 6: per subject and rule: sum, tiers on the summed quantity, rule cap
 rule_sums AS (
     SELECT sid, rule_idx, sum(points) AS pts, sum(quantity) AS qty
-    FROM counted GROUP BY sid, rule_idx
+    FROM counting GROUP BY sid, rule_idx
 ),
 rule_tot AS (
     SELECT s.sid, r.dim_idx,
            CASE WHEN r.cap IS NULL THEN v ELSE least(greatest(v, -r.cap), r.cap) END AS total
     FROM (SELECT sid, rule_idx, CAST({rule_value} AS {D}) AS v FROM rule_sums) s
-    JOIN rules r ON r.rule_idx = s.rule_idx
+    JOIN rules r ON r.rule_idx = s.rule_idx{extra_sql}
 ),
 -- step 6: each dimension total bounded by its cap; their sum per subject
 subject_pts AS (
@@ -638,6 +858,57 @@ ORDER BY subject_key
 """
 
 
+def _repairs(breaches: list[tuple], events: list[tuple], units: dict[str, Fraction]) -> list[tuple]:
+    """One person's repaired findings of one rule: [(source_id, record_id)].
+
+    breaches: (occurred_on, source_id, record_id) of the counting findings of the rule; events:
+    (occurred_on, item_code, quantity or None) of the person's current findings of the energy
+    items.  Breaches oldest first (ties source_id, record_id) each take one whole unit from the
+    earliest energy on or after their own day that no older breach has taken."""
+    left = sorted([day, Fraction(1 if q is None else Fraction(q)) / units[item]] for day, item, q in events)
+    repaired = []
+    for day, source_id, record_id in sorted(breaches):
+        need = Fraction(1)
+        for event in left:
+            if event[0] < day or event[1] == 0:
+                continue
+            take = min(need, event[1])
+            event[1] -= take
+            need -= take
+            if need == 0:
+                break
+        if need > 0:
+            break  # the energy after this breach is short of a unit: no later breach has more
+        repaired.append((source_id, record_id))
+    return repaired
+
+
+def _repair_table(con: duckdb.DuckDBPyConnection, scheme: Scheme) -> pa.Table:
+    rows: list[tuple] = []
+    for r in scheme.rules:
+        if not r.energy:
+            continue
+        units = {item: Fraction(u) for item, u in r.energy}
+        breaches: dict[int, list] = {}
+        for sid, day, source_id, record_id in con.execute(
+                "SELECT sid, occurred_on, source_id, record_id FROM counted WHERE rule_idx = $idx",
+                {"idx": r.idx}).fetchall():
+            breaches.setdefault(sid, []).append((day, source_id, record_id))
+        events: dict[int, list] = {}
+        if breaches:
+            items = ", ".join(_sql_str(i) for i in units)
+            for sid, day, item, quantity in con.execute(
+                    f"SELECT c.sid, c.occurred_on, c.item_code, c.quantity FROM cur c "
+                    f"SEMI JOIN (SELECT DISTINCT sid FROM counted WHERE rule_idx = $idx) b ON b.sid = c.sid "
+                    f"WHERE c.item_code IN ({items})", {"idx": r.idx}).fetchall():
+                events.setdefault(sid, []).append((day, item, quantity))
+        for sid, own in breaches.items():
+            rows += [(sid, source_id, record_id) for source_id, record_id in _repairs(own, events.get(sid, []), units)]
+    return pa.table({"sid": pa.array([x[0] for x in rows], pa.int32()),
+                     "source_id": pa.array([x[1] for x in rows], pa.string()),
+                     "record_id": pa.array([x[2] for x in rows], pa.string())})
+
+
 def score_reference(
     tables: Mapping[str, Any],
     scheme_yaml: Path | str,
@@ -650,7 +921,8 @@ def score_reference(
 
     ``tables`` maps ``findings``, ``population``, ``appeals``, ``optouts`` to a pyarrow.Table or a
     list of parquet paths (Hive partition folders such as ``source_id=court/`` are read back as
-    columns).  ``appeals`` and ``optouts`` may be missing or empty.  Returns
+    columns).  ``appeals`` and ``optouts`` may be missing or empty.  ``population`` may hold every
+    snapshot (months_resident counts those up to ``month``).  Returns
     ``subject_key, score (int64), grade, raw_score (decimal)`` sorted by subject_key.
     """
     scheme = load_scheme(scheme_yaml)
@@ -672,8 +944,12 @@ def score_reference(
         optout_cols = _register_input(con, "optouts", tables.get("optouts"), optional=True)
         for name, table in _rules_tables(scheme).items():
             con.register(name, table)
-        sql = _build_sql(scheme, appeal_cols, optout_cols, findings_cols)
-        out = con.execute(sql, {"month": month, "asof": asof, "cutoff": cutoff}).fetch_arrow_table()
+        params = {"month": month, "asof": asof, "cutoff": cutoff}
+        for statement in _stage_sql(scheme, appeal_cols, optout_cols, findings_cols):
+            con.execute(statement, {k: v for k, v in params.items() if f"${k}" in statement})
+        con.register("repaired", _repair_table(con, scheme))
+        sql = _final_sql(scheme)
+        out = con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).fetch_arrow_table()
     finally:
         con.close()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -714,7 +990,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     tables = {
         "findings": _delta_files(silver / "findings"),
-        "population": _delta_files(silver / "population", [("snapshot_month", "=", args.month)]),
+        # every snapshot up to M: subject rules may count the months a person is resident
+        "population": _delta_files(silver / "population", [("snapshot_month", "<=", args.month)]),
         "appeals": _delta_files(silver / "appeals"),
         "optouts": _delta_files(silver / "optouts"),
     }

@@ -9,33 +9,40 @@ from .decimals import POINTS, QUANTITY
 
 
 def explanation_lines(evaluated: DataFrame, per_rule: DataFrame, per_dimension: DataFrame,
-                      scheme, month: str, run_id: str) -> DataFrame:
+                      scheme, month: str, run_id: str, growth: DataFrame | None = None,
+                      person_lines: DataFrame | None = None) -> DataFrame:
     """gold/score_lines rows (catalog.SCORE_LINES): every evaluated finding (line_type
-    `finding`, its status and points), plus `tier`, `rule_cap` and `dimension_cap` rows, so
-    that for each subject base_score + Σ points = the score before clamp and rounding.
+    `finding`, its status and points; a repaired finding with `repaired_on`), plus `tier`,
+    `rule_cap` and `dimension_cap` rows, and for format v2 a `subject` row per person and
+    subject rule (status `counted` or `not_applicable`) and a `growth` row per person and growth
+    rule (occurred_on = the day growth counts from, quantity = full periods), so that for each
+    subject base_score + Σ points = the score before clamp and rounding.
 
-    In: `evaluated` (steps.evaluate_findings), `per_rule` (steps.rule_totals), `per_dimension`
-    (steps.dimension_totals)."""
+    In: `evaluated` (steps.evaluate_findings), `per_rule` (steps.rule_totals, with the growth
+    and subject-rule totals), `per_dimension` (steps.dimension_totals), `growth`
+    (across_findings.growth_totals), `person_lines` (person_rules.subject_rule_lines)."""
     zero = F.lit(0).cast(POINTS)
     null = lambda t: F.lit(None).cast(t)  # noqa: E731
     finding_rows = evaluated.select(
         F.lit("finding").alias("line_type"), "subject_key", "source_id", "record_id", "item_code",
         "level", "quantity", "occurred_on", "valid_until", "rule_id", "dimension",
         "last_valid_day", "finding_points",
-        F.when((F.col("status") == "counted") & (F.col("rule_kind") != "tiers"),
+        F.when((F.col("status") == "counted") & ~F.col("rule_kind").isin("tiers", "growth"),
                F.col("finding_points")).otherwise(zero).alias("points"),
-        "status", "deduplicated_by")
+        "status", "deduplicated_by", "repaired_on")
 
-    def adjustment(df, line_type, points, rule_id, quantity=None):
+    def adjustment(df, line_type, points, rule_id, quantity=None, status=None, since=None):
         return df.select(
             F.lit(line_type).alias("line_type"), "subject_key", null("string").alias("source_id"),
             null("string").alias("record_id"), null("string").alias("item_code"),
             null("string").alias("level"), (quantity if quantity is not None
                                              else null(QUANTITY)).alias("quantity"),
-            null("date").alias("occurred_on"), null("date").alias("valid_until"),
+            (since if since is not None else null("date")).alias("occurred_on"),
+            null("date").alias("valid_until"),
             rule_id.alias("rule_id"), "dimension", null("date").alias("last_valid_day"),
             null(POINTS).alias("finding_points"), points.cast(POINTS).alias("points"),
-            F.lit("counted").alias("status"), null("string").alias("deduplicated_by"))
+            (status if status is not None else F.lit("counted")).alias("status"),
+            null("string").alias("deduplicated_by"), null("date").alias("repaired_on"))
 
     tiers = adjustment(per_rule.where(F.col("rule_kind") == "tiers"), "tier",
                        F.col("rule_raw"), F.col("rule_id"), F.col("_quantity").cast(QUANTITY))
@@ -45,6 +52,14 @@ def explanation_lines(evaluated: DataFrame, per_rule: DataFrame, per_dimension: 
                           "dimension_cap", F.col("dimension_total") - F.col("dimension_raw"),
                           null("string"))
     all_rows = finding_rows.unionByName(tiers).unionByName(rule_caps).unionByName(dim_caps)
+    if growth is not None:
+        all_rows = all_rows.unionByName(adjustment(
+            growth, "growth", F.col("rule_raw"), F.col("rule_id"),
+            F.col("_quantity").cast(QUANTITY), since=F.col("_start")))
+    if person_lines is not None:
+        all_rows = all_rows.unionByName(adjustment(
+            person_lines, "subject", F.col("points"), F.col("rule_id"),
+            status=F.when(F.col("applies"), "counted").otherwise("not_applicable")))
     constants = {"scheme": F.lit(scheme.scheme), "score_month": F.lit(month),
                  "rules_version": F.lit(scheme.rules_version), "run_id": F.lit(run_id)}
     return all_rows.select(*[constants[c].alias(c) if c in constants else F.col(c)

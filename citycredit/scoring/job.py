@@ -34,21 +34,31 @@ class MonthInputs:
     """Silver as known at the score month: only deliveries of months <= month count (SPEC §2)."""
 
     findings: DataFrame    # silver/findings, current versions
-    subjects: DataFrame    # subject_key of every subject scored (silver.adults.scored_subjects)
+    subjects: DataFrame    # every subject scored, with its attributes (silver.adults.scored_subjects)
     appeals: DataFrame     # silver/appeals, current versions
 
 
-def load_inputs(spark: SparkSession, settings: Settings, month: str) -> MonthInputs:
+def load_inputs(spark: SparkSession, settings: Settings, month: str,
+                with_months_resident: bool = False) -> MonthInputs:
+    """Silver as known at `month`; with_months_resident: the subjects carry months_resident
+    (reads every population snapshot up to the month: only for schemes whose subject rules
+    test it, see needs_months_resident)."""
     def silver(table: catalog.Table, where=None):
         return tables.read(spark, table.at(settings), where=where)
 
     optouts = silver(catalog.SILVER_OPTOUTS).where(f"known_from <= '{month}'")
-    population = silver(catalog.SILVER_POPULATION, where={"snapshot_month": month})
+    population = (silver(catalog.SILVER_POPULATION) if with_months_resident
+                  else silver(catalog.SILVER_POPULATION, where={"snapshot_month": month}))
     return MonthInputs(
         findings=as_known_at(silver(catalog.SILVER_FINDINGS), month),
-        subjects=scored_subjects(population, optouts, month),
+        subjects=scored_subjects(population, optouts, month, with_months_resident),
         appeals=as_known_at(silver(catalog.SILVER_APPEALS), month),
     )
+
+
+def needs_months_resident(scheme: Scheme) -> bool:
+    """Does a subject rule of the scheme test months_resident (SPEC §4.1)?"""
+    return "months_resident" in scheme.subject_attributes
 
 
 def run_scoring(spark: SparkSession, settings: Settings, scheme: Scheme, month: str,
@@ -56,7 +66,7 @@ def run_scoring(spark: SparkSession, settings: Settings, scheme: Scheme, month: 
     """Score one scheme for one month and replace its gold partitions (scores, score_lines)."""
     started = time.perf_counter()
     run_id = run_id or uuid.uuid4().hex[:12]
-    inputs = inputs or load_inputs(spark, settings, month)
+    inputs = inputs or load_inputs(spark, settings, month, needs_months_resident(scheme))
     evaluated = evaluate_month(inputs.findings, inputs.subjects, inputs.appeals, scheme, month,
                                mask_working_days=settings.scoring["appeal_mask_working_days"])
     # every output reads the evaluated findings (scan, shuffle, dedupe window): compute them once

@@ -8,6 +8,11 @@ join to the month's adults, per-rule, per-dimension and per-subject aggregation)
 that start with subject_key, so Spark keeps that partitioning. Small inputs (rules, appeals, opt-outs)
 are broadcast. All point arithmetic is DECIMAL, so a rerun reproduces a month exactly whatever the
 partitioning.
+
+Rule format v2 (SPEC §4.1) adds steps that keep this: `requires` and `repair` are windows over
+keys that start with subject_key (across_findings), growth totals group the evaluated findings
+by subject_key, and subject rules read the scored subjects — a small frame joined with per-person
+flags (person_rules). A v1 scheme gets exactly the v1 plan.
 """
 from __future__ import annotations
 
@@ -23,8 +28,10 @@ from ..catalog import SCORES
 from ..months import appeal_mask_cutoff, last_day
 from ..rules import Rule, Scheme
 from ..silver.adults import exclude_opted_out
-from .decimals import POINTS, QUANTITY, RULE_VALUE
+from .across_findings import growth_totals, item_condition, repair_status, requirement_status
+from .decimals import POINTS, QUANTITY, RULE_VALUE, bounded
 from .explain import explanation_lines
+from .person_rules import subject_rule_lines, subject_rule_totals
 
 #: the finding columns scoring reads (silver/findings as known at the month)
 FINDING_COLUMNS = ["source_id", "record_id", "subject_key", "item_code", "level", "quantity",
@@ -45,6 +52,12 @@ def rules_frame(spark: SparkSession, scheme: Scheme) -> DataFrame:
         if value != value.quantize(Decimal("0.0001")):
             raise ScoringError(f"{scheme.path}: rule {where}: values may have at most 4 decimals")
         return value
+    for rule in scheme.rules:        # v2 constants: the same exactness bound
+        for value in ((rule.growth.points, rule.growth.cap) if rule.growth else ()) + \
+                tuple(units for _, units in (rule.repair.energy if rule.repair else ())):
+            dec(value, rule.id)
+    for subject_rule in scheme.subject_rules:
+        dec(subject_rule.points, subject_rule.id)
     rows = []
     for order, rule in enumerate(scheme.rules):
         dim_cap = scheme.dimensions[rule.dimension].cap
@@ -62,13 +75,12 @@ def rules_frame(spark: SparkSession, scheme: Scheme) -> DataFrame:
 
 
 def match_rule(rules: tuple[Rule, ...]) -> Column:
-    """The id of the first rule in file order whose item and `when` match (null: none)."""
+    """The id of the first rule in file order whose item and `when` match (null: none); growth
+    rules take only findings no other rule takes (Scheme.rule_for)."""
     expr = F.lit(None).cast("string")
-    for rule in reversed(rules):
-        cond = F.col("item_code") == rule.item
-        for key, value in rule.when.items():
-            cond = cond & (F.col(key) == value)
-        expr = F.when(cond, F.lit(rule.id)).otherwise(expr)
+    ordered = [r for r in rules if r.growth is None] + [r for r in rules if r.growth is not None]
+    for rule in reversed(ordered):
+        expr = F.when(item_condition(rule), F.lit(rule.id)).otherwise(expr)
     return expr
 
 
@@ -92,8 +104,13 @@ def evaluate_findings(findings: DataFrame, adults: DataFrame, appeals: DataFrame
     filed_on, resolved_on, outcome), rules (rules_frame). Out: subject_key, source_id,
     record_id, item_code, level, quantity, occurred_on, valid_until, rule_id, dimension,
     rule_kind, rule_cap, dimension_cap, last_valid_day, finding_points (points, decimal(28,8)),
-    status (revoked, appeal_upheld, masked, no_rule, not_yet_valid, expired, deduplicated,
-    counted), deduplicated_by.
+    status (revoked, appeal_upheld, masked, no_rule, not_yet_valid, expired,
+    requirement_unmet, deduplicated, repaired, counted), deduplicated_by, repaired_on.
+
+    v2: a growth rule's findings count from their occurred_on with no validity window
+    (last_valid_day null; the growth line carries the points); `requires` is checked before the
+    dedupe (an unmet finding does not compete), repair energy after it (a deduplicated copy
+    takes no energy).
     """
     a = F.lit(as_of)
     # The one shuffle: findings by subject_key. The dedupe window and every later aggregation
@@ -113,6 +130,10 @@ def evaluate_findings(findings: DataFrame, adults: DataFrame, appeals: DataFrame
     df = df.withColumn("finding_points", F.when(F.col("rule_kind") == "points",
                                                 F.col("rule_points").cast(POINTS))
                        .when(F.col("rule_kind") == "points_per_unit", per_unit.cast(POINTS)))
+    growing = any(r.growth for r in scheme.rules)
+    if growing:   # growth counts from occurred_on on: no validity window
+        df = df.withColumn("last_valid_day", F.when(F.col("rule_kind") != "growth",
+                                                    F.col("last_valid_day")))
     status = (F.when(F.col("status") == "revoked", "revoked")
               .when(F.coalesce(F.col("appeal_upheld"), F.lit(False)), "appeal_upheld")
               .when(F.coalesce(F.col("appeal_masked"), F.lit(False)), "masked")
@@ -121,13 +142,17 @@ def evaluate_findings(findings: DataFrame, adults: DataFrame, appeals: DataFrame
               .when(F.col("last_valid_day") < a, "expired")
               .otherwise("counted"))
     df = df.withColumn("status", status).drop("appeal_upheld", "appeal_masked")
+    df = dedupe_highest_value(requirement_status(df, scheme, as_of))
+    if any(r.repair for r in scheme.rules):
+        df = repair_status(df, scheme, as_of)
+    else:
+        df = df.withColumn("repaired_on", F.lit(None).cast("date"))
     # Adults are joined after the dedupe (which only compares findings of one subject): the
     # window leaves the findings sorted by subject_key, so this join sorts only the adults.
     # (rule constants only steps 1–5 need are dropped: the evaluated findings are persisted)
-    return (dedupe_highest_value(df)
-            .drop("rule_order", "rule_points", "rule_points_per_unit", "valid_months",
-                  "dedupe_group", "case_ref")
-            .join(adults, "subject_key"))
+    return (df.drop("rule_order", "rule_points", "rule_points_per_unit", "valid_months",
+                    "dedupe_group", "case_ref")
+            .join(adults.select("subject_key"), "subject_key"))
 
 
 def dedupe_highest_value(df: DataFrame) -> DataFrame:
@@ -156,11 +181,6 @@ def dedupe_highest_value(df: DataFrame) -> DataFrame:
             .drop("_competing", "_behaviour", "_value", "_rank", "_winner"))
 
 
-def _bounded(value: Column, cap: Column) -> Column:
-    """Clamp to [-cap, cap] when cap is set."""
-    return F.when(cap.isNull(), value).otherwise(F.greatest(F.least(value, cap), -cap))
-
-
 def tier_points(scheme: Scheme) -> Column:
     """Points of a tiers rule for the subject's summed quantity (`_quantity`) of rule `rule_id`."""
     expr = F.lit(None).cast(POINTS)
@@ -176,8 +196,11 @@ def tier_points(scheme: Scheme) -> Column:
 
 
 def rule_totals(lines: DataFrame, scheme: Scheme) -> DataFrame:
-    """Step 6a: per subject and rule — tiers on the summed quantity, then the rule cap."""
+    """Step 6a: per subject and rule — tiers on the summed quantity, then the rule cap.
+    (Growth rules are totalled by across_findings.growth_totals.)"""
     counted = lines.where(F.col("status") == "counted")
+    if any(r.growth for r in scheme.rules):
+        counted = counted.where(F.col("rule_kind") != "growth")
     per_rule = (counted.groupBy("subject_key", "rule_id", "dimension", "rule_kind", "rule_cap",
                                 "dimension_cap")
                 .agg(F.sum("finding_points").alias("_points"),
@@ -185,7 +208,7 @@ def rule_totals(lines: DataFrame, scheme: Scheme) -> DataFrame:
                      F.count(F.lit(1)).alias("finding_count")))
     raw = F.when(F.col("rule_kind") == "tiers", tier_points(scheme)).otherwise(F.col("_points"))
     return (per_rule.withColumn("rule_raw", raw.cast(POINTS))
-            .withColumn("rule_total", _bounded(F.col("rule_raw"), F.col("rule_cap")).cast(POINTS)))
+            .withColumn("rule_total", bounded(F.col("rule_raw"), F.col("rule_cap")).cast(POINTS)))
 
 
 def dimension_totals(per_rule: DataFrame) -> DataFrame:
@@ -194,7 +217,7 @@ def dimension_totals(per_rule: DataFrame) -> DataFrame:
             .agg(F.sum("rule_total").alias("dimension_raw"),
                  F.sum("finding_count").alias("finding_count"))
             .withColumn("dimension_total",
-                        _bounded(F.col("dimension_raw"), F.col("dimension_cap")).cast(POINTS)))
+                        bounded(F.col("dimension_raw"), F.col("dimension_cap")).cast(POINTS)))
 
 
 def grade_columns(score: Column, scheme: Scheme) -> tuple[Column, Column]:
@@ -219,7 +242,7 @@ def subject_scores(per_dimension: DataFrame, adults: DataFrame, scheme: Scheme) 
         F.sum("finding_count").alias("finding_count"),
         *[F.sum(F.when(F.col("dimension") == d, F.col("dimension_total"))).alias(f"_dim_{i}")
           for i, d in enumerate(dims)])
-    df = adults.join(per_subject, "subject_key", "left")
+    df = adults.select("subject_key").join(per_subject, "subject_key", "left")
     base = F.lit(scheme.base_score).cast(POINTS)
     raw = base + F.coalesce(F.col("points_total"), zero)
     clamped = raw
@@ -275,8 +298,20 @@ def summarise_month(evaluated: DataFrame, adults: DataFrame, scheme: Scheme, mon
                     run_id: str, computed_at: dt.datetime | None = None
                     ) -> tuple[DataFrame, DataFrame]:
     """Steps 6–7 and the explanation: (gold/scores rows, gold/score_lines rows), columns as
-    catalog.SCORES and catalog.SCORE_LINES. In: evaluate_month's rows, the scored subjects."""
+    catalog.SCORES and catalog.SCORE_LINES. In: evaluate_month's rows, the scored subjects
+    (with the attributes the scheme's subject rules test: silver.adults.scored_subjects).
+
+    v2: growth totals and the subject rules that apply join the per-rule totals before the
+    dimension caps, so dimension caps bound them like any rule total."""
+    as_of = last_day(month)
     per_rule = rule_totals(evaluated, scheme)
+    growth = person_lines = None
+    if any(r.growth for r in scheme.rules):
+        growth = growth_totals(evaluated, scheme, as_of)
+        per_rule = per_rule.unionByName(growth.drop("_start"))
+    if scheme.subject_rules:
+        person_lines = subject_rule_lines(adults, evaluated, scheme, as_of)
+        per_rule = per_rule.unionByName(subject_rule_totals(person_lines))
     per_dimension = dimension_totals(per_rule)
     scores = subject_scores(per_dimension, adults, scheme)
 
@@ -286,4 +321,5 @@ def summarise_month(evaluated: DataFrame, adults: DataFrame, scheme: Scheme, mon
                  "computed_at": stamp}
     scores = scores.select(*[constants[c].alias(c) if c in constants else F.col(c)
                              for c in SCORES.columns])
-    return scores, explanation_lines(evaluated, per_rule, per_dimension, scheme, month, run_id)
+    return scores, explanation_lines(evaluated, per_rule, per_dimension, scheme, month, run_id,
+                                     growth=growth, person_lines=person_lines)

@@ -6,11 +6,14 @@ adults and months. Modules, in the order a month is made:
 * plan: the run (months, scale, seed, item codes) and its random streams;
 * population: people, identity numbers, names, districts, exits, the population snapshots;
 * sources, volumes: the departments of conf/sources.yaml and the streams of findings they
-  deliver (reference volumes per source, item and level);
+  deliver (reference volumes per source, item and level; credit services included);
 * findings: new findings (delivery lag, quantities, validity, case references) and the
   provincial credit score of every adult;
 * overlaps: debts performed, commitments breached, and findings delivered by two departments
   with the same case_ref;
+* history: breaches, in the first months, of commitments signed before the run;
+* repairs: completed credit repairs of listings and penalties (CREDIT_REPAIR_COMPLETED), and
+  volunteering, blood and donations after breaches (repair energy, rule format v2);
 * corrections: corrections and revocations re-sent 1-6 months after delivery;
 * appeals: appeals against negative findings, opt-out requests;
 * consents: persons authorising grantees (conf/grantees.yaml) to look their score up;

@@ -9,7 +9,8 @@ from typing import NamedTuple
 
 ITEMS = ["COURT_DISHONEST_DEBTOR", "DEBT_PERFORMED", "ADMIN_PENALTY", "UNCIVIL_CONDUCT",
          "LOAN_ARREARS", "COMMITMENT_SIGNED", "COMMITMENT_BREACH", "COMMENDATION", "BRAVERY",
-         "VOLUNTEER_SERVICE", "BLOOD_DONATION", "CHARITY_DONATION", "PROVINCIAL_CREDIT_SCORE"]
+         "VOLUNTEER_SERVICE", "BLOOD_DONATION", "CHARITY_DONATION", "PROVINCIAL_CREDIT_SCORE",
+         "CREDIT_SERVICE_SETTLED", "CREDIT_SERVICE_OVERDUE", "CREDIT_REPAIR_COMPLETED"]
 UNKNOWN_ITEMS = ["TAX_ARREARS", "PARKING_TICKET", "SOCIAL_INSURANCE_ARREARS", "HONOUR_ROLL"]
 NEGATIVE_ITEMS = {"COURT_DISHONEST_DEBTOR", "ADMIN_PENALTY", "UNCIVIL_CONDUCT", "LOAN_ARREARS",
                   "COMMITMENT_BREACH"}
@@ -45,6 +46,7 @@ CASE_KINDS = [
     CaseKind("commit", "XYCN", "-", "", 8),
     CaseKind("loan", "DKHT", "-", "", 9),
     CaseKind("generic", "REF", "-", "", 8),
+    CaseKind("credit", "XYFW", "-", "", 9),
 ]
 CASE_KIND_INDEX = {kind.name: i for i, kind in enumerate(CASE_KINDS)}
 PENALTY_CASE_KIND = {"traffic_police": "traffic", "public_security": "police",
@@ -53,7 +55,8 @@ PENALTY_CASE_KIND = {"traffic_police": "traffic", "public_security": "police",
 _ITEM_CASE_KIND = {"COMMENDATION": "deed", "BRAVERY": "bravery", "VOLUNTEER_SERVICE": "volact",
                    "BLOOD_DONATION": "blood", "CHARITY_DONATION": "charity",
                    "COMMITMENT_SIGNED": "commit", "COMMITMENT_BREACH": "commit",
-                   "LOAN_ARREARS": "loan", "PROVINCIAL_CREDIT_SCORE": None}
+                   "LOAN_ARREARS": "loan", "PROVINCIAL_CREDIT_SCORE": None,
+                   "CREDIT_SERVICE_SETTLED": "credit", "CREDIT_SERVICE_OVERDUE": "credit"}
 
 
 def case_kind_for(source_id: str, item: str) -> str | None:

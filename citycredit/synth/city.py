@@ -17,6 +17,7 @@ from .consents import Consents
 from .corrections import remember, resends
 from .faults import FAULT_CODE, FaultPlanner, GroundTruth, bad_rows, delivery_order
 from .findings import NewFindings, ProvincialScores
+from .history import EarlierCommitments
 from .overlaps import Overlaps
 from .plan import CityPlan, rng_for
 from .population import Population
@@ -40,7 +41,10 @@ class City:
         self.propensities = Propensities(rng_for(plan.seed, "propensities",
                                                  plan.first_month_index), self.population.size)
         self.new_findings = NewFindings(plan, self.population, self.propensities)
-        self.overlaps = Overlaps(plan, self.findings_sources, self.propensities)
+        self.overlaps = Overlaps(plan, self.findings_sources, self.new_findings.case_numbers,
+                                 self.propensities)
+        self.earlier = EarlierCommitments(plan, self.population, self.new_findings.case_numbers,
+                                          self.overlaps.repairs)
         self.scores = (ProvincialScores(plan, self.population)
                        if any(ROLE_PROVINCIAL_SCORE in s.roles for s in self.findings_sources)
                        else None)
@@ -63,6 +67,7 @@ class City:
             rng = rngs[source.source_id]
             new[source.source_id] = self.new_findings.draw(source, rng, run_month, active)
             self.overlaps.schedule_follow_ups(source, rng, run_month, new[source.source_id])
+            self.earlier.breaches(source, run_month, active)
         clean = {s.source_id: self._clean_rows(s, rngs[s.source_id], run_month,
                                                new[s.source_id], active)
                  for s in self.findings_sources}

@@ -94,8 +94,8 @@ class NewFindings:
 
 def quantities(item: str, rng, n: int) -> np.ndarray:
     """Quantities in hundredths: volunteer hours (0.5-24, half hours), blood ml (200/300/400),
-    charity yuan (log-normal, some with fen), loan arrears months (1-6); NO_QUANTITY for
-    items without one."""
+    charity yuan (log-normal, some with fen), loan arrears months (1-6), credit services days
+    overdue (1-180); NO_QUANTITY for items without one."""
     if item == "VOLUNTEER_SERVICE":
         hours = np.clip(np.round(rng.gamma(1.6, 2.2, n) * 2) / 2, 0.5, 24)
         return np.round(hours * 100).astype(np.int64)
@@ -107,6 +107,8 @@ def quantities(item: str, rng, n: int) -> np.ndarray:
         return yuan * 100 + fen
     if item == "LOAN_ARREARS":
         return rng.choice(np.arange(1, 7), size=n, p=[.4, .25, .15, .1, .06, .04]) * 100
+    if item == "CREDIT_SERVICE_OVERDUE":      # days overdue: mostly a few days, some months
+        return np.minimum(rng.geometric(0.12, n), 180).astype(np.int64) * 100
     return np.full(n, NO_QUANTITY, np.int64)
 
 

@@ -9,6 +9,7 @@
 
 A follow-up is delivered in the month it happens or (30 %) the month after; a copy by a second
 department 0-2 months after the first delivery but at most 3 months after the occurrence.
+Completed credit repairs and repair activities after breaches: repairs.py.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from .batches import NO_DAY, ROW_CORRECTION, by_due_month, new_batch, take_rows
 from .catalogue import LEVELS
+from .repairs import Repairs
 from .volumes import (DEED_SHARE, ROLE_COMMITMENT_BREACH, ROLE_DEBT_PERFORMANCE,
                       ROLE_MIRRORS_COMMENDATION, ROLE_MIRRORS_COURT)
 
@@ -37,9 +39,10 @@ NOT_DUE = 10 ** 6          # run month of a follow-up that never comes
 class Overlaps:
     """Schedules, for one source's new findings, the rows they cause in later deliveries."""
 
-    def __init__(self, plan, findings_sources: list, propensities=None):
+    def __init__(self, plan, findings_sources: list, case_numbers=None, propensities=None):
         self.plan = plan
         self.propensities = propensities     # None: every commitment has the same breach share
+        self.repairs = Repairs(plan, findings_sources, case_numbers, self._follow_up_due)
         registry = next((s for s in findings_sources if s.source_id == DEED_REGISTRY), None)
         self.deed_registry = (registry if registry is not None
                               and "COMMENDATION" in registry.items else None)
@@ -55,6 +58,7 @@ class Overlaps:
             self._court_listings(source, rng, run_month, new, listings)
         if ROLE_COMMITMENT_BREACH in source.roles:
             self._commitment_breaches(source, rng, run_month, new)
+        self.repairs.after_penalties(source, run_month, new)
         deeds = np.flatnonzero(item == self.plan.item_index["COMMENDATION"])
         if len(deeds):
             self._commendations(source, rng, run_month, take_rows(new, deeds))
@@ -76,6 +80,8 @@ class Overlaps:
                                    | (performed_day < rows["valid_until"]))
             corrected_valid = np.where(shorten, performed_day, corrected_valid)
             new["locked"][listings[performed]] = True
+            self.repairs.after_performance(run_month, rows, np.flatnonzero(performed),
+                                           performed_day)
             for month, which in by_due_month(performed_due, performed):
                 source.schedule(month, self._same_case(source, rows, which, "DEBT_PERFORMED",
                                                        performed_day[which]))
@@ -121,6 +127,8 @@ class Overlaps:
         for month, which in by_due_month(due, due < self.plan.month_count):
             source.schedule(month, self._same_case(source, rows, which, "COMMITMENT_BREACH",
                                                    day[which]))
+        delivered = due < self.plan.month_count
+        self.repairs.after_breaches(run_month, rows["person"][delivered], day[delivered])
 
     # ..................................................................... commendations
     def _commendations(self, source, rng, run_month: int, deeds: dict):

@@ -16,7 +16,7 @@ RECORD_PREFIX = {
     "court": "FY", "public_security": "GA", "traffic_police": "JJ", "market_regulation": "SJ",
     "urban_management": "CG", "civilization_office": "WM", "volunteer_federation": "ZY",
     "blood_center": "XZ", "charity_federation": "CS", "commitments": "CN",
-    "provincial_credit": "SX",
+    "provincial_credit": "SX", "credit_services": "XY",
 }
 RECORD_SERIAL_DIGITS = 10
 FILES_PER_DELIVERY = {"traffic_police": 2}   # two brigades deliver separately

@@ -37,6 +37,8 @@ VOLUMES = {
                                             for k, v in DEEDS.items()}},
     "commitments": {"COMMITMENT_SIGNED": 600_000},
     "provincial_credit": {"LOAN_ARREARS": 50_000},
+    # 信易+ credit services (deposit-free borrowing, pay-later parking or treatment)
+    "credit_services": {"CREDIT_SERVICE_SETTLED": 1_200_000, "CREDIT_SERVICE_OVERDUE": 60_000},
 }
 # A department onboarded later (not in VOLUMES) delivering a known item.
 FALLBACK_TOTAL = {"ADMIN_PENALTY": {"minor": 15_000, "general": 6_000, "serious": 800},
@@ -49,6 +51,7 @@ ROLE_DEBT_PERFORMANCE = "debt_performance"          # DEBT_PERFORMED of its own 
 ROLE_COMMITMENT_BREACH = "commitment_breach"        # COMMITMENT_BREACH of its own commitments
 ROLE_MIRRORS_COURT = "mirrors:COURT_DISHONEST_DEBTOR"    # copies of the court's listings
 ROLE_MIRRORS_COMMENDATION = "mirrors:COMMENDATION"       # copies of high commendations
+ROLE_CREDIT_REPAIR = "credit_repair"                # CREDIT_REPAIR_COMPLETED of others' cases
 
 
 class Stream(NamedTuple):
@@ -71,8 +74,9 @@ def pool_for(source_id: str, item: str) -> str:
         return "debtor"
     if item in ("ADMIN_PENALTY", "UNCIVIL_CONDUCT"):
         return "offender"
-    if item in ("COMMITMENT_SIGNED", "COMMITMENT_BREACH"):
-        return "signer"
+    if item in ("COMMITMENT_SIGNED", "COMMITMENT_BREACH", "CREDIT_SERVICE_SETTLED",
+                "CREDIT_SERVICE_OVERDUE"):
+        return "signer"          # the persons who deal with credit commitments and services
     if item == "COMMENDATION":
         return {"volunteer_federation": "volunteer",
                 "charity_federation": "donor"}.get(source_id, "all")
@@ -90,6 +94,9 @@ def plan_streams(source) -> None:
     for item in source.items:
         if item == "PROVINCIAL_CREDIT_SCORE":
             source.roles.add(ROLE_PROVINCIAL_SCORE)
+            continue
+        if item == "CREDIT_REPAIR_COMPLETED":     # follows listings and penalties (repairs.py)
+            source.roles.add(ROLE_CREDIT_REPAIR)
             continue
         if volumes is not None and item in volumes:
             spec = volumes[item]

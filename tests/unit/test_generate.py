@@ -31,7 +31,9 @@ CONF = yaml.safe_load((REPO / "conf" / "sources.yaml").read_text(encoding="utf-8
 CATALOGUE = {"COURT_DISHONEST_DEBTOR", "DEBT_PERFORMED", "ADMIN_PENALTY", "UNCIVIL_CONDUCT",
              "LOAN_ARREARS", "COMMITMENT_SIGNED", "COMMITMENT_BREACH", "COMMENDATION",
              "BRAVERY", "VOLUNTEER_SERVICE", "BLOOD_DONATION", "CHARITY_DONATION",
-             "PROVINCIAL_CREDIT_SCORE"}
+             "PROVINCIAL_CREDIT_SCORE",
+             # rule format v2 (issue 14)
+             "CREDIT_SERVICE_SETTLED", "CREDIT_SERVICE_OVERDUE", "CREDIT_REPAIR_COMPLETED"}
 NEGATIVE = {"COURT_DISHONEST_DEBTOR", "ADMIN_PENALTY", "UNCIVIL_CONDUCT", "LOAN_ARREARS",
             "COMMITMENT_BREACH"}
 COLUMNS = ["record_id", "id_number", "name", "item_code", "level", "quantity", "occurred_on",

@@ -570,3 +570,29 @@ def test_crlf_bom_and_the_line_by_line_fallback_agree(tmp_path):
     assert list(r1.accepted["record_id"]) == list(r2.accepted["record_id"]) == ["C0", "C1", "C2"]
     assert list(raw1.data["_raw"]) == list(raw2.data["_raw"])[:3] == rows   # no \r, no BOM
     assert reasons_by_line(r2) == {4: {"encoding"}}
+
+
+def test_credit_services_deliver_the_rule_format_v2_items(tmp_path):
+    """The catalogue's new items pass the findings suite from the source that may deliver them;
+    the source's own suite checks the days overdue."""
+    good = idn()
+    lines = [
+        {"record_id": "X1", "id_number": good, "item_code": "CREDIT_SERVICE_SETTLED",
+         "occurred_on": "2026-01-05", "status": "active", "case_ref": "XYFW-1"},
+        {"record_id": "X2", "id_number": good, "item_code": "CREDIT_SERVICE_OVERDUE",
+         "quantity": 12, "occurred_on": "2026-01-06", "status": "active"},
+        {"record_id": "X3", "id_number": good, "item_code": "CREDIT_REPAIR_COMPLETED",
+         "occurred_on": "2026-01-07", "status": "active", "case_ref": "(2025)鲁10执1号"},
+        {"record_id": "X4", "id_number": good, "item_code": "CREDIT_SERVICE_OVERDUE",
+         "quantity": 0, "occurred_on": "2026-01-08", "status": "active"},
+        {"record_id": "X5", "id_number": good, "item_code": "COMMENDATION", "level": "county",
+         "occurred_on": "2026-01-08", "status": "active"},
+    ]
+    text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+    deliver(tmp_path, "credit_services", {"cs.jsonl": text})
+    _, result = land_and_validate(tmp_path, "credit_services")
+    assert reasons_by_line(result) == {4: {"bad_quantity"}, 5: {"item_not_allowed"}}
+    assert sorted(result.accepted["item_code"]) == [
+        "CREDIT_REPAIR_COMPLETED", "CREDIT_SERVICE_OVERDUE", "CREDIT_SERVICE_SETTLED"]
+    # in the development conf a month goes on without this department's delivery
+    assert SOURCES["credit_services"]["required"] is False

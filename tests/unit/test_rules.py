@@ -457,14 +457,17 @@ def test_shipped_catalogue_is_spec_section_3() -> None:
     assert list(catalogue.items) == [
         "COURT_DISHONEST_DEBTOR", "DEBT_PERFORMED", "ADMIN_PENALTY", "UNCIVIL_CONDUCT",
         "LOAN_ARREARS", "COMMITMENT_SIGNED", "COMMITMENT_BREACH", "COMMENDATION", "BRAVERY",
-        "VOLUNTEER_SERVICE", "BLOOD_DONATION", "CHARITY_DONATION", "PROVINCIAL_CREDIT_SCORE"]
+        "VOLUNTEER_SERVICE", "BLOOD_DONATION", "CHARITY_DONATION", "PROVINCIAL_CREDIT_SCORE",
+        # rule format v2 (issue 14): 用信行为 and 信用修复
+        "CREDIT_SERVICE_SETTLED", "CREDIT_SERVICE_OVERDUE", "CREDIT_REPAIR_COMPLETED"]
     items = catalogue.items
     assert items["ADMIN_PENALTY"].levels == ("minor", "general", "serious")
     assert items["COMMENDATION"].levels == ("international", "national", "provincial",
                                             "municipal", "county")
     assert {code: item.quantity for code, item in items.items() if item.quantity} == {
         "LOAN_ARREARS": "cycles", "VOLUNTEER_SERVICE": "hours", "BLOOD_DONATION": "ml",
-        "CHARITY_DONATION": "yuan", "PROVINCIAL_CREDIT_SCORE": "score"}
+        "CHARITY_DONATION": "yuan", "PROVINCIAL_CREDIT_SCORE": "score",
+        "CREDIT_SERVICE_OVERDUE": "days"}
     assert all(item.title for item in items.values())
     assert items["COURT_DISHONEST_DEBTOR"].levels is None
     assert items["COURT_DISHONEST_DEBTOR"].quantity is None
