@@ -99,7 +99,7 @@ class Lookups:
         message = ("missing API key: send 'Authorization: Bearer <key>'" if outcome == "no_key"
                    else "unknown API key")
         return self.make_answer(401, {"detail": message}, channel, None, None,
-                            scheme if scheme in self.schemes else None, kind, None, outcome)
+                                scheme if scheme in self.schemes else None, kind, None, outcome)
 
     def answer(self, kind: str, grantee: Grantee, scheme: str, body: bytes | dict,
                channel: str = "http") -> Answer:
@@ -107,8 +107,8 @@ class Lookups:
         scheme_name = scheme if scheme in self.schemes else None
 
         def reply(status, payload, outcome, purpose=None, key=None):
-            return self.make_answer(status, payload, channel, grantee.id, purpose, scheme_name, kind,
-                                key, outcome)
+            return self.make_answer(status, payload, channel, grantee.id, purpose, scheme_name,
+                                    kind, key, outcome)
 
         request = self._parse(kind, body)
         if isinstance(request, str):
@@ -170,8 +170,9 @@ class Lookups:
         channel = f"cli:{_word(getpass.getuser()) or 'operator'}"
         if grantee is None:
             return self.make_answer(401, {"detail": f"no grantee {grantee_id!r} in grantees.yaml"},
-                                channel, None, _word(body.get("purpose")),
-                                scheme if scheme in self.schemes else None, kind, None, "bad_key")
+                                    channel, None, _word(body.get("purpose")),
+                                    scheme if scheme in self.schemes else None, kind, None,
+                                    "bad_key")
         return self.answer(kind, grantee, scheme, body, channel)
 
     # -----------------------------------------------------------------------------------------

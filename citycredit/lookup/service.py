@@ -59,8 +59,8 @@ def create_app(lookups: Lookups, writer: AuditWriter) -> FastAPI:
             log.error("lookup failed: %s (grantee=%s kind=%s)", type(exc).__name__,
                       grantee.id if grantee else "-", kind)
             answer = lookups.make_answer(500, {"detail": "internal error"}, "http",
-                                     grantee.id if grantee else None, None, None, kind, None,
-                                     "error")
+                                         grantee.id if grantee else None, None, None, kind,
+                                         None, "error")
         try:
             await asyncio.wrap_future(writer.submit(answer.entry))
         except AuditUnavailable:
