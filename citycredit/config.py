@@ -41,6 +41,8 @@ _SCHEMA: dict[str, Any] = {
                    "min_volume_rows": int, "forbidden_columns": list},
     "scoring": {"appeal_mask_working_days": int},
     "publish": {"max_grade_share_change": float},
+    "landing": {"retention_months": int},
+    "cleanup": {"retention_days": int, "staging_min_age_hours": float},
 }
 _SOURCE_KEYS = {"kind", "title", "format", "items", "encoding", "date_format", "required",
                 "min_volume_ratio"}
@@ -68,6 +70,9 @@ class Settings:
     scoring: dict
     publish: dict
     sources: dict = field(default_factory=dict)
+    landing_retention_months: int = 12     # `citycredit cleanup` deletes older deliveries
+    cleanup: dict = field(default_factory=lambda: {"retention_days": 7,
+                                                   "staging_min_age_hours": 1.0})
 
 
 
@@ -149,6 +154,11 @@ def _check_values(values: dict, origins: dict):
             fail(dotted, "must be between 0 and 1")
     if values["scoring"]["appeal_mask_working_days"] < 0:
         fail("scoring.appeal_mask_working_days", "must not be negative")
+    if values["landing"]["retention_months"] < 1:
+        fail("landing.retention_months", "must be at least 1")
+    for dotted in ("cleanup.retention_days", "cleanup.staging_min_age_hours"):
+        if _get(values, dotted) < 0:
+            fail(dotted, "must not be negative")
     if not values.get("subject_key"):
         raise ConfigError(
             "no subject key: set CITYCREDIT_SUBJECT_KEY (or subject_key in conf/local.yaml "
@@ -284,4 +294,6 @@ def load_settings(folder: Path | str | None = None, env: str | None = None,
         scoring=dict(values["scoring"]),
         publish=dict(values["publish"]),
         sources=load_sources(conf / "sources.yaml"),
+        landing_retention_months=values["landing"]["retention_months"],
+        cleanup=dict(values["cleanup"]),
     )

@@ -11,6 +11,7 @@ import datetime as _dt
 import functools
 import hashlib
 import hmac
+import re
 
 import logging
 
@@ -30,7 +31,10 @@ __all__ = [
     "make_id_bytes",
     "digits_matrix",
     "subject_key",
+    "subject_keys",
     "mask_id_number",
+    "id_number_tokens",
+    "mask_id_numbers_in",
     "CHECK_WEIGHTS",
     "CHECK_CHARS",
 ]
@@ -224,3 +228,45 @@ def mask_id_number(value: str | None) -> str | None:
     if len(text) == 18:
         return text[:6] + "*" * 8 + text[-4:]
     return "*" * len(text)
+
+
+def subject_keys(id_numbers, key: str) -> list[str | None]:
+    """`subject_key` of many identity numbers (None stays None), about twice as fast as calling
+    it per value: the HMAC's inner and outer key blocks are hashed once (RFC 2104), and each
+    value costs two SHA-256 copies. Same result as `subject_key` value for value."""
+    k = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    if len(k) > 64:
+        k = hashlib.sha256(k).digest()
+    block = k.ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block)).copy
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block)).copy
+    out: list[str | None] = []
+    append = out.append
+    for value in id_numbers:
+        if value is None or value is pd.NA or isinstance(value, float):   # None / NA / NaN
+            append(None)
+            continue
+        h = inner()
+        h.update(str(value).upper().encode("utf-8"))
+        o = outer()
+        o.update(h.digest())
+        append(o.hexdigest())
+    return out
+
+
+#: something that looks like an identity number inside free text: 15-18 characters (the old
+#: 15-digit cards too), digits with a check character 0-9/X, not part of a longer word
+_ID_TOKEN = re.compile(r"(?<![0-9A-Za-z])[0-9]{14,17}[0-9Xx](?![0-9A-Za-z])")
+
+
+def id_number_tokens(text: str | None) -> list[str]:
+    """The identity-number-like tokens of a text (e.g. a quarantined row that could not be read
+    into fields), in order; they need not be valid."""
+    return _ID_TOKEN.findall(text) if text else []
+
+
+def mask_id_numbers_in(text: str | None) -> str | None:
+    """`text` with every identity-number-like token in the display form of `mask_id_number`."""
+    if not text:
+        return text
+    return _ID_TOKEN.sub(lambda m: mask_id_number(m.group(0)), text)
