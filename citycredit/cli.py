@@ -107,7 +107,7 @@ def demo(folder, adults, end):
     click.echo(outcome["summary"])
     click.echo("")
     click.echo(f"warehouse (Delta tables): {warehouse}")
-    for layer in ("bronze", "quarantine", "staging", "silver", "gold", "report"):
+    for layer in ("bronze", "quarantine", "staging", "silver", "gold", "report", "privacy"):
         if (warehouse / layer).is_dir():
             names = sorted(p.name for p in (warehouse / layer).iterdir() if p.is_dir())
             click.echo(f"  {layer:11} {', '.join(names)}")

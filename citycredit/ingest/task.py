@@ -61,14 +61,21 @@ def check_deliveries(month: str, settings: Settings | None = None) -> Deliveries
 
 
 def _kept_in_warehouse(settings: Settings, source_id: str, month: str) -> bool:
-    """No delivery folder at all in landing, but the month landed earlier (bronze has it)."""
+    """No delivery folder at all in landing, but the month of the source was landed before:
+    the run report (report/run_report, section source) records it. Not bronze's partitions: a
+    month whose rows were all erased leaves none."""
     from .. import catalog
     from ..io import tables
 
     if (settings.landing / source_id / month).exists():
         return False
-    location = catalog.bronze(source_id, settings.sources[source_id]["kind"]).at(settings)
-    return tables.exists(location) and {"month": month} in tables.partitions(location)
+    location = catalog.RUN_REPORT.at(settings)
+    if not tables.exists(location):
+        return False
+    rows = tables.read_arrow(location, columns=["score_month", "section", "name", "metrics"])
+    return any(r["score_month"] == month and r["section"] == "source" and r["name"] == source_id
+               and json.loads(r["metrics"]).get("status") in ("landed", "kept")
+               for r in rows.to_pylist())
 
 
 def _landed_earlier(settings: Settings, source_id: str, month: str) -> Landed:
@@ -80,8 +87,9 @@ def _landed_earlier(settings: Settings, source_id: str, month: str) -> Landed:
     from ..io import tables
 
     kind = settings.sources[source_id]["kind"]
-    bronze = tables.read_arrow(catalog.bronze(source_id, kind).at(settings),
-                               where={"month": month}, columns=["line"]).num_rows
+    location = catalog.bronze(source_id, kind).at(settings)
+    bronze = (tables.read_arrow(location, where={"month": month}, columns=["line"]).num_rows
+              if tables.exists(location) else 0)
     where = {"source_id": source_id, "month": month}
     staging, quarantine = catalog.staging(kind).at(settings), catalog.QUARANTINE.at(settings)
     accepted = (tables.read_arrow(staging, where=where, columns=["month"]).num_rows

@@ -229,7 +229,8 @@ def _table_of(path: Path, root: Path) -> str:
 def scan_for(needles: dict[str, str], warehouse: Path, landing: Path,
              erasure_record: list[str], workers: int = 2) -> ScanResult:
     """Search every file under `warehouse` and `landing` for `needles` (see needles_for).
-    `erasure_record`: the table ids (layer/name) whose files may hold the key."""
+    `erasure_record`: the table ids (layer/name, i.e. folders under the warehouse) whose files
+    may hold the key — told apart by their path."""
     if not needles:
         raise ValueError("nothing to search for: give an identity number or a subject key")
     started = time.perf_counter()
@@ -253,10 +254,11 @@ def scan_for(needles: dict[str, str], warehouse: Path, landing: Path,
         if columns:
             table = (_table_of(path, root) if area == "warehouse"
                      else "/".join(path.relative_to(root).parts[:2]))
-            rel = str(path.relative_to(root))
+            rel = path.relative_to(root).as_posix()
+            record = area == "warehouse" and any(rel.startswith(r.rstrip("/") + "/")
+                                                 for r in erasure_record)
             for (column, kind), count in sorted(columns.items()):
-                places.append(Place(area, table, rel, column, kind, count,
-                                    area == "warehouse" and table in erasure_record))
+                places.append(Place(area, table, rel, column, kind, count, record))
         return size, places
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

@@ -52,7 +52,7 @@ def write_report(month: str, run_id: str, landed: list[dict] | None, silver: dic
     landed = [d for d in (landed or []) if d]
     seen = {d["source_id"] for d in landed}
     landed += [{"source_id": s, "month": month, "status": "missing", "landed": 0, "accepted": 0,
-                "quarantined": 0, "by_reason": {},
+                "quarantined": 0, "suppressed": 0, "by_reason": {},
                 "note": "no delivery this month (required: false); earlier deliveries stand"}
                for s in (missing_optional or []) if s not in seen]
     changes = (silver or {}).get("sources", {})
