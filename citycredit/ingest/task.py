@@ -132,7 +132,12 @@ def land_source(source_id: str, month: str, run_id: str,
 
     raw = read_delivery(delivery, conf, forbidden_columns=settings.validation["forbidden_columns"])
     delivered = raw.landed
-    raw, suppressed = drop_suppressed(raw, suppressed_keys(settings), settings.subject_key)
+    raw, suppressed, numbers = drop_suppressed(raw, suppressed_keys(settings),
+                                               settings.subject_key)
+    if numbers:       # a late delivery about erased persons: landing must not keep it either
+        from ..privacy.erasure import erase_late_delivery
+
+        erase_late_delivery(settings, delivery, numbers, month, run_id)
     write_bronze(settings, raw, source_id, month, run_id)
     catalogue = load_catalogue(settings.rules)
     items = {code: (set(item.levels) if item.levels else None)

@@ -39,10 +39,11 @@ from ..catalog import ID_NUMBER, RAW_CONTENT, SUBJECT_KEY, Location, Table
 from ..identity import subject_keys
 from ..io import tables
 from ..months import last_day
-from .landing import FileErased, Targets, erase_from_landing
+from .landing import FileErased, Targets, erase_from_delivery, erase_from_landing
 from .suppression import COMPLETE, add_to_suppression_list, log_erasure, unfinished_erasures
 
-__all__ = ["ErasureError", "Erasure", "due_optouts", "erase_due", "warehouse_tables"]
+__all__ = ["ErasureError", "Erasure", "due_optouts", "erase_due", "erase_late_delivery",
+           "warehouse_tables"]
 
 
 class ErasureError(RuntimeError):
@@ -314,41 +315,64 @@ def erase_due(settings, month: str, run_id: str) -> Erasure:
 
     locations = [loc for loc in warehouse_tables(settings) if not loc.table.erasure_record]
     findings = _their_findings(locations, keys, numbers)
-    log_rows: list[dict] = []
 
-    def log(owner: str, place: str, rows: int, detail: str) -> None:
-        log_rows.append({"subject_key": owner, "requested_on": done.persons.get(owner),
-                         "erased_at": now, "erased_month": month, "run_id": run_id,
-                         "place": place, "rows_removed": rows, "detail": detail})
+    def entry(owner: str, place: str, rows: int, detail: str) -> dict:
+        return {"subject_key": owner, "requested_on": done.persons.get(owner), "erased_at": now,
+                "erased_month": month, "run_id": run_id, "place": place, "rows_removed": rows,
+                "detail": detail}
 
     kinds = {kind for kind in catalog.EXTRACT_KINDS
              if catalog.bronze("x", kind).personal or catalog.bronze("x", kind).finding_ref}
     done.landing = erase_from_landing(settings.landing, settings.sources,
                                       Targets(numbers, findings), kinds)
-    for erased in done.landing:
-        manifest = (f"; manifest.json row_count {erased.manifest[0]} → {erased.manifest[1]}"
-                    if erased.manifest else "")
-        for owner, rows in sorted(erased.owners.items()):
-            log(owner, erased.place, rows, f"delivery file rewritten without the rows{manifest}")
-    log_erasure(settings, log_rows)
+    log_erasure(settings, _landing_log(done.landing, done.persons, now, month, run_id,
+                                       "delivery file rewritten without the rows"))
 
     for location in sorted(locations, key=_order):
-        log_rows = []
         owners = _erase_rows(location, keys, numbers, findings)
         done.staging_removed += len(tables.remove_staging_leftovers(location))
         if tables.exists(location) and (_has_people(location) or owners):
             done.files_vacuumed += len(tables.vacuum(location, retention_hours=0))
             tables.purge_history(location)
             done.tables_purged += 1
-        if owners:
+        if owners:      # logged table by table: an interrupted erasure keeps what it did
             done.rows[location.table.id] = sum(owners.values())
-            for owner, rows in sorted(owners.items()):
-                log(owner, location.table.id, rows,
-                    "rows deleted; files vacuumed (zero retention); log purged")
-        log_erasure(settings, log_rows)
-    log_rows = []
-    for owner in sorted(keys):
-        log(owner, COMPLETE, 0, f"erasure complete: {len(locations)} tables, their history and "
-                                f"the landing zone")
-    log_erasure(settings, log_rows)
+            log_erasure(settings, [
+                entry(owner, location.table.id, rows,
+                      "rows deleted; files vacuumed (zero retention); log purged")
+                for owner, rows in sorted(owners.items())])
+    log_erasure(settings, [entry(owner, COMPLETE, 0, f"erasure complete: {len(locations)} "
+                                                     f"tables, their history and the landing zone")
+                           for owner in sorted(keys)])
     return done
+
+
+def _landing_log(erased: list[FileErased], requested: dict[str, dt.date], now: dt.datetime,
+                 month: str, run_id: str, what: str) -> list[dict]:
+    rows = []
+    for result in erased:
+        manifest = (f"; manifest.json row_count {result.manifest[0]} → {result.manifest[1]}"
+                    if result.manifest else "")
+        for owner, count in sorted(result.owners.items()):
+            rows.append({"subject_key": owner, "requested_on": requested.get(owner),
+                         "erased_at": now, "erased_month": month, "run_id": run_id,
+                         "place": result.place, "rows_removed": count,
+                         "detail": f"{what}{manifest}"})
+    return rows
+
+
+def erase_late_delivery(settings, delivery, numbers: dict[str, str], month: str,
+                        run_id: str) -> list[FileErased]:
+    """A delivery that arrived after its persons were erased (a re-delivery, a late file):
+    landing has dropped their rows (citycredit.ingest.suppress); the delivery files lose them
+    too, and the erasure log says so. `numbers`: upper-case identity number → subject_key."""
+    from .suppression import suppression_list
+
+    conf = settings.sources[delivery.source_id]
+    erased = erase_from_delivery(Path(delivery.path), delivery.source_id, conf,
+                                 Targets(numbers))
+    requested = {r["subject_key"]: r["requested_on"] for r in suppression_list(settings)}
+    log_erasure(settings, _landing_log(erased, requested, dt.datetime.now(dt.timezone.utc),
+                                       month, run_id,
+                                       "late delivery rewritten without the suppressed rows"))
+    return erased

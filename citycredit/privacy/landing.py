@@ -33,8 +33,8 @@ import pyarrow.parquet as pq
 from ..ingest.delivery import DATA_SUFFIXES, MANIFEST_FILE, Delivery, DeliveryError
 from ..months import is_month
 
-__all__ = ["Targets", "FileErased", "erase_from_landing", "old_deliveries",
-           "remove_old_deliveries"]
+__all__ = ["Targets", "FileErased", "erase_from_landing", "erase_from_delivery",
+           "old_deliveries", "remove_old_deliveries"]
 
 
 @dataclass
@@ -306,21 +306,26 @@ def erase_from_landing(landing: Path, sources: dict[str, dict], targets: Targets
         if not root.is_dir():
             continue
         for folder in sorted(p for p in root.iterdir() if p.is_dir() and is_month(p.name)):
-            removed = 0
-            erased = []
-            for entry in sorted(folder.iterdir()):
-                if entry.is_file() and not entry.name.startswith((".", "_")) \
-                        and entry.name.lower().endswith(DATA_SUFFIXES):
-                    result = _erase_file(folder, entry.name, source_id, folder.name, conf,
-                                         targets)
-                    if result is not None:
-                        erased.append(result)
-                        removed += result.rows_removed
-            manifest = _adjust_manifest(folder, removed)
-            for result in erased:
-                result.manifest = manifest
-            done += erased
+            done += erase_from_delivery(folder, source_id, conf, targets)
     return done
+
+
+def erase_from_delivery(folder: Path, source_id: str, conf: dict, targets: Targets
+                        ) -> list[FileErased]:
+    """Rewrite one delivery folder's data files without the targets' rows; adjust its
+    manifest. Returns the files rewritten."""
+    erased, removed = [], 0
+    for entry in sorted(folder.iterdir()):
+        if entry.is_file() and not entry.name.startswith((".", "_")) \
+                and entry.name.lower().endswith(DATA_SUFFIXES):
+            result = _erase_file(folder, entry.name, source_id, folder.name, conf, targets)
+            if result is not None:
+                erased.append(result)
+                removed += result.rows_removed
+    manifest = _adjust_manifest(folder, removed)
+    for result in erased:
+        result.manifest = manifest
+    return erased
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ __all__ = ["Place", "ScanResult", "scan_for", "needles_for"]
 
 _CHUNK = 64 << 20          # bytes of a non-Parquet file searched at a time
 _PARQUET_MAGIC = b"PAR1"
+_DICTIONARY_BYTES = 4      # below this many bytes a value, a text column is read as a dictionary
 
 
 @dataclass(frozen=True)
@@ -189,10 +190,20 @@ def _in_parquet(path: Path, matcher: _Matcher) -> dict[tuple[str, str], int] | N
     """(column, kind) → values found, row group by row group; None if not readable Parquet."""
     try:
         parquet = pq.ParquetFile(path)
+        schema = parquet.schema_arrow
+        columns = [f.name for f in schema if _has_text(f.type)]
+        if parquet.metadata.num_row_groups:
+            # low-cardinality text (a few bytes a value: dictionary-encoded) is read as a
+            # dictionary and searched once per distinct value, not once per row
+            first = parquet.metadata.row_group(0)
+            small = [first.column(i).path_in_schema for i in range(first.num_columns)
+                     if first.column(i).path_in_schema in columns
+                     and first.column(i).total_uncompressed_size
+                     < _DICTIONARY_BYTES * max(1, first.column(i).num_values)]
+            if small:
+                parquet = pq.ParquetFile(path, read_dictionary=small)
     except (pa.ArrowException, OSError):
         return None
-    schema = parquet.schema_arrow
-    columns = [f.name for f in schema if _has_text(f.type)]
     found: dict[tuple[str, str], int] = {}
     if not columns:
         return found

@@ -15,12 +15,17 @@ from ..io import tables
 COMPLETE = "complete"
 
 
-def suppressed_keys(warehouse) -> set[str]:
-    """The subject keys on the suppression list (empty when there is none yet)."""
+def suppression_list(warehouse) -> list[dict]:
+    """The suppression list's rows (empty when there is none yet)."""
     location = catalog.SUPPRESSION_LIST.at(warehouse)
     if not tables.exists(location):
-        return set()
-    return set(tables.read_arrow(location, columns=["subject_key"]).column(0).to_pylist())
+        return []
+    return tables.read_arrow(location).to_pylist()
+
+
+def suppressed_keys(warehouse) -> set[str]:
+    """The subject keys on the suppression list."""
+    return {row["subject_key"] for row in suppression_list(warehouse)}
 
 
 def add_to_suppression_list(warehouse, persons: dict[str, dt.date], month: str,
@@ -57,10 +62,9 @@ def unfinished_erasures(warehouse) -> dict[str, dt.date]:
     """subject_key → requested_on of persons on the suppression list whose erasure has no
     closing row (place COMPLETE) in the erasure log: an erasure that was interrupted. Their
     opt-out may no longer be in silver (a re-landing suppresses it), so the list drives it."""
-    location = catalog.SUPPRESSION_LIST.at(warehouse)
-    if not tables.exists(location):
+    listed = suppression_list(warehouse)
+    if not listed:
         return {}
-    listed = tables.read_arrow(location, columns=["subject_key", "requested_on"]).to_pylist()
     log = erasure_log(warehouse)
     done = {r["subject_key"] for r in log.select(["subject_key", "place"]).to_pylist()
             if r["place"] == COMPLETE}

@@ -105,11 +105,12 @@ def test_suppressed_persons_are_dropped_at_landing_and_counted(tmp_path):
     lines = [HEADER, row("R1", P), row("R2", Q), row("R3", P.lower()), f'"R4","{P}",oops"']
     d = delivery(tmp_path, "court", {"c.csv": ("\n".join(lines) + "\n").encode()})
     raw = read_delivery(d, SOURCES["court"])
-    kept, dropped = drop_suppressed(raw, {subject_key(P, KEY)}, KEY)
+    kept, dropped, numbers = drop_suppressed(raw, {subject_key(P, KEY)}, KEY)
     assert dropped == 3 and kept.landed == 1
+    assert numbers == {P: subject_key(P, KEY)}          # what the delivery files must lose
     assert kept.data["id_number"].tolist() == [Q]
     assert kept.data["_line"].tolist() == [2]          # file and line as delivered
-    unchanged, none = drop_suppressed(raw, set(), KEY)
+    unchanged, none, _ = drop_suppressed(raw, set(), KEY)
     assert none == 0 and unchanged.landed == 4
 
 
