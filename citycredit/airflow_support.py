@@ -69,10 +69,10 @@ def _task_body(step_name: str, timezone: str):
     """The function TaskFlow wraps for one step: every keyword any step takes (its inputs and
     the item of a mapped step) is a parameter, so mapping and XCom arguments bind by name."""
     def run_step_task(source_id=None, scheme=None, deliveries=None, landed=None, silver=None,
-                      scored=None, published=None):
+                      erased=None, scored=None, published=None):
         return _run_task(step_name, timezone, source_id or scheme,
                          {"deliveries": deliveries, "landed": landed, "silver": silver,
-                          "scored": scored, "published": published})
+                          "erased": erased, "scored": scored, "published": published})
     return run_step_task
 
 

@@ -41,6 +41,12 @@ class Table:
     key: tuple[str, ...] = ()
     personal: dict[str, str] = field(default_factory=dict)   # column → ID_NUMBER | SUBJECT_KEY | RAW_CONTENT
     description: str = ""
+    #: (source column, record_id column) naming a finding this row is about (appeals): erasure
+    #: removes the rows about an erased person's findings too
+    finding_ref: tuple[str, str] = ()
+    #: the record of erasures (suppression list, erasure log): keeps erased subject keys on
+    #: purpose, so erasure leaves it alone and the privacy scan reports it apart
+    erasure_record: bool = False
 
     @property
     def id(self) -> str:
@@ -116,6 +122,7 @@ def bronze(source_id: str, kind: str) -> Table:
                 ("month", _S), ("load_id", _S)),
         partitions=("month",), key=("month", "file", "line"),
         personal={ID_NUMBER: ID_NUMBER} if ID_NUMBER in columns else {},
+        finding_ref=("appeal_source_id", "record_id") if kind == "appeals" else (),
         description=f"{kind} deliveries of {source_id} as delivered (names never stored)")
 
 
@@ -129,17 +136,19 @@ def staging(kind: str) -> Table:
         partitions=("source_id", "month"),
         key=("source_id", "month", _STAGING_KEYS.get(kind, "subject_key")),
         personal={SUBJECT_KEY: SUBJECT_KEY} if kind != "appeals" else {},
+        finding_ref=("appeal_source_id", "record_id") if kind == "appeals" else (),
         description=f"accepted {kind} rows of a month, pseudonymised")
 
 
 QUARANTINE = Table(
     "quarantine", "rows",
     _schema(("source_id", _S), ("month", _S), ("file", _S), ("line", _I64), ("reasons", _S),
-            ("detail", _S), ("raw", _S), ("load_id", _S)),
+            ("detail", _S), ("raw", _S), ("subject_key", _S), ("load_id", _S)),
     partitions=("source_id", "month"), key=("source_id", "month", "file", "line"),
-    personal={"raw": RAW_CONTENT},
+    personal={"raw": RAW_CONTENT, "subject_key": SUBJECT_KEY},
     description="rejected rows with reason codes (';'-joined), what is wrong (detail, no "
-                "personal data) and the delivered content")
+                "personal data) and the delivered content, identity numbers masked "
+                "(`371002********123X`); subject_key where the number was valid")
 
 SILVER_FINDINGS = Table(
     "silver", "findings",
@@ -156,7 +165,7 @@ SILVER_APPEALS = Table(
     _schema(("appeal_id", _S), ("source_id", _S), ("record_id", _S), ("filed_on", _D),
             ("resolved_on", _D), ("outcome", _S), ("known_from", _S), ("known_until", _S),
             ("load_id", _S)),
-    key=("appeal_id", "known_from"),
+    key=("appeal_id", "known_from"), finding_ref=("source_id", "record_id"),
     description="every delivered version of every appeal; source_id is the appealed finding's")
 
 SILVER_POPULATION = Table(
@@ -248,6 +257,24 @@ EVALUATIONS = Table(
     description="validity, discrimination, stability and fairness measures of a scheme "
                 "(citycredit evaluate; variant `adopted` or a draft's name; metrics: the JSON)")
 
+SUPPRESSION_LIST = Table(
+    "privacy", "suppression_list",
+    _schema(("subject_key", _S), ("requested_on", _D), ("erased_month", _S),
+            ("erased_at", TIMESTAMP)),
+    key=("subject_key",), personal={"subject_key": SUBJECT_KEY}, erasure_record=True,
+    description="erased persons (subject_key only, never an identity number): their rows are "
+                "dropped at landing, so a re-landing, backfill or late delivery cannot bring them back")
+
+ERASURE_LOG = Table(
+    "privacy", "erasure_log",
+    _schema(("subject_key", _S), ("requested_on", _D), ("erased_at", TIMESTAMP),
+            ("erased_month", _S), ("run_id", _S), ("place", _S), ("rows_removed", _I64),
+            ("detail", _S)),
+    key=("subject_key", "erased_at", "place"), personal={"subject_key": SUBJECT_KEY},
+    erasure_record=True,
+    description="what each erasure removed: one row per person and place (a table, or a landing "
+                "file rewritten), no other personal data")
+
 #: the versioned silver tables and the key whose versions they keep
 VERSIONED = {"findings": SILVER_FINDINGS, "appeals": SILVER_APPEALS,
              "consents": SILVER_CONSENTS}
@@ -257,7 +284,7 @@ def fixed_tables() -> list[Table]:
     """The tables whose names do not depend on conf (bronze and staging do)."""
     return [QUARANTINE, SILVER_FINDINGS, SILVER_APPEALS, SILVER_POPULATION, SILVER_OPTOUTS,
             SILVER_CONSENTS, SCORES, SCORE_LINES, PUBLISHED_SCORES, RUN_REPORT,
-            SIMULATED_SCORES, EVALUATIONS]
+            SIMULATED_SCORES, EVALUATIONS, SUPPRESSION_LIST, ERASURE_LOG]
 
 
 def all_tables(sources: dict[str, dict]) -> Iterator[Table]:
@@ -274,9 +301,16 @@ def markdown() -> str:
     """The table list of docs/contracts.md, generated from this catalogue."""
     def block(table: Table, title: str) -> list[str]:
         personal = ", ".join(f"`{c}` ({what})" for c, what in table.personal.items()) or "none"
+        notes = ""
+        if table.finding_ref:
+            notes += (f" · about a finding: `{table.finding_ref[0]}`, `{table.finding_ref[1]}` "
+                      f"(erased with the person's findings)")
+        if table.erasure_record:
+            notes += " · erasure record: keeps erased subject keys on purpose"
         lines = [f"### {title}", table.description + ".", "",
                  f"partitions: {', '.join(f'`{p}`' for p in table.partitions) or 'none'} · "
-                 f"key: {', '.join(f'`{k}`' for k in table.key)} · personal data: {personal}", "",
+                 f"key: {', '.join(f'`{k}`' for k in table.key)} · personal data: {personal}"
+                 + notes, "",
                  "| column | type |", "|---|---|"]
         lines += [f"| {f.name} | {f.type} |" for f in table.schema]
         return lines + [""]

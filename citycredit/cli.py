@@ -197,7 +197,7 @@ def demo(folder, adults, end):
     click.echo(outcome["summary"])
     click.echo("")
     click.echo(f"warehouse (Delta tables): {warehouse}")
-    for layer in ("bronze", "quarantine", "staging", "silver", "gold", "report"):
+    for layer in ("bronze", "quarantine", "staging", "silver", "gold", "report", "privacy"):
         if (warehouse / layer).is_dir():
             names = sorted(p.name for p in (warehouse / layer).iterdir() if p.is_dir())
             click.echo(f"  {layer:11} {', '.join(names)}")
@@ -380,6 +380,88 @@ def recognition_propose(source, target, month):
     except ProposalError as exc:
         click.echo(f"cannot propose: {exc}", err=True)
         sys.exit(1)
+@cli.command()
+@click.option("--month", callback=_month, required=True,
+              help="carry out the opt-outs requested on or before this month's last day")
+def erase(month):
+    """Erase opted-out persons from every table, its history and the landing zone (SPEC §7).
+
+    The same step `citycredit run` takes after building silver; the persons go on the
+    suppression list, so no later delivery brings them back."""
+    import datetime as dt
+
+    from .privacy.task import ErasureError, erase as erase_month
+
+    run_id = "erase-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    try:
+        done = erase_month(month, run_id)
+    except ErasureError as exc:
+        click.echo(f"ERASURE NOT COMPLETE: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"{done['persons']} person(s) erased (opt-outs requested by the end of {month}): "
+               f"{sum(done['rows'].values())} rows from {len(done['rows'])} tables, "
+               f"{done['landing_rows']} rows from {done['landing_files']} landing files, "
+               f"{done['files_vacuumed']} files vacuumed, history purged in "
+               f"{done['tables_purged']} tables ({done['seconds']:.1f}s)")
+    for table, rows in done["rows"].items():
+        click.echo(f"  {table:32} {rows:>8} rows")
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="only list the landing folders that would go")
+def cleanup(dry_run):
+    """Housekeeping: remove killed runs' `_staging-*` folders, vacuum every table with
+    cleanup.retention_days, delete delivery folders older than landing.retention_months."""
+    from .privacy.task import cleanup as run_cleanup
+
+    done = run_cleanup(dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(f"{verb} {len(done['deliveries_removed'])} delivery folder(s) before "
+               f"{done['landing_before']}")
+    for folder in done["deliveries_removed"]:
+        click.echo(f"  {folder}")
+    if not dry_run:
+        click.echo(f"removed {len(done['staging_removed'])} staging folder(s) of killed runs; "
+                   f"vacuumed {done['tables']} tables: {done['files_vacuumed']} files removed "
+                   f"({done['seconds']:.1f}s)")
+
+
+@cli.command("privacy-scan")
+@click.option("--id-number", default=None,
+              help="identity number to look for ('-': read it from standard input)")
+@click.option("--subject-key", default=None, help="subject key to look for")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def privacy_scan(id_number, subject_key, as_json):
+    """List every place under the warehouse and landing that holds a person (every file on
+    disk: Parquet column by column, Delta logs and checkpoints, JSON/HTML, deliveries).
+
+    Exit status 0 only when nothing is found outside the suppression list and erasure log."""
+    import json
+
+    from .privacy.task import privacy_scan as scan
+
+    if (id_number is None) == (subject_key is None):
+        raise click.UsageError("give exactly one of --id-number and --subject-key")
+    if id_number == "-":
+        id_number = sys.stdin.readline().strip()
+    result = scan(id_number=id_number, subject_key=subject_key)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=1))
+    else:
+        record: dict[str, int] = {}
+        for place in result.places:
+            if place.erasure_record:        # where the key belongs: one line per table
+                record[place.table] = record.get(place.table, 0) + 1
+                continue
+            click.echo(f"FOUND {place.area:9} {place.table:28} {place.file}  "
+                       f"column {place.column}: {place.found} ×{place.count}")
+        for table, files in sorted(record.items()):
+            click.echo(f"erasure record: {table} ({files} files hold the key, as they should)")
+        verdict = ("clean: nothing outside the suppression list and erasure log" if result.clean
+                   else f"{len(result.outside_record)} place(s) still hold the person")
+        click.echo(f"{verdict} ({result.files} files, {result.bytes / 1e6:.1f} MB, "
+                   f"{result.seconds:.1f}s)")
+    sys.exit(0 if result.clean else 1)
 
 
 def main():

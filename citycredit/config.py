@@ -49,6 +49,8 @@ _SCHEMA: dict[str, Any] = {
                "refresh_seconds": int, "timezone": str},
     "policy": {"outcome_items": list, "outcome_months": int, "fairness_min_ratio": float,
                "incentive_grades": dict, "explanation_sample": int, "reports": str},
+    "landing": {"retention_months": int},
+    "cleanup": {"retention_days": int, "staging_min_age_hours": float},
 }
 _SOURCE_KEYS = {"kind", "title", "format", "items", "encoding", "date_format", "required",
                 "min_volume_ratio"}
@@ -78,6 +80,9 @@ class Settings:
     sources: dict = field(default_factory=dict)
     lookup: dict = field(default_factory=dict)
     policy: dict = field(default_factory=dict)     # policy.reports is a resolved Path
+    landing_retention_months: int = 12     # `citycredit cleanup` deletes older deliveries
+    cleanup: dict = field(default_factory=lambda: {"retention_days": 7,
+                                                   "staging_min_age_hours": 1.0})
 
 
 
@@ -171,6 +176,11 @@ def _check_values(values: dict, origins: dict):
         zoneinfo.ZoneInfo(values["lookup"]["timezone"])
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         fail("lookup.timezone", "must be a time zone name such as Asia/Shanghai")
+    if values["landing"]["retention_months"] < 1:
+        fail("landing.retention_months", "must be at least 1")
+    for dotted in ("cleanup.retention_days", "cleanup.staging_min_age_hours"):
+        if _get(values, dotted) < 0:
+            fail(dotted, "must not be negative")
     if not values.get("subject_key"):
         raise ConfigError(
             "no subject key: set CITYCREDIT_SUBJECT_KEY (or subject_key in conf/local.yaml "
@@ -308,6 +318,8 @@ def load_settings(folder: Path | str | None = None, env: str | None = None,
         sources=load_sources(conf / "sources.yaml"),
         lookup=dict(values["lookup"]),
         policy={**values["policy"], "reports": data_path("policy.reports")},
+        landing_retention_months=values["landing"]["retention_months"],
+        cleanup=dict(values["cleanup"]),
     )
 
 

@@ -33,7 +33,9 @@ __all__ = [
     "make_id_bytes",
     "digits_matrix",
     "subject_key",
+    "subject_keys",
     "mask_id_number",
+    "id_number_tokens",
     "mask_id_numbers_in",
     "CHECK_WEIGHTS",
     "CHECK_CHARS",
@@ -304,11 +306,42 @@ def mask_id_number(value: str | None) -> str | None:
 
 
 #: a run of characters that may be an identity number (ASCII or full-width digits; 15 digits
-#: is the old first-generation card) — what free text must never show in clear
-ID_NUMBER_LIKE = re.compile(r"[0-9０-９]{15,17}[0-9０-９Xx]?")
+#: is the old first-generation card), not part of a longer word — what free text must never
+#: show in clear
+ID_NUMBER_LIKE = re.compile(r"(?<![0-9０-９A-Za-z])[0-9０-９]{14,17}[0-9０-９Xx](?![0-9０-９A-Za-z])")
 
 
 def mask_id_numbers_in(text: str) -> str:
     """Free text (a message, an undecodable row) with every identity-number-like run masked
     as `mask_id_number` does."""
     return ID_NUMBER_LIKE.sub(lambda m: mask_id_number(m.group()), text)
+
+
+def subject_keys(id_numbers, key: str) -> list[str | None]:
+    """`subject_key` of many identity numbers (None stays None), about twice as fast as calling
+    it per value: the HMAC's inner and outer key blocks are hashed once (RFC 2104), and each
+    value costs two SHA-256 copies. Same result as `subject_key` value for value."""
+    k = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    if len(k) > 64:
+        k = hashlib.sha256(k).digest()
+    block = k.ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block)).copy
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block)).copy
+    out: list[str | None] = []
+    append = out.append
+    for value in id_numbers:
+        if value is None or value is pd.NA or isinstance(value, float):   # None / NA / NaN
+            append(None)
+            continue
+        h = inner()
+        h.update(str(value).upper().encode("utf-8"))
+        o = outer()
+        o.update(h.digest())
+        append(o.hexdigest())
+    return out
+
+
+def id_number_tokens(text: str | None) -> list[str]:
+    """The identity-number-like tokens of a text (e.g. a quarantined row that could not be read
+    into fields), in order; they need not be valid."""
+    return ID_NUMBER_LIKE.findall(text) if text else []

@@ -1,10 +1,10 @@
 """The month: one declared order of steps, followed by `citycredit run` (run_month below) and by
 the Airflow DAG (dags/citycredit_monthly.py builds one task per step from STEPS).
 
-    check_deliveries → land_source[per source] → build_silver → score_scheme[per scheme]
+    check_deliveries → land_source[per source] → build_silver → erase → score_scheme[per scheme]
                      → publish → report (also after a refused publication)
 
-A step is a task function of a stage package (ingest, silver, scoring, publish). It takes the
+A step is a task function of a stage package (ingest, silver, privacy, scoring, publish). It takes the
 score month, the run id, settings, the results of the earlier steps it names, and — for a step
 run per source or per scheme — that item. Results are JSON-able TypedDicts (they travel through
 XCom). Each function loads settings and Spark itself, so each can run in its own process.
@@ -20,14 +20,15 @@ from .config import Settings, load_settings
 from .ingest.delivery import DeliveryError, DeliveryMissing
 from .ingest.task import BatchRejected, check_deliveries, land_source
 from .months import score_month_of_run as resolve_month
+from .privacy.task import erase
 from .publish.task import PublishRefused, publish, report
 from .scoring.task import score_scheme
 from .silver.task import build_silver
 
 __all__ = ["STEPS", "Step", "REFUSALS", "SourceSkipped", "run_month", "run_step",
            "resolve_month", "DeliveryError", "DeliveryMissing", "BatchRejected",
-           "PublishRefused", "check_deliveries", "land_source", "build_silver", "score_scheme",
-           "publish", "report"]
+           "PublishRefused", "check_deliveries", "land_source", "build_silver", "erase",
+           "score_scheme", "publish", "report"]
 
 #: a refusal gives the same answer on every try (missing or unreadable delivery, rejected batch,
 #: refused publication): the DAG fails such a task at once instead of retrying it
@@ -64,12 +65,14 @@ STEPS: tuple[Step, ...] = (
     Step("land_source", land_source, each="source_id", after=("check_deliveries",),
          stage="land+validate"),
     Step("build_silver", build_silver, inputs={"landed": "land_source"}, stage="silver"),
-    Step("score_scheme", score_scheme, each="scheme", after=("build_silver",), stage="score"),
+    Step("erase", erase, after=("build_silver",), stage="erase"),
+    Step("score_scheme", score_scheme, each="scheme", after=("erase",), stage="score"),
     Step("publish", publish, inputs={"scored": "score_scheme"}, options=("accept_drift",),
          stage="publish"),
     Step("report", report, always=True, stage="report",
          inputs={"deliveries": "check_deliveries", "landed": "land_source",
-                 "silver": "build_silver", "scored": "score_scheme", "published": "publish"}),
+                 "silver": "build_silver", "erased": "erase", "scored": "score_scheme",
+                 "published": "publish"}),
 )
 STEP_BY_NAME = {step.name: step for step in STEPS}
 
@@ -157,5 +160,6 @@ def run_month(month: str, schemes: list[str] | None = None, accept_drift: bool =
         raise stopped
     return {"run_id": run_id, "month": month, "deliveries": results["check_deliveries"],
             "landed": results["land_source"], "silver": results["build_silver"],
+            "erased": results["erase"],
             "scored": results["score_scheme"], "published": results["publish"],
             "summary": results["report"], "stages": stages}

@@ -3,6 +3,8 @@ less the name column and forbidden fields, which are never stored (SPEC §7). A 
 replaces the month's partition atomically."""
 from __future__ import annotations
 
+import os
+
 import pyarrow as pa
 
 from .. import catalog
@@ -28,10 +30,12 @@ def bronze_rows(raw: RawBatch, source_id: str, month: str, run_id: str,
 
 
 def write_bronze(warehouse, raw: RawBatch, source_id: str, month: str, run_id: str) -> None:
-    """Replace bronze/<source_id> month `month` with the delivery."""
+    """Replace bronze/<source_id> month `month` with the delivery. The bronze folder is made
+    readable by the pipeline's account only: it holds identity numbers in clear (SPEC §7)."""
     location = catalog.bronze(source_id, raw.kind).at(warehouse)
     tables.write_arrow(bronze_rows(raw, source_id, month, run_id, location.table), location,
                        mode="overwrite", replace={"month": month})
+    os.chmod(os.path.dirname(location.path), 0o700)
 
 
 def volume_drop(warehouse, source_id: str, kind: str, month: str, landed: int,

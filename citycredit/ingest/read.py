@@ -45,7 +45,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..config import forbidden_columns as configured_forbidden_columns
-from ..identity import ID_NUMBER_LIKE, mask_id_numbers_in, normalise_id_numbers
+from ..identity import (ID_NUMBER_LIKE, id_number_tokens, is_valid_id_number,
+                        mask_id_numbers_in, normalise_id_numbers)
 from .contracts import Contract, FileStat, RawBatch, contract_for
 from .delivery import MANIFEST_FILE, Delivery, DeliveryError
 from .encodings import decode_lines, redacted_csv_row, redacted_json_row
@@ -244,10 +245,30 @@ def _text_array(values) -> pa.Array:
     return pc.if_else(pc.equal(pc.utf8_length(arr), 0), pa.scalar(None, pa.string()), arr)
 
 
+def recovered_id_numbers(texts: dict[int, str]) -> dict[int, str]:
+    """Rows that could not be read into fields (position → delivered text): the first valid
+    identity number in each text, taken before the text is masked. It becomes the row's
+    `id_number` (kept in bronze, the one table with clear numbers), so suppression and the
+    quarantine's subject_key know whose row it is."""
+    out = {}
+    for pos, text in texts.items():
+        for token in id_number_tokens(text):
+            if is_valid_id_number(token):
+                out[pos] = token
+                break
+    return out
+
+
 def _table(contract: Contract, columns: dict, file: str, lines, raw, error, extra,
-           detail=None) -> pa.Table:
-    """A file's rows as an arrow table: contract columns (text) + META_COLUMNS."""
+           detail=None, recovered: dict[int, str] | None = None) -> pa.Table:
+    """A file's rows as an arrow table: contract columns (text) + META_COLUMNS; `recovered`:
+    identity numbers of unreadable rows (recovered_id_numbers)."""
     n = len(lines)
+    if recovered and "id_number" in contract.columns:
+        ids = list(columns.get("id_number") or [None] * n)
+        for pos, number in recovered.items():
+            ids[pos] = number
+        columns = {**columns, "id_number": ids}
     data = {}
     for col in contract.columns:
         values = columns.get(col)
@@ -418,11 +439,12 @@ def _read_csv(ctx: _ReadContext, path: Path, encoding: str) -> pa.Table:
 
     columns = {col: [r[j] for r in records] for j, col in enumerate(header)}
     _check_repeated_header(ctx, file, header, columns, out_lines)
+    recovered = recovered_id_numbers({pos: raws[pos] for pos in errors})
     for pos in errors:      # rows that could not be read into fields (SPEC §7)
         raws[pos] = redacted_csv_row(raws[pos], header)
     raw = pc.utf8_rtrim(pa.array(raws, pa.string()), characters="\r\n")
     return _table(ctx.contract, columns, file, out_lines, raw, _sparse(errors, len(records)),
-                  None, _sparse(details, len(records)))
+                  None, _sparse(details, len(records)), recovered)
 
 
 def _check_repeated_header(ctx: _ReadContext, file: str, header: list[str], columns: dict,
@@ -514,6 +536,7 @@ def _read_jsonl(ctx: _ReadContext, path: Path) -> pa.Table:
     out_lines: list[int] = []
     raws: list[str] = []
     errors: dict[int, str] = {}
+    unreadable: dict[int, str] = {}   # position → the line as delivered
     details: dict[int, str] = {}
     extras: dict[int, str] = {}
     for i, line in enumerate(lines):
@@ -554,8 +577,11 @@ def _read_jsonl(ctx: _ReadContext, path: Path) -> pa.Table:
                 obj["quantity"] = plain_decimal(obj["quantity"])
         records.append(obj if obj is not None else {})
         out_lines.append(i + 1)
-        raws.append(line.rstrip("\r\n") if len(records) - 1 not in errors
-                    else redacted_json_row(line))
+        if len(records) - 1 in errors:
+            unreadable[len(records) - 1] = line
+            raws.append(redacted_json_row(line))
+        else:
+            raws.append(line.rstrip("\r\n"))
     schema = pa.schema([(c, pa.string()) for c in cols])
     try:
         table = pa.Table.from_pylist(records, schema=schema)
@@ -567,7 +593,7 @@ def _read_jsonl(ctx: _ReadContext, path: Path) -> pa.Table:
                for c, v in columns.items()}
     n = len(records)
     return _table(ctx.contract, columns, file, out_lines, raws, _sparse(errors, n),
-                  _sparse(extras, n), _sparse(details, n))
+                  _sparse(extras, n), _sparse(details, n), recovered_id_numbers(unreadable))
 
 
 def _refuse_json_document(ctx: _ReadContext, file: str, lines: list[str]) -> None:

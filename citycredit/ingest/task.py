@@ -1,7 +1,8 @@
 """The ingest steps of the month (thin: settings in, typed results out; the work is in the
 modules beside this one). Results are JSON-able TypedDicts: they travel through Airflow's XCom.
 
-    find delivery → read → bronze → validate (GX) → quarantine → staging (pseudonymised)
+    find delivery → read → suppress (erased persons) → bronze → validate (GX) → quarantine
+                  → staging (pseudonymised)
 """
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from typing import TypedDict
 from ..config import Settings, load_settings
 from .bronze import volume_drop, write_bronze
 from .delivery import DeliveryError, DeliveryMissing, deliveries_of_month, find_delivery
-from .quarantine import write_quarantine
+from .quarantine import quarantine_subject_keys, write_quarantine
 from .read import read_delivery
 from .staging import write_staging
+from .suppress import drop_suppressed
 
 __all__ = ["BatchRejected", "DeliveryError", "DeliveryMissing", "Deliveries", "Landed",
            "check_deliveries", "land_source"]
@@ -24,20 +26,22 @@ class BatchRejected(RuntimeError):
     """A delivery failed a batch-level check; nothing of the month reaches silver."""
 
 
-class Deliveries(TypedDict):
+class Deliveries(TypedDict, total=False):
     month: str
     ready: list[str]               # sources with a complete delivery
     missing_optional: list[str]    # `required: false` sources without one (earlier stand)
+    kept: list[str]                # delivery folder gone (landing retention), month in bronze
 
 
 class Landed(TypedDict, total=False):
     source_id: str
     month: str
-    status: str                    # landed | missing
+    status: str                    # landed | missing | kept (from the warehouse)
     kind: str
-    landed: int                    # rows delivered = accepted + quarantined
+    landed: int                    # rows delivered = accepted + quarantined + suppressed
     accepted: int
     quarantined: int
+    suppressed: int                # rows of erased persons dropped at landing (SPEC §7)
     by_reason: dict[str, int]      # quarantine reason code → rows
     files: list[str]
     seconds: float
@@ -46,9 +50,58 @@ class Landed(TypedDict, total=False):
 
 def check_deliveries(month: str, settings: Settings | None = None) -> Deliveries:
     """Which sources delivered the month; a required source without `_READY` raises
-    DeliveryMissing naming it."""
+    DeliveryMissing naming it. A source whose delivery folder is gone (landing retention,
+    `citycredit cleanup`) but whose month is in bronze is `kept`: the month is rerun from what
+    the warehouse holds."""
     settings = settings or load_settings()
-    return {"month": month, **deliveries_of_month(settings.landing, settings.sources, month)}
+    kept = [s for s in settings.sources if _kept_in_warehouse(settings, s, month)]
+    found = deliveries_of_month(settings.landing, {s: c for s, c in settings.sources.items()
+                                                   if s not in kept}, month)
+    return {"month": month, **found, "kept": kept}
+
+
+def _kept_in_warehouse(settings: Settings, source_id: str, month: str) -> bool:
+    """No delivery folder at all in landing, but the month of the source was landed before:
+    the run report (report/run_report, section source) records it. Not bronze's partitions: a
+    month whose rows were all erased leaves none."""
+    from .. import catalog
+    from ..io import tables
+
+    if (settings.landing / source_id / month).exists():
+        return False
+    location = catalog.RUN_REPORT.at(settings)
+    if not tables.exists(location):
+        return False
+    rows = tables.read_arrow(location, columns=["score_month", "section", "name", "metrics"])
+    return any(r["score_month"] == month and r["section"] == "source" and r["name"] == source_id
+               and json.loads(r["metrics"]).get("status") in ("landed", "kept")
+               for r in rows.to_pylist())
+
+
+def _landed_earlier(settings: Settings, source_id: str, month: str) -> Landed:
+    """The counts of a month landed earlier whose delivery folder is gone: bronze, quarantine
+    and staging stand as they are (erasures included)."""
+    from collections import Counter
+
+    from .. import catalog
+    from ..io import tables
+
+    kind = settings.sources[source_id]["kind"]
+    location = catalog.bronze(source_id, kind).at(settings)
+    bronze = (tables.read_arrow(location, where={"month": month}, columns=["line"]).num_rows
+              if tables.exists(location) else 0)
+    where = {"source_id": source_id, "month": month}
+    staging, quarantine = catalog.staging(kind).at(settings), catalog.QUARANTINE.at(settings)
+    accepted = (tables.read_arrow(staging, where=where, columns=["month"]).num_rows
+                if tables.exists(staging) else 0)
+    reasons = (tables.read_arrow(quarantine, where=where, columns=["reasons"]).column(0)
+               .to_pylist() if tables.exists(quarantine) else [])
+    by_reason = Counter(r for joined in reasons for r in (joined or "").split(";") if r)
+    return {"source_id": source_id, "month": month, "status": "kept", "kind": kind,
+            "landed": bronze, "accepted": accepted, "quarantined": len(reasons),
+            "suppressed": 0, "by_reason": dict(sorted(by_reason.items())), "files": [],
+            "seconds": 0.0, "note": "delivery folder gone (landing retention): bronze, "
+                                    "quarantine and staging of the month stand"}
 
 
 def land_source(source_id: str, month: str, run_id: str,
@@ -65,14 +118,26 @@ def land_source(source_id: str, month: str, run_id: str,
     started = time.perf_counter()
     conf = settings.sources[source_id]
     delivery = find_delivery(settings.landing, source_id, month)
+    if delivery is None and _kept_in_warehouse(settings, source_id, month):
+        return _landed_earlier(settings, source_id, month)
     if delivery is None:
         if conf["required"]:
             raise DeliveryMissing(f"month {month}: no complete delivery from required source "
                                   f"{source_id}")
         return {"source_id": source_id, "month": month, "status": "missing", "landed": 0,
-                "accepted": 0, "quarantined": 0, "by_reason": {}, "seconds": 0.0,
+                "accepted": 0, "quarantined": 0, "suppressed": 0, "by_reason": {},
+                "seconds": 0.0,
                 "note": "no delivery this month (required: false); earlier deliveries stand"}
+    from ..privacy.suppression import suppressed_keys
+
     raw = read_delivery(delivery, conf, forbidden_columns=settings.validation["forbidden_columns"])
+    delivered = raw.landed
+    raw, suppressed, numbers = drop_suppressed(raw, suppressed_keys(settings),
+                                               settings.subject_key)
+    if numbers:       # a late delivery about erased persons: landing must not keep it either
+        from ..privacy.erasure import erase_late_delivery
+
+        erase_late_delivery(settings, delivery, numbers, month, run_id)
     write_bronze(settings, raw, source_id, month, run_id)
     catalogue = load_catalogue(settings.rules)
     items = {code: (set(item.levels) if item.levels else None)
@@ -80,10 +145,12 @@ def land_source(source_id: str, month: str, run_id: str,
     result = validate_batch(raw, source_id, conf, month, items,
                             {**settings.validation, "sources": settings.sources,
                              "expectations_dir": settings.expectations})
-    write_quarantine(settings, result.quarantined, source_id, month, run_id)
+    quarantined = result.quarantined.assign(subject_key=quarantine_subject_keys(
+        raw.data, result.quarantined, settings.subject_key))
+    write_quarantine(settings, quarantined, source_id, month, run_id)
     ratio = conf["min_volume_ratio"]
     problems = list(result.batch_errors) + volume_drop(
-        settings, source_id, conf["kind"], month, raw.landed,
+        settings, source_id, conf["kind"], month, delivered,
         settings.validation["min_volume_ratio"] if ratio is None else ratio,
         settings.validation["min_volume_rows"])
     if not result.gx_success and not problems:
@@ -96,6 +163,7 @@ def land_source(source_id: str, month: str, run_id: str,
                   settings.subject_key)
     counts = dict(result.counts)
     assert counts["landed"] == counts["accepted"] + counts["quarantined"], counts
+    counts.update(landed=delivered, suppressed=suppressed)
     return {"source_id": source_id, "month": month, "status": "landed", "kind": conf["kind"],
             **counts, "files": [f.name for f in raw.files],
             "seconds": round(time.perf_counter() - started, 2)}
@@ -105,9 +173,14 @@ def _keep_gx_results(settings: Settings, source_id: str, month: str, run_id: str
                      results: dict, render) -> None:
     """validation_results/<month>/<run_id>/<source>.json, plus GX Data Docs pages
     <source>.rows.html and <source>.batch.html (open them in a browser)."""
+    from ..identity import mask_id_numbers_in
+
+    # GX keeps no row values (validate's result format); anything number-like that still got
+    # in is masked, so results and Data Docs never hold an identity number (SPEC §7)
     folder = settings.warehouse / "validation_results" / month / run_id
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{source_id}.json").write_text(json.dumps(results, ensure_ascii=False, indent=1,
-                                                         default=str), encoding="utf-8")
+    (folder / f"{source_id}.json").write_text(mask_id_numbers_in(json.dumps(
+        results, ensure_ascii=False, indent=1, default=str)), encoding="utf-8")
     for part, html in render(results).items():
-        (folder / f"{source_id}.{part}.html").write_text(html, encoding="utf-8")
+        (folder / f"{source_id}.{part}.html").write_text(mask_id_numbers_in(html),
+                                                         encoding="utf-8")

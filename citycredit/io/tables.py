@@ -90,6 +90,10 @@ def partitions(path) -> list[dict[str, str]]:
     return DeltaTable(_path(path)).partitions() if exists(path) else []
 
 
+def partition_columns(path) -> list[str]:
+    return list(DeltaTable(_path(path)).metadata().partition_columns)
+
+
 def _filters(where: Mapping[str, str] | None):
     return [(k, "=", str(v)) for k, v in where.items()] if where else None
 
@@ -317,17 +321,93 @@ def write_arrow(data: pa.Table, path, mode: str = "append",
     return version(path)
 
 
-def delete_where(path, predicate: str) -> dict:
-    """Delete rows matching a SQL predicate in one commit (e.g. opt-outs)."""
-    return DeltaTable(_path(path)).delete(predicate)
-
-
-def vacuum(path) -> list[str]:
-    """Physically remove files no longer referenced by the current version (opt-outs, SPEC §7)."""
-    return DeltaTable(_path(path)).vacuum(retention_hours=0, dry_run=False,
-                                          enforce_retention_duration=False)
-
-
 def history(path) -> list[dict]:
     return DeltaTable(_path(path)).history()
 
+
+# ---------------------------------------------------------------------------------------------
+# erasure and housekeeping (citycredit.privacy): find rows, delete them, and make sure no file
+# and no log entry on disk still holds them
+def find(path, predicate: str, columns: list[str]) -> pa.Table:
+    """`columns` of the current snapshot's rows matching a SQL `predicate` (delta-rs' query
+    engine: files pruned by partition and statistics, scanned in parallel). Text comes back as
+    plain strings (files rewritten by delta-rs hold string views)."""
+    from deltalake import QueryBuilder
+
+    listed = ", ".join(f'"{c}"' for c in columns)
+    reader = QueryBuilder().register("t", DeltaTable(_path(path))).execute(
+        f"SELECT {listed} FROM t WHERE {predicate}")
+    found = pa.table(reader)
+    return found.cast(pa.schema([
+        (f.name, pa.string() if pa.types.is_string_view(f.type) else
+         pa.binary() if pa.types.is_binary_view(f.type) else f.type) for f in found.schema]))
+
+
+def sql_literal(value) -> str:
+    """A value as a SQL literal for a delete predicate ('it''s', 12, NULL)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def delete_where(path, predicate: str) -> dict:
+    """Delete the rows matching a SQL predicate in one commit; only the files holding them are
+    rewritten (delta-rs). The old files stay on disk (time travel still reads them) until
+    `vacuum`, and the predicate is written into the commit info until `purge_history`: callers
+    that erase personal data do both."""
+    return DeltaTable(_path(path)).delete(predicate)
+
+
+def vacuum(path, retention_hours: float = 0) -> list[str]:
+    """Physically remove files the current version does not reference, once unreferenced for
+    longer than `retention_hours` (0: all of them — erasure, SPEC §7). A full vacuum: files
+    removed before the last checkpoint and files never committed (a killed write's) go too.
+    Folders whose names start with '_' (the seam's `_staging-*`) are never vacuumed: see
+    `remove_staging_leftovers`. Returns the files removed."""
+    return DeltaTable(_path(path)).vacuum(retention_hours=int(retention_hours), dry_run=False,
+                                          enforce_retention_duration=False, full=True)
+
+
+LOG_RETENTION = "delta.logRetentionDuration"
+DEFAULT_LOG_RETENTION = "interval 30 days"      # Delta's default
+
+
+def purge_history(path) -> int:
+    """Drop every log entry before the current version: log retention set to 0, a checkpoint of
+    the current version, the older log files deleted, the retention set back. Afterwards the
+    log holds only the current files' actions and statistics, so min/max statistics and delete
+    predicates of earlier commits are gone; versions before it can no longer be loaded.
+    Returns the version of the checkpoint."""
+    table = DeltaTable(_path(path))
+    before = table.metadata().configuration.get(LOG_RETENTION)
+    table.alter.set_table_properties({LOG_RETENTION: "interval 0 seconds"})
+    table = DeltaTable(_path(path))
+    table.create_checkpoint()
+    table.cleanup_metadata()
+    checkpoint = table.version()
+    table.alter.set_table_properties({LOG_RETENTION: before or DEFAULT_LOG_RETENTION})
+    return checkpoint
+
+
+def remove_staging_leftovers(path, older_than_seconds: float = 0) -> list[str]:
+    """Remove the table's `_staging-*` folders (Spark's output before it is committed, left
+    behind by a killed run) last modified more than `older_than_seconds` ago. Returns them."""
+    import time
+
+    root = _path(path)
+    removed = []
+    if not os.path.isdir(root):
+        return removed
+    cutoff = time.time() - older_than_seconds
+    for name in sorted(os.listdir(root)):
+        folder = os.path.join(root, name)
+        if name.startswith(STAGING_PREFIX) and os.path.isdir(folder):
+            newest = max([os.path.getmtime(os.path.join(dirpath, f))
+                          for dirpath, _dirs, files in os.walk(folder) for f in files]
+                         + [os.path.getmtime(folder)])
+            if newest <= cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+    return removed

@@ -1,7 +1,8 @@
-"""The run report (SPEC §5): per source landed / accepted / quarantined by reason, corrections,
-revocations, accepted rows of persons not in the month's population (`not_in_population`); per
-scheme subjects scored, grade distribution and its change against the previous publication; per
-stage seconds; and whether the month was published — or why not."""
+"""The run report (SPEC §5): per source landed / accepted / quarantined by reason / suppressed
+(erased persons' rows dropped at landing), corrections, revocations, accepted rows of persons not
+in the month's population (`not_in_population`); the month's erasures; per scheme subjects scored,
+grade distribution and its change against the previous publication; per stage seconds; and
+whether the month was published — or why not."""
 from __future__ import annotations
 
 import datetime as dt
@@ -45,22 +46,23 @@ def recorded_refusal(settings: Settings, run_id: str) -> list[str] | None:
 
 def write_report(month: str, run_id: str, landed: list[dict] | None, silver: dict | None,
                  scored: list[dict] | None, published: dict | None, stages: dict | None,
-                 settings: Settings, missing_optional: list[str] | None = None) -> str:
+                 settings: Settings, missing_optional: list[str] | None = None,
+                 erased: dict | None = None) -> str:
     """Append the run's rows to run_report and return the summary to print. Any input may be
     None or partial when an earlier step stopped: the report says what there is."""
     now = dt.datetime.now(dt.timezone.utc)
     landed = [d for d in (landed or []) if d]
     seen = {d["source_id"] for d in landed}
     landed += [{"source_id": s, "month": month, "status": "missing", "landed": 0, "accepted": 0,
-                "quarantined": 0, "by_reason": {},
+                "quarantined": 0, "suppressed": 0, "by_reason": {},
                 "note": "no delivery this month (required: false); earlier deliveries stand"}
                for s in (missing_optional or []) if s not in seen]
     changes = (silver or {}).get("sources", {})
     outside = outside_population(settings, month, [d["source_id"] for d in landed
                                                    if d.get("status") == "landed"])
     rows, lines = [], [f"citycredit run {run_id} — score month {month}", ""]
-    lines.append(f"{'source':22} {'landed':>9} {'accepted':>9} {'quarant.':>9} {'corr.':>6} "
-                 f"{'revoked':>7}  quarantine reasons")
+    lines.append(f"{'source':22} {'landed':>9} {'accepted':>9} {'quarant.':>9} {'suppr.':>6} "
+                 f"{'corr.':>6} {'revoked':>7}  quarantine reasons")
     for d in sorted(landed, key=lambda d: d["source_id"]):
         c = changes.get(d["source_id"], {})
         metrics = {**d, "corrections": c.get("corrections", 0),
@@ -68,15 +70,22 @@ def write_report(month: str, run_id: str, landed: list[dict] | None, silver: dic
                    "not_in_population": outside.get(d["source_id"])}
         rows.append(_row(run_id, month, "source", d["source_id"], metrics, now))
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(d.get("by_reason", {}).items()))
-        if d.get("status") == "missing":
-            reasons = d.get("note", "missing")
+        if d.get("status") in ("missing", "kept"):
+            reasons = d.get("note", d.get("status"))
         if outside.get(d["source_id"]):
             reasons += (", " if reasons else "") + (f"accepted but not in the {month} "
                                                     f"population {outside[d['source_id']]}")
         lines.append(f"{d['source_id']:22} {d['landed']:>9} {d['accepted']:>9} "
-                     f"{d['quarantined']:>9} {metrics['corrections']:>6} "
-                     f"{metrics['revocations']:>7}  {reasons}")
+                     f"{d['quarantined']:>9} {d.get('suppressed', 0):>6} "
+                     f"{metrics['corrections']:>6} {metrics['revocations']:>7}  {reasons}")
     lines.append("")
+    if erased and erased.get("persons"):
+        rows.append(_row(run_id, month, "privacy", "erasure", erased, now))
+        lines.append(f"erased: {erased['persons']} person(s) who opted out by the end of {month}: "
+                     f"{sum(erased['rows'].values())} rows from {len(erased['rows'])} tables, "
+                     f"{erased['landing_rows']} rows from {erased['landing_files']} landing files; "
+                     f"history purged in {erased['tables_purged']} tables")
+        lines.append("")
     for s in [s for s in (scored or []) if s]:
         previous, before = previous_publication(settings, s["scheme"], month)
         drift = grade_drift(s["grades"], before) if previous else {}

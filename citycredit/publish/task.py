@@ -61,8 +61,10 @@ def publish(month: str, run_id: str, scored: list[dict], accept_drift: bool = Fa
 
 def report(month: str, run_id: str, deliveries: dict | None, landed: list[dict] | None,
            silver: dict | None, scored: list[dict] | None, published: dict | None,
-           stages: dict | None = None, settings: Settings | None = None) -> str:
+           stages: dict | None = None, settings: Settings | None = None,
+           erased: dict | None = None) -> str:
     """The run_report rows and the summary to print; runs after a refused publication too."""
     settings = settings or load_settings()
     return write_report(month, run_id, landed, silver, scored, published, stages, settings,
-                        missing_optional=(deliveries or {}).get("missing_optional"))
+                        missing_optional=(deliveries or {}).get("missing_optional"),
+                        erased=erased)

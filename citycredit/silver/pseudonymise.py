@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..identity import birth_date, sex, subject_key
+from ..identity import birth_date, sex, subject_keys
 
 
 def pseudonymise(accepted: pd.DataFrame, kind: str, key: str) -> pd.DataFrame:
@@ -17,7 +17,7 @@ def pseudonymise(accepted: pd.DataFrame, kind: str, key: str) -> pd.DataFrame:
     if "id_number" not in frame:
         return frame
     ids = frame["id_number"].astype(str)
-    frame["subject_key"] = [subject_key(i, key) for i in ids]
+    frame["subject_key"] = subject_keys(ids, key)
     if kind == "population":
         frame["birth_date"] = pd.array([birth_date(i) for i in ids], dtype="date32[pyarrow]")
         frame["sex"] = [sex(i) for i in ids]

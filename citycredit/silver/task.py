@@ -36,7 +36,7 @@ def build_silver(month: str, run_id: str, landed: list[dict],
     settings = settings or load_settings()
     started = time.perf_counter()
     spark = get_spark(settings)
-    kinds = {d["kind"] for d in landed if d.get("status") == "landed"}
+    kinds = {d["kind"] for d in landed if d.get("status") in ("landed", "kept")}
     out: SilverResult = {"month": month, "tables": {}, "sources": {}, "seconds": 0.0}
     for kind, table in catalog.VERSIONED.items():
         if kind not in kinds:

@@ -80,14 +80,16 @@ def test_wiring_maps_sources_and_schemes_from_conf(dag):
 
     settings = load_settings()
     assert [t.task_id for t in dag.topological_sort()] == [
-        "check_deliveries", "land_source", "build_silver", "score_scheme", "publish", "report"]
+        "check_deliveries", "land_source", "build_silver", "erase", "score_scheme", "publish",
+        "report"]
     land, score = dag.task_dict["land_source"], dag.task_dict["score_scheme"]
     assert land.is_mapped and score.is_mapped
     assert land.op_kwargs_expand_input.value == {"source_id": list(settings.sources)}
     assert score.op_kwargs_expand_input.value == {"scheme": list(available_schemes(settings.rules))}
     assert "catalogue" not in score.op_kwargs_expand_input.value["scheme"]
     assert dag.task_dict["build_silver"].upstream_task_ids == {"land_source"}
-    assert dag.task_dict["score_scheme"].upstream_task_ids == {"build_silver"}
+    assert dag.task_dict["erase"].upstream_task_ids == {"build_silver"}
+    assert dag.task_dict["score_scheme"].upstream_task_ids == {"erase"}
     assert dag.task_dict["publish"].upstream_task_ids == {"score_scheme"}
 
 

@@ -55,6 +55,12 @@ def city(tmp_path_factory, spark):
     return {"root": root, "settings": settings, "runs": runs, "first_february": first_february}
 
 
+def erased_after(settings, month) -> int:
+    """Persons erased by the runs of later months (opt-outs): gone from `month`'s publication."""
+    listed = tables.read_arrow(catalog.SUPPRESSION_LIST.at(settings)).to_pylist()
+    return sum(1 for r in listed if r["erased_month"] > month)
+
+
 def test_every_adult_is_published_once_per_scheme(city, spark):
     settings = city["settings"]
     for month in MONTHS:
@@ -62,7 +68,9 @@ def test_every_adult_is_published_once_per_scheme(city, spark):
         per_scheme = Counter(s for s, *_ in rows)
         subjects = city["runs"][month]["scored"][0]["subjects"]
         assert subjects > 2500
-        assert per_scheme == {s: subjects for s in SCHEMES}
+        assert set(per_scheme) == set(SCHEMES) and len(set(per_scheme.values())) == 1
+        # everyone scored, less those who opted out in a later month (erased since)
+        assert 0 <= subjects - per_scheme[SCHEMES[0]] <= erased_after(settings, month)
         assert len({(s, k) for s, k, *_ in rows}) == len(rows)       # exactly once
         assert "published:" in city["runs"][month]["summary"]
 
@@ -79,19 +87,26 @@ def test_quarantine_reconciles_with_the_generators_ground_truth(city):
     got = {(q["source_id"], q["month"], q["file"], q["line"]): q["reasons"].split(";")
            for q in quarantine}
     want = {(t["source_id"], t["month"], t["file"], int(t["line"])): t["reason"] for t in truth}
-    assert set(got) == set(want)                      # every bad row, and nothing else
-    assert all(want[k] in got[k] for k in want)       # for the reason it was made bad
-    # landed = accepted + quarantined, per source and month, in the run report
+    erased = tables.read_arrow(catalog.ERASURE_LOG.at(settings)).to_pylist()
+    erased_from = lambda prefix: sum(r["rows_removed"] for r in erased    # noqa: E731
+                                     if r["place"].startswith(prefix))
+    # every bad row, and nothing else — less the rows of persons erased since (opt-outs)
+    assert set(got) <= set(want)
+    assert len(want) - len(got) == erased_from("quarantine/rows")
+    assert all(want[k] in got[k] for k in got)        # for the reason it was made bad
+    # landed = accepted + quarantined + suppressed, per source and month, in the run report
     report = tables.read_arrow(catalog.RUN_REPORT.at(settings)).to_pylist()
     import json
     for row in report:
         if row["section"] == "source":
             m = json.loads(row["metrics"])
-            assert m["landed"] == m["accepted"] + m["quarantined"], row
+            assert m["landed"] == m["accepted"] + m["quarantined"] + m["suppressed"], row
     bronze_rows = sum(tables.read_arrow(catalog.bronze(s, settings.sources[s]["kind"]).at(settings)).num_rows
                       for s in settings.sources if tables.exists(catalog.bronze(s, settings.sources[s]["kind"]).at(settings)))
-    landed = sum(json.loads(r["metrics"])["landed"] for r in report if r["section"] == "source")
-    assert bronze_rows == landed                      # nothing lost between landing and bronze
+    metrics = [json.loads(r["metrics"]) for r in report if r["section"] == "source"]
+    landed = sum(m["landed"] - m["suppressed"] for m in metrics)
+    # nothing lost between landing and bronze but what erasure removed
+    assert bronze_rows + erased_from("bronze/") == landed
 
 
 def test_validation_results_and_data_docs_are_kept_per_run(city):

@@ -150,7 +150,7 @@ def test_incentive_grade_default_and_configured():
     schemes = load_schemes(RULES)
     # the first grade above what a person without findings gets (the base score's grade)
     assert {n: ev.incentive_grade(s, {}) for n, s in schemes.items()} == \
-        {"bailu": "AA", "dazixiang": "AA", "haibei": "AA", "huzhou": "GREEN"}
+        {"bailu": "A", "dazixiang": "AA", "haibei": "AA", "huzhou": "GREEN"}   # 白鹭分 v2: base 550 (B)
     assert ev.incentive_grade(schemes["haibei"], {"haibei": "AAA"}) == "AAA"
     with pytest.raises(measures.Unavailable, match="haibei has no grade 'S'"):
         ev.incentive_grade(schemes["haibei"], {"haibei": "S"})

@@ -1,0 +1,378 @@
+"""Erasure (注销, SPEC §7): every row about an opted-out person removed from every table, the
+files and Delta log entries that held them removed from disk, the delivery files in landing
+rewritten without them, and the person put on the suppression list.
+
+Driven by the catalogue (citycredit.catalog), not by a list kept here: a table's rows go when a
+column the catalogue marks as personal holds the person — a subject_key (SUBJECT_KEY), an
+identity number (ID_NUMBER: bronze), raw delivered text containing the number (RAW_CONTENT) — or
+when the row is about one of the person's findings (`finding_ref`: appeals). A Delta table found
+on disk that the catalogue does not know (a sandbox, an experiment) is erased too when it has a
+`subject_key` or `id_number` column. Tables that are the record of erasures (`erasure_record`:
+the suppression list and the erasure log) keep the subject key on purpose.
+
+Per table, in one pass: find the person's rows (a filtered scan of the current snapshot), delete
+them in one commit whose predicate names partitions and row keys (file + line for bronze and
+quarantine, so no identity number enters the log), vacuum with zero retention (a full vacuum:
+every file the current version does not reference goes, whatever its age), then purge the log
+(checkpoint + cleanup, `tables.purge_history`): no older commit's min/max statistics or
+predicates stay on disk. Versions before the erasure can no longer be loaded (time travel fails
+rather than return the person). Every table holding personal data is vacuumed and purged when
+anyone is erased — earlier versions may hold the person even where the current one does not.
+
+Order, so that an interrupted erasure is completed by the next run: suppression list first (a
+re-landing in between drops the person), then landing and bronze (which need the identity
+number, read from bronze of the opt-outs source), the other tables, bronze of the opt-outs
+source and silver/optouts last; a closing erasure-log row marks the person done. Persons on the
+suppression list without that row are erased again by the next erasure, whatever silver says.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import catalog
+from ..catalog import ID_NUMBER, RAW_CONTENT, SUBJECT_KEY, Location, Table
+from ..identity import subject_keys
+from ..io import tables
+from ..months import last_day
+from .landing import FileErased, Targets, erase_from_delivery, erase_from_landing
+from .suppression import COMPLETE, add_to_suppression_list, log_erasure, unfinished_erasures
+
+__all__ = ["ErasureError", "Erasure", "due_optouts", "erase_due", "erase_late_delivery",
+           "warehouse_tables"]
+
+
+class ErasureError(RuntimeError):
+    """An erasure could not be completed; rerunning it carries on where it stopped."""
+
+
+@dataclass
+class Erasure:
+    """What one erasure did."""
+
+    month: str
+    persons: dict[str, dt.date] = field(default_factory=dict)   # subject_key → requested_on
+    rows: dict[str, int] = field(default_factory=dict)           # table id → rows removed
+    landing: list[FileErased] = field(default_factory=list)
+    files_vacuumed: int = 0
+    tables_purged: int = 0
+    staging_removed: int = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# who is due, and their identity numbers
+def due_optouts(warehouse, month: str) -> dict[str, dt.date]:
+    """subject_key → requested_on of every opt-out in silver/optouts requested on or before the
+    last day of `month` (those carried out already are no longer there)."""
+    location = catalog.SILVER_OPTOUTS.at(warehouse)
+    if not tables.exists(location):
+        return {}
+    rows = tables.read_arrow(location, columns=["subject_key", "requested_on"]).to_pylist()
+    due: dict[str, dt.date] = {}
+    for row in rows:
+        if row["requested_on"] is not None and row["requested_on"] <= last_day(month):
+            key = row["subject_key"]
+            due[key] = min(due.get(key, row["requested_on"]), row["requested_on"])
+    return due
+
+
+def _identity_numbers(warehouse, sources: dict, keys: set[str], hmac_key: str) -> dict[str, str]:
+    """Upper-case identity number → subject_key of `keys`: from bronze of the opt-outs sources
+    (an opt-out row carries the number), else — an erasure interrupted after its opt-out was
+    suppressed by a re-landing — from the other bronze tables (every distinct number keyed).
+    A key found nowhere in bronze has no rows left there or in landing (landing is rewritten
+    before bronze is erased)."""
+    found: dict[str, str] = {}
+    ordered = sorted(sources.items(), key=lambda item: item[1]["kind"] != "optouts")
+    for source_id, conf in ordered:
+        if not keys - set(found.values()):
+            break
+        table = catalog.bronze(source_id, conf["kind"])
+        location = table.at(warehouse)
+        if ID_NUMBER not in table.personal.values() or not tables.exists(location):
+            continue
+        numbers = sorted({n.strip().upper() for n in
+                          tables.read_arrow(location, columns=["id_number"]).column(0).to_pylist()
+                          if n})
+        for number, key in zip(numbers, subject_keys(numbers, hmac_key)):
+            if key in keys:
+                found[number] = key
+    return found
+
+
+def _their_findings(locations: list[Location], keys: set[str], numbers: dict[str, str]
+                    ) -> dict[tuple[str, str], str]:
+    """(source_id, record_id) → subject_key of the persons' findings, from every table that
+    holds findings with a source_id and record_id next to a personal column (silver, staging,
+    bronze). A record that another person's version also carries (a correction that moved it)
+    is left out: its rows are not only about the erased person."""
+    theirs: dict[tuple[str, str], str] = {}
+    others: set[tuple[str, str]] = set()
+    for location in locations:
+        table = location.table
+        if not {"source_id", "record_id"} <= set(table.columns) or table.finding_ref:
+            continue
+        for column, what in table.personal.items():
+            if what not in (SUBJECT_KEY, ID_NUMBER) or not tables.exists(location):
+                continue
+            values = keys if what == SUBJECT_KEY else _variants(numbers)
+            if not values:
+                continue
+            rows = tables.find(location, _in(column, values),
+                               ["source_id", "record_id", column]).to_pylist()
+            for row in rows:
+                owner = row[column] if what == SUBJECT_KEY else numbers[row[column].upper()]
+                theirs[(row["source_id"], row["record_id"])] = owner
+            if what == SUBJECT_KEY and rows:
+                records = {r["record_id"] for r in rows}
+                shared = tables.find(location, f"{_in('record_id', records)} AND NOT "
+                                               f"{_in(column, keys)}",
+                                     ["source_id", "record_id"]).to_pylist()
+                others |= {(r["source_id"], r["record_id"]) for r in shared}
+    return {ref: key for ref, key in theirs.items() if ref not in others}
+
+
+def _in(column: str, values) -> str:
+    return f"{column} IN ({', '.join(tables.sql_literal(v) for v in sorted(values))})"
+
+
+def _variants(numbers: dict[str, str]) -> set[str]:
+    """The numbers as stored: upper case, and with a lower-case `x` check character."""
+    return {v for n in numbers for v in (n, n.lower())}
+
+
+# ---------------------------------------------------------------------------------------------
+# the tables
+def warehouse_tables(settings) -> list[Location]:
+    """Every Delta table of the warehouse: the catalogue's (bronze per configured source, staging
+    per kind, the fixed tables), then any other Delta table on disk under the warehouse, with
+    `subject_key` / `id_number` columns taken as personal data by name."""
+    known = [table.at(settings) for table in catalog.all_tables(settings.sources)]
+    paths = {os.path.normpath(loc.path) for loc in known}
+    extra = []
+    for path in _delta_tables_on_disk(Path(settings.warehouse)):
+        if os.path.normpath(path) in paths:
+            continue
+        schema = tables.arrow_schema(path)
+        personal = {c: {"subject_key": SUBJECT_KEY, "id_number": ID_NUMBER}[c]
+                    for c in schema.names if c in ("subject_key", "id_number")}
+        rel = os.path.relpath(path, settings.warehouse).replace(os.sep, "/")
+        layer, _, name = rel.partition("/")
+        extra.append(Location(Table(layer, name or layer, schema,
+                                    partitions=tuple(tables.partition_columns(path)),
+                                    personal=personal,
+                                    description="not in the catalogue"), path))
+    return known + extra
+
+
+def _delta_tables_on_disk(root: Path) -> list[str]:
+    found = []
+    if not root.is_dir():
+        return found
+    for dirpath, dirnames, _files in os.walk(root):
+        if "_delta_log" in dirnames:
+            found.append(dirpath)
+            dirnames[:] = []        # a table's folders are its own
+        else:
+            dirnames[:] = [d for d in dirnames if not d.startswith(("_", "."))]
+    return sorted(found)
+
+
+def _has_people(location: Location) -> bool:
+    return bool(location.table.personal or location.table.finding_ref)
+
+
+def _match(location: Location, keys: set[str], numbers: dict[str, str],
+           findings: dict[tuple[str, str], str]) -> str | None:
+    """The SQL filter for the persons' rows of one table (None: nothing to look for)."""
+    table = location.table
+    present = set(tables.arrow_schema(location).names)
+    variants = _variants(numbers)
+    parts = []
+    for column, what in table.personal.items():
+        if column not in present:
+            continue
+        if what == SUBJECT_KEY and keys:
+            parts.append(_in(column, keys))
+        elif what == ID_NUMBER and variants:
+            parts.append(_in(column, variants))
+        elif what == RAW_CONTENT and variants:
+            parts += [f"strpos({column}, {tables.sql_literal(v)}) > 0" for v in sorted(variants)]
+    if table.finding_ref and findings and set(table.finding_ref) <= present:
+        source_column, record_column = table.finding_ref
+        by_source = defaultdict(set)
+        for source_id, record_id in findings:
+            by_source[source_id].add(record_id)
+        for source_id, records in sorted(by_source.items()):
+            parts.append(f"({source_column} = {tables.sql_literal(source_id)} AND "
+                         f"{_in(record_column, records)})")
+    return " OR ".join(f"({p})" for p in parts) if parts else None
+
+
+def _owner(row: dict, table: Table, keys, numbers, findings) -> str:
+    for column, what in table.personal.items():
+        value = row.get(column)
+        if not isinstance(value, str):
+            continue
+        if what == SUBJECT_KEY and value in keys:
+            return value
+        if what == ID_NUMBER and value.upper() in numbers:
+            return numbers[value.upper()]
+        if what == RAW_CONTENT:
+            for number, key in numbers.items():
+                if number in value.upper():
+                    return key
+    if table.finding_ref:
+        return findings.get((row.get(table.finding_ref[0]), row.get(table.finding_ref[1])), "?")
+    return "?"
+
+
+def _unique(columns) -> list[str]:
+    return list(dict.fromkeys(columns))
+
+
+def _predicate(table: Table, rows: list[dict], by_key_column: str | None) -> str:
+    """The delete predicate for `rows`: per partition, `<subject key column> IN (…)` for rows
+    found by their subject key, else the row keys (`line IN (…)` per file for bronze and
+    quarantine) — never an identity number."""
+    def equal(column, value):
+        return f"{column} IS NULL" if value is None else f"{column} = {tables.sql_literal(value)}"
+
+    groups: dict[tuple, set] = defaultdict(set)
+    key = [k for k in table.key]
+    for row in rows:
+        if by_key_column and row.get(by_key_column) is not None and row["_by_key"]:
+            group_columns, last = list(table.partitions), by_key_column
+        elif key:
+            group_columns, last = _unique([*table.partitions, *key[:-1]]), key[-1]
+        else:                        # a table outside the catalogue: its personal column
+            last = next(c for c in table.personal if row.get(c) is not None)
+            group_columns = list(table.partitions)
+        group = (tuple((c, row.get(c)) for c in group_columns), last)
+        groups[group].add(row.get(last))
+    clauses = []
+    for (fixed, last), values in sorted(groups.items(), key=repr):
+        terms = [equal(c, v) for c, v in fixed]
+        listed = ", ".join(tables.sql_literal(v) for v in sorted(values, key=repr))
+        terms.append(f"{last} IN ({listed})")
+        clauses.append("(" + " AND ".join(terms) + ")")
+    return " OR ".join(clauses)
+
+
+def _erase_rows(location: Location, keys: set[str], numbers: dict[str, str],
+                findings: dict[tuple[str, str], str]) -> Counter:
+    """Delete the persons' rows of one table in one commit. → rows removed per subject_key."""
+    if not tables.exists(location):
+        return Counter()
+    match = _match(location, keys, numbers, findings)
+    if match is None:
+        return Counter()
+    table = location.table
+    present = set(tables.arrow_schema(location).names)
+    wanted = [c for c in _unique([*table.partitions, *table.key, *table.personal,
+                                  *table.finding_ref]) if c in present]
+    rows = tables.find(location, match, wanted).to_pylist()
+    if not rows:
+        return Counter()
+    key_column = next((c for c, what in table.personal.items()
+                       if what == SUBJECT_KEY and c in present), None)
+    for row in rows:
+        row["_by_key"] = key_column is not None and row.get(key_column) in keys
+    owners = Counter(_owner(row, table, keys, numbers, findings) for row in rows)
+    result = tables.delete_where(location, _predicate(table, rows, key_column))
+    if result.get("num_deleted_rows") != len(rows):
+        raise ErasureError(f"{table.id}: found {len(rows)} rows of the persons being erased but "
+                           f"deleted {result.get('num_deleted_rows')}; rerun the erasure")
+    return owners
+
+
+def _order(location: Location) -> int:
+    """Landing-dependent tables first, the opt-out tables last (see the module docstring)."""
+    table = location.table
+    if table.id == catalog.SILVER_OPTOUTS.id:
+        return 3
+    if table.layer == "bronze" and "requested_on" in table.columns:
+        return 2
+    return 0 if table.layer == "bronze" else 1
+
+
+def erase_due(settings, month: str, run_id: str) -> Erasure:
+    """Carry out every opt-out requested on or before the last day of `month` that is still in
+    silver/optouts (see the module docstring). Raises ErasureError when a table does not delete
+    what was found (a concurrent writer): rerunning completes it."""
+    done = Erasure(month)
+    done.persons = {**unfinished_erasures(settings), **due_optouts(settings, month)}
+    if not done.persons:
+        return done
+    keys = set(done.persons)
+    now = dt.datetime.now(dt.timezone.utc)
+    numbers = _identity_numbers(settings, settings.sources, keys, settings.subject_key)
+    add_to_suppression_list(settings, done.persons, month, now)
+
+    locations = [loc for loc in warehouse_tables(settings) if not loc.table.erasure_record]
+    findings = _their_findings(locations, keys, numbers)
+
+    def entry(owner: str, place: str, rows: int, detail: str) -> dict:
+        return {"subject_key": owner, "requested_on": done.persons.get(owner), "erased_at": now,
+                "erased_month": month, "run_id": run_id, "place": place, "rows_removed": rows,
+                "detail": detail}
+
+    kinds = {kind for kind in catalog.EXTRACT_KINDS
+             if catalog.bronze("x", kind).personal or catalog.bronze("x", kind).finding_ref}
+    done.landing = erase_from_landing(settings.landing, settings.sources,
+                                      Targets(numbers, findings), kinds)
+    log_erasure(settings, _landing_log(done.landing, done.persons, now, month, run_id,
+                                       "delivery file rewritten without the rows"))
+
+    for location in sorted(locations, key=_order):
+        owners = _erase_rows(location, keys, numbers, findings)
+        done.staging_removed += len(tables.remove_staging_leftovers(location))
+        if tables.exists(location) and (_has_people(location) or owners):
+            done.files_vacuumed += len(tables.vacuum(location, retention_hours=0))
+            tables.purge_history(location)
+            done.tables_purged += 1
+        if owners:      # logged table by table: an interrupted erasure keeps what it did
+            done.rows[location.table.id] = sum(owners.values())
+            log_erasure(settings, [
+                entry(owner, location.table.id, rows,
+                      "rows deleted; files vacuumed (zero retention); log purged")
+                for owner, rows in sorted(owners.items())])
+    log_erasure(settings, [entry(owner, COMPLETE, 0, f"erasure complete: {len(locations)} "
+                                                     f"tables, their history and the landing zone")
+                           for owner in sorted(keys)])
+    return done
+
+
+def _landing_log(erased: list[FileErased], requested: dict[str, dt.date], now: dt.datetime,
+                 month: str, run_id: str, what: str) -> list[dict]:
+    rows = []
+    for result in erased:
+        manifest = (f"; manifest.json row_count {result.manifest[0]} → {result.manifest[1]}"
+                    if result.manifest else "")
+        for owner, count in sorted(result.owners.items()):
+            rows.append({"subject_key": owner, "requested_on": requested.get(owner),
+                         "erased_at": now, "erased_month": month, "run_id": run_id,
+                         "place": result.place, "rows_removed": count,
+                         "detail": f"{what}{manifest}"})
+    return rows
+
+
+def erase_late_delivery(settings, delivery, numbers: dict[str, str], month: str,
+                        run_id: str) -> list[FileErased]:
+    """A delivery that arrived after its persons were erased (a re-delivery, a late file):
+    landing has dropped their rows (citycredit.ingest.suppress); the delivery files lose them
+    too, and the erasure log says so. `numbers`: upper-case identity number → subject_key."""
+    from .suppression import suppression_list
+
+    conf = settings.sources[delivery.source_id]
+    erased = erase_from_delivery(Path(delivery.path), delivery.source_id, conf,
+                                 Targets(numbers))
+    requested = {r["subject_key"]: r["requested_on"] for r in suppression_list(settings)}
+    log_erasure(settings, _landing_log(erased, requested, dt.datetime.now(dt.timezone.utc),
+                                       month, run_id,
+                                       "late delivery rewritten without the suppressed rows"))
+    return erased

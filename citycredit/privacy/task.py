@@ -1,0 +1,95 @@
+"""The privacy steps and commands (thin): the month's `erase` step (pipeline.STEPS, after
+build_silver and before scoring; `citycredit erase`), `citycredit cleanup` and
+`citycredit privacy-scan`. Results are JSON-able TypedDicts (they travel through XCom)."""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import TypedDict
+
+from .. import catalog
+from ..config import Settings, load_settings
+from ..months import month_of, shift_month
+from .erasure import ErasureError, erase_due, warehouse_tables
+from .landing import old_deliveries, remove_old_deliveries
+from .scan import ScanResult, needles_for, scan_for
+
+__all__ = ["Erased", "Cleaned", "ErasureError", "erase", "cleanup", "privacy_scan"]
+
+
+class Erased(TypedDict):
+    month: str
+    persons: int                   # opt-outs carried out
+    rows: dict[str, int]           # table id → rows removed
+    landing_files: int             # delivery files rewritten
+    landing_rows: int              # rows removed from them
+    files_vacuumed: int            # files physically removed (zero retention)
+    tables_purged: int             # tables whose log was purged (checkpoint + cleanup)
+    seconds: float
+
+
+class Cleaned(TypedDict):
+    staging_removed: list[str]     # `_staging-*` folders of killed runs
+    files_vacuumed: int
+    tables: int
+    deliveries_removed: list[str]  # landing folders older than landing.retention_months
+    landing_before: str            # the first month kept in landing
+    seconds: float
+
+
+def erase(month: str, run_id: str, settings: Settings | None = None) -> Erased:
+    """Carry out every opt-out requested on or before the last day of `month` (SPEC §7): the
+    persons' rows go from every table, its Delta history and the landing zone, and they go on
+    the suppression list. Raises ErasureError when a table could not be completed (a rerun
+    finishes it)."""
+    settings = settings or load_settings()
+    started = time.perf_counter()
+    done = erase_due(settings, month, run_id)
+    return {"month": month, "persons": len(done.persons), "rows": dict(sorted(done.rows.items())),
+            "landing_files": len(done.landing),
+            "landing_rows": sum(f.rows_removed for f in done.landing),
+            "files_vacuumed": done.files_vacuumed, "tables_purged": done.tables_purged,
+            "seconds": round(time.perf_counter() - started, 2)}
+
+
+def cleanup(settings: Settings | None = None, today: dt.date | None = None,
+            dry_run: bool = False) -> Cleaned:
+    """Housekeeping: `_staging-*` folders of killed runs (older than
+    cleanup.staging_min_age_hours) removed, every table vacuumed with cleanup.retention_days,
+    delivery folders older than landing.retention_months (counted back from `today`'s month)
+    deleted. `dry_run` only lists the landing folders and staging folders it would remove."""
+    settings = settings or load_settings()
+    started = time.perf_counter()
+    today = today or dt.date.today()
+    before = shift_month(month_of(today), -settings.landing_retention_months)
+    hours = float(settings.cleanup["retention_days"]) * 24
+    staging_age = float(settings.cleanup["staging_min_age_hours"]) * 3600
+    from ..io import tables
+
+    staging, vacuumed, count = [], 0, 0
+    for location in warehouse_tables(settings):
+        if not tables.exists(location):
+            continue
+        count += 1
+        if dry_run:
+            continue
+        staging += tables.remove_staging_leftovers(location, staging_age)
+        vacuumed += len(tables.vacuum(location, retention_hours=hours))
+    folders = (old_deliveries if dry_run else remove_old_deliveries)(
+        settings.landing, settings.sources, before)
+    return {"staging_removed": staging, "files_vacuumed": vacuumed, "tables": count,
+            "deliveries_removed": [str(f) for f in folders], "landing_before": before,
+            "seconds": round(time.perf_counter() - started, 2)}
+
+
+def privacy_scan(id_number: str | None = None, subject_key: str | None = None,
+                 settings: Settings | None = None, workers: int = 2) -> ScanResult:
+    """Every file under the warehouse and the landing zone searched for the identity number
+    and its subject key (computed with the configured key), or for a subject key alone."""
+    from ..identity import subject_key as key_of
+
+    settings = settings or load_settings()
+    key = subject_key or (key_of(id_number.strip(), settings.subject_key) if id_number else None)
+    record = [catalog.SUPPRESSION_LIST.id, catalog.ERASURE_LOG.id]
+    return scan_for(needles_for(id_number, key), settings.warehouse, settings.landing, record,
+                    workers)

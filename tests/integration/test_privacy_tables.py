@@ -1,0 +1,143 @@
+"""Erasure on real Delta tables (delta-rs; no Spark needed): rows gone from the current
+version, their files and log entries gone from disk, time travel refused; tables outside the
+catalogue erased too; an interrupted erasure completed by the next one."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable
+
+from citycredit import catalog
+from citycredit.identity import subject_key
+from citycredit.io import tables
+from citycredit.privacy.erasure import erase_due
+from citycredit.privacy.scan import needles_for, scan_for
+from citycredit.privacy.suppression import (COMPLETE, add_to_suppression_list,
+                                            suppressed_keys, unfinished_erasures)
+
+P = "37100219900115000X"
+Q = "371002199001150026"
+RECORD = [catalog.SUPPRESSION_LIST.id, catalog.ERASURE_LOG.id]
+
+
+def put(location, rows: list[dict], **replace):
+    schema = location.table.schema if hasattr(location, "table") else None
+    data = pa.Table.from_pylist([{c: r.get(c) for c in schema.names} for r in rows],
+                                schema=schema)
+    tables.write_arrow(data, location, mode="overwrite" if replace else "append",
+                       replace=replace or None)
+
+
+def test_delete_vacuum_and_purge_leave_nothing_on_disk(tmp_path):
+    path = str(tmp_path / "t")
+    keys = [f"{i:064x}" for i in range(300)]
+    for part in range(3):       # three commits: statistics of each hold min/max keys
+        tables.write_arrow(pa.table({"subject_key": keys, "n": list(range(300)),
+                                     "part": [f"p{part}"] * 300}), path, partition_by=["part"])
+    gone = keys[0]               # the minimum: in every commit's statistics
+    before = tables.version(path)
+    tables.delete_where(path, f"subject_key = {tables.sql_literal(gone)}")
+    assert scan_for(needles_for(None, gone), tmp_path, tmp_path / "none", []).places
+    tables.vacuum(path, retention_hours=0)
+    tables.purge_history(path)
+    result = scan_for(needles_for(None, gone), tmp_path, tmp_path / "none", [])
+    assert result.places == [] and result.files > 3
+    assert tables.read_arrow(path).num_rows == 897
+    with pytest.raises(Exception):
+        DeltaTable(path, version=before).to_pyarrow_table()
+    assert DeltaTable(path).metadata().configuration[tables.LOG_RETENTION] == \
+        tables.DEFAULT_LOG_RETENTION
+
+
+def build_warehouse(settings):
+    k, q = subject_key(P, settings.subject_key), subject_key(Q, settings.subject_key)
+    put(catalog.SILVER_OPTOUTS.at(settings),
+        [{"subject_key": k, "requested_on": dt.date(2026, 1, 5), "known_from": "2026-01"}])
+    put(catalog.bronze("optouts", "optouts").at(settings),
+        [{"source_id": "optouts", "id_number": P.lower(), "requested_on": "2026-01-05",
+          "file": "o.csv", "line": 1, "month": "2026-01", "load_id": "r"}])
+    put(catalog.bronze("court", "findings").at(settings),
+        [{"source_id": "court", "record_id": "C-P", "id_number": P, "file": "c.csv",
+          "line": 1, "month": "2026-01", "load_id": "r"},
+         {"source_id": "court", "record_id": "C-Q", "id_number": Q, "file": "c.csv",
+          "line": 2, "month": "2026-01", "load_id": "r"}])
+    put(catalog.SILVER_FINDINGS.at(settings),
+        [{"source_id": "court", "record_id": "C-P", "subject_key": k, "known_from": "2026-01"},
+         {"source_id": "court", "record_id": "C-Q", "subject_key": q, "known_from": "2026-01"}])
+    put(catalog.SILVER_APPEALS.at(settings),
+        [{"appeal_id": "A-P", "source_id": "court", "record_id": "C-P", "known_from": "2026-01"},
+         {"appeal_id": "A-Q", "source_id": "court", "record_id": "C-Q", "known_from": "2026-01"}])
+    put(catalog.QUARANTINE.at(settings),
+        [{"source_id": "court", "month": "2026-01", "file": "c.csv", "line": 3,
+          "reasons": "unknown_item", "raw": "371002********000X", "subject_key": k},
+         {"source_id": "court", "month": "2026-01", "file": "c.csv", "line": 4,
+          "reasons": "unknown_item", "raw": "371002********0026", "subject_key": q}])
+    sandbox = str(settings.warehouse / "sandbox" / "simulation")      # not in the catalogue
+    tables.write_arrow(pa.table({"subject_key": [k, q], "score": [900, 1000]}), sandbox)
+    return k, q, sandbox
+
+
+def test_erasure_is_driven_by_the_catalogue_and_reaches_unknown_tables(settings):
+    k, q, sandbox = build_warehouse(settings)
+    done = erase_due(settings, "2026-01", "run-1")
+    assert set(done.persons) == {k}
+    assert done.rows == {"bronze/optouts": 1, "bronze/court": 1, "silver/findings": 1,
+                         "silver/appeals": 1, "quarantine/rows": 1, "sandbox/simulation": 1,
+                         "silver/optouts": 1}
+    assert tables.read_arrow(sandbox).column("subject_key").to_pylist() == [q]
+    assert tables.read_arrow(catalog.SILVER_APPEALS.at(settings)).column("appeal_id") \
+        .to_pylist() == ["A-Q"]
+    assert suppressed_keys(settings) == {k} and unfinished_erasures(settings) == {}
+    scan = scan_for(needles_for(P, k), settings.warehouse, settings.landing, RECORD)
+    assert scan.clean, scan.outside_record
+    assert {p.table for p in scan.places} == set(RECORD)
+    # nothing is due any more: a second erasure does nothing
+    assert erase_due(settings, "2026-01", "run-2").persons == {}
+
+
+def test_an_interrupted_erasure_is_completed_by_the_next_one(settings):
+    """Interrupted after the suppression list was written; a re-landing then suppressed the
+    opt-out itself (silver/optouts and bronze/optouts no longer have it): the list drives the
+    erasure, and the number is found in the other bronze tables."""
+    k, q, sandbox = build_warehouse(settings)
+    add_to_suppression_list(settings, {k: dt.date(2026, 1, 5)}, "2026-01",
+                            dt.datetime.now(dt.timezone.utc))
+    put(catalog.SILVER_OPTOUTS.at(settings), [], known_from="2026-01")
+    put(catalog.bronze("optouts", "optouts").at(settings), [], month="2026-01")
+    assert unfinished_erasures(settings) == {k: dt.date(2026, 1, 5)}
+    done = erase_due(settings, "2026-02", "run-3")
+    assert set(done.persons) == {k}
+    assert done.rows["bronze/court"] == 1 and done.rows["sandbox/simulation"] == 1
+    assert unfinished_erasures(settings) == {}
+    log = tables.read_arrow(catalog.ERASURE_LOG.at(settings)).to_pylist()
+    assert [r["place"] for r in log if r["place"] == COMPLETE] == [COMPLETE]
+    assert scan_for(needles_for(P, k), settings.warehouse, settings.landing, RECORD).clean
+
+
+def test_the_scan_and_erase_commands(settings, monkeypatch):
+    """`citycredit privacy-scan` exits 1 while the person is held, 0 after `citycredit erase`;
+    it never prints the number."""
+    from click.testing import CliRunner
+
+    from citycredit.cli import cli
+
+    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(settings.warehouse))
+    monkeypatch.setenv("CITYCREDIT_LANDING", str(settings.landing))
+    build_warehouse(settings)
+    runner = CliRunner()
+    before = runner.invoke(cli, ["privacy-scan", "--id-number", "-"], input=P + "\n")
+    assert before.exit_code == 1, before.output
+    assert "FOUND" in before.output and "bronze/court" in before.output
+    assert P not in before.output and P.lower() not in before.output
+    erased = runner.invoke(cli, ["erase", "--month", "2026-01"])
+    assert erased.exit_code == 0, erased.output
+    assert erased.output.startswith("1 person(s) erased")
+    after = runner.invoke(cli, ["privacy-scan", "--id-number", P, "--json"])
+    assert after.exit_code == 0, after.output
+    result = json.loads(after.output)
+    assert result["clean"] and {p["table"] for p in result["places"]} == set(RECORD)
+    usage = runner.invoke(cli, ["privacy-scan"])
+    assert usage.exit_code == 2 and "exactly one of" in usage.output
