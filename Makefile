@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= demo
 
-.PHONY: install demo test test-fast bench bench-month airflow-test check-java clean
+.PHONY: install demo test test-fast bench bench-month bench-simulate airflow-test check-java cjk-font clean
 
 $(VENV)/.installed: setup.py constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "citycredit needs Python 3.11, found " + sys.version' 
@@ -20,6 +20,17 @@ check-java:
 	  echo "Java 17 is required by Spark and was not found."; \
 	  echo "Install it: apt-get install openjdk-17-jre-headless (Debian/Ubuntu) or brew install openjdk@17 (macOS)."; \
 	  exit 1; }
+
+## A CJK font for the Chinese labels in the plots of the policy reports (simulate / evaluate).
+## Debian/Ubuntu: installs fonts-noto-cjk (as root, or through sudo); elsewhere it says what to
+## install. Without one the reports are still written, with a warning.
+cjk-font:
+	@if fc-list 2>/dev/null | grep -qi "CJK"; then echo "CJK font present"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends fonts-noto-cjk; \
+	elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then \
+	  sudo apt-get update -q && sudo apt-get install -y -q --no-install-recommends fonts-noto-cjk; \
+	else echo "no CJK font: install one (Debian/Ubuntu fonts-noto-cjk, macOS has PingFang) for Chinese plot labels"; fi
 
 ## Generate a small synthetic city and run one month end to end; prints where it wrote data.
 demo: install check-java
@@ -46,6 +57,10 @@ CITY ?= /tmp/cc-city-full
 bench-month: install check-java
 	[ -d $(CITY)/population ] || $(PY) -m bench.bench_generate --adults $(ADULTS) --months $(MONTHS) --out $(CITY)
 	$(PY) -m bench.bench_month --landing $(CITY) --months 2023-01,2023-02
+
+## `citycredit simulate` against scoring one scheme, on the bench-month warehouse
+bench-simulate: install check-java
+	$(PY) -m bench.bench_simulate --month 2023-02
 
 ## One DAG run of citycredit_monthly on embedded Airflow (SQLite in airflow_home/), against the
 ## demo city: `make demo` first. MONTH is the score month.
