@@ -28,6 +28,7 @@ ENV_OVERRIDES = {
     "CITYCREDIT_SPARK_MASTER": "spark.master",
     "CITYCREDIT_SPARK_DRIVER_MEMORY": "spark.driver_memory",
     "CITYCREDIT_SPARK_SHUFFLE_PARTITIONS": "spark.shuffle_partitions",
+    "CITYCREDIT_REPORTS": "policy.reports",
 }
 # Variables that choose *which* configuration is read rather than a value in it.
 ENV_SELECTORS = ("CITYCREDIT_ENV", "CITYCREDIT_CONF")

@@ -234,3 +234,23 @@ def test_report_without_a_cjk_font_warns_and_still_writes(monkeypatch):
         assert page.count("data:image/png;base64,") == 4
     finally:
         report.cjk_font.cache_clear()
+
+
+# ------------------------------------------------------------------------------ settings
+def test_policy_settings_defaults_override_and_refusal(tmp_path):
+    import shutil
+
+    from citycredit.config import ConfigError, load_settings
+
+    conf = RULES.parent / "conf"
+    settings = load_settings(conf, env="local", environ={"CITYCREDIT_REPORTS": str(tmp_path / "r")})
+    assert settings.policy["reports"] == (tmp_path / "r").resolve()
+    assert settings.policy["outcome_items"] == ["COURT_DISHONEST_DEBTOR", "ADMIN_PENALTY:serious",
+                                                "COMMITMENT_BREACH"]
+    assert (settings.policy["outcome_months"], settings.policy["fairness_min_ratio"]) == (12, 0.8)
+    copy = tmp_path / "conf"
+    shutil.copytree(conf, copy)
+    (copy / "local.yaml").write_text((copy / "local.yaml").read_text("utf-8")
+                                     + "policy:\n  fairness_min_ratio: 1.5\n", "utf-8")
+    with pytest.raises(ConfigError, match=r"local.yaml: key 'policy.fairness_min_ratio' must be"):
+        load_settings(copy, env="local", environ={})
