@@ -4,7 +4,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= demo
 
-.PHONY: install demo test test-fast bench bench-month bench-lookup check-wrk airflow-test check-java clean
+.PHONY: install demo test test-fast bench bench-month bench-lookup bench-simulate check-wrk airflow-test \
+        check-java cjk-font postgresql system-deps clean
 
 $(VENV)/.installed: setup.py constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "citycredit needs Python 3.11, found " + sys.version' 
@@ -21,12 +22,36 @@ check-java:
 	  echo "Install it: apt-get install openjdk-17-jre-headless (Debian/Ubuntu) or brew install openjdk@17 (macOS)."; \
 	  exit 1; }
 
+## A CJK font for the Chinese labels in the plots of the policy reports (simulate / evaluate).
+## Debian/Ubuntu: installs fonts-noto-cjk (as root, or through sudo); elsewhere it says what to
+## install. Without one the reports are still written, with a warning.
+cjk-font:
+	@if fc-list 2>/dev/null | grep -qi "CJK"; then echo "CJK font present"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends fonts-noto-cjk; \
+	elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then \
+	  sudo apt-get update -q && sudo apt-get install -y -q --no-install-recommends fonts-noto-cjk; \
+	else echo "no CJK font: install one (Debian/Ubuntu fonts-noto-cjk, macOS has PingFang) for Chinese plot labels"; fi
+
+## PostgreSQL 15 binaries for the lookup tests on production's store (the test starts a private
+## cluster from them; without them those tests are skipped)
+postgresql:
+	@if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -q && apt-get install -y -q postgresql-15; \
+	elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then \
+	  sudo apt-get update -q && sudo apt-get install -y -q postgresql-15; \
+	else echo "no PostgreSQL: the lookup tests on PostgreSQL will be skipped (apt-get install postgresql-15)"; fi
+
+## What the tests and reports need from the system (Debian packages, installed when missing)
+system-deps: cjk-font postgresql
+
 ## Generate a small synthetic city and run one month end to end; prints where it wrote data.
-demo: install check-java
+demo: install check-java cjk-font
 	$(VENV)/bin/citycredit demo --dir $(DEMO)
 
 ## The test suite: real Spark (local), real Delta tables, real GX, real Airflow DAG runs.
-test: install check-java
+test: install check-java system-deps
 	$(PY) -m pytest -q
 
 ## The fast lane while working: tests/unit (no Spark, no Airflow), under 2 minutes
@@ -57,6 +82,9 @@ check-wrk:
 	  || { echo "wrk (HTTP load generator) is required: apt-get install wrk (Debian/Ubuntu) or brew install wrk"; exit 1; }
 bench-lookup: install check-wrk
 	$(PY) -m bench.bench_lookup --adults $(LOOKUP_ADULTS) --seconds $(LOOKUP_SECONDS)
+## `citycredit simulate` against scoring one scheme, on the bench-month warehouse
+bench-simulate: install check-java
+	$(PY) -m bench.bench_simulate --month 2023-02
 
 ## One DAG run of citycredit_monthly on embedded Airflow (SQLite in airflow_home/), against the
 ## demo city: `make demo` first. MONTH is the score month.

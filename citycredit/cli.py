@@ -107,22 +107,30 @@ def _policy_call(title: str, call):
         sys.exit(2)
 
 
+def _policy_outputs(default_report: str):
+    """--json and --report, the outputs of both policy tools."""
+    def options(command):
+        command = click.option(
+            "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+            default=None, help=f"the HTML report (default: <policy.reports>/{default_report})")(command)
+        return click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+                            default=None, help="also write the JSON summary here")(command)
+    return options
+
+
 @cli.command()
 @click.option("--scheme", required=True, help="the adopted scheme the draft revises")
 @click.option("--draft", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="candidate rule file, e.g. rules/drafts/haibei-blood-15.yaml")
 @click.option("--month", callback=_month, required=True, help="score month, YYYY-MM")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="also write the JSON summary here")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="the HTML report (default: <policy.reports>/simulate-<draft>-<month>.html)")
+@_policy_outputs("simulate-<draft>-<month>.html")
 def simulate(scheme, draft, month, json_path, report_path):
     """Score a month under the adopted scheme and a draft (sandbox only): who the draft moves."""
     from .policy import task
 
     summary = _policy_call(f"simulate {draft.stem} {month}", lambda progress: task.simulate(
         scheme, draft, month, json_path=json_path, report_path=report_path, progress=progress))
-    crossings = ", ".join(f"{g}+ up {v['up']} down {v['down']}"
+    crossings = ", ".join(f"≥{g} up {v['up']} down {v['down']}"
                           for g, v in summary["threshold_crossings"].items())
     click.echo(f"{summary['scheme']} {summary['adopted_version']} → draft {summary['draft']} "
                f"{summary['draft_version']}, {month}: {summary['subjects']} subjects, "
@@ -137,10 +145,7 @@ def simulate(scheme, draft, month, json_path, report_path):
 @click.option("--month", callback=_month, required=True, help="score month, YYYY-MM")
 @click.option("--draft", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="a draft of the scheme, evaluated beside it")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="also write the JSON here")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="the HTML report (default: <policy.reports>/evaluate-<scheme>-<month>.html)")
+@_policy_outputs("evaluate-<scheme>-<month>.html")
 def evaluate(scheme, month, draft, json_path, report_path):
     """Validity, discrimination, stability and fairness of a scheme's grades at a month."""
     from .policy import task

@@ -32,6 +32,7 @@ ENV_OVERRIDES = {
     "CITYCREDIT_LOOKUP_INDEX_URL": "lookup.index_url",
     "CITYCREDIT_LOOKUP_AUDIT_URL": "lookup.audit_url",
     "CITYCREDIT_LOOKUP_REFRESH_SECONDS": "lookup.refresh_seconds",
+    "CITYCREDIT_REPORTS": "policy.reports",
 }
 # Variables that choose *which* configuration is read rather than a value in it.
 ENV_SELECTORS = ("CITYCREDIT_ENV", "CITYCREDIT_CONF")

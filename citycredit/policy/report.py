@@ -13,6 +13,7 @@ import html
 import io
 import warnings
 from functools import lru_cache
+from pathlib import Path
 
 from ..rules import Scheme
 
@@ -24,6 +25,11 @@ CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Serif CJK SC", "Sourc
 
 CORNER_SIM = "adopted \\ draft"
 CORNER_MONTHS = "previous month \\ this month"
+
+
+#: parts of font file names that carry Chinese glyphs (for fonts matplotlib has not cached yet)
+CJK_FILE_HINTS = ("notosanscjk", "notoserifcjk", "wqy", "sourcehansans", "simhei", "msyh",
+                  "pingfang", "uming")
 
 
 class CJKFontMissing(UserWarning):
@@ -41,6 +47,15 @@ def cjk_font() -> str | None:
 
     installed = {f.name for f in font_manager.fontManager.ttflist}
     name = next((f for f in CJK_FONTS if f in installed), None)
+    if name is None:     # installed after matplotlib cached its font list: add the files now
+        for path in font_manager.findSystemFonts():
+            if any(part in Path(path).name.lower() for part in CJK_FILE_HINTS):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue
+        installed = {f.name for f in font_manager.fontManager.ttflist}
+        name = next((f for f in CJK_FONTS if f in installed), None)
     if name is None:
         warnings.warn("no CJK font installed: Chinese labels in the report's plots will show "
                       "as boxes (Debian/Ubuntu: apt-get install fonts-noto-cjk)", CJKFontMissing)

@@ -83,6 +83,7 @@ def simulate(scheme: str, draft: str | Path, month: str, *, settings: Settings |
     settings = settings or load_settings()
     say = progress or _quiet
     adopted, draft_scheme, draft_name = _load(settings, scheme, draft)
+    require_month(settings, month)          # refuse before Spark starts
     run_id = run_id or _run_id()
     spark = get_spark(settings, "citycredit-simulate")
     size = settings.policy["explanation_sample"]

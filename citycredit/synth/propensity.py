@@ -23,9 +23,9 @@ import numpy as np
 
 from .catalogue import NEGATIVE_ITEMS
 
-#: σ of log(risk) and log(civic): the spread of the weights (σ = 1: the riskiest 10 % of a pool
-#: receive about 39 % of its negative findings)
-RISK_SIGMA = 1.0
+#: σ of log(risk) and log(civic): the spread of the weights (risk σ = 1.5: the riskiest 10 % of a
+#: pool receive about 59 % of its negative findings, the "chronic few" of offending studies)
+RISK_SIGMA = 1.5
 CIVIC_SIGMA = 0.8
 CIVIC_RISK_CORRELATION = -0.3
 POSITIVE_ITEMS = {"COMMENDATION", "BRAVERY", "VOLUNTEER_SERVICE", "BLOOD_DONATION",

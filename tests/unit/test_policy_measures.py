@@ -234,3 +234,51 @@ def test_report_without_a_cjk_font_warns_and_still_writes(monkeypatch):
         assert page.count("data:image/png;base64,") == 4
     finally:
         report.cjk_font.cache_clear()
+
+
+# ------------------------------------------------------------------------------ settings
+def test_policy_settings_defaults_override_and_refusal(tmp_path):
+    import shutil
+
+    from citycredit.config import ConfigError, load_settings
+
+    conf = RULES.parent / "conf"
+    settings = load_settings(conf, env="local", environ={"CITYCREDIT_REPORTS": str(tmp_path / "r")})
+    assert settings.policy["reports"] == (tmp_path / "r").resolve()
+    assert settings.policy["outcome_items"] == ["COURT_DISHONEST_DEBTOR", "ADMIN_PENALTY:serious",
+                                                "COMMITMENT_BREACH"]
+    assert (settings.policy["outcome_months"], settings.policy["fairness_min_ratio"]) == (12, 0.8)
+    copy = tmp_path / "conf"
+    shutil.copytree(conf, copy)
+    (copy / "local.yaml").write_text((copy / "local.yaml").read_text("utf-8")
+                                     + "policy:\n  fairness_min_ratio: 1.5\n", "utf-8")
+    with pytest.raises(ConfigError, match=r"local.yaml: key 'policy.fairness_min_ratio' must be"):
+        load_settings(copy, env="local", environ={})
+
+
+# ------------------------------------------------------------------------------ the CLI's refusals
+@pytest.mark.parametrize("args, status, message", [
+    (["simulate", "--scheme", "haibei", "--draft", "rules/drafts/nope.yaml", "--month", "2026-01"],
+     2, "REFUSED: rules/drafts/nope.yaml: file not found"),
+    (["simulate", "--scheme", "huzhou", "--draft", "rules/drafts/haibei-blood-15.yaml",
+      "--month", "2026-01"], 2, "is a draft of 'haibei', not of 'huzhou'"),
+    (["simulate", "--scheme", "haibei", "--draft", "rules/drafts/haibei-blood-15.yaml",
+      "--month", "2026-01"], 1, "STOPPED: silver has no population snapshot for 2026-01"),
+    (["evaluate", "--scheme", "haibei", "--month", "2026-01"], 1,
+     "run `citycredit run --month 2026-01` first"),
+    (["evaluate", "--scheme", "nosuch", "--month", "2026-01"], 2, "nosuch"),
+    (["evaluate", "--scheme", "haibei", "--month", "2026-13"], 2, "is not a month"),
+])
+def test_cli_refusals_name_the_problem(tmp_path, monkeypatch, args, status, message):
+    from click.testing import CliRunner
+
+    from citycredit.cli import cli
+
+    for var in [k for k in __import__("os").environ if k.startswith("CITYCREDIT_")]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(tmp_path / "warehouse"))
+    monkeypatch.chdir(RULES.parent)
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == status, result.output
+    assert message in result.output
+    assert not (tmp_path / "warehouse").exists()
