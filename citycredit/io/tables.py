@@ -21,17 +21,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Iterable, Mapping
-from urllib.parse import unquote
+from typing import Any, Iterable, Mapping
+from urllib.parse import quote, unquote
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 from deltalake import Schema as DeltaSchema
-from deltalake.transaction import AddAction, create_table_with_add_actions
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
@@ -43,8 +47,6 @@ STAGING_PREFIX = "_staging-"
 
 class TableError(RuntimeError):
     """A write was refused or failed; the table is unchanged."""
-
-
 
 
 def _path(ref) -> str:
@@ -83,6 +85,11 @@ def version(path) -> int | None:
 
 def arrow_schema(path) -> pa.Schema:
     return pa.schema(DeltaTable(_path(path)).schema().to_arrow())
+
+
+def partition_columns(path) -> list[str]:
+    """The partition columns the table was created with (the catalogue may have moved on)."""
+    return list(DeltaTable(_path(path)).metadata().partition_columns)
 
 
 def partitions(path) -> list[dict[str, str]]:
@@ -317,6 +324,15 @@ def write_arrow(data: pa.Table, path, mode: str = "append",
     return version(path)
 
 
+def relayout_arrow(data: pa.Table, location: Location) -> int:
+    """Overwrite the whole table with `data` partitioned as the catalogue says now (one commit;
+    for a table written under an earlier layout). Returns the new version."""
+    partition_by = _layout(location, None, data.column_names)
+    write_deltalake(location.path, data.cast(location.table.schema), mode="overwrite",
+                    schema_mode="overwrite", partition_by=partition_by or None)
+    return version(location)
+
+
 def delete_where(path, predicate: str) -> dict:
     """Delete rows matching a SQL predicate in one commit (e.g. opt-outs)."""
     return DeltaTable(_path(path)).delete(predicate)
@@ -331,3 +347,115 @@ def vacuum(path) -> list[str]:
 def history(path) -> list[dict]:
     return DeltaTable(_path(path)).history()
 
+
+
+# ---------------------------------------------------------------------------------------------
+# File-level access: incremental maintenance reads and replaces only the files that matter
+@dataclass(frozen=True)
+class DataFile:
+    """One data file of the table's current snapshot, with the statistics its commit recorded
+    (a column missing from `min`/`max` has none: treat it as possibly holding any value)."""
+
+    path: str                          # relative to the table folder, as in the Delta log
+    size: int
+    partition: dict[str, str | None]   # partition column → value
+    min: dict[str, Any]
+    max: dict[str, Any]
+
+
+def data_files(path) -> list[DataFile]:
+    """The current snapshot's data files (none when there is no table yet)."""
+    if not exists(path):
+        return []
+    actions = pa.table(DeltaTable(_path(path)).get_add_actions(flatten=True)).to_pylist()
+    out = []
+    for a in actions:
+        partition = {k[len("partition."):]: v for k, v in a.items() if k.startswith("partition.")}
+        low = {k[len("min."):]: v for k, v in a.items() if k.startswith("min.") and v is not None}
+        high = {k[len("max."):]: v for k, v in a.items() if k.startswith("max.") and v is not None}
+        out.append(DataFile(a["path"], a["size_bytes"], partition, low, high))
+    return out
+
+
+def read_files(path, files: list[DataFile], columns: list[str] | None = None,
+               filter: pc.Expression | None = None) -> pa.Table:
+    """Rows of the given files of the current snapshot (partition columns included), typed by
+    the table's schema; `filter` is pushed into the scan. Zero files: an empty table."""
+    if not files:
+        schema = path.table.schema if isinstance(path, Location) else arrow_schema(path)
+        return schema.empty_table().select(columns or schema.names)
+    dataset = DeltaTable(_path(path)).to_pyarrow_dataset()
+    wanted = {unquote(f.path) for f in files}
+    fragments = [f for f in dataset.get_fragments() if unquote(f.path) in wanted]
+    subset = ds.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
+    return subset.to_table(columns=columns, filter=filter)
+
+
+def replace_partitions(data: pa.Table, path, partitions: list[Mapping[str, str]]) -> int:
+    """Replace exactly the listed partitions (each names every partition column) by the rows of
+    `data` in them, in one commit: their current files are removed, new files added; every other
+    file of the table is left untouched. `data` may hold no rows for a partition (it is then
+    emptied); a row outside the listed partitions is refused and the table stays as it was.
+    Creates the table when there is none. Returns the new version."""
+    partition_by = _layout(path, None, data.column_names)
+    if isinstance(path, Location):
+        data = data.cast(path.table.schema)
+    path = _path(path)
+    wanted = {tuple(str(p[c]) for c in partition_by) for p in partitions}
+    if any(set(p) != set(partition_by) for p in partitions):
+        raise TableError(f"{path}: a replaced partition must name every partition column "
+                         f"{partition_by}, got {[dict(p) for p in partitions]}")
+    groups = (data.group_by(partition_by).aggregate([]).to_pylist() if partition_by and
+              data.num_rows else [])
+    outside = [g for g in groups if tuple(str(g[c]) for c in partition_by) not in wanted]
+    if outside:
+        raise TableError(f"{path}: rows outside the partitions being replaced: {outside[:3]}")
+    os.makedirs(path, exist_ok=True)
+    file_schema = pa.schema([f for f in data.schema if f.name not in partition_by])
+    actions: list = []
+    written: list[str] = []
+    try:
+        for group in groups:
+            mask = None
+            for c in partition_by:
+                test = pc.equal(data[c], group[c])
+                mask = test if mask is None else pc.and_(mask, test)
+            rows = data.filter(mask).select(file_schema.names)
+            values = {c: str(group[c]) for c in partition_by}
+            folder = os.path.join(path, *[f"{c}={quote(values[c], safe='')}" for c in partition_by])
+            os.makedirs(folder, exist_ok=True)
+            target = os.path.join(folder, f"part-{uuid.uuid4().hex}.parquet")
+            pq.write_table(rows, target)
+            written.append(target)
+            actions.append(_add_action(path, target, values))
+        if exists(path):
+            now = int(time.time() * 1000)
+            for f in data_files(path):
+                if tuple(f.partition.get(c) for c in partition_by) in wanted:
+                    actions.append(RemoveAction(f.path, True, now, f.size, dict(f.partition)))
+        _commit_actions(path, data.schema, actions, partition_by)
+    except BaseException:
+        for target in written:
+            try:
+                os.remove(target)
+            except OSError:
+                pass
+        raise
+    return version(path)
+
+
+def _commit_actions(path, schema: pa.Schema, actions: list, partition_by: list[str]) -> None:
+    delta_schema = DeltaSchema.from_arrow(schema)
+    if not exists(path):
+        create_table_with_add_actions(path, delta_schema, [a for a in actions
+                                                           if isinstance(a, AddAction)],
+                                      mode="error", partition_by=partition_by or None)
+        return
+    table = DeltaTable(path)
+    if table.metadata().partition_columns != partition_by:
+        raise TableError(f"{path}: the table is partitioned by {table.metadata().partition_columns}, "
+                         f"not {partition_by}")
+    _check_same_schema(path, table, delta_schema)
+    # 'append' with remove actions: exactly these files go, exactly these come, in one commit
+    table.create_write_transaction(actions, mode="append", schema=delta_schema,
+                                   partition_by=partition_by or None)
