@@ -4,12 +4,14 @@ versions recomputed from scratch, and a month touches only the files it has to. 
 (delta-rs), no Spark."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from decimal import Decimal
 
 import pyarrow as pa
 import pytest
+from deltalake import write_deltalake
 
 from citycredit import catalog
 from citycredit.io import tables
@@ -149,7 +151,7 @@ def landed(*sources):
 
 
 def test_build_silver_counts_corrections_and_a_redelivery_replaces_the_month(tmp_path, settings):
-    settings = type(settings)(**{**settings.__dict__, "warehouse": tmp_path})
+    settings = dataclasses.replace(settings, warehouse=tmp_path)
     staged(tmp_path, "findings", "court", "2026-01", [staged_finding("r1"), staged_finding("r2")])
     staged(tmp_path, "appeals", "appeals", "2026-01", [staged_appeal("ap1", "r1"),
                                                        staged_appeal("ap2", "r2")])
@@ -178,12 +180,12 @@ def test_build_silver_counts_corrections_and_a_redelivery_replaces_the_month(tmp
 
 
 def test_silver_written_under_the_old_layout_is_rewritten_once(tmp_path, settings):
-    settings = type(settings)(**{**settings.__dict__, "warehouse": tmp_path})
+    settings = dataclasses.replace(settings, warehouse=tmp_path)
     location = catalog.SILVER_FINDINGS.at(settings)
     old = delivery([finding("court", "r1", "2026-01")])
     old = old.append_column("known_until", pa.nulls(1, pa.string())).select(
         catalog.SILVER_FINDINGS.columns)
-    tables.write_deltalake(location.path, old.cast(catalog.SILVER_FINDINGS.schema),
+    write_deltalake(location.path, old.cast(catalog.SILVER_FINDINGS.schema),
                            partition_by=["source_id"])
     staged(tmp_path, "findings", "court", "2026-02", [staged_finding("r1", "revoked")])
     build_silver("2026-02", "run", landed(("court", "findings")), settings)
