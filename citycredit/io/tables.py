@@ -27,11 +27,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Iterable, Mapping
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.fs
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 from deltalake import Schema as DeltaSchema
@@ -232,9 +233,9 @@ def _stat_value(value):
     return value
 
 
-def _file_stats(file_path: str) -> str:
+def _file_stats(file_path: str, meta: pq.FileMetaData | None = None) -> str:
     """numRecords + min/max/nullCount per top-level column, so readers can skip files."""
-    meta = pq.read_metadata(file_path)
+    meta = meta or pq.read_metadata(file_path)
     mins: dict = {}
     maxs: dict = {}
     nulls: dict = {}
@@ -263,7 +264,8 @@ def _file_stats(file_path: str) -> str:
                        "nullCount": nulls})
 
 
-def _add_action(table: str, file_path: str, values: dict) -> AddAction:
+def _add_action(table: str, file_path: str, values: dict,
+                meta: pq.FileMetaData | None = None) -> AddAction:
     stat = os.stat(file_path)
     return AddAction(
         path=os.path.relpath(file_path, table).replace(os.sep, "/"),
@@ -271,7 +273,7 @@ def _add_action(table: str, file_path: str, values: dict) -> AddAction:
         partition_values=values,
         modification_time=int(stat.st_mtime * 1000),
         data_change=True,
-        stats=_file_stats(file_path),
+        stats=_file_stats(file_path, meta),
     )
 
 
@@ -367,7 +369,11 @@ def data_files(path) -> list[DataFile]:
     """The current snapshot's data files (none when there is no table yet)."""
     if not exists(path):
         return []
-    actions = pa.table(DeltaTable(_path(path)).get_add_actions(flatten=True)).to_pylist()
+    return _data_files(DeltaTable(_path(path)))
+
+
+def _data_files(table: DeltaTable) -> list[DataFile]:
+    actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
     out = []
     for a in actions:
         partition = {k[len("partition."):]: v for k, v in a.items() if k.startswith("partition.")}
@@ -380,15 +386,22 @@ def data_files(path) -> list[DataFile]:
 def read_files(path, files: list[DataFile], columns: list[str] | None = None,
                filter: pc.Expression | None = None) -> pa.Table:
     """Rows of the given files of the current snapshot (partition columns included), typed by
-    the table's schema; `filter` is pushed into the scan. Zero files: an empty table."""
+    the table's schema (a Location's: the catalogue's); `filter` is pushed into the scan."""
+    schema = path.table.schema if isinstance(path, Location) else arrow_schema(path)
     if not files:
-        schema = path.table.schema if isinstance(path, Location) else arrow_schema(path)
         return schema.empty_table().select(columns or schema.names)
-    dataset = DeltaTable(_path(path)).to_pyarrow_dataset()
-    wanted = {unquote(f.path) for f in files}
-    fragments = [f for f in dataset.get_fragments() if unquote(f.path) in wanted]
-    subset = ds.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
-    return subset.to_table(columns=columns, filter=filter)
+    root = _path(path)
+    partitions = []
+    for f in files:
+        expression = pc.scalar(True)
+        for column, value in f.partition.items():
+            expression = expression & (pc.field(column) == pa.scalar(value, schema.field(column).type)
+                                       if value is not None else pc.field(column).is_null())
+        partitions.append(expression)
+    dataset = ds.FileSystemDataset.from_paths(
+        [os.path.join(root, unquote(f.path)) for f in files], schema=schema,
+        format=ds.ParquetFileFormat(), filesystem=pa.fs.LocalFileSystem(), partitions=partitions)
+    return dataset.to_table(columns=columns, filter=filter)
 
 
 def replace_partitions(data: pa.Table, path, partitions: list[Mapping[str, str]]) -> int:
@@ -401,60 +414,57 @@ def replace_partitions(data: pa.Table, path, partitions: list[Mapping[str, str]]
     if isinstance(path, Location):
         data = data.cast(path.table.schema)
     path = _path(path)
-    wanted = {tuple(str(p[c]) for c in partition_by) for p in partitions}
     if any(set(p) != set(partition_by) for p in partitions):
         raise TableError(f"{path}: a replaced partition must name every partition column "
                          f"{partition_by}, got {[dict(p) for p in partitions]}")
-    groups = (data.group_by(partition_by).aggregate([]).to_pylist() if partition_by and
-              data.num_rows else [])
-    outside = [g for g in groups if tuple(str(g[c]) for c in partition_by) not in wanted]
-    if outside:
-        raise TableError(f"{path}: rows outside the partitions being replaced: {outside[:3]}")
+    wanted = {tuple(str(p[c]) for c in partition_by) for p in partitions}
+    if partition_by and data.num_rows:
+        present = data.group_by(partition_by).aggregate([]).to_pylist()
+        outside = [g for g in present if tuple(str(g[c]) for c in partition_by) not in wanted]
+        if outside:
+            raise TableError(f"{path}: rows outside the partitions being replaced: {outside[:3]}")
     os.makedirs(path, exist_ok=True)
-    file_schema = pa.schema([f for f in data.schema if f.name not in partition_by])
-    actions: list = []
-    written: list[str] = []
+    written: list[tuple[str, pq.FileMetaData]] = []
     try:
-        for group in groups:
-            mask = None
-            for c in partition_by:
-                test = pc.equal(data[c], group[c])
-                mask = test if mask is None else pc.and_(mask, test)
-            rows = data.filter(mask).select(file_schema.names)
-            values = {c: str(group[c]) for c in partition_by}
-            folder = os.path.join(path, *[f"{c}={quote(values[c], safe='')}" for c in partition_by])
-            os.makedirs(folder, exist_ok=True)
-            target = os.path.join(folder, f"part-{uuid.uuid4().hex}.parquet")
-            pq.write_table(rows, target)
-            written.append(target)
-            actions.append(_add_action(path, target, values))
-        if exists(path):
+        if data.num_rows:
+            ds.write_dataset(
+                data, path, format="parquet", basename_template=f"part-{uuid.uuid4().hex}-{{i}}.parquet",
+                partitioning=ds.partitioning(pa.schema([data.schema.field(c) for c in partition_by]),
+                                             flavor="hive") if partition_by else None,
+                existing_data_behavior="overwrite_or_ignore", max_rows_per_group=1 << 20,
+                file_visitor=lambda f: written.append((f.path, f.metadata)))
+        actions: list = []
+        for file_path, meta in written:
+            values = _partition_values(os.path.dirname(os.path.relpath(file_path, path)))
+            actions.append(_add_action(path, file_path, values, meta))
+        table = DeltaTable(path) if exists(path) else None
+        if table is not None:
+            if table.metadata().partition_columns != partition_by:
+                raise TableError(f"{path}: the table is partitioned by "
+                                 f"{table.metadata().partition_columns}, not {partition_by}")
             now = int(time.time() * 1000)
-            for f in data_files(path):
-                if tuple(f.partition.get(c) for c in partition_by) in wanted:
-                    actions.append(RemoveAction(f.path, True, now, f.size, dict(f.partition)))
-        _commit_actions(path, data.schema, actions, partition_by)
+            actions += [RemoveAction(f.path, True, now, f.size, dict(f.partition))
+                        for f in _data_files(table)
+                        if tuple(f.partition.get(c) for c in partition_by) in wanted]
+        _commit_actions(path, table, data.schema, actions, partition_by)
     except BaseException:
-        for target in written:
+        for file_path, _ in written:
             try:
-                os.remove(target)
+                os.remove(file_path)
             except OSError:
                 pass
         raise
     return version(path)
 
 
-def _commit_actions(path, schema: pa.Schema, actions: list, partition_by: list[str]) -> None:
+def _commit_actions(path, table: DeltaTable | None, schema: pa.Schema, actions: list,
+                    partition_by: list[str]) -> None:
     delta_schema = DeltaSchema.from_arrow(schema)
-    if not exists(path):
+    if table is None:
         create_table_with_add_actions(path, delta_schema, [a for a in actions
                                                            if isinstance(a, AddAction)],
                                       mode="error", partition_by=partition_by or None)
         return
-    table = DeltaTable(path)
-    if table.metadata().partition_columns != partition_by:
-        raise TableError(f"{path}: the table is partitioned by {table.metadata().partition_columns}, "
-                         f"not {partition_by}")
     _check_same_schema(path, table, delta_schema)
     # 'append' with remove actions: exactly these files go, exactly these come, in one commit
     table.create_write_transaction(actions, mode="append", schema=delta_schema,

@@ -67,10 +67,12 @@ def _delivered(settings: Settings, kind: str, month: str, sources: list[str] | N
     """The month's staging rows of `kind` (of `sources`, or all), as silver columns less
     known_until."""
     location = catalog.staging(kind).at(settings)
-    parts = [tables.read_arrow(location, where={"month": month, **({"source_id": s} if s else {})})
-             for s in (sources or [None])] if tables.exists(location) else []
-    rows = pa.concat_tables([p.cast(location.table.schema) for p in parts]) if parts else \
-        location.table.schema.empty_table()
+    if tables.exists(location):
+        rows = tables.read_arrow(location, where={"month": month}).cast(location.table.schema)
+    else:
+        rows = location.table.schema.empty_table()
+    if sources is not None:
+        rows = rows.filter(pc.is_in(rows["source_id"], pa.array(sources, pa.string())))
     rows = rows.rename_columns([_RENAMES[kind].get(c, c) for c in rows.column_names])
     columns = [c for c in catalog.VERSIONED[kind].columns if c not in ("known_from", "known_until")]
     rows = rows.select(columns)
