@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= demo
 
-.PHONY: install demo test test-fast bench bench-month airflow-test check-java clean
+.PHONY: install demo test test-fast bench bench-month bench-silver bench-generate cluster-test airflow-test check-java clean
 
 $(VENV)/.installed: setup.py constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "citycredit needs Python 3.11, found " + sys.version' 
@@ -46,6 +46,16 @@ CITY ?= /tmp/cc-city-full
 bench-month: install check-java
 	[ -d $(CITY)/population ] || $(PY) -m bench.bench_generate --adults $(ADULTS) --months $(MONTHS) --out $(CITY)
 	$(PY) -m bench.bench_month --landing $(CITY) --months 2023-01,2023-02
+
+## The silver step per month on a 3- and a 36-month history (1.5 M finding versions), and the
+## delta-rs MERGE it was measured against; the last line is long / short history.
+bench-silver: install
+	$(PY) -m bench.bench_silver
+
+## The month's scoring submitted to a Spark standalone cluster (master + worker on 127.0.0.1,
+## started from pyspark's own spark-class, stopped at the end); gold must equal the embedded run's.
+cluster-test: install check-java
+	$(PY) -m pytest -q -m cluster tests/e2e/test_cluster.py
 
 ## One DAG run of citycredit_monthly on embedded Airflow (SQLite in airflow_home/), against the
 ## demo city: `make demo` first. MONTH is the score month.

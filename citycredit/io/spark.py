@@ -105,10 +105,12 @@ def get_spark(settings: Settings, app_name: str = "citycredit") -> SparkSession:
     memory = settings.spark_driver_memory
     if memory == AUTO:
         memory = driver_memory_for(local_cores(settings.spark_master, machine), machine)
+    builder = SparkSession.builder.appName(app_name)
+    if not launched_by_spark_submit():
+        # under spark-submit its --master and --driver-memory rule (the driver JVM is running)
+        builder = builder.master(settings.spark_master).config("spark.driver.memory", memory)
     builder = (
-        SparkSession.builder.master(settings.spark_master)
-        .appName(app_name)
-        .config("spark.driver.memory", memory)
+        builder
         # Delta wants timestamps as TIMESTAMP_MICROS (INT96 reaches Delta timezone-less)
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.sql.session.timeZone", "UTC")
@@ -135,6 +137,11 @@ def get_spark(settings: Settings, app_name: str = "citycredit") -> SparkSession:
              settings.spark_master, spark.conf.get("spark.driver.memory", memory),
              spark.conf.get("spark.sql.shuffle.partitions"), machine.cores, machine.memory / GIB)
     return spark
+
+
+def launched_by_spark_submit() -> bool:
+    """True in a Python driver started by spark-submit (its JVM hands pyspark a gateway port)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
 def has_delta_spark(spark: SparkSession) -> bool:
