@@ -130,7 +130,9 @@ def submit(master: str, py_files: Path, script: Path, *args, env: dict) -> str:
          "--driver-memory", "1g", "--executor-memory", "1g",
          "--conf", f"spark.pyspark.python={sys.executable}", str(script), *args],
         env=env, cwd=PROJECT, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-4000:]
+    if done.returncode:
+        pytest.fail(f"spark-submit {script.name} exited {done.returncode}:\n{done.stderr[-6000:]}",
+                    pytrace=False)
     return done.stdout
 
 
@@ -156,8 +158,10 @@ def test_scoring_submitted_to_a_standalone_cluster_writes_the_embedded_runs_gold
     assert len(want["scores"]) > 400 and len(want["score_lines"]) > len(want["scores"])
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITYCREDIT_")}
-    env.update(environ, PYTHONPATH=str(PROJECT), PYSPARK_PYTHON=sys.executable,
-               SPARK_LOCAL_IP="127.0.0.1")
+    # the driver imports citycredit from the --py-files zip too: conf/ (with rules/ beside it)
+    # is named, as on any cluster
+    env.update(environ, CITYCREDIT_CONF=str(PROJECT / "conf"), PYTHONPATH=str(PROJECT),
+               PYSPARK_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1")
     py_files = package_zip(tmp_path)
     probe = tmp_path / "probe.py"
     probe.write_text(PROBE)
