@@ -193,12 +193,9 @@ def run_history(args, history: int) -> dict:
     silver = catalog.SILVER_FINDINGS.at(settings)
     alternative = str(root / "merge-copy")
     shutil.copytree(silver.path, alternative)
-    before = {f.path for f in tables.data_files(silver)}
     with measured("month", figures):
         result = build_silver(month, "bench", landed, settings)
-    after = tables.data_files(silver)
-    rewritten = [f for f in after if f.path not in before
-                 and f.partition["known_from"] != month]
+    files = len(tables.data_files(silver))
     with measured("re-delivery", figures):
         build_silver(month, "bench-again", landed, settings)
     delivered = findings.append_column("known_from", pa.array([month] * findings.num_rows))
@@ -209,8 +206,8 @@ def run_history(args, history: int) -> dict:
     corrections = sum(c["corrections"] for c in result["sources"].values())
     print(f"history {history:>2} months: {versions:,} finding versions in silver; month {month}: "
           f"{findings.num_rows:,} findings ({corrections:,} corrections), {appeals.num_rows:,} "
-          f"appeals; {len(rewritten)} earlier files rewritten "
-          f"({sum(f.size for f in rewritten) / 2**20:.1f} MiB) of {len(after)}")
+          f"appeals; earlier files rewritten: {result['rewritten']['findings']['files']} of "
+          f"{files} ({result['rewritten']['findings']['rows']:,} rows)")
     for label, f in figures.items():
         print(f"  {label:16} {f['seconds']:>7.1f} s   peak RSS {f['peak_rss_gb']:.2f} GB")
     shutil.rmtree(alternative, ignore_errors=True)

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from .. import catalog
 from ..config import Settings, load_settings
 from ..io import tables
-from .versions import merge_month
+from .versions import MonthMerge, merge_month
 
 #: staging columns renamed on the way into silver: an appeal's delivering source is dropped and
 #: the appealed finding's source becomes source_id (the key appeals are matched on)
@@ -24,6 +24,7 @@ class SilverResult(TypedDict):
     month: str
     tables: dict[str, int]                 # silver table → rows of the month
     sources: dict[str, dict[str, int]]     # source → versions, corrections, revocations
+    rewritten: dict[str, dict[str, int]]   # versioned table → earlier files and rows rewritten
     seconds: float
 
 
@@ -37,12 +38,18 @@ def build_silver(month: str, run_id: str, landed: list[dict],
     landed_sources = {kind: sorted(d["source_id"] for d in landed
                                    if d.get("status") == "landed" and d.get("kind") == kind)
                       for kind in catalog.EXTRACT_KINDS}
-    out: SilverResult = {"month": month, "tables": {}, "sources": {}, "seconds": 0.0}
+    out: SilverResult = {"month": month, "tables": {}, "sources": {}, "rewritten": {},
+                         "seconds": 0.0}
     if landed_sources["findings"]:
-        merged = _merge_findings(settings, month, landed_sources["findings"])
-        out["tables"]["findings"], out["sources"] = merged
+        merged, out["sources"] = _merge_findings(settings, month, landed_sources["findings"])
+        out["tables"]["findings"] = merged.versions
+        out["rewritten"]["findings"] = {"files": merged.files_rewritten,
+                                        "rows": merged.rows_rewritten}
     if landed_sources["appeals"]:
-        out["tables"]["appeals"] = _merge_appeals(settings, month)
+        merged = _merge_appeals(settings, month)
+        out["tables"]["appeals"] = merged.versions
+        out["rewritten"]["appeals"] = {"files": merged.files_rewritten,
+                                       "rows": merged.rows_rewritten}
     if landed_sources["population"]:
         snapshot = tables.read_arrow(catalog.staging("population").at(settings),
                                      where={"month": month})
@@ -96,16 +103,15 @@ def _merge_findings(settings: Settings, month: str, sources: list[str]):
         changes[row["source_id"]] = {"versions": row["count_all"],
                                      "corrections": corrections.get(row["source_id"], 0),
                                      "revocations": row["revoked_sum"] or 0}
-    return merged.versions, changes
+    return merged, changes
 
 
-def _merge_appeals(settings: Settings, month: str) -> int:
+def _merge_appeals(settings: Settings, month: str) -> MonthMerge:
     """Appeals in silver carry the appealed finding's source, not the delivering one, so a
     month's appeals are replaced as a whole: by the month's staging rows of every appeals source."""
     location = catalog.SILVER_APPEALS.at(settings)
     _keep_layout(location)
-    merged = merge_month(location, _delivered(settings, "appeals", month, None), month, [{}])
-    return merged.versions
+    return merge_month(location, _delivered(settings, "appeals", month, None), month, [{}])
 
 
 def _keep_layout(location: catalog.Location) -> None:

@@ -15,7 +15,7 @@ statistics in the Delta log before anything is read. (Measured against a delta-r
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -64,7 +64,6 @@ class MonthMerge:
     files_rewritten: int                   # files replaced besides the month's own
     rows_rewritten: int                    # rows in them
     files_read: int                        # files whose key columns were read to find them
-    partitions: list[dict] = field(default_factory=list)   # the partitions rewritten
 
 
 def merge_month(location: Location, delivered: pa.Table, month: str,
@@ -118,7 +117,7 @@ def merge_month(location: Location, delivered: pa.Table, month: str,
     earlier = found.filter(pc.less(found["known_from"], month)).select(key)
     return MonthMerge(versions=delivered.num_rows, earlier=earlier.group_by(key).aggregate([]),
                       files_rewritten=len(rewritten_files), rows_rewritten=rows.num_rows,
-                      files_read=len(candidates) + len(in_month), partitions=rewrite)
+                      files_read=len(candidates) + len(in_month))
 
 
 def _within(file: tables.DataFile, partition: dict[str, str]) -> bool:

@@ -161,6 +161,7 @@ def test_build_silver_counts_corrections_and_a_redelivery_replaces_the_month(tmp
     result = build_silver("2026-02", "run2", landed(("court", "findings")), settings)
     assert result["sources"] == {"court": {"versions": 2, "corrections": 1, "revocations": 1}}
     assert result["tables"] == {"findings": 2}
+    assert result["rewritten"]["findings"] == {"files": 1, "rows": 2}   # January's, for r1
     findings = catalog.SILVER_FINDINGS.at(settings)
     assert {(r[1], r[2], r[3]) for r in in_table(findings)} == {
         ("r1", "2026-01", "2026-02"), ("r2", "2026-01", None), ("r1", "2026-02", None),
