@@ -4,8 +4,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= demo
 
-.PHONY: install demo test test-fast bench bench-month bench-lookup bench-simulate check-wrk airflow-test \
-        check-java cjk-font postgresql system-deps clean
+.PHONY: install demo test test-fast bench bench-month bench-lookup bench-simulate bench-silver \
+        bench-generate cluster-test check-wrk airflow-test check-java cjk-font postgresql \
+        system-deps clean
 
 $(VENV)/.installed: setup.py constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "citycredit needs Python 3.11, found " + sys.version' 
@@ -58,19 +59,38 @@ test: install check-java system-deps
 test-fast: install
 	$(PY) -m pytest -q tests/unit
 
-## Benchmarks (large data; prints figures): scoring, Spark vs the DuckDB reference; the generator
+## Benchmarks (large data; print figures). `make bench`: every scheme scored by the Spark job vs
+## by the DuckDB reference on the same synthesised silver, each its own process (wall, peak RSS),
+## the Spark side also at 0.5× and 2× the findings (seconds per million); last line: the ratio.
 ADULTS   ?= 2250000
 FINDINGS ?= 15000000
+SCALING  ?= 0.5,2
 MONTHS   ?= 36
 bench: install check-java
-	$(PY) -m bench.bench_score --adults $(ADULTS) --findings $(FINDINGS)
+	$(PY) -m bench.bench_score --adults $(ADULTS) --findings $(FINDINGS) --scaling $(SCALING)
+
+## The synthetic city generator at full scale
+bench-generate: install
 	$(PY) -m bench.bench_generate --adults $(ADULTS) --months $(MONTHS)
 
-## A full-scale month end to end with `citycredit run` (generates the city first if it is missing)
-CITY ?= /tmp/cc-city-full
+## A month in steady state end to end (`citycredit run`): the last month of a 36-month city, the
+## 35 before it bulk-loaded into bronze and silver and the 35th published (bench/history.py);
+## wall per stage and peak RSS. Generates the city first if it is missing.
+CITY ?= /tmp/cc-city-steady
+END  ?= 2026-12
 bench-month: install check-java
-	[ -d $(CITY)/population ] || $(PY) -m bench.bench_generate --adults $(ADULTS) --months $(MONTHS) --out $(CITY)
-	$(PY) -m bench.bench_month --landing $(CITY) --months 2023-01,2023-02
+	[ -d $(CITY)/population ] || $(PY) -m bench.bench_generate --adults $(ADULTS) --months $(MONTHS) --end $(END) --out $(CITY)
+	$(PY) -m bench.bench_month --landing $(CITY) --steady
+
+## The silver step per month on a 3- and a 36-month history (1.5 M finding versions), and the
+## delta-rs MERGE it was measured against; the last line is long / short history.
+bench-silver: install
+	$(PY) -m bench.bench_silver
+
+## The month's scoring submitted to a Spark standalone cluster (master + worker on 127.0.0.1,
+## started from pyspark's own spark-class, stopped at the end); gold must equal the embedded run's.
+cluster-test: install check-java
+	$(PY) -m pytest -q -m cluster tests/e2e/test_cluster.py
 
 ## The lookup service under load: wrk against `citycredit serve` on 127.0.0.1 for LOOKUP_SECONDS,
 ## on a synthetic publication of LOOKUP_ADULTS adults × 4 schemes (kept in /tmp/cc-lookup-bench-N)

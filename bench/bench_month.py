@@ -1,16 +1,26 @@
-"""A month end to end at full scale: `citycredit run` on a generated city, timed and measured.
+"""A month end to end: `citycredit run` on a generated city, timed per stage, peak memory.
 
     python -m bench.bench_generate --adults 2250000 --months 36 --out /tmp/cc-city-full
+    python -m bench.bench_month --landing /tmp/cc-city-full --steady
     python -m bench.bench_month --landing /tmp/cc-city-full --months 2023-01,2023-02
 
-Each month runs as its own `citycredit run` process (as an operator would run it); prints its wall
-time, the peak memory of the process tree (Python + the Spark JVM), and the run's own summary with
-its stage timings. The warehouse is kept, so later months can be added with --months.
+--steady (what `make bench-month` runs) measures the month that matters: the city's last month
+(the 36th of a 36-month city) with every month before it already in bronze and silver and the
+previous month published — loaded by the bulk fast path (bench/history.py) rather than replayed
+run by run (a full-scale month took 5-10 minutes; 35 of them would take hours). --months instead
+runs the listed months in order, each as its own process, on whatever the warehouse holds.
+
+A measured month runs as its own `citycredit run` process (as an operator runs it). Printed: wall
+time and peak memory of the process tree (Python + the Spark JVM), the wall time of each stage
+(from the run's own report), and the run's summary. Spark is sized from the machine unless
+--driver-memory / --shuffle-partitions say otherwise.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -19,32 +29,88 @@ from pathlib import Path
 from bench.bench_score import measured
 
 
+def run_month(month: str, env: dict, figures: dict) -> int:
+    started = time.strftime("%H:%M:%S")
+    with measured(month, figures):
+        done = subprocess.run([sys.executable, "-m", "citycredit.cli", "run", "--month", month],
+                              env=env, capture_output=True, text=True)
+    print(f"\n=== {month} (started {started}): exit {done.returncode}, "
+          f"{figures[month]['seconds']} s, peak RSS {figures[month]['peak_rss_gb']} GB")
+    print(done.stdout)
+    if done.returncode:
+        print(done.stderr[-4000:])
+    return done.returncode
+
+
+def stage_times(warehouse: Path, month: str) -> dict[str, float]:
+    """The stage times the latest run of `month` recorded in run_report."""
+    from citycredit import catalog
+    from citycredit.io import tables
+
+    location = catalog.RUN_REPORT.at(warehouse)
+    if not tables.exists(location):
+        return {}
+    rows = [r for r in tables.read_arrow(location).to_pylist()
+            if r["score_month"] == month and r["section"] == "stage"]
+    if not rows:
+        return {}
+    latest = max(rows, key=lambda r: r["created_at"])["run_id"]
+    return {r["name"]: json.loads(r["metrics"])["seconds"] for r in rows if r["run_id"] == latest}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--landing", type=Path, required=True)
     parser.add_argument("--warehouse", type=Path, default=Path("/tmp/citycredit-month-bench"))
-    parser.add_argument("--months", required=True, help="comma-separated YYYY-MM, in order")
-    parser.add_argument("--driver-memory", default="8g")
-    parser.add_argument("--shuffle-partitions", default="16")
+    parser.add_argument("--months", help="comma-separated YYYY-MM, in order (replay mode)")
+    parser.add_argument("--steady", action="store_true",
+                        help="the city's last month, the months before it bulk-loaded")
+    parser.add_argument("--reuse", action="store_true",
+                        help="--steady: keep a warehouse this bench loaded before")
+    parser.add_argument("--driver-memory", help="default: sized from the machine")
+    parser.add_argument("--shuffle-partitions", help="default: sized from the machine")
     args = parser.parse_args(argv)
+    if bool(args.months) == args.steady:
+        parser.error("give either --steady or --months")
 
-    env = {**os.environ, "CITYCREDIT_LANDING": str(args.landing.resolve()),
-           "CITYCREDIT_WAREHOUSE": str(args.warehouse.resolve()),
-           "CITYCREDIT_SPARK_DRIVER_MEMORY": args.driver_memory,
-           "CITYCREDIT_SPARK_SHUFFLE_PARTITIONS": args.shuffle_partitions}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYCREDIT_SPARK_")}
+    env.update(CITYCREDIT_LANDING=str(args.landing.resolve()),
+               CITYCREDIT_WAREHOUSE=str(args.warehouse.resolve()))
+    if args.driver_memory:
+        env["CITYCREDIT_SPARK_DRIVER_MEMORY"] = args.driver_memory
+    if args.shuffle_partitions:
+        env["CITYCREDIT_SPARK_SHUFFLE_PARTITIONS"] = args.shuffle_partitions
     figures: dict = {}
+    if args.months:
+        months = [m.strip() for m in args.months.split(",") if m.strip()]
+    else:
+        city = sorted(p.name for p in (args.landing / "population").iterdir() if p.is_dir())
+        months = city[-1:]
+        marker = args.warehouse / "_bulk_history.json"
+        if not (args.reuse and marker.is_file()):
+            shutil.rmtree(args.warehouse, ignore_errors=True)
+            os.environ.update(CITYCREDIT_LANDING=env["CITYCREDIT_LANDING"],
+                              CITYCREDIT_WAREHOUSE=env["CITYCREDIT_WAREHOUSE"])
+            from citycredit.config import load_settings
+            from bench.history import load_history
+
+            print(f"bulk-loading {len(city) - 1} months of history ({city[0]} … {city[-2]}) "
+                  f"into {args.warehouse}")
+            with measured("history", figures):
+                loaded = load_history(load_settings(), city[:-1])
+            marker.write_text(json.dumps({"months": city[:-1], **loaded}))
+            print(f"history loaded: {loaded} ({figures['history']['seconds']} s, peak RSS "
+                  f"{figures['history']['peak_rss_gb']} GB)")
+        print(f"steady state: month {months[0]}, the {len(city)}th of the city, "
+              f"{len(city) - 1} months before it in bronze and silver")
     failed = 0
-    for month in [m.strip() for m in args.months.split(",") if m.strip()]:
-        started = time.strftime("%H:%M:%S")
-        with measured(month, figures):
-            done = subprocess.run([sys.executable, "-m", "citycredit.cli", "run", "--month", month],
-                                  env=env, capture_output=True, text=True)
-        print(f"\n=== {month} (started {started}): exit {done.returncode}, "
-              f"{figures[month]['seconds']} s, peak RSS {figures[month]['peak_rss_gb']} GB")
-        print(done.stdout)
-        if done.returncode:
-            print(done.stderr[-4000:])
-            failed += 1
+    for month in months:
+        failed += run_month(month, env, figures) != 0
+        stages = stage_times(args.warehouse, month)
+        if stages:
+            print(f"{month} stages (wall, s): " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
+        print(f"{month}: wall {figures[month]['seconds']:.1f} s, peak RSS of the run "
+              f"{figures[month]['peak_rss_gb']:.2f} GB")
     return 1 if failed else 0
 
 

@@ -1,18 +1,27 @@
-"""Scoring benchmark: the Spark job vs the independent DuckDB reference on the same silver tables.
+"""Scoring benchmark: the Spark job scoring every scheme vs the independent DuckDB reference
+scoring every scheme, on the same silver tables, in one run.
 
-    python -m bench.bench_score --adults 2250000 --findings 15000000 [--warehouse DIR] [--scheme haibei]
+    python -m bench.bench_score --adults 2250000 --findings 15000000 [--scaling 0.5,2]
 
-Silver is synthesised directly as Delta tables (population snapshots, finding versions with
+Silver is synthesised directly as Delta tables (population snapshot, finding versions with
 corrections, appeals, opt-outs) with DuckDB, at the size of ARCHITECTURE's reference figures
-(2.25 M adults, 15 M finding versions). Then, in the same run: the real scoring job
-(`run_scoring`: silver read through the table seam, gold/scores and gold/score_lines written),
-and `reference.duckdb_scorer.score_reference` on the same files. Prints wall time, peak memory of
-the process tree (Python + the Spark JVM) during each, rows, the ratio, and whether they agree.
+(2.25 M adults, 15 M finding versions). Then each side runs as its own process, measured on its
+own (wall time, peak RSS of its process tree): the real scoring job, `jobs/score.py --month M`
+(every scheme; silver read through the table seam, gold/scores and gold/score_lines written; the
+wall includes the JVM's start), and `reference.duckdb_scorer.score_reference` for every scheme
+(scores only, in memory). Their scores are compared subject by subject. With --scaling the Spark
+side also runs on silver with those multiples of the findings (same adults): seconds per million
+finding versions at each size. The last line printed is the Spark / reference wall-time ratio.
 """
+
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -20,7 +29,11 @@ from pathlib import Path
 
 import duckdb
 import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
+
+from citycredit.catalog import SILVER_APPEALS, SILVER_FINDINGS
 
 MONTH = "2026-10"
 ITEMS = [("COURT_DISHONEST_DEBTOR", None, "court"), ("ADMIN_PENALTY", "general", "traffic_police"),
@@ -81,7 +94,8 @@ def synthesise_silver(warehouse: Path, adults: int, findings: int) -> dict:
                "occurred_on", "valid_until", "status", "case_ref", "known_from", "known_until",
                "load_id"]
     versions = versions.rename_columns(columns)
-    write_deltalake(str(silver / "findings"), versions, partition_by=["source_id"], mode="overwrite")
+    write_deltalake(str(silver / "findings"), versions,
+                    partition_by=list(SILVER_FINDINGS.partitions), mode="overwrite")
     appeals = con.execute(f"""
         SELECT 'ap' || record_id AS appeal_id, source_id, record_id,
                DATE '2026-09-01' + CAST(hash(record_id) % 60 AS INTEGER) AS filed_on,
@@ -89,7 +103,8 @@ def synthesise_silver(warehouse: Path, adults: int, findings: int) -> dict:
                CASE WHEN hash(record_id) % 2 = 0 THEN 'upheld' END AS outcome,
                '2026-09' AS known_from, NULL::VARCHAR AS known_until, 'bench' AS load_id
         FROM f WHERE hash(record_id || 'a') % 200 = 0""").fetch_arrow_table()
-    write_deltalake(str(silver / "appeals"), appeals, mode="overwrite")
+    write_deltalake(str(silver / "appeals"), appeals,
+                    partition_by=list(SILVER_APPEALS.partitions), mode="overwrite")
     optouts = con.execute(f"""
         SELECT sha256('subj' || i::VARCHAR) AS subject_key, DATE '2026-05-01' AS requested_on,
                '2026-05' AS known_from FROM range(0, {adults}, 997) t(i)""").fetch_arrow_table()
@@ -99,8 +114,9 @@ def synthesise_silver(warehouse: Path, adults: int, findings: int) -> dict:
 
 
 @contextmanager
-def measured(label: str, figures: dict):
-    """Wall time and peak RSS of this process and its children (the Spark JVM), sampled."""
+def measured(label: str, figures: dict, include_self: bool = True):
+    """Wall time and peak RSS of this process (unless include_self=False) and its children
+    (a Spark JVM, a subprocess and everything it started), sampled every 0.25 s."""
     me = psutil.Process()
     peak = [0]
     done = threading.Event()
@@ -108,7 +124,8 @@ def measured(label: str, figures: dict):
     def sample():
         while not done.is_set():
             try:
-                rss = me.memory_info().rss + sum(c.memory_info().rss for c in me.children(recursive=True))
+                rss = (me.memory_info().rss if include_self else 0) + \
+                    sum(c.memory_info().rss for c in me.children(recursive=True))
                 peak[0] = max(peak[0], rss)
             except psutil.Error:
                 pass
@@ -125,62 +142,109 @@ def measured(label: str, figures: dict):
         thread.join()
 
 
+def run_side(label: str, command: list[str], warehouse: Path, figures: dict) -> str:
+    """One side as its own process (its own Spark JVM or DuckDB), measured on its own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYCREDIT_")}
+    env["CITYCREDIT_WAREHOUSE"] = str(warehouse)
+    with measured(label, figures, include_self=False):
+        done = subprocess.run(command, env=env, capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parents[1])
+    if done.returncode:
+        raise SystemExit(f"{label} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    return done.stdout
+
+
+def reference_side(warehouse: Path, out: Path) -> None:
+    """Every scheme by the reference, each result to out/<scheme>.parquet (a subprocess)."""
+    from reference.duckdb_scorer import score_reference
+    from citycredit.config import load_settings
+    from citycredit.rules import available_schemes
+
+    settings = load_settings()
+    silver = warehouse / "silver"
+    files = {n: [u.removeprefix("file://") for u in DeltaTable(str(silver / n)).file_uris()]
+             for n in ("findings", "population", "appeals", "optouts")}
+    out.mkdir(parents=True, exist_ok=True)
+    for scheme in available_schemes(settings.rules):
+        scored = score_reference(files, settings.rules / f"{scheme}.yaml", MONTH,
+                                 mask_working_days=settings.scoring["appeal_mask_working_days"])
+        pq.write_table(scored.select(["subject_key", "score", "grade"]), out / f"{scheme}.parquet")
+
+
+def disagreements(warehouse: Path, reference: Path) -> dict[str, int]:
+    """Per scheme: subjects whose score or grade differ between gold and the reference."""
+    con = duckdb.connect()
+    gold = DeltaTable(str(warehouse / "gold" / "scores")).to_pyarrow_table(
+        filters=[("score_month", "=", MONTH)], columns=["scheme", "subject_key", "score", "grade"])
+    con.register("gold", gold)
+    out = {}
+    for path in sorted(reference.glob("*.parquet")):
+        con.register("ref", pq.read_table(path))
+        out[path.stem] = con.execute(f"""
+            SELECT count(*) FROM (SELECT * FROM gold WHERE scheme = '{path.stem}') g
+            FULL JOIN ref USING (subject_key)
+            WHERE g.score IS DISTINCT FROM ref.score OR g.grade IS DISTINCT FROM ref.grade
+            """).fetchone()[0]
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--adults", type=int, default=2_250_000)
     parser.add_argument("--findings", type=int, default=15_000_000)
     parser.add_argument("--warehouse", type=Path, default=Path("/tmp/citycredit-bench"))
-    parser.add_argument("--scheme", default="haibei")
-    parser.add_argument("--reuse", action="store_true", help="keep an existing synthesised silver")
-    parser.add_argument("--driver-memory", default="8g")
-    parser.add_argument("--shuffle-partitions", default="16")
+    parser.add_argument("--scaling", default="0.5,2",
+                        help="further multiples of --findings the Spark side runs on ('' = none)")
+    parser.add_argument("--reuse", action="store_true", help="keep synthesised silver")
+    parser.add_argument("--reference-side", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.reference_side:
+        reference_side(args.warehouse, args.reference_side)
+        return 0
 
-    os.environ["CITYCREDIT_WAREHOUSE"] = str(args.warehouse)
-    os.environ["CITYCREDIT_SPARK_DRIVER_MEMORY"] = args.driver_memory
-    os.environ["CITYCREDIT_SPARK_SHUFFLE_PARTITIONS"] = args.shuffle_partitions
-    from reference.duckdb_scorer import score_reference
-    from citycredit.config import load_settings
-    from citycredit.rules import load_schemes
-    from citycredit import catalog
-    from citycredit.io.spark import get_spark
-    from citycredit.scoring.job import run_scoring
-
+    score = [sys.executable, str(Path(__file__).resolve().parents[1] / "jobs" / "score.py"),
+             "--month", MONTH, "--run-id", "bench"]
+    multiples = [1.0] + [float(m) for m in args.scaling.split(",") if m.strip()]
     figures: dict = {}
-    if not (args.reuse and DeltaTable.is_deltatable(str(args.warehouse / "silver" / "findings"))):
-        with measured("synthesise silver", figures):
-            sizes = synthesise_silver(args.warehouse, args.adults, args.findings)
-        print(f"silver: {sizes}")
-    settings = load_settings()
-    scheme = load_schemes(settings.rules, [args.scheme])[args.scheme]
-    with measured("spark session start", figures):
-        spark = get_spark(settings, "citycredit-bench")
-    with measured(f"spark scoring ({args.scheme})", figures):
-        result = run_scoring(spark, settings, scheme, MONTH, "bench")
-    silver = args.warehouse / "silver"
-    files = {n: [u.removeprefix("file://") for u in DeltaTable(str(silver / n)).file_uris()]
-             for n in ("findings", "population", "appeals", "optouts")}
-    with measured("duckdb reference", figures):
-        reference = score_reference(files, settings.rules / f"{args.scheme}.yaml", MONTH)
-    gold = DeltaTable(catalog.SCORES.at(settings).path).to_pyarrow_table(
-        filters=[("scheme", "=", args.scheme), ("score_month", "=", MONTH)],
-        columns=["subject_key", "score", "grade"])
-    con = duckdb.connect()
-    con.register("gold", gold)
-    con.register("ref", reference)
-    differ = con.execute("""SELECT count(*) FROM gold FULL JOIN ref USING (subject_key)
-                            WHERE gold.score IS DISTINCT FROM ref.score
-                               OR gold.grade IS DISTINCT FROM ref.grade""").fetchone()[0]
-    print(f"\nscheme {args.scheme}, month {MONTH}: {result.subjects:,} subjects scored, "
-          f"{result.lines:,} explanation lines; reference {reference.num_rows:,} subjects; "
-          f"subjects that differ: {differ}")
+    spark: dict[float, tuple[float, int]] = {}      # multiple → (seconds, finding versions)
+    for multiple in multiples:
+        warehouse = args.warehouse / f"findings-x{multiple:g}"
+        findings = int(args.findings * multiple)
+        marker = warehouse / "_silver.json"
+        if not (args.reuse and marker.is_file()):
+            shutil.rmtree(warehouse, ignore_errors=True)
+            with measured(f"synthesise silver ×{multiple:g}", figures):
+                sizes = synthesise_silver(warehouse, args.adults, findings)
+            marker.write_text(json.dumps(sizes))
+        sizes = json.loads(marker.read_text())
+        print(f"silver ×{multiple:g}: {sizes}", flush=True)
+        label = f"spark, all schemes ×{multiple:g}"
+        printed = run_side(label, score, warehouse, figures)
+        print(printed, end="", flush=True)
+        spark[multiple] = (figures[label]["seconds"], sizes["finding_versions"])
+        if multiple == 1.0:
+            reference = warehouse / "_reference"
+            shutil.rmtree(reference, ignore_errors=True)
+            run_side("reference, all schemes", [sys.executable, "-m", "bench.bench_score",
+                                                "--warehouse", str(warehouse),
+                                                "--reference-side", str(reference)],
+                     warehouse, figures)
+            differ = disagreements(warehouse, reference)
+
+    print(f"\nscore month {MONTH}, {args.adults:,} adults; figures per step (wall, peak RSS of "
+          f"its process tree):")
     for label, f in figures.items():
-        print(f"  {label:28} {f['seconds']:>8.1f} s   peak RSS {f['peak_rss_gb']:.2f} GB")
-    spark_s = figures[f"spark scoring ({args.scheme})"]["seconds"]
-    ref_s = figures["duckdb reference"]["seconds"]
-    print(f"  Spark / reference wall-time ratio: {spark_s / ref_s:.1f}×")
-    spark.stop()
-    return 0 if differ == 0 else 1
+        print(f"  {label:34} {f['seconds']:>8.1f} s   peak RSS {f['peak_rss_gb']:.2f} GB")
+    print("subjects that differ from the reference: "
+          + ", ".join(f"{scheme} {n}" for scheme, n in differ.items()))
+    if len(spark) > 1:
+        print("scaling, Spark all schemes: " + "  ".join(
+            f"×{m:g} {versions / 1e6:.2f} M findings {seconds:.1f} s = "
+            f"{seconds / (versions / 1e6):.1f} s/M" for m, (seconds, versions) in sorted(spark.items())))
+    spark_s = figures["spark, all schemes ×1"]["seconds"]
+    ref_s = figures["reference, all schemes"]["seconds"]
+    print(f"Spark / reference wall-time ratio, all schemes: {spark_s / ref_s:.1f}×")
+    return 0 if not any(differ.values()) else 1
 
 
 if __name__ == "__main__":

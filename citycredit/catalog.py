@@ -156,7 +156,8 @@ SILVER_FINDINGS = Table(
             ("level", _S), ("quantity", QUANTITY), ("occurred_on", _D), ("valid_until", _D),
             ("status", _S), ("case_ref", _S), ("known_from", _S), ("known_until", _S),
             ("load_id", _S)),
-    partitions=("source_id",), key=("source_id", "record_id", "known_from"),
+    # by delivery month too: a month's versions are partitions of their own (silver.versions)
+    partitions=("source_id", "known_from"), key=("source_id", "record_id", "known_from"),
     personal={"subject_key": SUBJECT_KEY},
     description="every delivered version of every finding (known_from … known_until)")
 
@@ -165,7 +166,8 @@ SILVER_APPEALS = Table(
     _schema(("appeal_id", _S), ("source_id", _S), ("record_id", _S), ("filed_on", _D),
             ("resolved_on", _D), ("outcome", _S), ("known_from", _S), ("known_until", _S),
             ("load_id", _S)),
-    key=("appeal_id", "known_from"), finding_ref=("source_id", "record_id"),
+    partitions=("known_from",), key=("appeal_id", "known_from"),
+    finding_ref=("source_id", "record_id"),
     description="every delivered version of every appeal; source_id is the appealed finding's")
 
 SILVER_POPULATION = Table(
@@ -222,7 +224,7 @@ SILVER_CONSENTS = Table(
     _schema(("consent_id", _S), ("source_id", _S), ("subject_key", _S), ("grantee", _S),
             ("purpose", _S), ("granted_on", _D), ("expires_on", _D), ("revoked_on", _D),
             ("known_from", _S), ("known_until", _S), ("load_id", _S)),
-    key=("consent_id", "known_from"),
+    partitions=("known_from",), key=("consent_id", "known_from"),
     personal={"subject_key": SUBJECT_KEY},
     description="every delivered version of every consent (a re-sent consent_id corrects it; "
                 "source_id is the delivering source)")

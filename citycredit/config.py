@@ -37,11 +37,20 @@ ENV_OVERRIDES = {
 # Variables that choose *which* configuration is read rather than a value in it.
 ENV_SELECTORS = ("CITYCREDIT_ENV", "CITYCREDIT_CONF")
 
+#: a Spark size left to the machine (citycredit.io.spark.size_from_machine)
+AUTO = "auto"
+
+
+class _IntOrAuto:
+    """Schema marker: a whole number, or 'auto'."""
+
+
 # The shape of base.yaml: every key a conf file may set, and how to check it.
 _SCHEMA: dict[str, Any] = {
     "paths": {"landing": str, "warehouse": str, "rules": str, "expectations": str},
     "subject_key": (str, type(None)),
-    "spark": {"master": str, "driver_memory": str, "shuffle_partitions": int, "conf": dict},
+    "spark": {"master": str, "driver_memory": str, "shuffle_partitions": _IntOrAuto,
+              "conf": dict},
     "validation": {"max_bad_share": float, "min_bad_rows": int, "min_volume_ratio": float,
                    "min_volume_rows": int, "forbidden_columns": list},
     "scoring": {"appeal_mask_working_days": int},
@@ -72,8 +81,8 @@ class Settings:
     expectations: Path
     subject_key: str
     spark_master: str
-    spark_driver_memory: str
-    spark_shuffle_partitions: int
+    spark_driver_memory: str               # '4g', '8192m', or 'auto' (sized from the machine)
+    spark_shuffle_partitions: int | str    # a number, or 'auto' (sized from the cores)
     spark_conf: dict
     validation: dict
     scoring: dict
@@ -142,6 +151,12 @@ def _check_types(values: dict, origins: dict, schema: Mapping, prefix=""):
             _check_types(value, origins, expected, dotted + ".")
             continue
         where = origins.get(dotted, "conf")
+        if expected is _IntOrAuto:
+            if isinstance(value, str) and value.strip().isdigit():
+                values[key] = int(value)   # from an environment variable
+            elif not (value == AUTO or isinstance(value, int) and not isinstance(value, bool)):
+                raise ConfigError(f"{where}: key '{dotted}' must be int or '{AUTO}', got {value!r}")
+            continue
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             values[key] = value = float(value)
         if expected is int and isinstance(value, str) and value.strip().isdigit():
@@ -155,9 +170,10 @@ def _check_values(values: dict, origins: dict):
     def fail(dotted, message):
         raise ConfigError(f"{origins.get(dotted, 'conf')}: key '{dotted}' {message}")
 
-    if not re.fullmatch(r"\d+[kmgt]?", values["spark"]["driver_memory"], re.I):
-        fail("spark.driver_memory", "must look like 4g or 8192m")
-    if values["spark"]["shuffle_partitions"] < 1:
+    memory = values["spark"]["driver_memory"]
+    if memory != AUTO and not re.fullmatch(r"\d+[kmgt]?", memory, re.I):
+        fail("spark.driver_memory", f"must look like 4g or 8192m, or be '{AUTO}'")
+    if values["spark"]["shuffle_partitions"] != AUTO and values["spark"]["shuffle_partitions"] < 1:
         fail("spark.shuffle_partitions", "must be at least 1")
     for dotted in ("validation.max_bad_share", "publish.max_grade_share_change",
                    "validation.min_volume_ratio"):

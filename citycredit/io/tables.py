@@ -21,17 +21,22 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 from urllib.parse import unquote
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 from deltalake import Schema as DeltaSchema
-from deltalake.transaction import AddAction, create_table_with_add_actions
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
@@ -43,8 +48,6 @@ STAGING_PREFIX = "_staging-"
 
 class TableError(RuntimeError):
     """A write was refused or failed; the table is unchanged."""
-
-
 
 
 def _path(ref) -> str:
@@ -85,13 +88,14 @@ def arrow_schema(path) -> pa.Schema:
     return pa.schema(DeltaTable(_path(path)).schema().to_arrow())
 
 
+def partition_columns(path) -> list[str]:
+    """The partition columns the table was created with (the catalogue may have moved on)."""
+    return list(DeltaTable(_path(path)).metadata().partition_columns)
+
+
 def partitions(path) -> list[dict[str, str]]:
     """The partitions the table holds now, e.g. [{'scheme': 'haibei', 'score_month': '2026-01'}]."""
     return DeltaTable(_path(path)).partitions() if exists(path) else []
-
-
-def partition_columns(path) -> list[str]:
-    return list(DeltaTable(_path(path)).metadata().partition_columns)
 
 
 def _filters(where: Mapping[str, str] | None):
@@ -229,9 +233,9 @@ def _stat_value(value):
     return value
 
 
-def _file_stats(file_path: str) -> str:
+def _file_stats(file_path: str, meta: pq.FileMetaData | None = None) -> str:
     """numRecords + min/max/nullCount per top-level column, so readers can skip files."""
-    meta = pq.read_metadata(file_path)
+    meta = meta or pq.read_metadata(file_path)
     mins: dict = {}
     maxs: dict = {}
     nulls: dict = {}
@@ -260,7 +264,8 @@ def _file_stats(file_path: str) -> str:
                        "nullCount": nulls})
 
 
-def _add_action(table: str, file_path: str, values: dict) -> AddAction:
+def _add_action(table: str, file_path: str, values: dict,
+                meta: pq.FileMetaData | None = None) -> AddAction:
     stat = os.stat(file_path)
     return AddAction(
         path=os.path.relpath(file_path, table).replace(os.sep, "/"),
@@ -268,7 +273,7 @@ def _add_action(table: str, file_path: str, values: dict) -> AddAction:
         partition_values=values,
         modification_time=int(stat.st_mtime * 1000),
         data_change=True,
-        stats=_file_stats(file_path),
+        stats=_file_stats(file_path, meta),
     )
 
 
@@ -319,6 +324,15 @@ def write_arrow(data: pa.Table, path, mode: str = "append",
     write_deltalake(str(path), data, mode=mode, partition_by=partition_by or None,
                     predicate=predicate if exists(path) else None)
     return version(path)
+
+
+def relayout_arrow(data: pa.Table, location: Location) -> int:
+    """Overwrite the whole table with `data` partitioned as the catalogue says now (one commit;
+    for a table written under an earlier layout). Returns the new version."""
+    partition_by = _layout(location, None, data.column_names)
+    write_deltalake(location.path, data.cast(location.table.schema), mode="overwrite",
+                    schema_mode="overwrite", partition_by=partition_by or None)
+    return version(location)
 
 
 def history(path) -> list[dict]:
@@ -411,3 +425,122 @@ def remove_staging_leftovers(path, older_than_seconds: float = 0) -> list[str]:
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(folder)
     return removed
+
+# ---------------------------------------------------------------------------------------------
+# File-level access: incremental maintenance reads and replaces only the files that matter
+@dataclass(frozen=True)
+class DataFile:
+    """One data file of the table's current snapshot, with the statistics its commit recorded
+    (a column missing from `min`/`max` has none: treat it as possibly holding any value)."""
+
+    path: str                          # relative to the table folder, as in the Delta log
+    size: int
+    partition: dict[str, str | None]   # partition column → value
+    min: dict[str, Any]
+    max: dict[str, Any]
+
+
+def data_files(path) -> list[DataFile]:
+    """The current snapshot's data files (none when there is no table yet)."""
+    if not exists(path):
+        return []
+    return _data_files(DeltaTable(_path(path)))
+
+
+def _data_files(table: DeltaTable) -> list[DataFile]:
+    actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+    out = []
+    for a in actions:
+        partition = {k[len("partition."):]: v for k, v in a.items() if k.startswith("partition.")}
+        low = {k[len("min."):]: v for k, v in a.items() if k.startswith("min.") and v is not None}
+        high = {k[len("max."):]: v for k, v in a.items() if k.startswith("max.") and v is not None}
+        out.append(DataFile(a["path"], a["size_bytes"], partition, low, high))
+    return out
+
+
+def read_files(path, files: list[DataFile], columns: list[str] | None = None,
+               filter: pc.Expression | None = None) -> pa.Table:
+    """Rows of the given files of the current snapshot (partition columns included), typed by
+    the table's schema (a Location's: the catalogue's); `filter` is pushed into the scan."""
+    schema = path.table.schema if isinstance(path, Location) else arrow_schema(path)
+    if not files:
+        return schema.empty_table().select(columns or schema.names)
+    root = _path(path)
+    partitions = []
+    for f in files:
+        expression = pc.scalar(True)
+        for column, value in f.partition.items():
+            expression = expression & (pc.field(column) == pa.scalar(value, schema.field(column).type)
+                                       if value is not None else pc.field(column).is_null())
+        partitions.append(expression)
+    dataset = ds.FileSystemDataset.from_paths(
+        [os.path.join(root, unquote(f.path)) for f in files], schema=schema,
+        format=ds.ParquetFileFormat(), filesystem=pa.fs.LocalFileSystem(), partitions=partitions)
+    return dataset.to_table(columns=columns, filter=filter)
+
+
+def replace_partitions(data: pa.Table, path, partitions: list[Mapping[str, str]]) -> int:
+    """Replace exactly the listed partitions (each names every partition column) by the rows of
+    `data` in them, in one commit: their current files are removed, new files added; every other
+    file of the table is left untouched. `data` may hold no rows for a partition (it is then
+    emptied); a row outside the listed partitions is refused and the table stays as it was.
+    Creates the table when there is none. Returns the new version."""
+    partition_by = _layout(path, None, data.column_names)
+    if isinstance(path, Location):
+        data = data.cast(path.table.schema)
+    path = _path(path)
+    if any(set(p) != set(partition_by) for p in partitions):
+        raise TableError(f"{path}: a replaced partition must name every partition column "
+                         f"{partition_by}, got {[dict(p) for p in partitions]}")
+    wanted = {tuple(str(p[c]) for c in partition_by) for p in partitions}
+    if partition_by and data.num_rows:
+        present = data.group_by(partition_by).aggregate([]).to_pylist()
+        outside = [g for g in present if tuple(str(g[c]) for c in partition_by) not in wanted]
+        if outside:
+            raise TableError(f"{path}: rows outside the partitions being replaced: {outside[:3]}")
+    os.makedirs(path, exist_ok=True)
+    written: list[tuple[str, pq.FileMetaData]] = []
+    try:
+        if data.num_rows:
+            ds.write_dataset(
+                data, path, format="parquet", basename_template=f"part-{uuid.uuid4().hex}-{{i}}.parquet",
+                partitioning=ds.partitioning(pa.schema([data.schema.field(c) for c in partition_by]),
+                                             flavor="hive") if partition_by else None,
+                existing_data_behavior="overwrite_or_ignore", max_rows_per_group=1 << 20,
+                file_visitor=lambda f: written.append((f.path, f.metadata)))
+        actions: list = []
+        for file_path, meta in written:
+            values = _partition_values(os.path.dirname(os.path.relpath(file_path, path)))
+            actions.append(_add_action(path, file_path, values, meta))
+        table = DeltaTable(path) if exists(path) else None
+        if table is not None:
+            if table.metadata().partition_columns != partition_by:
+                raise TableError(f"{path}: the table is partitioned by "
+                                 f"{table.metadata().partition_columns}, not {partition_by}")
+            now = int(time.time() * 1000)
+            actions += [RemoveAction(f.path, True, now, f.size, dict(f.partition))
+                        for f in _data_files(table)
+                        if tuple(f.partition.get(c) for c in partition_by) in wanted]
+        _commit_actions(path, table, data.schema, actions, partition_by)
+    except BaseException:
+        for file_path, _ in written:
+            try:
+                os.remove(file_path)
+            except OSError:
+                pass
+        raise
+    return version(path)
+
+
+def _commit_actions(path, table: DeltaTable | None, schema: pa.Schema, actions: list,
+                    partition_by: list[str]) -> None:
+    delta_schema = DeltaSchema.from_arrow(schema)
+    if table is None:
+        create_table_with_add_actions(path, delta_schema, [a for a in actions
+                                                           if isinstance(a, AddAction)],
+                                      mode="error", partition_by=partition_by or None)
+        return
+    _check_same_schema(path, table, delta_schema)
+    # 'append' with remove actions: exactly these files go, exactly these come, in one commit
+    table.create_write_transaction(actions, mode="append", schema=delta_schema,
+                                   partition_by=partition_by or None)

@@ -78,3 +78,24 @@ def test_bad_value_from_environment_names_the_variable(conf):
     with pytest.raises(ConfigError, match=r"environment variable CITYCREDIT_SPARK_SHUFFLE_PARTITIONS: "
                                           r"key 'spark.shuffle_partitions' must be int"):
         load_settings(conf, environ={"CITYCREDIT_SPARK_SHUFFLE_PARTITIONS": "lots"})
+
+
+def test_spark_is_sized_from_the_machine_unless_set(conf):
+    from citycredit.io.spark import Machine, driver_memory_for, local_cores, shuffle_partitions_for
+
+    s = load_settings(conf, environ={})
+    assert (s.spark_driver_memory, s.spark_shuffle_partitions) == ("auto", "auto")
+    box = Machine(cores=2, memory=23 * 2**30)          # this project's machine
+    assert driver_memory_for(local_cores("local[*]", box), box) == "8192m"
+    assert shuffle_partitions_for(2) == 16
+    laptop = Machine(cores=8, memory=16 * 2**30)       # memory binds before cores
+    assert driver_memory_for(local_cores("local[*]", laptop), laptop) == "6144m"
+    assert driver_memory_for(local_cores("local[1]", laptop), laptop) == "4096m"
+    small = Machine(cores=1, memory=2 * 2**30)
+    assert driver_memory_for(local_cores("local", small), small) == "1024m"
+    explicit = load_settings(conf, environ={"CITYCREDIT_SPARK_DRIVER_MEMORY": "3g",
+                                            "CITYCREDIT_SPARK_SHUFFLE_PARTITIONS": "6"})
+    assert (explicit.spark_driver_memory, explicit.spark_shuffle_partitions) == ("3g", 6)
+    with pytest.raises(ConfigError, match=r"CITYCREDIT_SPARK_SHUFFLE_PARTITIONS: key "
+                                          r"'spark.shuffle_partitions' must be int or 'auto'"):
+        load_settings(conf, environ={"CITYCREDIT_SPARK_SHUFFLE_PARTITIONS": "automatic"})

@@ -1,0 +1,183 @@
+"""The same scoring job on a real Spark standalone cluster: a master and a worker started on
+127.0.0.1 from the installed pyspark's own launcher (`spark-class`), the month's scoring submitted
+with `spark-submit --master spark://127.0.0.1:<port> jobs/score.py --month M`, and its gold rows
+identical to the embedded run's. The cluster is stopped at the end whatever happens.
+
+Runs with `make cluster-test` (marker `cluster`; `make test` leaves it out: it takes longer than a
+test in the suite should — see README, "On a cluster")."""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyspark
+import pytest
+
+from citycredit import catalog, pipeline
+from citycredit.config import load_settings
+from citycredit.io import tables
+from citycredit.synth import generate_city
+
+pytestmark = pytest.mark.cluster
+
+PROJECT = Path(__file__).resolve().parents[2]
+SPARK_BIN = Path(pyspark.__file__).parent / "bin"
+MONTH = "2026-03"
+PROBED_MODULES = ("citycredit.scoring.steps", "citycredit.scoring.job", "citycredit.io.tables")
+# what a Python worker of an executor imports: the same modules, by their source
+PROBE = f"""
+import hashlib, importlib, inspect, json
+from pyspark.sql import SparkSession
+
+def imported(_):
+    return json.dumps({{m: hashlib.sha256(inspect.getsource(importlib.import_module(m)).encode())
+                       .hexdigest() for m in {PROBED_MODULES!r}}}, sort_keys=True)
+
+spark = SparkSession.builder.getOrCreate()
+print("PROBE " + json.dumps(sorted(set(
+    spark.sparkContext.parallelize(range(4), 4).map(imported).collect()))))
+spark.stop()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop(process: subprocess.Popen) -> None:
+    """The process and everything it started (its own session): TERM, then KILL."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=20)
+
+
+@contextmanager
+def standalone_cluster(folder: Path, cores: int = 2, memory: str = "2g"):
+    """A Spark standalone master and one worker on 127.0.0.1 (free ports); yields the master
+    URL once the worker has registered; both stop on the way out, whatever happened."""
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(folder / "logs"),
+           "PYSPARK_PYTHON": sys.executable}
+    port, ui = free_port(), free_port()
+    started: list[subprocess.Popen] = []
+
+    def launch(name, *args):
+        log = open(folder / f"{name}.log", "wb")
+        started.append(subprocess.Popen([str(SPARK_BIN / "spark-class"), *args], env=env,
+                                        stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True))
+
+    try:
+        launch("master", "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+               "--port", str(port), "--webui-port", str(ui))
+        launch("worker", "org.apache.spark.deploy.worker.Worker", f"spark://127.0.0.1:{port}",
+               "--host", "127.0.0.1", "--port", str(free_port()), "--webui-port",
+               str(free_port()), "--cores", str(cores), "--memory", memory,
+               "--work-dir", str(folder / "work"))
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{ui}/json/", timeout=5) as answer:
+                    if json.load(answer).get("aliveworkers", 0) >= 1:
+                        break
+            except OSError:
+                pass
+            dead = [p for p in started if p.poll() is not None]
+            if dead or time.monotonic() > deadline:
+                logs = "\n".join((folder / f"{n}.log").read_text(errors="replace")[-2000:]
+                                 for n in ("master", "worker"))
+                raise RuntimeError(f"the standalone cluster did not come up:\n{logs}")
+            time.sleep(1)
+        yield f"spark://127.0.0.1:{port}"
+    finally:
+        for process in reversed(started):
+            stop(process)
+
+
+def package_zip(folder: Path) -> Path:
+    """citycredit as --py-files ships it to the executors' Python workers."""
+    target = folder / "citycredit.zip"
+    with zipfile.ZipFile(target, "w") as z:
+        for path in (PROJECT / "citycredit").rglob("*.py"):
+            z.write(path, path.relative_to(PROJECT))
+    return target
+
+
+def submit(master: str, py_files: Path, script: Path, *args, env: dict) -> str:
+    done = subprocess.run(
+        [str(SPARK_BIN / "spark-submit"), "--master", master, "--py-files", str(py_files),
+         "--driver-memory", "1g", "--executor-memory", "1g",
+         "--conf", f"spark.pyspark.python={sys.executable}", str(script), *args],
+        env=env, cwd=PROJECT, capture_output=True, text=True, timeout=900)
+    if done.returncode:
+        pytest.fail(f"spark-submit {script.name} exited {done.returncode}:\n{done.stderr[-6000:]}",
+                    pytrace=False)
+    return done.stdout
+
+
+def gold(settings) -> dict[str, list]:
+    """gold/scores and gold/score_lines of the month, all columns but run_id and computed_at."""
+    out = {}
+    for table in (catalog.SCORES, catalog.SCORE_LINES):
+        rows = tables.read_arrow(table.at(settings), where={"score_month": MONTH})
+        rows = rows.drop([c for c in ("run_id", "computed_at") if c in rows.column_names])
+        out[table.name] = sorted(map(repr, rows.to_pylist()))
+    return out
+
+
+def test_scoring_submitted_to_a_standalone_cluster_writes_the_embedded_runs_gold(
+        tmp_path, spark):
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse"
+    generate_city(landing, adults=600, months=1, end=MONTH, seed=5, bad_share=0.0)
+    environ = {"CITYCREDIT_LANDING": str(landing), "CITYCREDIT_WAREHOUSE": str(warehouse)}
+    settings = load_settings(PROJECT / "conf", env="local", environ=environ)
+    embedded = pipeline.run_month(MONTH, settings=settings)
+    assert embedded["published"]
+    want = gold(settings)
+    assert len(want["scores"]) > 400 and len(want["score_lines"]) > len(want["scores"])
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYCREDIT_")}
+    # the driver imports citycredit from the --py-files zip too: conf/ (with rules/ beside it)
+    # is named, as on any cluster
+    env.update(environ, CITYCREDIT_CONF=str(PROJECT / "conf"), PYTHONPATH=str(PROJECT),
+               PYSPARK_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1")
+    py_files = package_zip(tmp_path)
+    probe = tmp_path / "probe.py"
+    probe.write_text(PROBE)
+    with standalone_cluster(tmp_path) as master:
+        printed = submit(master, py_files, PROJECT / "jobs" / "score.py", "--month", MONTH,
+                         "--run-id", "on-cluster", env=env)
+        seen = submit(master, py_files, probe, env=env)
+    # the month's gold now comes from the cluster run, and it is the embedded run's
+    assert gold(settings) == want
+    runs = {r["run_id"] for r in tables.read_arrow(catalog.SCORES.at(settings),
+                                                   where={"score_month": MONTH}).to_pylist()}
+    assert runs == {"on-cluster"}
+    assert printed.count(MONTH) == len(embedded["scored"])
+    # …and the executors' Python workers imported the very citycredit this test runs
+    mine = json.dumps({m: hashlib.sha256(inspect.getsource(
+        sys.modules[m] if m in sys.modules else __import__(m, fromlist=["_"])).encode())
+        .hexdigest() for m in PROBED_MODULES}, sort_keys=True)
+    line = next(l for l in seen.splitlines() if l.startswith("PROBE "))
+    assert json.loads(line[len("PROBE "):]) == [mine]
