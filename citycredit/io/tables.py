@@ -476,7 +476,23 @@ def read_files(path, files: list[DataFile], columns: list[str] | None = None,
     dataset = ds.FileSystemDataset.from_paths(
         [os.path.join(root, unquote(f.path)) for f in files], schema=schema,
         format=ds.ParquetFileFormat(), filesystem=pa.fs.LocalFileSystem(), partitions=partitions)
-    return dataset.to_table(columns=columns, filter=filter)
+    try:
+        return dataset.to_table(columns=columns, filter=filter)
+    except pa.ArrowNotImplementedError:
+        # files rewritten by delta-rs (an erasure's delete) hold string_view columns, which the
+        # scan's filter cannot compare with the schema's strings: read, cast, then filter
+        table = dataset.to_table(columns=sorted(set(columns or schema.names)
+                                                | _filter_columns(filter, schema)))
+        return table.filter(filter).select(columns or schema.names)
+
+
+def _filter_columns(filter, schema: pa.Schema) -> set[str]:
+    """The schema's columns a filter expression names (by its text: expressions do not list
+    their fields)."""
+    if filter is None:
+        return set()
+    text = str(filter)
+    return {name for name in schema.names if name in text}
 
 
 def replace_partitions(data: pa.Table, path, partitions: list[Mapping[str, str]]) -> int:

@@ -124,6 +124,8 @@ def _their_findings(locations: list[Location], keys: set[str], numbers: dict[str
                 continue
             rows = tables.find(location, _in(column, values),
                                ["source_id", "record_id", column]).to_pylist()
+            # lines that are about no finding (subject rules, growth, tiers, caps) have none
+            rows = [r for r in rows if r["source_id"] is not None and r["record_id"] is not None]
             for row in rows:
                 owner = row[column] if what == SUBJECT_KEY else numbers[row[column].upper()]
                 theirs[(row["source_id"], row["record_id"])] = owner
