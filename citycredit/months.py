@@ -88,19 +88,10 @@ def add_months(day: dt.date, n: int) -> dt.date:
     return dt.date(year, mon, min(day.day, calendar.monthrange(year, mon)[1]))
 
 
-def full_months(start: dt.date, as_of: dt.date) -> int:
-    """The largest m with add_months(start, m) <= as_of (month-end clamped); negative when
-    start is after as_of. Age in full years is full_months(birth_date, A) // 12."""
-    m = (as_of.year - start.year) * 12 + as_of.month - start.month
-    while add_months(start, m) > as_of:
-        m -= 1
-    while add_months(start, m + 1) <= as_of:
-        m += 1
-    return m
-
-
 def full_months_column(start, as_of: dt.date):
-    """full_months as a Spark Column over a date column `start` (null stays null)."""
+    """As a Spark Column over a date column `start`: the largest m with add_months(start, m) <=
+    as_of (month-end clamped; negative when start is after as_of; null stays null). Age in full
+    years is this over the birth date, div 12; growth periods are it div every_months."""
     from pyspark.sql import functions as F
 
     a = F.lit(as_of)

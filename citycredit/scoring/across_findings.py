@@ -93,18 +93,18 @@ def energy_weights(rule: Rule) -> tuple[dict[str, int], Decimal]:
     return {item: common // a for item, a in ints.items()}, Decimal(common).scaleb(-scale)
 
 
-def _repair_days(threshold: Decimal) -> str:
-    """SQL: the repair queue of one person and rule, over `_events` (array of struct<day, kind,
-    value, id> sorted by day, breaches (kind 0) before energy (kind 1) on the same day, breaches
-    oldest first then source_id/record_id): the array of repair days, the k-th for the k-th
-    breach. Energy goes to the oldest unrepaired breach; each repair takes one unit
+def _repair_days(events: str, threshold: Decimal) -> str:
+    """SQL: the repair queue of one person and rule, over the column `events` (array of
+    struct<day, kind, source_id, record_id, value> sorted: by day, breaches (kind 0) before energy
+    (kind 1) on the same day, breaches oldest first then by source_id, record_id): the array of
+    repair days, the k-th for the k-th breach. Energy goes to the oldest unrepaired breach; each repair takes one unit
     (`threshold` in weighted energy); what is left when no breach waits is lost (energy counts
     only from a breach's own occurred_on)."""
     m = f"CAST('{threshold}' AS {ENERGY})"
     waiting = "(acc.arrived - acc.repaired)"
     total = f"CAST(acc.energy + e.value AS {ENERGY})"
     r = f"least({waiting}, CAST({total} div {m} AS INT))"
-    return f"""aggregate(_events,
+    return f"""aggregate({events},
       named_struct('arrived', 0, 'repaired', 0, 'energy', CAST(0 AS {ENERGY}),
                    'days', CAST(array() AS ARRAY<DATE>)),
       (acc, e) -> CASE
@@ -131,8 +131,8 @@ def repair_status(df: DataFrame, scheme: Scheme, as_of: dt.date) -> DataFrame:
     deduplicated, unmet, ...) take no energy. Each rule keeps its own account of energy."""
     repaired_on = F.lit(None).cast("date")
     person = Window.partitionBy("subject_key")
-    own_id = F.concat_ws("/", "source_id", "record_id")
     current = is_current(as_of)
+    no_text = F.lit(None).cast("string")
     columns = []
     for i, rule in enumerate(r for r in scheme.rules if r.repair is not None):
         weights, threshold = energy_weights(rule)
@@ -142,18 +142,22 @@ def repair_status(df: DataFrame, scheme: Scheme, as_of: dt.date) -> DataFrame:
             value = F.when(F.col("item_code") == item,
                            (F.coalesce(F.col("quantity").cast(QUANTITY), F.lit(1).cast(QUANTITY))
                             * F.lit(weight)).cast(ENERGY)).otherwise(value)
-        event = lambda kind, val, ident: F.struct(  # noqa: E731
-            F.col("occurred_on").alias("day"), F.lit(kind).alias("kind"),
-            val.cast(ENERGY).alias("value"), ident.alias("id"))
-        breaches = F.collect_list(F.when(breach, event(0, F.lit(0), own_id))).over(person)
+        def event(kind, source_id, record_id, val):
+            return F.struct(F.col("occurred_on").alias("day"), F.lit(kind).alias("kind"),
+                            source_id.alias("source_id"), record_id.alias("record_id"),
+                            val.cast(ENERGY).alias("value"))
+        breaches = F.collect_list(F.when(breach, event(
+            0, F.col("source_id"), F.col("record_id"), F.lit(0)))).over(person)
         energy = F.collect_list(F.when(current & F.col("item_code").isin(*weights),
-                                       event(1, value, F.lit(None).cast("string")))).over(person)
+                                       event(1, no_text, no_text, value))).over(person)
         events, days = f"_events_{i}", f"_days_{i}"
         df = df.withColumn(events, F.when(breach, F.array_sort(F.concat(breaches, energy))))
-        df = df.withColumn(days, F.expr(_repair_days(threshold).replace("_events", events)))
+        df = df.withColumn(days, F.expr(_repair_days(events, threshold)))
         # the k-th breach of the sorted events is the k-th repaired (first in, first out)
-        position = F.array_position(F.expr(f"transform(filter({events}, e -> e.kind = 0), "
-                                           f"e -> e.id)"), own_id)
+        position = F.array_position(
+            F.expr(f"transform(filter({events}, e -> e.kind = 0), "
+                   f"e -> named_struct('s', e.source_id, 'r', e.record_id))"),
+            F.struct(F.col("source_id").alias("s"), F.col("record_id").alias("r")))
         day = F.when(breach & (position <= F.size(F.col(days))),
                      F.element_at(F.col(days), position.cast("int")))
         repaired_on = F.coalesce(repaired_on, day)

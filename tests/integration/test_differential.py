@@ -242,10 +242,14 @@ def test_spark_agrees_with_the_reference_on_rule_format_v2(spark, generated_city
     scheme = load_schemes(rules, [scheme_name])[scheme_name]
     df = {name: spark.createDataFrame(t) for name, t in silver.items()}
     optouts = df["optouts"].where(f"known_from <= '{month}'")
-    subjects = scored_subjects(df["population"], optouts, month, with_months_resident=True)
-    scores, lines = scoring.score_month(as_known_at(df["findings"], month), subjects,
-                                        as_known_at(df["appeals"], month), optouts, scheme,
-                                        month, "diff-v2")
+    # as the job does it (scoring.job.run_scoring): the subjects and evaluated findings computed
+    # once, then every output read from them
+    subjects = scored_subjects(df["population"], optouts, month,
+                               with_months_resident=True).persist()
+    evaluated = scoring.evaluate_month(as_known_at(df["findings"], month), subjects,
+                                       as_known_at(df["appeals"], month), scheme, month).persist()
+    scores, lines = scoring.summarise_month(evaluated, subjects, scheme, month, "diff-v2")
+    lines = lines.persist()
     spark_rows = {r.subject_key: (r.score, r.grade) for r in scores.select(
         "subject_key", "score", "grade").collect()}
     ref = score_reference(silver, rules / f"{scheme_name}.yaml", month)
@@ -279,3 +283,5 @@ def test_spark_agrees_with_the_reference_on_rule_format_v2(spark, generated_city
     wrong = {k: (scheme.base_score + v, raw[k]) for k, v in sums.items()
              if scheme.base_score + v != raw[k]}
     assert not wrong, f"explanations do not sum for {len(wrong)} subjects: {list(wrong.items())[:3]}"
+    for frame in (lines, evaluated, subjects):
+        frame.unpersist()

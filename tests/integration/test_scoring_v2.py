@@ -10,6 +10,7 @@ months, so `clean-3y` gives +30.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
 import textwrap
 from decimal import Decimal
@@ -258,3 +259,47 @@ def test_a_checkers_file_in_the_issue_syntax_scores(spark, tmp_path):
     # a: 100 + hukou 20 + settled 10 + clean 30 + growth 0 + breach repaired 0 = 160
     # b: 100 − 150 + 10 = −40 (clean-3y blocked by the 2024 listing)
     assert scores_of(result, ["a", "b"]) == {"a": 160, "b": -40}
+
+
+def _exchanges(df, skip_cached: bool = True) -> list[str]:
+    """The Exchange (shuffle) nodes of the physical plan, outside any cached relation's plan."""
+    out, cached_at = [], None
+    for line in df._jdf.queryExecution().executedPlan().toString().splitlines():
+        indent = len(line) - len(line.lstrip(" :+-"))
+        if cached_at is not None and indent > cached_at:
+            continue
+        cached_at = None
+        if skip_cached and "InMemoryRelation" in line:
+            cached_at = indent
+        elif "Exchange" in line:     # without expression ids: comparable across plans
+            out.append(re.sub(r"#\d+|plan_id=\d+", "", line.strip(" :+-")))
+    return out
+
+
+def test_v2_keeps_the_one_shuffle_of_the_findings(spark, scheme):
+    """SPEC-cost contract (scoring/steps.py): requires and repair are windows inside the
+    findings' partitioning, growth totals group the persisted evaluated findings by subject_key,
+    subject rules shuffle only the (small) subjects frame."""
+    example = load_schemes(RULES, ["haibei"])["haibei"]
+    findings = spark.createDataFrame(FINDINGS_ROWS, FINDINGS)
+    subjects = spark.createDataFrame([person(k) for k in EVERYONE], SUBJECTS)
+    appeals = spark.createDataFrame([], APPEALS)
+    before = spark.conf.get("spark.sql.adaptive.enabled")
+    spark.conf.set("spark.sql.adaptive.enabled", "false")     # the plan as planned, not replanned
+    try:
+        plans = {}
+        for name, s in (("v1", example), ("v2", scheme)):
+            evaluated = scoring.evaluate_month(findings, subjects, appeals, s, "2026-03").persist()
+            scores, lines = scoring.summarise_month(evaluated, subjects, s, "2026-03", "plan")
+            plans[name] = (_exchanges(evaluated, skip_cached=False), _exchanges(scores),
+                           _exchanges(lines))
+            evaluated.unpersist()
+    finally:
+        spark.conf.set("spark.sql.adaptive.enabled", before)
+    (v1_evaluated, v1_scores, v1_lines), (v2_evaluated, v2_scores, v2_lines) = plans["v1"], plans["v2"]
+    assert v2_evaluated == v1_evaluated           # the findings shuffled once by subject_key, as v1
+    assert any("hashpartitioning(subject_key" in e for e in v2_evaluated)
+    # after the evaluated findings: only the subjects are repartitioned (or reused)
+    extra = [e for e in v2_scores + v2_lines if e not in v1_scores + v1_lines]
+    assert all("REPARTITION_BY_COL" in e or e.startswith("ReusedExchange") for e in extra), extra
+    assert len([e for e in v2_scores if "REPARTITION_BY_COL" in e]) == 1
