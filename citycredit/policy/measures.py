@@ -7,8 +7,10 @@ group: hundreds of rows, not millions); everything here works on those, with cou
 
 Orientation: a higher score means a better record, so the risk ordering is −score. AUC is the
 probability that a randomly chosen bad subject has a lower score than a randomly chosen good one
-(ties count half); Gini = 2·AUC − 1; KS = max over cut-offs |TPR − FPR| of that ROC curve, which
-is the two-sample Kolmogorov–Smirnov statistic of the bad and good score distributions.
+(ties count half); Gini = 2·AUC − 1; KS = max over cut-offs (TPR − FPR) of that ROC curve: the
+largest gap between the share of bad and the share of good subjects at or below a score, i.e. the
+one-sided two-sample Kolmogorov–Smirnov statistic in the scheme's own direction (a scheme that
+ranks the bad above the good gets a small KS, not the large two-sided one).
 AUC and the ROC curve come from scikit-learn (`roc_auc_score`, `roc_curve`, with the counts as
 `sample_weight`), not from our own code.
 """
@@ -57,7 +59,7 @@ def roc_measures(freq: pd.DataFrame) -> dict:
     risk = -freq["score"].to_numpy(dtype=float)
     auc = float(roc_auc_score(bad, risk, sample_weight=weight))
     fpr, tpr, thresholds = roc_curve(bad, risk, sample_weight=weight, drop_intermediate=False)
-    gaps = np.abs(tpr - fpr)
+    gaps = tpr - fpr                    # ≥ 0: the curve starts at (0, 0)
     best = int(np.argmax(gaps))
     ks_score = None if not np.isfinite(thresholds[best]) else float(-thresholds[best])
     return {"auc": auc, "gini": 2 * auc - 1, "ks": float(gaps[best]), "ks_score": ks_score,
@@ -223,19 +225,21 @@ def fairness(counts: pd.DataFrame, grades: Sequence[str], incentive_grade: str,
 
     In: columns `attribute` (district, age_band, sex, residency), `group`, `grade`, `count`;
     each attribute's rows cover the whole population once. The reference is the whole
-    population's share at or above `incentive_grade`. Out: {"reference_share", "ratios":
+    population's share at or above `incentive_grade`. Out: {"reference_share",
+    "reference_at_or_above" (subjects: few means noisy ratios), "ratios":
     {attribute: {group: ratio or None}}, "flagged": [{attribute, group, ratio, share}],
     "shares": {attribute: {group: {grade: share}}}, "subjects": {attribute: {group: n}}}.
     A group's ratio is None when the reference share is 0 (nobody reaches the threshold)."""
     if incentive_grade not in grades:
         raise Unavailable(f"incentive grade {incentive_grade!r} is not a grade of the scheme")
     at_or_above = set(grades[:list(grades).index(incentive_grade) + 1])
-    out = {"reference_share": None, "ratios": {}, "flagged": [], "shares": {}, "subjects": {}}
+    out = {"reference_share": None, "reference_at_or_above": 0, "ratios": {}, "flagged": [],
+           "shares": {}, "subjects": {}}
     for attribute, rows in counts.groupby("attribute", sort=False):
         total = rows["count"].sum()
-        reference = rows.loc[rows["grade"].isin(at_or_above), "count"].sum() / total \
-            if total else None
-        out["reference_share"] = reference
+        reaching = int(rows.loc[rows["grade"].isin(at_or_above), "count"].sum())
+        reference = reaching / total if total else None
+        out["reference_share"], out["reference_at_or_above"] = reference, reaching
         ratios, shares, sizes = {}, {}, {}
         for group, g in rows.groupby("group", sort=True):
             n = int(g["count"].sum())

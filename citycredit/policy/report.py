@@ -336,7 +336,8 @@ def _variant_section(name: str, result: dict, scheme: Scheme) -> str:
                                        ["twelve months before", _fmt(psi['twelve_months_before']),
                                         _fmt(bands.get('twelve_months_before'))]])}
 {_table([CORNER_MONTHS, *grades], mig_rows) if mig_rows else ""}
-<h3>Fairness (incentive grade {html.escape(str(result.get('incentive_grade')))} or better;
+<h3>Fairness (incentive grade {html.escape(str(result.get('incentive_grade')))} or better:
+{fair.get('reference_at_or_above', '—')} subjects, {_pct(fair.get('reference_share'))};
 bound {result.get('fairness_min_ratio')})</h3>
 {_table(["attribute", "group", "ratio", "share at or above"], flagged) if flagged
  else "<p>No group below the bound.</p>"}

@@ -33,7 +33,8 @@ def test_auc_gini_ks_of_three_good_and_three_bad():
     # cumulative shares at "score ≤ t": t=2 holds 2/3 of the bad and none of the good
     assert got["ks"] == pytest.approx(2 / 3)
     assert got["ks_score"] == 2
-    assert got["ks"] == pytest.approx(ks_2samp([1, 2, 4], [3, 4, 5]).statistic)
+    assert got["ks"] == pytest.approx(ks_2samp([1, 2, 4], [3, 4, 5], alternative="greater")
+                                      .statistic)
 
 
 def test_counts_are_weights():
@@ -45,9 +46,14 @@ def test_counts_are_weights():
     assert got["ks"] == pytest.approx(1 - 1 / 4)
 
 
-def test_a_score_that_rewards_the_bad_has_auc_below_a_half():
+def test_a_score_that_rewards_the_bad_has_auc_below_a_half_and_a_small_ks():
     table = freq([(3, 1, 1), (4, 1, 1), (5, 1, 1), (1, 0, 1), (2, 0, 1), (4, 0, 1)])
-    assert measures.roc_measures(table)["auc"] == pytest.approx(1 - 7.5 / 9)
+    got = measures.roc_measures(table)
+    assert got["auc"] == pytest.approx(1 - 7.5 / 9)
+    # at or below every score the bad share never exceeds the good share: KS is 0, where the
+    # two-sided statistic would give 2/3
+    assert got["ks"] == pytest.approx(0)
+    assert ks_2samp([3, 4, 5], [1, 2, 4]).statistic == pytest.approx(2 / 3)
 
 
 def test_auc_needs_both_outcomes():
