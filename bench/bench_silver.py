@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable
 
 from bench.bench_score import measured
 
@@ -119,6 +119,7 @@ def bulk_load(settings, months: list[tuple[str, pa.Table, pa.Table]]) -> int:
     """The fast path: every version of the given months straight into silver, known_until
     computed once over all of them (what merging them month by month gives)."""
     from citycredit import catalog
+    from citycredit.io import tables
     from citycredit.silver.versions import next_known_from
 
     count = 0
@@ -129,8 +130,9 @@ def bulk_load(settings, months: list[tuple[str, pa.Table, pa.Table]]) -> int:
         key = [c for c in table.key if c != "known_from"]
         rows = rows.append_column("known_until", next_known_from(rows, key))
         rows = rows.append_column("load_id", pa.array(["bulk"] * rows.num_rows, pa.string()))
-        write_deltalake(table.at(settings).path, rows.select(table.columns).cast(table.schema),
-                        partition_by=list(table.partitions), mode="overwrite")
+        # written as the step writes months: sorted by key, cut into key-range files
+        tables.replace_files(rows.select(table.columns), table.at(settings),
+                             partitions=rows.group_by(list(table.partitions)).aggregate([]).to_pylist())
         count += rows.num_rows if kind == "findings" else 0
     return count
 
