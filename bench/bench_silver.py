@@ -1,13 +1,14 @@
 """Silver benchmark: the month's silver step on a short and a long history — it must cost the
 same, in proportion to the month's delivery, not the history behind it.
 
-    python -m bench.bench_silver [--per-month 43000] [--adults 0] [--histories 3,36]
+    python -m bench.bench_silver [--per-month 43000] [--adults 0] [--histories 3,12,36]
 
 For each history length H: finding versions of months 1..H-1 are bulk-loaded into silver (the
 fast path: all versions, known_until computed once, one write), month H's delivery is put in
 staging, and the real step (`silver.task.build_silver`) merges it — then again as a re-delivery
 of the same month. Then, on a copy of the same silver, the alternative measured against it: a
-delta-rs MERGE that finds the superseded versions itself. Volumes follow the synthetic city
+delta-rs MERGE that finds the superseded versions itself. Each is run --repeat times from the
+same starting silver and the median printed (the machine is shared). Volumes follow the synthetic city
 (citycredit.synth): `--per-month` new findings over 13 departments, 0.5 % corrections and 0.3 %
 revocations of records up to 6 months old, appeals on 0.2 %; `--adults` > 0 adds the provincial
 credit score of every adult (all in month 1, re-sent every 12 months, new adults monthly).
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable
 
 from bench.bench_score import measured
 
@@ -118,6 +119,7 @@ def bulk_load(settings, months: list[tuple[str, pa.Table, pa.Table]]) -> int:
     """The fast path: every version of the given months straight into silver, known_until
     computed once over all of them (what merging them month by month gives)."""
     from citycredit import catalog
+    from citycredit.io import tables
     from citycredit.silver.versions import next_known_from
 
     count = 0
@@ -128,8 +130,9 @@ def bulk_load(settings, months: list[tuple[str, pa.Table, pa.Table]]) -> int:
         key = [c for c in table.key if c != "known_from"]
         rows = rows.append_column("known_until", next_known_from(rows, key))
         rows = rows.append_column("load_id", pa.array(["bulk"] * rows.num_rows, pa.string()))
-        write_deltalake(table.at(settings).path, rows.select(table.columns).cast(table.schema),
-                        partition_by=list(table.partitions), mode="overwrite")
+        # written as the step writes months: sorted by key, cut into key-range files
+        tables.replace_files(rows.select(table.columns), table.at(settings),
+                             partitions=rows.group_by(list(table.partitions)).aggregate([]).to_pylist())
         count += rows.num_rows if kind == "findings" else 0
     return count
 
@@ -175,6 +178,8 @@ def merge_alternative(path: str, delivered: pa.Table, month: str) -> None:
 
 
 def run_history(args, history: int) -> dict:
+    """Bulk-load months 1..H-1, stage month H, then measure (each --repeat times from the same
+    starting silver; the median is kept): the month, its re-delivery, the MERGE alternative."""
     from citycredit.config import load_settings
     from citycredit.io import tables
     from citycredit import catalog
@@ -190,28 +195,55 @@ def run_history(args, history: int) -> dict:
         versions = bulk_load(settings, months[:-1])
     month, findings, appeals = months[-1]
     landed = stage(settings, month, findings, appeals)
-    silver = catalog.SILVER_FINDINGS.at(settings)
-    alternative = str(root / "merge-copy")
-    shutil.copytree(silver.path, alternative)
-    with measured("month", figures):
-        result = build_silver(month, "bench", landed, settings)
-    files = len(tables.data_files(silver))
-    with measured("re-delivery", figures):
-        build_silver(month, "bench-again", landed, settings)
+    silver = root / "silver"
+    before = root / "silver-before"
+    shutil.copytree(silver, before)
     delivered = findings.append_column("known_from", pa.array([month] * findings.num_rows))
     delivered = delivered.append_column("load_id", pa.array(["bench"] * findings.num_rows))
-    with measured("delta-rs MERGE", figures):
-        merge_alternative(alternative, delivered.select(
-            [c for c in catalog.SILVER_FINDINGS.columns if c != "known_until"]), month)
+    delivered = delivered.select([c for c in catalog.SILVER_FINDINGS.columns if c != "known_until"])
+    runs: dict[str, list] = {"month": [], "re-delivery": [], "delta-rs MERGE": []}
+    for _ in range(args.repeat):
+        shutil.rmtree(silver)
+        shutil.copytree(before, silver)
+        with measured("month", figures):
+            result = build_silver(month, "bench", landed, settings)
+        runs["month"].append(figures["month"])
+        with measured("re-delivery", figures):
+            build_silver(month, "bench-again", landed, settings)
+        runs["re-delivery"].append(figures["re-delivery"])
+        shutil.rmtree(silver)
+        shutil.copytree(before, silver)
+        with measured("delta-rs MERGE", figures):
+            merge_alternative(str(silver / "findings"), delivered, month)
+        runs["delta-rs MERGE"].append(figures["delta-rs MERGE"])
+    for label, measured_runs in runs.items():
+        figures[label] = sorted(measured_runs, key=lambda f: f["seconds"])[len(measured_runs) // 2]
+    files = len(tables.data_files(catalog.SILVER_FINDINGS.at(settings)))
     corrections = sum(c["corrections"] for c in result["sources"].values())
     print(f"history {history:>2} months: {versions:,} finding versions in silver; month {month}: "
           f"{findings.num_rows:,} findings ({corrections:,} corrections), {appeals.num_rows:,} "
           f"appeals; earlier files rewritten: {result['rewritten']['findings']['files']} of "
           f"{files} ({result['rewritten']['findings']['rows']:,} rows)")
     for label, f in figures.items():
-        print(f"  {label:16} {f['seconds']:>7.1f} s   peak RSS {f['peak_rss_gb']:.2f} GB")
-    shutil.rmtree(alternative, ignore_errors=True)
+        print(f"  {label:16} {f['seconds']:>7.1f} s   peak RSS {f['peak_rss_gb']:.2f} GB"
+              + (f"   (median of {args.repeat})" if label in runs else ""))
+    shutil.rmtree(before, ignore_errors=True)
     return figures
+
+
+def warm_up(args) -> None:
+    """One small month first, so that no measured month pays for imports and first calls."""
+    from citycredit.config import load_settings
+    from citycredit.silver.task import build_silver
+
+    root = args.dir / "warm-up"
+    shutil.rmtree(root, ignore_errors=True)
+    settings = dataclasses.replace(load_settings(), warehouse=root)
+    city = City(500, 0, seed=2)
+    for i in range(2):
+        build_silver(month_name(i), "warm-up", stage(settings, month_name(i), *city.month(i)),
+                     settings)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def main(argv=None) -> int:
@@ -220,16 +252,18 @@ def main(argv=None) -> int:
                         help="new findings a month (43,000: 1.5 M versions after 36 months)")
     parser.add_argument("--adults", type=int, default=0,
                         help="add the provincial score of this many adults (full city: 2250000)")
-    parser.add_argument("--histories", default="3,36", help="history lengths, in months")
+    parser.add_argument("--histories", default="3,12,36", help="history lengths, in months")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/citycredit-silver-bench"))
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median")
     args = parser.parse_args(argv)
     histories = [int(h) for h in args.histories.split(",")]
+    warm_up(args)
     results = {h: run_history(args, h) for h in histories}
     short, long = results[min(histories)], results[max(histories)]
-    print(f"silver step per month: {min(histories)}-month history {short['month']['seconds']:.1f} s, "
-          f"{max(histories)}-month history {long['month']['seconds']:.1f} s "
-          f"(delta-rs MERGE {short['delta-rs MERGE']['seconds']:.1f} s / "
-          f"{long['delta-rs MERGE']['seconds']:.1f} s)")
+    print("silver step per month (median): " + ", ".join(
+        f"{h}-month history {results[h]['month']['seconds']:.1f} s" for h in histories)
+        + "; delta-rs MERGE: " + ", ".join(
+        f"{results[h]['delta-rs MERGE']['seconds']:.1f} s" for h in histories))
     print(f"long / short history, seconds per month: "
           f"{long['month']['seconds'] / max(short['month']['seconds'], 0.01):.2f}")
     return 0

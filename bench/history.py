@@ -158,12 +158,14 @@ def load_history(settings: Settings, months: list[str], say=print) -> dict:
                 counts["optouts"] += rows.num_rows
         if findings:      # a source's versions are independent of every other source's
             data = versions(findings, "findings")
-            tables.write_arrow(data, catalog.SILVER_FINDINGS.at(settings), mode="append")
+            tables.replace_files(data, catalog.SILVER_FINDINGS.at(settings), partitions=data.group_by(
+                list(catalog.SILVER_FINDINGS.partitions)).aggregate([]).to_pylist())
             counts["finding versions"] += data.num_rows
         say(f"  history: {source_id} {len(months)} months ({time.perf_counter() - started:.0f} s)")
     if appeals:
         data = versions(appeals, "appeals")
-        tables.write_arrow(data, catalog.SILVER_APPEALS.at(settings), mode="overwrite")
+        tables.replace_files(data, catalog.SILVER_APPEALS.at(settings), partitions=data.group_by(
+            list(catalog.SILVER_APPEALS.partitions)).aggregate([]).to_pylist())
         counts["appeal versions"] += data.num_rows
     counts["published"] = publish_reference(settings, months[-1])
     counts["seconds"] = round(time.perf_counter() - started, 1)

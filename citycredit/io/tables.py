@@ -458,32 +458,48 @@ def _data_files(table: DeltaTable) -> list[DataFile]:
     return out
 
 
+#: read_files(with_file=True): the column naming the DataFile.path each row was read from
+DATA_FILE = "_data_file"
+#: rows per file written by replace_files (sorted by the key first, so a file holds a key range)
+FILE_ROWS = 1 << 18
+
+
 def read_files(path, files: list[DataFile], columns: list[str] | None = None,
-               filter: pc.Expression | None = None) -> pa.Table:
+               filter: pc.Expression | None = None, with_file: bool = False) -> pa.Table:
     """Rows of the given files of the current snapshot (partition columns included), typed by
-    the table's schema (a Location's: the catalogue's); `filter` is pushed into the scan."""
+    the table's schema (a Location's: the catalogue's); `filter` is pushed into the scan;
+    `with_file` adds DATA_FILE, the DataFile.path of each row's file."""
     schema = path.table.schema if isinstance(path, Location) else arrow_schema(path)
+    columns = list(columns or schema.names)
     if not files:
-        return schema.empty_table().select(columns or schema.names)
+        empty = schema.empty_table().select(columns)
+        return empty.append_column(DATA_FILE, pa.array([], pa.string())) if with_file else empty
     root = _path(path)
-    partitions = []
+    partitions, paths = [], {}
     for f in files:
         expression = pc.scalar(True)
         for column, value in f.partition.items():
             expression = expression & (pc.field(column) == pa.scalar(value, schema.field(column).type)
                                        if value is not None else pc.field(column).is_null())
         partitions.append(expression)
+        paths[os.path.join(root, unquote(f.path))] = f.path
     dataset = ds.FileSystemDataset.from_paths(
-        [os.path.join(root, unquote(f.path)) for f in files], schema=schema,
-        format=ds.ParquetFileFormat(), filesystem=pa.fs.LocalFileSystem(), partitions=partitions)
+        list(paths), schema=schema, format=ds.ParquetFileFormat(),
+        filesystem=pa.fs.LocalFileSystem(), partitions=partitions)
+    wanted = columns + (["__filename"] if with_file else [])
     try:
-        return dataset.to_table(columns=columns, filter=filter)
+        rows = dataset.to_table(columns=wanted, filter=filter)
     except pa.ArrowNotImplementedError:
         # files rewritten by delta-rs (an erasure's delete) hold string_view columns, which the
         # scan's filter cannot compare with the schema's strings: read, cast, then filter
-        table = dataset.to_table(columns=sorted(set(columns or schema.names)
-                                                | _filter_columns(filter, schema)))
-        return table.filter(filter).select(columns or schema.names)
+        rows = dataset.to_table(columns=sorted(set(wanted) | _filter_columns(filter, schema)))
+        rows = rows.filter(filter).select(wanted)
+    if not with_file:
+        return rows
+    names = pa.array(list(paths), pa.string())
+    relative = pa.array(list(paths.values()), pa.string())
+    where = pc.index_in(rows["__filename"], value_set=names)
+    return rows.drop(["__filename"]).append_column(DATA_FILE, relative.take(where))
 
 
 def _filter_columns(filter, schema: pa.Schema) -> set[str]:
@@ -495,34 +511,42 @@ def _filter_columns(filter, schema: pa.Schema) -> set[str]:
     return {name for name in schema.names if name in text}
 
 
-def replace_partitions(data: pa.Table, path, partitions: list[Mapping[str, str]]) -> int:
-    """Replace exactly the listed partitions (each names every partition column) by the rows of
-    `data` in them, in one commit: their current files are removed, new files added; every other
-    file of the table is left untouched. `data` may hold no rows for a partition (it is then
-    emptied); a row outside the listed partitions is refused and the table stays as it was.
-    Creates the table when there is none. Returns the new version."""
+def replace_files(data: pa.Table, path, partitions: list[Mapping[str, str]] = (),
+                  files: list[DataFile] = ()) -> int:
+    """One commit: every file of the listed partitions (each names every partition column) and
+    the listed files are removed, and `data` is added — sorted by the catalogue key and cut into
+    files of at most FILE_ROWS rows, so that each file holds a key range its statistics tell.
+    Every other file is left untouched. A row of `data` outside the listed partitions and the
+    partitions of the listed files is refused and the table stays as it was. Creates the table
+    when there is none. Returns the new version."""
     partition_by = _layout(path, None, data.column_names)
+    key = list(path.table.key) if isinstance(path, Location) else []
     if isinstance(path, Location):
         data = data.cast(path.table.schema)
     path = _path(path)
     if any(set(p) != set(partition_by) for p in partitions):
         raise TableError(f"{path}: a replaced partition must name every partition column "
                          f"{partition_by}, got {[dict(p) for p in partitions]}")
-    wanted = {tuple(str(p[c]) for c in partition_by) for p in partitions}
+    replaced = {tuple(str(p[c]) for c in partition_by) for p in partitions}
+    allowed = replaced | {tuple(f.partition.get(c) for c in partition_by) for f in files}
     if partition_by and data.num_rows:
         present = data.group_by(partition_by).aggregate([]).to_pylist()
-        outside = [g for g in present if tuple(str(g[c]) for c in partition_by) not in wanted]
+        outside = [g for g in present if tuple(str(g[c]) for c in partition_by) not in allowed]
         if outside:
             raise TableError(f"{path}: rows outside the partitions being replaced: {outside[:3]}")
     os.makedirs(path, exist_ok=True)
     written: list[tuple[str, pq.FileMetaData]] = []
     try:
         if data.num_rows:
+            if key:
+                data = data.sort_by([(c, "ascending") for c in key])
             ds.write_dataset(
-                data, path, format="parquet", basename_template=f"part-{uuid.uuid4().hex}-{{i}}.parquet",
+                data, path, format="parquet",
+                basename_template=f"part-{uuid.uuid4().hex}-{{i}}.parquet",
                 partitioning=ds.partitioning(pa.schema([data.schema.field(c) for c in partition_by]),
                                              flavor="hive") if partition_by else None,
-                existing_data_behavior="overwrite_or_ignore", max_rows_per_group=1 << 20,
+                existing_data_behavior="overwrite_or_ignore", max_rows_per_file=FILE_ROWS,
+                max_rows_per_group=FILE_ROWS, preserve_order=True,
                 file_visitor=lambda f: written.append((f.path, f.metadata)))
         actions: list = []
         for file_path, meta in written:
@@ -534,9 +558,11 @@ def replace_partitions(data: pa.Table, path, partitions: list[Mapping[str, str]]
                 raise TableError(f"{path}: the table is partitioned by "
                                  f"{table.metadata().partition_columns}, not {partition_by}")
             now = int(time.time() * 1000)
+            named = {f.path for f in files}
             actions += [RemoveAction(f.path, True, now, f.size, dict(f.partition))
                         for f in _data_files(table)
-                        if tuple(f.partition.get(c) for c in partition_by) in wanted]
+                        if f.path in named
+                        or tuple(f.partition.get(c) for c in partition_by) in replaced]
         _commit_actions(path, table, data.schema, actions, partition_by)
     except BaseException:
         for file_path, _ in written:

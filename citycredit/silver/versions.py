@@ -7,7 +7,8 @@ one filter: `known_from <= M AND (known_until IS NULL OR known_until > M)`.
 A month's delivery is merged incrementally (`merge_month`): the versioned tables are partitioned
 by delivery month (`known_from`, and `source_id` for findings), so the month's versions are whole
 partitions of their own, and the only other files touched are those holding a version whose
-`known_until` changes — the versions the delivery supersedes (corrections, revocations) and, when
+`known_until` changes (files are written sorted by key and cut at tables.FILE_ROWS rows, so a big
+delivery month is several files, each a key range) — the versions the delivery supersedes (corrections, revocations) and, when
 an earlier month is re-delivered or back-filled, the versions around it. The cost follows the
 delivery, not the history: which files may hold a delivered key is decided from the key's min/max
 statistics in the Delta log before anything is read. (Measured against a delta-rs MERGE: README,
@@ -80,7 +81,6 @@ def merge_month(location: Location, delivered: pa.Table, month: str,
     """
     table = location.table
     key = [c for c in table.key if c != "known_from"]
-    parts = list(table.partitions)
     month_parts = [{**scope, "known_from": month} for scope in scopes]
     delivered = delivered.append_column("known_until", pa.nulls(delivered.num_rows, pa.string()))
     delivered = delivered.select(table.columns).cast(table.schema)
@@ -97,7 +97,7 @@ def merge_month(location: Location, delivered: pa.Table, month: str,
     relevant = (pc.field("known_until").is_null() | (pc.field("known_until") >= month)
                 | (pc.field("known_from") > month))
     found = tables.read_files(location, candidates, wanted, filter=pc.field(key[-1]).isin(
-        pc.unique(keys[key[-1]].combine_chunks())) & relevant)
+        pc.unique(keys[key[-1]].combine_chunks())) & relevant, with_file=True)
     found = found.join(keys.group_by(key).aggregate([]), key, join_type="left semi")
     # every version of the affected keys after the merge: the ones found, and the delivered ones
     around = pa.concat_tables([found.select([*key, "known_from"]),
@@ -107,13 +107,13 @@ def merge_month(location: Location, delivered: pa.Table, month: str,
                                      following.slice(found.num_rows))
     found = found.append_column("new_until", following.slice(0, found.num_rows))
     changed = found.filter(_differs(found["known_until"], found["new_until"]))
-    rewrite = changed.group_by(parts).aggregate([]).to_pylist() if changed.num_rows else []
-    rewritten_files = [f for f in files if {c: f.partition.get(c) for c in parts} in rewrite]
+    holding = set(changed[tables.DATA_FILE].to_pylist())
+    rewritten_files = [f for f in files if f.path in holding]
     rows = tables.read_files(location, rewritten_files)
     rows = _set_known_until(rows, changed.select([*key, "known_from", "new_until"]), key)
-    tables.replace_partitions(pa.concat_tables([rows.select(table.columns).cast(table.schema),
-                                                delivered]),
-                              location, rewrite + month_parts)
+    tables.replace_files(pa.concat_tables([rows.select(table.columns).cast(table.schema),
+                                           delivered]),
+                         location, partitions=month_parts, files=rewritten_files)
     earlier = found.filter(pc.less(found["known_from"], month)).select(key)
     return MonthMerge(versions=delivered.num_rows, earlier=earlier.group_by(key).aggregate([]),
                       files_rewritten=len(rewritten_files), rows_rewritten=rows.num_rows,

@@ -86,11 +86,13 @@ def test_spark_is_sized_from_the_machine_unless_set(conf):
     s = load_settings(conf, environ={})
     assert (s.spark_driver_memory, s.spark_shuffle_partitions) == ("auto", "auto")
     box = Machine(cores=2, memory=23 * 2**30)          # this project's machine
-    assert driver_memory_for(local_cores("local[*]", box), box) == "8192m"
+    assert driver_memory_for(local_cores("local[*]", box), box) == "4096m"
     assert shuffle_partitions_for(2) == 16
     laptop = Machine(cores=8, memory=16 * 2**30)       # memory binds before cores
-    assert driver_memory_for(local_cores("local[*]", laptop), laptop) == "6144m"
-    assert driver_memory_for(local_cores("local[1]", laptop), laptop) == "4096m"
+    assert driver_memory_for(local_cores("local[*]", laptop), laptop) == "4096m"
+    assert driver_memory_for(local_cores("local[1]", laptop), laptop) == "2048m"
+    server = Machine(cores=16, memory=128 * 2**30)     # cores bind before memory
+    assert driver_memory_for(local_cores("local[*]", server), server) == "32768m"
     small = Machine(cores=1, memory=2 * 2**30)
     assert driver_memory_for(local_cores("local", small), small) == "1024m"
     explicit = load_settings(conf, environ={"CITYCREDIT_SPARK_DRIVER_MEMORY": "3g",

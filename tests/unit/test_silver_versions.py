@@ -71,7 +71,9 @@ def test_next_known_from_is_the_next_delivery_month_of_the_same_key():
         [None, "2026-02", None, None, "2026-03"]
 
 
-def test_any_order_of_deliveries_and_redeliveries_equals_recomputing_from_scratch(tmp_path):
+def test_any_order_of_deliveries_and_redeliveries_equals_recomputing_from_scratch(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(tables, "FILE_ROWS", 7)      # months of several files each
     location = catalog.SILVER_FINDINGS.at(tmp_path)
     rng = random.Random(5)
     months = ["2026-01", "2026-02", "2026-03", "2026-04", "2026-05"]
@@ -106,24 +108,30 @@ def test_any_order_of_deliveries_and_redeliveries_equals_recomputing_from_scratc
     assert {m for (_, m) in standing} == set(months)
 
 
-def test_a_month_touches_only_its_partitions_and_those_of_the_versions_it_supersedes(tmp_path):
+def test_a_month_touches_only_its_partitions_and_the_files_of_the_versions_it_supersedes(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(tables, "FILE_ROWS", 10)     # a month of a source: several files
     location = catalog.SILVER_FINDINGS.at(tmp_path)
     standing: dict = {}
     for month in ("2026-01", "2026-02", "2026-03"):
-        land(location, standing, {s: [finding(s, f"{s}-{month}-{i}", month) for i in range(20)]
+        land(location, standing, {s: [finding(s, f"{s}-{month}-{i:02d}", month) for i in range(40)]
                                   for s in ("a", "b", "c")}, month)
-    before = {f.path for f in tables.data_files(location)}
+    before = {f.path: f for f in tables.data_files(location)}
+    assert sum(f.partition == {"source_id": "a", "known_from": "2026-01"}
+               for f in before.values()) == 4
     # April: new records of a and b, and a correction of one of a's January records
-    land(location, standing, {"a": [finding("a", "a-2026-04-0", "2026-04"),
-                                    finding("a", "a-2026-01-7", "2026-04", quantity="5")],
-                              "b": [finding("b", "b-2026-04-0", "2026-04")]}, "2026-04")
+    land(location, standing, {"a": [finding("a", "a-2026-04-00", "2026-04"),
+                                    finding("a", "a-2026-01-17", "2026-04", quantity="5")],
+                              "b": [finding("b", "b-2026-04-00", "2026-04")]}, "2026-04")
     after = tables.data_files(location)
-    changed = {(f.partition["source_id"], f.partition["known_from"]) for f in after
-               if f.path not in before}
-    assert changed == {("a", "2026-01"), ("a", "2026-04"), ("b", "2026-04")}
-    assert len(before - {f.path for f in after}) == 1        # the January file of a, only
+    added = {(f.partition["source_id"], f.partition["known_from"]) for f in after
+             if f.path not in before}
+    assert added == {("a", "2026-01"), ("a", "2026-04"), ("b", "2026-04")}
+    removed = [before[p] for p in set(before) - {f.path for f in after}]
+    assert len(removed) == 1                    # of a's four January files, the one holding 17
+    assert removed[0].min["record_id"] <= "a-2026-01-17" <= removed[0].max["record_id"]
     assert in_table(location) == from_scratch(standing)
-    january = [r for r in in_table(location) if r[1] == "a-2026-01-7"]
+    january = [r for r in in_table(location) if r[1] == "a-2026-01-17"]
     assert [(r[2], r[3]) for r in january] == [("2026-01", "2026-04"), ("2026-04", None)]
 
 
@@ -201,5 +209,5 @@ def test_rows_outside_the_replaced_partitions_are_refused(tmp_path):
     rows = rows.append_column("known_until", pa.nulls(1, pa.string())).select(
         catalog.SILVER_FINDINGS.columns)
     with pytest.raises(tables.TableError, match="outside the partitions being replaced"):
-        tables.replace_partitions(rows, location, [{"source_id": "b", "known_from": "2026-01"}])
+        tables.replace_files(rows, location, partitions=[{"source_id": "b", "known_from": "2026-01"}])
     assert not tables.exists(location)
