@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= demo
 
-.PHONY: install demo test test-fast bench bench-month airflow-test check-java clean
+.PHONY: install demo test test-fast bench bench-month bench-scan airflow-test check-java clean
 
 $(VENV)/.installed: setup.py constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "citycredit needs Python 3.11, found " + sys.version' 
@@ -46,6 +46,11 @@ CITY ?= /tmp/cc-city-full
 bench-month: install check-java
 	[ -d $(CITY)/population ] || $(PY) -m bench.bench_generate --adults $(ADULTS) --months $(MONTHS) --out $(CITY)
 	$(PY) -m bench.bench_month --landing $(CITY) --months 2023-01,2023-02
+
+## The privacy scan over a gold/score_lines-shaped warehouse (prints files, GB, rows/s)
+SCAN_ROWS ?= 20000000
+bench-scan: install
+	$(PY) -m bench.bench_privacy_scan --rows $(SCAN_ROWS) --files 10
 
 ## One DAG run of citycredit_monthly on embedded Airflow (SQLite in airflow_home/), against the
 ## demo city: `make demo` first. MONTH is the score month.
