@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 DEMO   ?= demo
 
 .PHONY: install demo test test-fast bench bench-month bench-lookup bench-simulate bench-silver \
-        bench-generate cluster-test check-wrk airflow-test check-java cjk-font postgresql \
+        bench-generate bench-scan cluster-test check-wrk airflow-test check-java cjk-font postgresql \
         system-deps clean
 
 $(VENV)/.installed: setup.py constraints.txt
@@ -105,6 +105,11 @@ bench-lookup: install check-wrk
 ## `citycredit simulate` against scoring one scheme, on the bench-month warehouse
 bench-simulate: install check-java
 	$(PY) -m bench.bench_simulate --month 2023-02
+
+## The privacy scan over a gold/score_lines-shaped warehouse (prints files, GB, rows/s)
+SCAN_ROWS ?= 20000000
+bench-scan: install
+	$(PY) -m bench.bench_privacy_scan --rows $(SCAN_ROWS) --files 10
 
 ## One DAG run of citycredit_monthly on embedded Airflow (SQLite in airflow_home/), against the
 ## demo city: `make demo` first. MONTH is the score month.

@@ -264,6 +264,14 @@ def test_quarantine_keeps_numbers_masked_with_the_subject_key(scenario):
         assert not any(is_valid_id_number(t) for t in id_number_tokens(row["raw"])), row
 
 
+def test_gx_results_and_data_docs_hold_no_identity_numbers(scenario):
+    pages = list((scenario["settings"].warehouse / "validation_results").rglob("*.*"))
+    assert {p.suffix for p in pages} == {".json", ".html"}
+    for page in pages:
+        text = page.read_text("utf-8")
+        assert not any(is_valid_id_number(t) for t in id_number_tokens(text)), page
+
+
 # ---- after month 2: gone everywhere but the erasure record ----------------------------------------
 def test_after_the_month_of_the_opt_out_no_table_holds_the_person(scenario):
     assert scenario["after"] == {}
