@@ -448,14 +448,18 @@ def data_files(path) -> list[DataFile]:
 
 
 def _data_files(table: DeltaTable) -> list[DataFile]:
-    actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
-    out = []
-    for a in actions:
-        partition = {k[len("partition."):]: v for k, v in a.items() if k.startswith("partition.")}
-        low = {k[len("min."):]: v for k, v in a.items() if k.startswith("min.") and v is not None}
-        high = {k[len("max."):]: v for k, v in a.items() if k.startswith("max.") and v is not None}
-        out.append(DataFile(a["path"], a["size_bytes"], partition, low, high))
-    return out
+    actions = pa.table(table.get_add_actions(flatten=True))
+    names = actions.column_names
+    column = {name: actions[name].to_pylist() for name in names}
+
+    def grouped(prefix: str, keep_nulls: bool) -> list[dict]:
+        fields = [(n[len(prefix):], column[n]) for n in names if n.startswith(prefix)]
+        return [{k: v[i] for k, v in fields if keep_nulls or v[i] is not None}
+                for i in range(actions.num_rows)]
+
+    return [DataFile(path, size, partition, low, high) for path, size, partition, low, high in zip(
+        column["path"], column["size_bytes"], grouped("partition.", True),
+        grouped("min.", False), grouped("max.", False))]
 
 
 #: read_files(with_file=True): the column naming the DataFile.path each row was read from
@@ -571,7 +575,10 @@ def replace_files(data: pa.Table, path, partitions: list[Mapping[str, str]] = ()
             except OSError:
                 pass
         raise
-    return version(path)
+    if table is None:
+        return version(path)
+    table.update_incremental()
+    return table.version()
 
 
 def _commit_actions(path, table: DeltaTable | None, schema: pa.Schema, actions: list,

@@ -92,7 +92,10 @@ def _delivered(settings: Settings, kind: str, month: str, sources: list[str] | N
     return rows.append_column("known_from", pa.array([month] * rows.num_rows, pa.string()))
 
 
-def _merge_findings(settings: Settings, month: str, sources: list[str]):
+def _merge_findings(settings: Settings, month: str,
+                    sources: list[str]) -> tuple[MonthMerge, dict[str, dict[str, int]]]:
+    """The landed sources' month into silver/findings; per source: versions, corrections (a key
+    with an earlier version), revocations."""
     location = catalog.SILVER_FINDINGS.at(settings)
     _keep_layout(location)
     delivered = _delivered(settings, "findings", month, sources)
