@@ -137,8 +137,9 @@ def wire_evaluation(settings: Settings) -> object:
 
     from .rules import available_schemes
 
+    # one scheme at a time: each task runs its own Spark session and appends to one table
     @task(task_id="evaluate_scheme", map_index_template="{{ task.op_kwargs['scheme'] }}",
-          doc_md=_evaluate_task.__doc__)
+          max_active_tis_per_dagrun=1, doc_md=_evaluate_task.__doc__)
     def evaluate_scheme(scheme: str) -> dict:
         return _evaluate_task(scheme)
 
