@@ -104,7 +104,7 @@ bench-lookup: install check-wrk
 	$(PY) -m bench.bench_lookup --adults $(LOOKUP_ADULTS) --seconds $(LOOKUP_SECONDS)
 ## `citycredit simulate` against scoring one scheme, on the bench-month warehouse
 bench-simulate: install check-java
-	$(PY) -m bench.bench_simulate --month 2023-02
+	$(PY) -m bench.bench_simulate --month $(END)
 
 ## The privacy scan over a gold/score_lines-shaped warehouse (prints files, GB, rows/s)
 SCAN_ROWS ?= 20000000
