@@ -10,6 +10,10 @@ from .config import ConfigError, load_settings
 from .months import MonthError, check_month
 
 
+#: exit status when the warehouse lock is held by another run, erasure or cleanup
+_BUSY = 75
+
+
 def _month(_ctx, _param, value):
     if value is None:
         return value
@@ -72,6 +76,9 @@ def run(month, schemes, accept_drift):
             click.echo(getattr(exc, "summary", ""))
             click.echo(f"STOPPED: {exc}", err=True)
             sys.exit(1)
+        except pipeline.WarehouseBusy as exc:
+            click.echo(f"NOT STARTED: {exc}", err=True)
+            sys.exit(_BUSY)
     click.echo(outcome["summary"])
 
 
@@ -395,6 +402,7 @@ def erase(month):
     suppression list, so no later delivery brings them back."""
     import datetime as dt
 
+    from .io.lock import WarehouseBusy
     from .privacy.task import ErasureError, erase as erase_month
 
     run_id = "erase-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
@@ -403,6 +411,9 @@ def erase(month):
     except ErasureError as exc:
         click.echo(f"ERASURE NOT COMPLETE: {exc}", err=True)
         sys.exit(1)
+    except WarehouseBusy as exc:
+        click.echo(f"NOT STARTED: {exc}", err=True)
+        sys.exit(_BUSY)
     click.echo(f"{done['persons']} person(s) erased (opt-outs requested by the end of {month}): "
                f"{sum(done['rows'].values())} rows from {len(done['rows'])} tables, "
                f"{done['landing_rows']} rows from {done['landing_files']} landing files, "
@@ -417,9 +428,14 @@ def erase(month):
 def cleanup(dry_run):
     """Housekeeping: remove killed runs' `_staging-*` folders, vacuum every table with
     cleanup.retention_days, delete delivery folders older than landing.retention_months."""
+    from .io.lock import WarehouseBusy
     from .privacy.task import cleanup as run_cleanup
 
-    done = run_cleanup(dry_run=dry_run)
+    try:
+        done = run_cleanup(dry_run=dry_run)
+    except WarehouseBusy as exc:
+        click.echo(f"NOT STARTED: {exc}", err=True)
+        sys.exit(_BUSY)
     verb = "would delete" if dry_run else "deleted"
     click.echo(f"{verb} {len(done['deliveries_removed'])} delivery folder(s) before "
                f"{done['landing_before']}")

@@ -9,6 +9,7 @@ from typing import TypedDict
 
 from .. import catalog
 from ..config import Settings, load_settings
+from ..io.lock import EXCLUSIVE, warehouse_lock
 from ..months import month_of, shift_month
 from .erasure import ErasureError, erase_due, warehouse_tables
 from .landing import old_deliveries, remove_old_deliveries
@@ -41,10 +42,12 @@ def erase(month: str, run_id: str, settings: Settings | None = None) -> Erased:
     """Carry out every opt-out requested on or before the last day of `month` (SPEC §7): the
     persons' rows go from every table, its Delta history and the landing zone, and they go on
     the suppression list. Raises ErasureError when a table could not be completed (a rerun
-    finishes it)."""
+    finishes it), WarehouseBusy when a run or a cleanup holds the warehouse (the month's own
+    run holds it already: this step takes nothing more)."""
     settings = settings or load_settings()
     started = time.perf_counter()
-    done = erase_due(settings, month, run_id)
+    with warehouse_lock(settings.warehouse, f"erase {month} (run {run_id})", EXCLUSIVE):
+        done = erase_due(settings, month, run_id)
     return {"month": month, "persons": len(done.persons), "rows": dict(sorted(done.rows.items())),
             "landing_files": len(done.landing),
             "landing_rows": sum(f.rows_removed for f in done.landing),
@@ -57,8 +60,16 @@ def cleanup(settings: Settings | None = None, today: dt.date | None = None,
     """Housekeeping: `_staging-*` folders of killed runs (older than
     cleanup.staging_min_age_hours) removed, every table vacuumed with cleanup.retention_days,
     delivery folders older than landing.retention_months (counted back from `today`'s month)
-    deleted. `dry_run` only lists the landing folders and staging folders it would remove."""
+    deleted. `dry_run` only lists the landing folders and staging folders it would remove.
+    Raises WarehouseBusy when a run or an erasure holds the warehouse (citycredit.io.lock)."""
     settings = settings or load_settings()
+    if not dry_run:
+        with warehouse_lock(settings.warehouse, "citycredit cleanup", EXCLUSIVE):
+            return _cleanup(settings, today, dry_run)
+    return _cleanup(settings, today, dry_run)
+
+
+def _cleanup(settings: Settings, today: dt.date | None, dry_run: bool) -> Cleaned:
     started = time.perf_counter()
     today = today or dt.date.today()
     before = shift_month(month_of(today), -settings.landing_retention_months)
