@@ -61,6 +61,7 @@ class Erasure:
     files_vacuumed: int = 0
     tables_purged: int = 0
     staging_removed: int = 0
+    index_rebuilt: bool = False      # the lookup service's index rebuilt without the persons
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,10 +346,29 @@ def erase_due(settings, month: str, run_id: str) -> Erasure:
                 entry(owner, location.table.id, rows,
                       "rows deleted; files vacuumed (zero retention); log purged")
                 for owner, rows in sorted(owners.items())])
+    done.index_rebuilt = _refresh_lookup_index(settings)
     log_erasure(settings, [entry(owner, COMPLETE, 0, f"erasure complete: {len(locations)} "
-                                                     f"tables, their history and the landing zone")
+                                                     f"tables, their history and the landing zone"
+                                 + ("; lookup index rebuilt" if done.index_rebuilt else ""))
                            for owner in sorted(keys)])
     return done
+
+
+def _refresh_lookup_index(settings) -> bool:
+    """The lookup service's serving index is derived from the tables just erased: when there is
+    one, its parts holding the persons are rebuilt now (and the replaced tables dropped), so
+    the index does not keep them until the service's next refresh — or for good, when no
+    service runs. The lookup audit log is kept (README "Lookups")."""
+    from sqlalchemy.engine import make_url
+
+    from ..lookup.index import build_index
+    from ..lookup.store import index_url
+
+    url = make_url(index_url(settings))
+    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
+        return False
+    build_index(settings)
+    return True
 
 
 def _landing_log(erased: list[FileErased], requested: dict[str, dt.date], now: dt.datetime,

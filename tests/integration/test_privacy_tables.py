@@ -157,7 +157,14 @@ def test_the_audit_log_is_kept_by_erasure_and_the_scan_allows_it(settings, monke
     monkeypatch.setenv("CITYCREDIT_LANDING", str(settings.landing))
     reports = settings.warehouse.parent / "reports"
     monkeypatch.setenv("CITYCREDIT_REPORTS", str(reports))
+    from citycredit.lookup.index import build_index
+    from citycredit.rules import load_schemes
+    from citycredit.synth.publication import publish_scores
+
     k, q, _sandbox = build_warehouse(settings)
+    publish_scores(settings.warehouse, [k, q], load_schemes(settings.rules, ["haibei"])["haibei"],
+                   "2026-01", scores=[1000, 1000])
+    build_index(settings)                       # the lookup service's index holds P too
     log = AuditLog(audit_url(settings))
     log.ensure()
     log.append([Entry(now(), "http", "BANK01", "loan", "haibei", "score", who, "granted", 200)
@@ -174,6 +181,7 @@ def test_the_audit_log_is_kept_by_erasure_and_the_scan_allows_it(settings, monke
     assert scan.exit_code == 0, scan.output
     assert "allowed: lookup/audit.sqlite (lookup audit log, kept as the legal trace" in scan.output
     assert "allowed: privacy/suppression_list (erasure record" in scan.output
+    assert "lookup/index" not in scan.output    # rebuilt by the erasure, without P
     # a report written before reports stopped holding keys: the scan looks there too
     reports.mkdir()
     (reports / "simulate-old-2026-01.json").write_text(json.dumps(
