@@ -33,7 +33,7 @@ __all__ = ["WarehouseBusy", "warehouse_lock", "holders", "SHARED", "EXCLUSIVE"]
 
 SHARED, EXCLUSIVE = "shared", "exclusive"
 _POLL_SECONDS = 0.2
-_held: dict[str, str] = {}           # lock file → mode held by this process
+_held: dict[str, list] = {}          # lock file → [mode, holds, file, holder note] of this process
 _guard = threading.Lock()
 
 
@@ -98,10 +98,15 @@ def warehouse_lock(warehouse, what: str, mode: str = EXCLUSIVE,
     lock_path = str(folder / "warehouse.lock")
     with _guard:
         held = _held.get(lock_path)
-    if held == EXCLUSIVE or held == mode:
-        yield
+        if held is not None and (held[0] == EXCLUSIVE or held[0] == mode):
+            held[1] += 1              # nested: the outer hold stays until the last one ends
+    if held is not None and (held[0] == EXCLUSIVE or held[0] == mode):
+        try:
+            yield
+        finally:
+            _leave(lock_path)
         return
-    if held == SHARED:
+    if held is not None:
         raise RuntimeError(f"{what}: asks for the warehouse lock exclusively inside a shared "
                            "hold of the same process")
     handle = open(lock_path, "a+")
@@ -128,12 +133,22 @@ def warehouse_lock(warehouse, what: str, mode: str = EXCLUSIVE,
         "since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}),
         encoding="utf-8")
     with _guard:
-        _held[lock_path] = mode
+        _held[lock_path] = [mode, 1, handle, holder_path]
     try:
         yield
     finally:
-        with _guard:
-            _held.pop(lock_path, None)
+        _leave(lock_path)
+
+
+def _leave(lock_path: str) -> None:
+    """End one hold; the last one of the process releases the lock."""
+    with _guard:
+        held = _held[lock_path]
+        held[1] -= 1
+        if held[1]:
+            return
+        del _held[lock_path]
+        _mode, _count, handle, holder_path = held
         holder_path.unlink(missing_ok=True)
         fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
         handle.close()
