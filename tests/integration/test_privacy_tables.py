@@ -182,6 +182,12 @@ def test_the_audit_log_is_kept_by_erasure_and_the_scan_allows_it(settings, monke
     assert "allowed: lookup/audit.sqlite (lookup audit log, kept as the legal trace" in scan.output
     assert "allowed: privacy/suppression_list (erasure record" in scan.output
     assert "lookup/index" not in scan.output    # rebuilt by the erasure, without P
+    # both persons in one pass (stdin, one a line): Q was not erased, P was
+    both = runner.invoke(cli, ["privacy-scan", "--id-number", "-"], input=f"{Q}\n{P}\n")
+    assert both.exit_code == 1 and "still hold persons 1 of 2" in both.output
+    assert "FOUND person 1 " in both.output and "FOUND person 2 " not in both.output
+    assert "allowed: person 2: privacy/erasure_log" in both.output
+    assert P not in both.output and Q not in both.output
     # a report written before reports stopped holding keys: the scan looks there too
     reports.mkdir()
     (reports / "simulate-old-2026-01.json").write_text(json.dumps(
