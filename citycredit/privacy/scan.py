@@ -9,7 +9,10 @@ JSON, HTML, csv in utf-8 or gb18030 alike: the numbers and keys are ASCII).
 
 A value matches when it equals one of the searched strings, or contains one (raw text, JSON
 statistics): an identity number in upper or lower case (`x` check character), a subject key in
-lower or upper case. Files of the erasure record (privacy/suppression_list, privacy/erasure_log)
+lower or upper case. Many persons are searched in one pass (needles_for_many): every file is
+read once, every text column searched once for all of them. Statistics and bloom filters are
+not used to skip files: they can tell that a key is not *equal* to a value, not that it is not
+*inside* one. Files of the erasure record (privacy/suppression_list, privacy/erasure_log)
 and the lookup audit log (`lookup/audit.sqlite`: the legal trace of who looked a person up, kept
 by erasure — README "Lookups") are reported apart as allowed places: the key belongs there.
 The policy reports folder (`policy.reports`) is searched too.
