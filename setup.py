@@ -29,6 +29,8 @@ setup(
         "sqlalchemy>=2.1,<3",
         "scikit-learn>=1.5",       # policy tools: AUC / ROC (KS) of a scheme's scores
         "matplotlib>=3.8",         # policy tools: the plots of the HTML reports
+        # the privacy scan: many persons' numbers and keys in one pass over a column's bytes
+        "ahocorasick-rs==1.0.3",
     ],
     extras_require={
         "dev": [

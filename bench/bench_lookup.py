@@ -219,7 +219,38 @@ def main(argv=None) -> int:
     print(f"  audit log: {verified.entries} entries, chain "
           f"{'intact' if verified.ok else 'BROKEN'} (verified in {verify_seconds:.1f} s)")
     print(f"  service log: {log}")
+    for line in rebuilds(warehouse, args.adults):
+        print(f"  {line}")
     return 0 if verified.ok and statuses.get(200) else 1
+
+
+def rebuilds(warehouse: Path, adults: int) -> list[str]:
+    """Index rebuilds as the service runs them (a child process): a full one (--force), then
+    after 1 % new consents (incremental: the scores' tables are kept)."""
+    from citycredit.config import load_settings
+    from citycredit.lookup.consents import today
+    from citycredit.synth.publication import people, write_consents
+
+    settings = load_settings(environ={**os.environ, "CITYCREDIT_WAREHOUSE": str(warehouse)})
+    env = {**os.environ, "CITYCREDIT_WAREHOUSE": str(warehouse)}
+
+    def build(*flags) -> tuple[float, dict]:
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "citycredit.lookup.index", *flags], env=env,
+                              check=True, capture_output=True, text=True)
+        return time.perf_counter() - started, json.loads(done.stdout.strip().splitlines()[-1])
+
+    full, built = build("--force")
+    t = today(settings.lookup["timezone"])
+    new = people(max(1, adults // 100), seed=99)
+    write_consents(warehouse, [{"consent_id": f"R{n}-{int(time.time())}", "id_number": number,
+                                "grantee": "BANK01", "purpose": "loan", "granted_on": t,
+                                "expires_on": None} for n, number in enumerate(new)],
+                   settings.subject_key, mode="append")
+    incremental, after = build()
+    return [f"index rebuild, full (--force): {full:.1f} s ({built['rows']})",
+            f"index rebuild after {len(new)} new consents: {incremental:.1f} s "
+            f"(parts kept: {', '.join(after.get('reused', [])) or 'none'})"]
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from citycredit.privacy.scan import needles_for, scan_for
+from citycredit.identity import make_id_numbers, subject_keys
+from citycredit.privacy.scan import needles_for_many, scan_for
 
 
 def _hex_keys(rng, n: int) -> pa.Array:
@@ -60,12 +61,22 @@ def build(out: Path, rows: int, files: int, seed: int = 0) -> None:
         (table / "_delta_log" / f"{i:020d}.json").write_text(json.dumps(add))
 
 
+def _numbers(n: int) -> list[str]:
+    """n valid identity numbers (none of them in the generated files)."""
+    rng = np.random.default_rng(1)
+    births = np.datetime64("1960-01-01") + rng.integers(0, 15000, n).astype("timedelta64[D]")
+    return [str(v) for v in make_id_numbers(np.full(n, 371002), births,
+                                            rng.integers(0, 999, n))]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--files", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path("/tmp/cc-scan-bench"))
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--persons", type=int, default=1,
+                        help="persons searched in one pass (identity number + subject key each)")
     parser.add_argument("--keep", action="store_true", help="keep the generated folder")
     args = parser.parse_args(argv)
     shutil.rmtree(args.out, ignore_errors=True)
@@ -73,11 +84,13 @@ def main(argv=None):
     build(args.out / "warehouse", args.rows, args.files)
     print(f"built {args.rows:,} score_lines rows in {args.files} files "
           f"({time.perf_counter() - started:.1f}s)")
-    needles = needles_for("37100219900115000X", "ab" * 32)
+    numbers = _numbers(args.persons)
+    needles = needles_for_many(list(zip(numbers, subject_keys(numbers, "bench-key"))))
     result = scan_for(needles, args.out / "warehouse", args.out / "landing", [],
                       workers=args.workers)
     assert result.clean
-    print(f"scan: {result.files} files, {result.bytes / 1e9:.2f} GB on disk, {args.rows:,} rows, "
+    print(f"scan for {args.persons} person(s) in one pass: {result.files} files, "
+          f"{result.bytes / 1e9:.2f} GB on disk, {args.rows:,} rows, "
           f"{result.seconds:.1f}s → {args.rows / result.seconds / 1e6:.2f} M rows/s, "
           f"{result.bytes / result.seconds / 1e6:.0f} MB/s on disk")
     if not args.keep:

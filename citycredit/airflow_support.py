@@ -33,6 +33,11 @@ def pipeline_run_id(airflow_run_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", rid)
 
 
+#: a task waits this long for an operator's erase or cleanup to finish (then fails, and
+#: Airflow's retries try again)
+_LOCK_WAIT_SECONDS = 600.0
+
+
 def _run_task(step_name: str, timezone: str, item: str | None, inputs: dict):
     """The body of every task: the step's function through pipeline.run_step, with the month
     and run id of the running DAG run. A refusal fails the task at once (retrying gives the
@@ -55,7 +60,7 @@ def _run_task(step_name: str, timezone: str, item: str | None, inputs: dict):
     options = {"accept_drift": bool(context["params"].get("accept_drift"))}
     try:
         outcome = pipeline.run_step(step, month, pipeline_run_id(context["run_id"]), None,
-                                    results, item, options)
+                                    results, item, options, lock_wait_seconds=_LOCK_WAIT_SECONDS)
     except pipeline.SourceSkipped as exc:
         raise AirflowSkipException(str(exc)) from exc
     except pipeline.REFUSALS as exc:

@@ -277,6 +277,14 @@ ERASURE_LOG = Table(
     description="what each erasure removed: one row per person and place (a table, or a landing "
                 "file rewritten), no other personal data")
 
+SUPPRESSED_FINDINGS = Table(
+    "privacy", "suppressed_findings",
+    _schema(("finding_key", _S), ("erased_month", _S), ("erased_at", TIMESTAMP)),
+    key=("finding_key",),
+    description="the findings of erased persons as keyed references (HMAC of source_id and "
+                "record_id: no record id, no subject key): appeals about them are dropped at "
+                "landing")
+
 #: the versioned silver tables and the key whose versions they keep
 VERSIONED = {"findings": SILVER_FINDINGS, "appeals": SILVER_APPEALS,
              "consents": SILVER_CONSENTS}
@@ -286,7 +294,7 @@ def fixed_tables() -> list[Table]:
     """The tables whose names do not depend on conf (bronze and staging do)."""
     return [QUARANTINE, SILVER_FINDINGS, SILVER_APPEALS, SILVER_POPULATION, SILVER_OPTOUTS,
             SILVER_CONSENTS, SCORES, SCORE_LINES, PUBLISHED_SCORES, RUN_REPORT,
-            SIMULATED_SCORES, EVALUATIONS, SUPPRESSION_LIST, ERASURE_LOG]
+            SIMULATED_SCORES, EVALUATIONS, SUPPRESSION_LIST, ERASURE_LOG, SUPPRESSED_FINDINGS]
 
 
 def all_tables(sources: dict[str, dict]) -> Iterator[Table]:

@@ -10,6 +10,10 @@ from .config import ConfigError, load_settings
 from .months import MonthError, check_month
 
 
+#: exit status when the warehouse lock is held by another run, erasure or cleanup
+_BUSY = 75
+
+
 def _month(_ctx, _param, value):
     if value is None:
         return value
@@ -72,6 +76,9 @@ def run(month, schemes, accept_drift):
             click.echo(getattr(exc, "summary", ""))
             click.echo(f"STOPPED: {exc}", err=True)
             sys.exit(1)
+        except pipeline.WarehouseBusy as exc:
+            click.echo(f"NOT STARTED: {exc}", err=True)
+            sys.exit(_BUSY)
     click.echo(outcome["summary"])
 
 
@@ -395,6 +402,7 @@ def erase(month):
     suppression list, so no later delivery brings them back."""
     import datetime as dt
 
+    from .io.lock import WarehouseBusy
     from .privacy.task import ErasureError, erase as erase_month
 
     run_id = "erase-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
@@ -403,6 +411,9 @@ def erase(month):
     except ErasureError as exc:
         click.echo(f"ERASURE NOT COMPLETE: {exc}", err=True)
         sys.exit(1)
+    except WarehouseBusy as exc:
+        click.echo(f"NOT STARTED: {exc}", err=True)
+        sys.exit(_BUSY)
     click.echo(f"{done['persons']} person(s) erased (opt-outs requested by the end of {month}): "
                f"{sum(done['rows'].values())} rows from {len(done['rows'])} tables, "
                f"{done['landing_rows']} rows from {done['landing_files']} landing files, "
@@ -417,9 +428,14 @@ def erase(month):
 def cleanup(dry_run):
     """Housekeeping: remove killed runs' `_staging-*` folders, vacuum every table with
     cleanup.retention_days, delete delivery folders older than landing.retention_months."""
+    from .io.lock import WarehouseBusy
     from .privacy.task import cleanup as run_cleanup
 
-    done = run_cleanup(dry_run=dry_run)
+    try:
+        done = run_cleanup(dry_run=dry_run)
+    except WarehouseBusy as exc:
+        click.echo(f"NOT STARTED: {exc}", err=True)
+        sys.exit(_BUSY)
     verb = "would delete" if dry_run else "deleted"
     click.echo(f"{verb} {len(done['deliveries_removed'])} delivery folder(s) before "
                f"{done['landing_before']}")
@@ -433,39 +449,55 @@ def cleanup(dry_run):
 
 @cli.command("privacy-scan")
 @click.option("--id-number", default=None,
-              help="identity number to look for ('-': read it from standard input)")
-@click.option("--subject-key", default=None, help="subject key to look for")
+              help="identity number to look for ('-': read them from standard input, one a line)")
+@click.option("--subject-key", default=None,
+              help="subject key to look for ('-': read them from standard input, one a line)")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 def privacy_scan(id_number, subject_key, as_json):
-    """List every place under the warehouse and landing that holds a person (every file on
-    disk: Parquet column by column, Delta logs and checkpoints, JSON/HTML, deliveries).
+    """List every place under the warehouse, landing and the policy reports folder that holds a
+    person (every file on disk: Parquet column by column, Delta logs and checkpoints, JSON/HTML,
+    deliveries). Many persons are searched in one pass: '-' reads one a line from stdin, and
+    places then name the person by line number (never the number itself).
 
-    Exit status 0 only when nothing is found outside the suppression list and erasure log."""
+    Exit status 0 only when nothing is found outside the allowed places (erasure record,
+    lookup audit log)."""
     import json
 
     from .privacy.task import privacy_scan as scan
 
     if (id_number is None) == (subject_key is None):
         raise click.UsageError("give exactly one of --id-number and --subject-key")
-    if id_number == "-":
-        id_number = sys.stdin.readline().strip()
-    result = scan(id_number=id_number, subject_key=subject_key)
+    given = id_number if id_number is not None else subject_key
+    values = ([line.strip() for line in sys.stdin if line.strip()] if given == "-"
+              else [given])
+    if not values:
+        raise click.UsageError("nothing to look for on standard input")
+    many = len(values) > 1
+    result = (scan(id_numbers=values) if id_number is not None else scan(subject_keys=values))
     if as_json:
         click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=1))
     else:
-        record: dict[str, int] = {}
+        record: dict[tuple[str, int], int] = {}
         for place in result.places:
+            who = f"person {place.person} " if many else ""
             if place.erasure_record:        # where the key belongs: one line per table
-                record[place.table] = record.get(place.table, 0) + 1
+                record[(place.table, place.person)] = record.get((place.table, place.person), 0) + 1
                 continue
-            click.echo(f"FOUND {place.area:9} {place.table:28} {place.file}  "
+            click.echo(f"FOUND {who}{place.area:9} {place.table:28} {place.file}  "
                        f"column {place.column}: {place.found} ×{place.count}")
-        for table, files in sorted(record.items()):
-            click.echo(f"erasure record: {table} ({files} files hold the key, as they should)")
-        verdict = ("clean: nothing outside the suppression list and erasure log" if result.clean
-                   else f"{len(result.outside_record)} place(s) still hold the person")
-        click.echo(f"{verdict} ({result.files} files, {result.bytes / 1e6:.1f} MB, "
-                   f"{result.seconds:.1f}s)")
+        for (table, person), files in sorted(record.items()):
+            who = f"person {person}: " if many else ""
+            what = ("lookup audit log, kept as the legal trace of lookups" if "audit" in table
+                    else "erasure record")
+            click.echo(f"allowed: {who}{table} ({what}; {files} file(s) hold the key, "
+                       "as they should)")
+        held = sorted({p.person for p in result.outside_record})
+        verdict = ("clean: nothing outside the erasure record and the audit log" if result.clean
+                   else f"{len(result.outside_record)} place(s) still hold "
+                        + (f"persons {', '.join(map(str, held))} of {len(values)}" if many
+                           else "the person"))
+        click.echo(f"{verdict} ({len(values)} person(s), {result.files} files, "
+                   f"{result.bytes / 1e6:.1f} MB, {result.seconds:.1f}s)")
     sys.exit(0 if result.clean else 1)
 
 

@@ -293,6 +293,16 @@ def subject_key(id_number: str, key: str) -> str:
                     hashlib.sha256).hexdigest()
 
 
+def finding_keys(refs, key: str) -> list[str]:
+    """Keyed references of findings (source_id, record_id): lowercase hex HMAC-SHA256(key,
+    "finding" US source_id US record_id), each part stripped. What the erasure record keeps of
+    an erased person's findings, so appeals about them are dropped at landing without the
+    department's record ids being kept (SPEC §7, minimum necessary data)."""
+    k = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    return [hmac.new(k, "\x1f".join(("finding", str(s).strip(), str(r).strip())).encode("utf-8"),
+                     hashlib.sha256).hexdigest() for s, r in refs]
+
+
 def mask_id_number(value: str | None) -> str | None:
     """The display form that keeps a row findable without the number (SPEC §7): the first 6
     and last 4 characters, the rest as '*' (`371002********123X`). Anything of another length

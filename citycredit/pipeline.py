@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .config import Settings, load_settings
+from .io.lock import EXCLUSIVE, SHARED, WarehouseBusy, warehouse_lock
 from .ingest.delivery import DeliveryError, DeliveryMissing
 from .ingest.task import BatchRejected, check_deliveries, land_source
 from .months import score_month_of_run as resolve_month
@@ -27,7 +28,7 @@ from .silver.task import build_silver
 
 __all__ = ["STEPS", "Step", "REFUSALS", "SourceSkipped", "run_month", "run_step",
            "resolve_month", "DeliveryError", "DeliveryMissing", "BatchRejected",
-           "PublishRefused", "check_deliveries", "land_source", "build_silver", "erase",
+           "PublishRefused", "WarehouseBusy", "check_deliveries", "land_source", "build_silver", "erase",
            "score_scheme", "publish", "report"]
 
 #: a refusal gives the same answer on every try (missing or unreadable delivery, rejected batch,
@@ -47,7 +48,9 @@ class Step:
     names the keyword that receives the item when the step runs once per source ("source_id")
     or per scheme ("scheme"); `after` orders the step after steps it takes nothing from;
     `options` are run options passed through (e.g. accept_drift); `always` runs the step even
-    when an earlier step refused or failed (inputs of such steps are then None or partial)."""
+    when an earlier step refused or failed (inputs of such steps are then None or partial);
+    `lock` is the warehouse lock the step holds while it runs (citycredit.io.lock: SHARED for
+    steps that write, EXCLUSIVE for erasure, None for steps that only read)."""
 
     name: str
     function: Callable[..., Any]
@@ -58,14 +61,15 @@ class Step:
     always: bool = False
     takes_run_id: bool = True
     stage: str = ""            # the name its time is reported under ("score" + scheme per scheme)
+    lock: str | None = SHARED
 
 
 STEPS: tuple[Step, ...] = (
-    Step("check_deliveries", check_deliveries, takes_run_id=False, stage="check"),
+    Step("check_deliveries", check_deliveries, takes_run_id=False, stage="check", lock=None),
     Step("land_source", land_source, each="source_id", after=("check_deliveries",),
          stage="land+validate"),
     Step("build_silver", build_silver, inputs={"landed": "land_source"}, stage="silver"),
-    Step("erase", erase, after=("build_silver",), stage="erase"),
+    Step("erase", erase, after=("build_silver",), stage="erase", lock=EXCLUSIVE),
     Step("score_scheme", score_scheme, each="scheme", after=("erase",), stage="score"),
     Step("publish", publish, inputs={"scored": "score_scheme"}, options=("accept_drift",),
          stage="publish"),
@@ -91,10 +95,22 @@ def items_of(step: Step, settings: Settings, schemes: list[str] | None = None) -
 
 def run_step(step: Step, month: str, run_id: str, settings: Settings | None,
              results: dict[str, Any], item: str | None = None,
-             options: dict[str, Any] | None = None) -> Any:
-    """Call one step's function with what it takes. `results` holds earlier steps' results by
-    step name (a list for per-item steps). An optional source without a delivery raises
-    SourceSkipped (carrying its 'missing' result)."""
+             options: dict[str, Any] | None = None, lock_wait_seconds: float = 0.0) -> Any:
+    """Call one step's function with what it takes, holding the warehouse lock the step
+    declares. `results` holds earlier steps' results by step name (a list for per-item steps).
+    An optional source without a delivery raises SourceSkipped (carrying its 'missing' result);
+    WarehouseBusy when an erasure or cleanup holds the warehouse past `lock_wait_seconds`."""
+    if step.lock is not None:
+        warehouse = (settings or load_settings()).warehouse
+        what = f"run {run_id} ({month}) step {step.name}" + (f" {item}" if item else "")
+        with warehouse_lock(warehouse, what, step.lock, lock_wait_seconds):
+            return _call_step(step, month, run_id, settings, results, item, options)
+    return _call_step(step, month, run_id, settings, results, item, options)
+
+
+def _call_step(step: Step, month: str, run_id: str, settings: Settings | None,
+               results: dict[str, Any], item: str | None,
+               options: dict[str, Any] | None) -> Any:
     kwargs: dict[str, Any] = {"month": month, "settings": settings}
     if step.takes_run_id:
         kwargs["run_id"] = run_id
@@ -122,9 +138,17 @@ def run_month(month: str, schemes: list[str] | None = None, accept_drift: bool =
     """The whole month without a scheduler: STEPS in order, in this process.
 
     `progress(stage, detail)` is called as each step starts (the CLI shows it). A refusal is
-    raised after the report step ran (PublishRefused carries the printed summary)."""
+    raised after the report step ran (PublishRefused carries the printed summary). The run
+    holds the warehouse lock exclusively throughout (no erase or cleanup meanwhile); raises
+    WarehouseBusy at once when another run, an erasure or a cleanup holds it."""
     settings = settings or load_settings()
     run_id = run_id or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    with warehouse_lock(settings.warehouse, f"citycredit run {month} (run {run_id})", EXCLUSIVE):
+        return _run_month(month, schemes, accept_drift, run_id, progress, settings)
+
+
+def _run_month(month: str, schemes: list[str] | None, accept_drift: bool, run_id: str,
+               progress, settings: Settings) -> dict:
     say = progress or (lambda stage, detail="": None)
     options = {"accept_drift": accept_drift}
     results: dict[str, Any] = {}

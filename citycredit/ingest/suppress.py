@@ -6,6 +6,9 @@ landed = accepted + quarantined + suppressed.
 A row is suppressed when the subject_key of its identity number (upper case, as silver keys
 it), or of a number-like token in its delivered text (a row that could not be read into
 fields), is on the list. The list holds subject keys only, so every row's number is keyed.
+An appeal names a finding, not a person: it is suppressed when the finding it is about
+(source_id, record_id) was an erased person's — recorded by the erasure, and by landing for
+findings of erased persons dropped later, as keyed references (identity.finding_keys).
 The delivery files then lose those rows too (citycredit.privacy.erasure.erase_late_delivery),
 so the landing zone does not keep what the warehouse refused.
 """
@@ -15,7 +18,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..identity import id_number_tokens, subject_keys
+from ..identity import finding_keys, id_number_tokens, subject_keys
 from .contracts import RawBatch
 
 
@@ -44,3 +47,38 @@ def drop_suppressed(raw: RawBatch, suppressed: set[str], key: str
     if not dropped:
         return raw, 0, {}
     return replace(raw, data=data[~hit].reset_index(drop=True)), dropped, found
+
+
+def drop_appeals_of_erased(raw: RawBatch, erased_findings: set[str], key: str
+                           ) -> tuple[RawBatch, int, set[tuple[str, str]]]:
+    """`raw` (an appeals delivery: `source_id` and `record_id` of the appealed finding) less the
+    appeals about erased persons' findings (`erased_findings`: their keyed references), how
+    many were dropped, and the (source_id, record_id) they named (what the delivery files must
+    lose too). Other kinds pass unchanged."""
+    data = raw.data
+    if not erased_findings or data.empty or not {"source_id", "record_id"} <= set(data.columns) \
+            or "id_number" in data.columns:
+        return raw, 0, set()
+    refs = list(zip(data["source_id"].fillna("").astype(str).str.strip(),
+                    data["record_id"].fillna("").astype(str).str.strip()))
+    hit = np.fromiter((k in erased_findings for k in finding_keys(refs, key)), dtype=bool,
+                      count=len(refs))
+    dropped = int(hit.sum())
+    if not dropped:
+        return raw, 0, set()
+    named = {refs[i] for i in np.flatnonzero(hit)}
+    return replace(raw, data=data[~hit].reset_index(drop=True)), dropped, named
+
+
+def dropped_finding_refs(raw: RawBatch, source_id: str, numbers: dict[str, str]
+                         ) -> set[tuple[str, str]]:
+    """(source_id, record_id) of the findings in `raw` (before suppression) whose identity
+    number is one of `numbers` (upper case → subject_key: the suppressed ones): the findings of
+    erased persons that arrived late, so appeals about them are dropped too."""
+    data = raw.data
+    if not numbers or data.empty or not {"record_id", "id_number"} <= set(data.columns):
+        return set()
+    return {(source_id, str(record).strip())
+            for number, record in zip(data["id_number"], data["record_id"])
+            if isinstance(number, str) and number.strip().upper() in numbers
+            and isinstance(record, str) and record.strip()}

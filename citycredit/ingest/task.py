@@ -16,7 +16,7 @@ from .delivery import DeliveryError, DeliveryMissing, deliveries_of_month, find_
 from .quarantine import quarantine_subject_keys, write_quarantine
 from .read import read_delivery
 from .staging import write_staging
-from .suppress import drop_suppressed
+from .suppress import drop_appeals_of_erased, drop_suppressed, dropped_finding_refs
 
 __all__ = ["BatchRejected", "DeliveryError", "DeliveryMissing", "Deliveries", "Landed",
            "check_deliveries", "land_source"]
@@ -104,6 +104,32 @@ def _landed_earlier(settings: Settings, source_id: str, month: str) -> Landed:
                                     "quarantine and staging of the month stand"}
 
 
+def _suppress(settings: Settings, raw, delivery, source_id: str, month: str, run_id: str):
+    """`raw` less the rows of erased persons (SPEC §7) and the appeals about their findings,
+    and how many rows were dropped. A late delivery about them loses those rows in landing too
+    (and the erasure log says so); late findings of theirs are recorded as suppressed findings,
+    so appeals about them are dropped as well."""
+    import datetime as dt
+
+    from ..privacy.suppression import (add_suppressed_findings, suppressed_finding_keys,
+                                       suppressed_keys)
+
+    before = raw
+    raw, suppressed, numbers = drop_suppressed(raw, suppressed_keys(settings),
+                                               settings.subject_key)
+    raw, appeals, appealed = drop_appeals_of_erased(raw, suppressed_finding_keys(settings),
+                                                    settings.subject_key)
+    late_findings = dropped_finding_refs(before, source_id, numbers)
+    if late_findings:
+        add_suppressed_findings(settings, late_findings, settings.subject_key, month,
+                                dt.datetime.now(dt.timezone.utc))
+    if numbers or appealed:   # a late delivery about erased persons: landing must not keep it
+        from ..privacy.erasure import erase_late_delivery
+
+        erase_late_delivery(settings, delivery, numbers, month, run_id, appealed)
+    return raw, suppressed + appeals
+
+
 def land_source(source_id: str, month: str, run_id: str,
                 settings: Settings | None = None) -> Landed:
     """Landing → bronze → GX validation → quarantine, and the accepted rows (pseudonymised)
@@ -128,16 +154,9 @@ def land_source(source_id: str, month: str, run_id: str,
                 "accepted": 0, "quarantined": 0, "suppressed": 0, "by_reason": {},
                 "seconds": 0.0,
                 "note": "no delivery this month (required: false); earlier deliveries stand"}
-    from ..privacy.suppression import suppressed_keys
-
     raw = read_delivery(delivery, conf, forbidden_columns=settings.validation["forbidden_columns"])
     delivered = raw.landed
-    raw, suppressed, numbers = drop_suppressed(raw, suppressed_keys(settings),
-                                               settings.subject_key)
-    if numbers:       # a late delivery about erased persons: landing must not keep it either
-        from ..privacy.erasure import erase_late_delivery
-
-        erase_late_delivery(settings, delivery, numbers, month, run_id)
+    raw, suppressed = _suppress(settings, raw, delivery, source_id, month, run_id)
     write_bronze(settings, raw, source_id, month, run_id)
     catalogue = load_catalogue(settings.rules)
     items = {code: (set(item.levels) if item.levels else None)

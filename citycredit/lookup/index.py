@@ -26,11 +26,13 @@ CLI: `python -m citycredit.lookup.index [--force]` builds the index of the confi
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import re
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import pyarrow as pa
@@ -65,6 +67,17 @@ GENERATIONS = sa.Table(
     sa.Column("row_counts", sa.Text, nullable=False),   # JSON {scores, lines, consents}
     sa.Column("built_at", sa.String(40), nullable=False),
     sa.Column("seconds", sa.Float, nullable=False))
+#: a generation's parts ("scores:<scheme>", "lines:<scheme>", "consents"): the table serving
+#: each, its rows, and a digest of the Delta data files it was built from. A part whose files
+#: are unchanged at the next build keeps its table (no read, no copy); only changed parts are
+#: built, so an unchanged part's table serves several generations in turn.
+PARTS = sa.Table(
+    "lk_parts", _META,
+    sa.Column("generation", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("part", sa.String(64), primary_key=True),
+    sa.Column("table_name", sa.String(96), nullable=False),
+    sa.Column("row_count", sa.BigInteger, nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False))
 CURRENT = sa.Table(
     "lk_current", _META,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
@@ -83,46 +96,74 @@ class Generation:
     row_counts: dict
     built_at: str
     seconds: float
+    reused: tuple = ()      # parts kept unchanged from the previous generation (this build)
+    tables: dict = field(default_factory=dict)   # part → table (empty: built before parts)
+
+    def table(self, part: str) -> str:
+        """The table serving `part` ("scores:<scheme>", "lines:<scheme>", "consents"); a
+        generation built before parts existed has one table per kind for every scheme."""
+        if self.tables:
+            return self.tables.get(part, "")
+        return f"lk{self.id}_{part.partition(':')[0]}"
+
+    def parts(self) -> list[str]:
+        if self.tables:
+            return list(self.tables)
+        return ["consents", *[f"{kind}:{scheme}" for scheme in self.months
+                              for kind in ("scores", "lines")]]
 
 
 def _tables(generation: int) -> tuple[sa.Table, sa.Table, sa.Table]:
-    """The generation's tables, without their indexes (see _indexes: built after the load, one
-    sort instead of millions of random B-tree inserts)."""
+    """A generation's tables as built before parts (one per kind): dropped when replaced."""
+    return (_part_table("scores", f"lk{generation}_scores"),
+            _part_table("lines", f"lk{generation}_lines"),
+            _part_table("consents", f"lk{generation}_consents"))
+
+
+def _part_table(kind: str, name: str) -> sa.Table:
+    """A part's table (kind scores | lines | consents), without its index (see _part_index:
+    built after the load, one sort instead of millions of random B-tree inserts)."""
     meta = sa.MetaData()
     key = lambda: sa.Column("subject_key", sa.String(64), nullable=False)  # noqa: E731
-    scores = sa.Table(
-        f"lk{generation}_scores", meta, key(),
+    if kind == "scores":
+        return sa.Table(
+        name, meta, key(),
         sa.Column("scheme", sa.String(32), nullable=False),
         sa.Column("score_month", sa.String(7), nullable=False),
         sa.Column("score", sa.Integer, nullable=False),
         sa.Column("grade", sa.String(16), nullable=False),
         sa.Column("grade_label", sa.String(32), nullable=False))
-    lines = sa.Table(
-        f"lk{generation}_lines", meta, key(),
+    if kind == "lines":
+        return sa.Table(
+        name, meta, key(),
         sa.Column("scheme", sa.String(32), nullable=False),
         sa.Column("seq", sa.BigInteger, nullable=False),
         *[sa.Column(name, sa.String) for name in (
             "line_type", "status", "source_id", "record_id", "item_code", "level", "quantity",
             "rule_id", "dimension", "finding_points", "points", "deduplicated_by")],
         sa.Column("occurred_on", sa.Date), sa.Column("last_valid_day", sa.Date))
-    consents = sa.Table(
-        f"lk{generation}_consents", meta, key(),
+    return sa.Table(
+        name, meta, key(),
         sa.Column("grantee", sa.String(32), nullable=False),
         sa.Column("purpose", sa.String(32), nullable=False),
         sa.Column("consent_id", sa.String, nullable=False),
         sa.Column("granted_on", sa.Date, nullable=False),
         sa.Column("expires_on", sa.Date), sa.Column("revoked_on", sa.Date))
-    return scores, lines, consents
 
 
-def _indexes(generation: int, scores: sa.Table, lines: sa.Table,
-             consents: sa.Table) -> list[sa.Index]:
-    return [sa.Index(f"lk{generation}_scores_key", scores.c.subject_key, scores.c.scheme,
-                     unique=True),
-            sa.Index(f"lk{generation}_lines_key", lines.c.subject_key, lines.c.scheme,
-                     lines.c.seq, unique=True),
-            sa.Index(f"lk{generation}_consents_person", consents.c.subject_key,
-                     consents.c.grantee, consents.c.purpose)]
+def _part_index(kind: str, table: sa.Table) -> sa.Index:
+    c = table.c
+    if kind == "scores":
+        return sa.Index(f"{table.name}_key", c.subject_key, c.scheme, unique=True)
+    if kind == "lines":
+        return sa.Index(f"{table.name}_key", c.subject_key, c.scheme, c.seq, unique=True)
+    return sa.Index(f"{table.name}_person", c.subject_key, c.grantee, c.purpose)
+
+
+def _part_table_name(generation: int, part: str) -> str:
+    kind, _, scheme = part.partition(":")
+    return f"lk{generation}_{kind}" + (f"_{re.sub(r'[^a-z0-9_]', '_', scheme.lower())}"
+                                       if scheme else "")
 
 
 def source_versions(settings: Settings) -> dict[str, int]:
@@ -134,9 +175,10 @@ def source_versions(settings: Settings) -> dict[str, int]:
     return out
 
 
-def _generation(row) -> Generation:
+def _generation(row, tables: dict | None = None) -> Generation:
     return Generation(row.id, json.loads(row.versions), json.loads(row.months),
-                      json.loads(row.row_counts), row.built_at, row.seconds)
+                      json.loads(row.row_counts), row.built_at, row.seconds,
+                      tables=dict(tables or {}))
 
 
 def current_generation(connection: sa.Connection) -> Generation | None:
@@ -144,7 +186,13 @@ def current_generation(connection: sa.Connection) -> Generation | None:
         return None
     row = connection.execute(
         sa.select(GENERATIONS).join(CURRENT, CURRENT.c.generation == GENERATIONS.c.id)).first()
-    return None if row is None else _generation(row)
+    if row is None:
+        return None
+    tables = {}
+    if sa.inspect(connection).has_table(PARTS.name):
+        tables = dict(connection.execute(sa.select(PARTS.c.part, PARTS.c.table_name)
+                                         .where(PARTS.c.generation == row.id)).all())
+    return _generation(row, tables)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,40 +253,74 @@ def _as_text(batch: pa.RecordBatch, columns: tuple[str, ...]) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
-def _fill(connection, settings: Settings, versions: dict, months: dict, generation: int) -> dict:
-    scores, lines, consents = _tables(generation)
-    counts = {"scores": 0, "lines": 0, "consents": 0}
-    published = catalog.PUBLISHED_SCORES.at(settings)
-    for scheme, month in months.items():
-        where = (pc.field("scheme") == scheme) & (pc.field("score_month") == month)
-        counts["scores"] += _insert(connection, scores, _batches(
-            published, versions["published"], list(scores.columns.keys()), where))
-        if versions["lines"] < 0:
-            continue
-        wanted = where & (pc.field("status").isin(REPORT_STATUSES)
-                          | pc.field("line_type").isin(ADJUSTMENT_LINES))
-        names = [c for c in lines.columns.keys() if c != "seq"]
+def _files_digest(paths) -> str:
+    return hashlib.sha256("\n".join(sorted(paths)).encode("utf-8")).hexdigest()
 
-        def numbered(batches):
-            for batch in batches:
-                batch = _as_text(batch, ("quantity", "finding_points", "points"))
-                seq = pa.array(range(counts["lines"], counts["lines"] + batch.num_rows), pa.int64())
-                counts["lines"] += batch.num_rows
-                yield batch.append_column("seq", seq)
-        _insert(connection, lines, numbered(_batches(
-            catalog.SCORE_LINES.at(settings), versions["lines"], names, wanted)))
+
+def fingerprints(settings: Settings, versions: dict, months: dict) -> dict[str, str]:
+    """part → digest of the Delta data files (paths: immutable, so the same files are the same
+    rows) a generation reads for it at `versions`: per scheme its latest month's partition of
+    gold/published_scores and of gold/score_lines, and silver/consents whole."""
+    out: dict[str, str] = {}
+    for part, name, key in (("scores", "published", SOURCES["published"]),
+                            ("lines", "lines", SOURCES["lines"])):
+        if versions[name] < 0:
+            continue
+        actions = pa.table(DeltaTable(key.at(settings).path,
+                                      version=versions[name]).get_add_actions(flatten=True))
+        columns = actions.select(["path", "partition.scheme", "partition.score_month"]).to_pydict()
+        by_part: dict[tuple, list] = {}
+        for path, scheme, month in zip(columns["path"], columns["partition.scheme"],
+                                       columns["partition.score_month"]):
+            by_part.setdefault((scheme, month), []).append(path)
+        for scheme, month in months.items():
+            out[f"{part}:{scheme}"] = _files_digest([month, *by_part.get((scheme, month), [])])
     if versions["consents"] >= 0:
-        counts["consents"] = _insert(connection, consents, _batches(
+        actions = pa.table(DeltaTable(SOURCES["consents"].at(settings).path,
+                                      version=versions["consents"]).get_add_actions(flatten=True))
+        out["consents"] = _files_digest(actions.column("path").to_pylist())
+    return out
+
+
+def _load_part(connection, settings: Settings, versions: dict, months: dict, part: str,
+               table: sa.Table) -> int:
+    """One part's rows from its Delta table (at the generation's version) into `table`."""
+    kind, _, scheme = part.partition(":")
+    if kind == "consents":
+        return _insert(connection, table, _batches(
             catalog.SILVER_CONSENTS.at(settings), versions["consents"],
-            list(consents.columns.keys()), pc.field("known_until").is_null()))
-    return counts
+            list(table.columns.keys()), pc.field("known_until").is_null()))
+    where = (pc.field("scheme") == scheme) & (pc.field("score_month") == months[scheme])
+    if kind == "scores":
+        return _insert(connection, table, _batches(
+            catalog.PUBLISHED_SCORES.at(settings), versions["published"],
+            list(table.columns.keys()), where))
+    wanted = where & (pc.field("status").isin(REPORT_STATUSES)
+                      | pc.field("line_type").isin(ADJUSTMENT_LINES))
+    names = [c for c in table.columns.keys() if c != "seq"]
+    rows = 0
+
+    def numbered(batches):
+        nonlocal rows
+        for batch in batches:
+            batch = _as_text(batch, ("quantity", "finding_points", "points"))
+            seq = pa.array(range(rows, rows + batch.num_rows), pa.int64())
+            rows += batch.num_rows
+            yield batch.append_column("seq", seq)
+    _insert(connection, table, numbered(_batches(
+        catalog.SCORE_LINES.at(settings), versions["lines"], names, wanted)))
+    return rows
 
 
 def build_index(settings: Settings | None = None, force: bool = False,
                 engine: sa.Engine | None = None) -> Generation:
     """Build a new generation of the serving index when a source table has a new Delta version
     (or `force`), and serve it; return the generation served. One builder at a time (the
-    writer lock); a second one waits, then finds the index current."""
+    writer lock); a second one waits, then finds the index current.
+
+    Incremental: a part (a scheme's scores, its lines, the consents) whose Delta data files
+    are those the current generation was built from keeps its table; only the changed parts
+    are read from Delta and indexed (`force` rebuilds every part)."""
     settings = settings or load_settings()
     own = engine is None
     engine = engine or make_engine(index_url(settings), writer=True)
@@ -249,19 +331,39 @@ def build_index(settings: Settings | None = None, force: bool = False,
             writer_lock(connection, "index")
             _META.create_all(connection)
             current = current_generation(connection)
-            if current is not None and current.versions == versions and not force:
+            if current is not None and current.versions == versions and not force \
+                    and (current.tables or not current.months):
                 return current
             generation = (connection.scalar(sa.select(sa.func.max(GENERATIONS.c.id))) or 0) + 1
-            generation_tables = _tables(generation)
-            for table in generation_tables:
-                table.create(connection)
             months = latest_months(settings, versions["published"])
-            counts = _fill(connection, settings, versions, months, generation)
-            for index in _indexes(generation, *generation_tables):
-                index.create(connection)
+            prints = fingerprints(settings, versions, months)
+            before = {}
+            if current is not None and current.tables and not force:
+                before = {r.part: r for r in connection.execute(
+                    sa.select(PARTS).where(PARTS.c.generation == current.id)).all()}
+            counts = {"scores": 0, "lines": 0, "consents": 0}
+            parts, reuse = [], []
+            for part, fingerprint in sorted(prints.items()):
+                kind = part.partition(":")[0]
+                kept = before.get(part)
+                if kept is not None and kept.fingerprint == fingerprint:
+                    name, rows = kept.table_name, kept.row_count
+                    reuse.append(part)
+                else:
+                    name = _part_table_name(generation, part)
+                    table = _part_table(kind, name)
+                    table.create(connection)
+                    rows = _load_part(connection, settings, versions, months, part, table)
+                    _part_index(kind, table).create(connection)
+                counts[kind] += rows
+                parts.append({"generation": generation, "part": part, "table_name": name,
+                              "row_count": rows, "fingerprint": fingerprint})
+            if parts:
+                connection.execute(PARTS.insert(), parts)
             built = Generation(generation, versions, months, counts,
                                dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                               round(time.perf_counter() - started, 2))
+                               round(time.perf_counter() - started, 2), tuple(reuse),
+                               {p["part"]: p["table_name"] for p in parts})
             connection.execute(GENERATIONS.insert().values(
                 id=generation, versions=json.dumps(versions), months=json.dumps(months),
                 row_counts=json.dumps(counts), built_at=built.built_at, seconds=built.seconds))
@@ -272,11 +374,16 @@ def build_index(settings: Settings | None = None, force: bool = False,
         time.sleep(DRAIN_SECONDS if current is not None else 0)
         with engine.begin() as connection:
             writer_lock(connection, "index")
+            serving = set(built.tables.values())
             for (old,) in connection.execute(sa.select(GENERATIONS.c.id)
                                              .where(GENERATIONS.c.id < generation)).all():
-                for table in _tables(old):
-                    table.drop(connection, checkfirst=True)
+                names = {r.table_name for r in connection.execute(
+                    sa.select(PARTS.c.table_name).where(PARTS.c.generation == old)).all()}
+                names |= {t.name for t in _tables(old)}     # built before parts existed
+                for name in sorted(names - serving):
+                    connection.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
                 connection.execute(GENERATIONS.delete().where(GENERATIONS.c.id == old))
+                connection.execute(PARTS.delete().where(PARTS.c.generation == old))
         checkpoint(engine)
         return built
     finally:
@@ -299,16 +406,23 @@ class Reader:
         self.cursor, self.generation, self._q = cursor, generation, queries
 
     def score(self, scheme: str, subject_key: str) -> dict | None:
-        query = self._q["score"]
+        query = self._q.get(f"scores:{scheme}")
+        if query is None:                    # nothing published in this scheme
+            return None
         rows = query.run(self.cursor, k=subject_key, s=scheme)
         return dict(zip(query.columns, rows[0])) if rows else None
 
     def consents(self, subject_key: str, grantee: str, purpose: str) -> list[Consent]:
-        rows = self._q["consents"].run(self.cursor, k=subject_key, g=grantee, p=purpose)
+        query = self._q.get("consents")
+        if query is None:
+            return []
+        rows = query.run(self.cursor, k=subject_key, g=grantee, p=purpose)
         return [Consent(c, _day(g), _day(e), _day(r)) for c, g, e, r in rows]
 
     def lines(self, scheme: str, subject_key: str) -> list[dict]:
-        query = self._q["lines"]
+        query = self._q.get(f"lines:{scheme}")
+        if query is None:
+            return []
         out = []
         for row in query.run(self.cursor, k=subject_key, s=scheme):
             line = dict(zip(query.columns, row))
@@ -339,27 +453,36 @@ class ServingIndex:
             self._pointer = (time.monotonic(), generation)
         return generation
 
-    def _prepared(self, generation: int) -> dict[str, DriverStatement]:
-        queries = self._queries.get(generation)
+    def _prepared(self, generation: Generation) -> dict[str, DriverStatement]:
+        """The point queries of a generation, by part ("scores:<scheme>", "lines:<scheme>",
+        "consents"), compiled once."""
+        queries = self._queries.get(generation.id)
         if queries is None:
-            scores, lines, consents = _tables(generation)
             k, s = sa.bindparam("k"), sa.bindparam("s")
-            statements = {
-                "score": sa.select(scores.c.score_month, scores.c.score, scores.c.grade,
-                                   scores.c.grade_label)
-                .where(scores.c.subject_key == k, scores.c.scheme == s),
-                "consents": sa.select(consents.c.consent_id, consents.c.granted_on,
-                                      consents.c.expires_on, consents.c.revoked_on)
-                .where(consents.c.subject_key == k, consents.c.grantee == sa.bindparam("g"),
-                       consents.c.purpose == sa.bindparam("p")),
-                "lines": sa.select(*[c for c in lines.c if c.name not in ("subject_key", "scheme")])
-                .where(lines.c.subject_key == k, lines.c.scheme == s).order_by(lines.c.seq),
-            }
+            statements = {}
+            for part in generation.parts():
+                kind = part.partition(":")[0]
+                table = _part_table(kind, generation.table(part))
+                if kind == "scores":
+                    statements[part] = sa.select(
+                        table.c.score_month, table.c.score, table.c.grade, table.c.grade_label
+                    ).where(table.c.subject_key == k, table.c.scheme == s)
+                elif kind == "lines":
+                    statements[part] = sa.select(
+                        *[c for c in table.c if c.name not in ("subject_key", "scheme")]
+                    ).where(table.c.subject_key == k, table.c.scheme == s).order_by(table.c.seq)
+                else:
+                    statements[part] = sa.select(
+                        table.c.consent_id, table.c.granted_on, table.c.expires_on,
+                        table.c.revoked_on
+                    ).where(table.c.subject_key == k, table.c.grantee == sa.bindparam("g"),
+                            table.c.purpose == sa.bindparam("p"))
             queries = {name: DriverStatement(st, self.engine.dialect)
                        for name, st in statements.items()}
             with self._lock:
-                self._queries = {generation: queries,
-                                 **{g: v for g, v in self._queries.items() if g >= generation - 1}}
+                self._queries = {generation.id: queries,
+                                 **{g: v for g, v in self._queries.items()
+                                    if g >= generation.id - 1}}
         return queries
 
     @contextmanager
@@ -376,7 +499,7 @@ class ServingIndex:
             connection = self._local.connection = self.engine.raw_connection()
         cursor = connection.cursor()
         try:
-            yield Reader(cursor, generation, self._prepared(generation.id))
+            yield Reader(cursor, generation, self._prepared(generation))
         except BaseException:
             self._local.connection = None          # a broken connection is not reused
             connection.invalidate() if hasattr(connection, "invalidate") else connection.close()
@@ -399,6 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     generation = build_index(load_settings(), force=args.force)
     print(json.dumps({"generation": generation.id, "versions": generation.versions,
                       "months": generation.months, "rows": generation.row_counts,
+                      "reused": list(generation.reused),
                       "seconds": generation.seconds}))
     return 0
 

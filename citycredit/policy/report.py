@@ -219,7 +219,7 @@ def simulation_html(summary: dict, adopted: Scheme, draft: Scheme) -> str:
     for s in summary["explanation_sample"]:
         diffs = "; ".join(f"{html.escape(k)}: {v['adopted']:+g} → {v['draft']:+g}"
                           for k, v in s["rules"].items())
-        sample_rows.append([f"<code>{html.escape(s['subject_key'][:16])}…</code>",
+        sample_rows.append([f"#{s['sample']}",
                             f"{s.get('adopted_score')} {html.escape(str(s.get('adopted_grade')))}",
                             f"{s.get('draft_score')} {html.escape(str(s.get('draft_grade')))}",
                             diffs or "—"])
@@ -245,8 +245,8 @@ Sandbox only: nothing here was written to gold, the publication or the run repor
 <h2>Per rule: subjects touched and mean points</h2>
 {_table(["rule", "adopted subjects", "adopted mean", "draft subjects", "draft mean"], rule_rows)}
 {_img(_rules_plot(rules), "per-rule points")}
-<h2>Explanation differences (sample of moved people, by subject_key)</h2>
-{_table(["subject_key", "adopted", "draft", "rules whose points differ"], sample_rows)}
+<h2>Explanation differences (sample of moved people, largest moves first; no subject keys)</h2>
+{_table(["sample", "adopted", "draft", "rules whose points differ"], sample_rows)}
 <p>Run {html.escape(summary.get('run_id', ''))}; {summary.get('seconds', '?')} s. Rows per subject:
 <code>{html.escape(summary.get('sandbox_table', ''))}</code>.</p>"""
     return _page(f"{adopted.title} — 规则修订模拟 simulation of {summary['draft']}, "

@@ -98,9 +98,12 @@ def _line_key(row) -> str:
 
 def explanation_differences(adopted_lines: pd.DataFrame, draft_lines: pd.DataFrame,
                             sample: list[str], scores: dict[str, dict]) -> list[dict]:
-    """Per sampled subject: scores and grades before and after, and each rule (or dimension
-    cap) whose points differ, with the findings whose status or points differ. By subject_key
-    only: no finding content beyond its item, rule, date, status and points."""
+    """Per sampled subject, numbered 1… in sample order (`sample`): scores and grades before
+    and after, and each rule (or dimension cap) whose points differ, with the findings whose
+    status or points differ (source, item, date, rule, status, points). No subject_key and no
+    record id: reports are files that get copied beyond the reach of erasure (SPEC §7), so
+    they hold nobody's key; sample n is the n-th row of sandbox/simulated_scores in
+    `sample_moved`'s order, for whoever may look a person up there."""
     def per_key(lines):
         out: dict[tuple, Decimal] = {}
         for row in lines.itertuples(index=False):
@@ -115,7 +118,7 @@ def explanation_differences(adopted_lines: pd.DataFrame, draft_lines: pd.DataFra
     a_rules, d_rules = per_key(adopted_lines), per_key(draft_lines)
     a_find, d_find = findings(adopted_lines), findings(draft_lines)
     out = []
-    for subject in sample:
+    for number, subject in enumerate(sample, start=1):
         rules = {}
         for key in sorted({k for s, k in (*a_rules, *d_rules) if s == subject}):
             before = a_rules.get((subject, key), Decimal(0))
@@ -130,13 +133,13 @@ def explanation_differences(adopted_lines: pd.DataFrame, draft_lines: pd.DataFra
                     (pick(d, "status"), pick(d, "points"), pick(d, "rule_id")):
                 base = a if a is not None else d
                 changed.append({
-                    "finding": f"{ref[1]}/{ref[2]}", "item": base.item_code,
+                    "source": ref[1], "item": base.item_code,
                     "occurred_on": str(base.occurred_on),
                     "adopted": {"rule": pick(a, "rule_id"), "status": pick(a, "status"),
                                 "points": None if a is None else float(a.points)},
                     "draft": {"rule": pick(d, "rule_id"), "status": pick(d, "status"),
                               "points": None if d is None else float(d.points)}})
-        out.append({"subject_key": subject, **scores.get(subject, {}), "rules": rules,
+        out.append({"sample": number, **scores.get(subject, {}), "rules": rules,
                     "findings": changed})
     return out
 

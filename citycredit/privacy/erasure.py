@@ -39,7 +39,8 @@ from ..identity import subject_keys
 from ..io import tables
 from ..months import last_day
 from .landing import FileErased, Targets, erase_from_delivery, erase_from_landing
-from .suppression import COMPLETE, add_to_suppression_list, log_erasure, unfinished_erasures
+from .suppression import (COMPLETE, add_suppressed_findings, add_to_suppression_list,
+                          log_erasure, unfinished_erasures)
 
 __all__ = ["ErasureError", "Erasure", "due_optouts", "erase_due", "erase_late_delivery",
            "warehouse_tables"]
@@ -60,6 +61,7 @@ class Erasure:
     files_vacuumed: int = 0
     tables_purged: int = 0
     staging_removed: int = 0
+    index_rebuilt: bool = False      # the lookup service's index rebuilt without the persons
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,6 +318,8 @@ def erase_due(settings, month: str, run_id: str) -> Erasure:
 
     locations = [loc for loc in warehouse_tables(settings) if not loc.table.erasure_record]
     findings = _their_findings(locations, keys, numbers)
+    # before anything is deleted: an appeal about these findings re-delivered later is dropped
+    add_suppressed_findings(settings, findings, settings.subject_key, month, now)
 
     def entry(owner: str, place: str, rows: int, detail: str) -> dict:
         return {"subject_key": owner, "requested_on": done.persons.get(owner), "erased_at": now,
@@ -342,10 +346,29 @@ def erase_due(settings, month: str, run_id: str) -> Erasure:
                 entry(owner, location.table.id, rows,
                       "rows deleted; files vacuumed (zero retention); log purged")
                 for owner, rows in sorted(owners.items())])
+    done.index_rebuilt = _refresh_lookup_index(settings)
     log_erasure(settings, [entry(owner, COMPLETE, 0, f"erasure complete: {len(locations)} "
-                                                     f"tables, their history and the landing zone")
+                                                     f"tables, their history and the landing zone"
+                                 + ("; lookup index rebuilt" if done.index_rebuilt else ""))
                            for owner in sorted(keys)])
     return done
+
+
+def _refresh_lookup_index(settings) -> bool:
+    """The lookup service's serving index is derived from the tables just erased: when there is
+    one, its parts holding the persons are rebuilt now (and the replaced tables dropped), so
+    the index does not keep them until the service's next refresh — or for good, when no
+    service runs. The lookup audit log is kept (README "Lookups")."""
+    from sqlalchemy.engine import make_url
+
+    from ..lookup.index import build_index
+    from ..lookup.store import index_url
+
+    url = make_url(index_url(settings))
+    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
+        return False
+    build_index(settings)
+    return True
 
 
 def _landing_log(erased: list[FileErased], requested: dict[str, dt.date], now: dt.datetime,
@@ -362,18 +385,30 @@ def _landing_log(erased: list[FileErased], requested: dict[str, dt.date], now: d
     return rows
 
 
+#: the owner of an appeal dropped at landing: it names an erased person's finding, not the person
+_APPEALED = "appeal about an erased person's finding"
+
+
 def erase_late_delivery(settings, delivery, numbers: dict[str, str], month: str,
-                        run_id: str) -> list[FileErased]:
+                        run_id: str, appealed: set[tuple[str, str]] = frozenset()
+                        ) -> list[FileErased]:
     """A delivery that arrived after its persons were erased (a re-delivery, a late file):
     landing has dropped their rows (citycredit.ingest.suppress); the delivery files lose them
-    too, and the erasure log says so. `numbers`: upper-case identity number → subject_key."""
+    too, and the erasure log says so. `numbers`: upper-case identity number → subject_key;
+    `appealed`: (source_id, record_id) of erased persons' findings that dropped appeals named
+    (logged without a subject key: an appeal does not say whose finding it is about)."""
     from .suppression import suppression_list
 
     conf = settings.sources[delivery.source_id]
     erased = erase_from_delivery(Path(delivery.path), delivery.source_id, conf,
-                                 Targets(numbers))
+                                 Targets(numbers, {ref: _APPEALED for ref in appealed}))
     requested = {r["subject_key"]: r["requested_on"] for r in suppression_list(settings)}
-    log_erasure(settings, _landing_log(erased, requested, dt.datetime.now(dt.timezone.utc),
-                                       month, run_id,
-                                       "late delivery rewritten without the suppressed rows"))
+    rows = _landing_log(erased, requested, dt.datetime.now(dt.timezone.utc), month, run_id,
+                        "late delivery rewritten without the suppressed rows")
+    for row in rows:
+        if row["subject_key"] == _APPEALED:
+            row["subject_key"] = None
+            row["detail"] = row["detail"].replace(
+                "the suppressed rows", "the appeals about erased persons' findings")
+    log_erasure(settings, rows)
     return erased

@@ -9,8 +9,13 @@ JSON, HTML, csv in utf-8 or gb18030 alike: the numbers and keys are ASCII).
 
 A value matches when it equals one of the searched strings, or contains one (raw text, JSON
 statistics): an identity number in upper or lower case (`x` check character), a subject key in
-lower or upper case. Files of the erasure record (privacy/suppression_list, privacy/erasure_log)
-are reported apart: the key belongs there.
+lower or upper case. Many persons are searched in one pass (needles_for_many): every file is
+read once, every text column searched once for all of them. Statistics and bloom filters are
+not used to skip files: they can tell that a key is not *equal* to a value, not that it is not
+*inside* one. Files of the erasure record (privacy/suppression_list, privacy/erasure_log)
+and the lookup audit log (`lookup/audit.sqlite`: the legal trace of who looked a person up, kept
+by erasure — README "Lookups") are reported apart as allowed places: the key belongs there.
+The policy reports folder (`policy.reports`) is searched too.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -34,10 +40,10 @@ _DICTIONARY_BYTES = 4      # below this many bytes a value, a text column is rea
 
 @dataclass(frozen=True)
 class Place:
-    """One place holding the person: an area (warehouse | landing), the table (or folder), the
-    file (relative to the area), the column ('-' for a file searched as bytes), what was found
-    (identity number | subject key), how many values (or occurrences) and whether it is the
-    erasure record."""
+    """One place holding a person: an area (warehouse | landing | reports), the table (or
+    folder), the file (relative to the area), the column ('-' for a file searched as bytes),
+    what was found (identity number | subject key), how many values (or occurrences), whether
+    it is an allowed place (erasure record, audit log), and which person searched for."""
 
     area: str
     table: str
@@ -46,6 +52,7 @@ class Place:
     found: str
     count: int
     erasure_record: bool
+    person: int = 1            # which of the persons searched (their order in the input)
 
 
 @dataclass
@@ -69,6 +76,17 @@ class ScanResult:
                 "seconds": self.seconds, "places": [asdict(p) for p in self.places]}
 
 
+def needles_for_many(persons: list[tuple[str | None, str | None]]
+                     ) -> dict[str, tuple[str, int]]:
+    """The strings searched for → (what they are, person number 1…) for many persons at once:
+    `persons` is a list of (identity number, subject key), either may be None."""
+    needles: dict[str, tuple[str, int]] = {}
+    for number, (id_number, subject_key) in enumerate(persons, start=1):
+        for needle, kind in needles_for(id_number, subject_key).items():
+            needles.setdefault(needle, (kind, number))
+    return needles
+
+
 def needles_for(id_number: str | None, subject_key: str | None) -> dict[str, str]:
     """The strings searched for → what they are."""
     needles = {}
@@ -83,17 +101,37 @@ def needles_for(id_number: str | None, subject_key: str | None) -> dict[str, str
     return needles
 
 
-class _Matcher:
-    def __init__(self, needles: dict[str, str]):
-        self.needles = needles
-        self.values = pa.array(sorted(needles), pa.string())
-        self.shortest = min(map(len, needles))
-        self.pattern = "|".join(re.escape(n) for n in sorted(needles, key=len, reverse=True))
-        self.regex = re.compile(self.pattern)
-        self.bytes_regex = re.compile(self.pattern.encode())
+#: up to this many needles (a few persons: 4 strings each) a column is searched with RE2
+#: expressions (~450 MB per CPU-second here); more would blow up RE2's DFA, so many persons are
+#: searched with one Aho-Corasick automaton over the column's bytes instead (~100–300 MB per
+#: CPU-second whatever the number of needles: ahocorasick-rs)
+_REGEX_NEEDLES = 32
 
-    def in_column(self, array: pa.Array) -> dict[str, int]:
-        """Values of one string array that equal or contain a needle → count per kind found."""
+
+class _Matcher:
+    """Finds the needles in string arrays and byte files. `needles`: string → kind (one person)
+    or string → (kind, person number) (many persons, see needles_for_many)."""
+
+    def __init__(self, needles: dict):
+        self.needles = {n: (v, 1) if isinstance(v, str) else tuple(v) for n, v in needles.items()}
+        self.ordered = sorted(self.needles, key=len, reverse=True)
+        self.longest = max(map(len, self.needles))
+        if len(self.ordered) <= _REGEX_NEEDLES:
+            self.pattern = "|".join(re.escape(n) for n in self.ordered)
+            self.bytes_regex = re.compile(self.pattern.encode())
+            self.automaton = None
+        else:
+            import ahocorasick_rs
+
+            self.pattern = self.bytes_regex = None
+            self.automaton = ahocorasick_rs.BytesAhoCorasick(
+                [n.encode() for n in self.ordered],
+                implementation=ahocorasick_rs.Implementation.DFA)
+
+    def in_column(self, array: pa.Array) -> dict[tuple[str, int], int]:
+        """Values of one string array that equal or contain a needle → values per (kind found,
+        person). One pass over the column (equality is containment too); only the few values
+        that match are looked at in Python."""
         if len(array) == 0 or array.null_count == len(array):
             return {}
         if pa.types.is_dictionary(array.type):   # look at the values once; rows only if needed
@@ -102,26 +140,51 @@ class _Matcher:
         if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
             # binary, and the string views delta-rs writes: compared as plain UTF-8 text
             array = _as_text(array)
-        exact = pc.is_in(array, value_set=self.values)
-        longer = pc.greater(pc.binary_length(array), self.shortest)
-        found = pc.fill_null(exact, False)
-        if pc.any(longer).as_py():
-            # only values longer than a needle can contain it (raw text, JSON statistics)
-            contains = pc.if_else(longer, pc.match_substring_regex(array, self.pattern), False)
-            found = pc.or_(found, pc.fill_null(contains, False))
-        count = pc.sum(found).as_py() or 0
-        if not count:
+        if self.automaton is not None:
+            return self._in_bytes_of(array)
+        found = pc.fill_null(pc.match_substring_regex(array, self.pattern), False)
+        if not pc.any(found).as_py():
             return {}
-        sample = array.filter(found)[0].as_py()
-        return {self.what(sample): count}
+        return self._count(array.filter(found).to_pylist())
 
-    def what(self, text) -> str:
-        found = self.regex.search(str(text))
-        return self.needles[found.group(0)] if found else "identity number"
+    def _count(self, values) -> dict[tuple[str, int], int]:
+        counts: dict[tuple[str, int], int] = {}
+        for value in values:
+            for what in self.what(value):
+                counts[what] = counts.get(what, 0) + 1
+        return counts
 
-    def in_bytes(self, path: Path) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        overlap = max(map(len, self.needles)) - 1
+    def _in_bytes_of(self, array: pa.Array) -> dict[tuple[str, int], int]:
+        """The automaton over the column's value bytes at once; a match is a value's when it
+        lies within one value (not across two)."""
+        width = np.int64 if pa.types.is_large_string(array.type) else np.int32
+        buffers = array.buffers()
+        offsets = np.frombuffer(buffers[1], dtype=width)[array.offset:array.offset + len(array) + 1]
+        start, end = int(offsets[0]), int(offsets[-1])
+        data = buffers[2]
+        if data is None or end <= start:
+            return {}
+        haystack = memoryview(data).cast("B")[start:end]     # bytes, as the automaton wants
+        matches = self.automaton.find_matches_as_indexes(haystack, overlapping=True)
+        if not matches:
+            return {}
+        rows = set()
+        for _needle, begin, finish in matches:
+            row = int(np.searchsorted(offsets, begin + start, side="right")) - 1
+            if finish + start <= offsets[row + 1]:
+                rows.add(row)
+        if not rows:
+            return {}
+        return self._count(array.take(pa.array(sorted(rows), pa.int64())).to_pylist())
+
+    def what(self, text) -> set[tuple[str, int]]:
+        """(kind, person) of every needle in `text` (overlapping ones too)."""
+        text = str(text)
+        return {self.needles[n] for n in self.needles if n in text}
+
+    def in_bytes(self, path: Path) -> dict[tuple[str, int], int]:
+        counts: dict[tuple[str, int], int] = {}
+        overlap = self.longest - 1
         with open(path, "rb") as handle:
             tail = b""
             while True:
@@ -129,10 +192,15 @@ class _Matcher:
                 if not block:
                     break
                 data = tail + block
-                for m in self.bytes_regex.finditer(data):
-                    if m.end() > len(tail):       # not already counted in the previous block
-                        kind = self.needles[m.group(0).decode()]
-                        counts[kind] = counts.get(kind, 0) + 1
+                if self.automaton is not None:
+                    found = [(data[b:e], e) for _i, b, e in
+                             self.automaton.find_matches_as_indexes(data, overlapping=True)]
+                else:
+                    found = [(m.group(0), m.end()) for m in self.bytes_regex.finditer(data)]
+                for needle, finish in found:
+                    if finish > len(tail):       # not already counted in the previous block
+                        what = self.needles[needle.decode()]
+                        counts[what] = counts.get(what, 0) + 1
                 tail = data[-overlap:] if overlap else b""
         return counts
 
@@ -186,8 +254,9 @@ def _has_text(t: pa.DataType) -> bool:
     return _is_text(t)
 
 
-def _in_parquet(path: Path, matcher: _Matcher) -> dict[tuple[str, str], int] | None:
-    """(column, kind) → values found, row group by row group; None if not readable Parquet."""
+def _in_parquet(path: Path, matcher: _Matcher) -> dict[tuple[str, tuple], int] | None:
+    """(column, (kind, person)) → values found, row group by row group, only the columns that
+    hold text (nested ones too); None if not readable Parquet."""
     try:
         parquet = pq.ParquetFile(path)
         schema = parquet.schema_arrow
@@ -238,19 +307,25 @@ def _table_of(path: Path, root: Path) -> str:
 
 
 def scan_for(needles: dict[str, str], warehouse: Path, landing: Path,
-             erasure_record: list[str], workers: int = 2) -> ScanResult:
-    """Search every file under `warehouse` and `landing` for `needles` (see needles_for).
-    `erasure_record`: the table ids (layer/name, i.e. folders under the warehouse) whose files
-    may hold the key — told apart by their path."""
+             erasure_record: list[str], workers: int = 2,
+             reports: Path | None = None) -> ScanResult:
+    """Search every file under `warehouse`, `landing` and `reports` (the policy reports folder)
+    for `needles` (see needles_for). `erasure_record`: the paths under the warehouse (table
+    folders layer/name, or files) that may hold the key — told apart by their path."""
     if not needles:
         raise ValueError("nothing to search for: give an identity number or a subject key")
     started = time.perf_counter()
     matcher = _Matcher(needles)
     result = ScanResult()
     jobs = []
-    for area, root in (("warehouse", Path(warehouse)), ("landing", Path(landing))):
-        if not root.is_dir():
+    areas = [("warehouse", Path(warehouse)), ("landing", Path(landing))]
+    if reports is not None:
+        areas.append(("reports", Path(reports)))
+    seen: set[Path] = set()
+    for area, root in areas:
+        if not root.is_dir() or root.resolve() in seen:
             continue
+        seen.add(root.resolve())
         for dirpath, _dirs, files in os.walk(root):
             for name in files:
                 jobs.append((area, root, Path(dirpath) / name))
@@ -261,15 +336,19 @@ def scan_for(needles: dict[str, str], warehouse: Path, landing: Path,
         places = []
         columns = _in_parquet(path, matcher) if _is_parquet(path) else None
         if columns is None:
-            columns = {("-", kind): n for kind, n in matcher.in_bytes(path).items()}
+            columns = {("-", what): n for what, n in matcher.in_bytes(path).items()}
         if columns:
             table = (_table_of(path, root) if area == "warehouse"
                      else "/".join(path.relative_to(root).parts[:2]))
             rel = path.relative_to(root).as_posix()
-            record = area == "warehouse" and any(rel.startswith(r.rstrip("/") + "/")
-                                                 for r in erasure_record)
-            for (column, kind), count in sorted(columns.items()):
-                places.append(Place(area, table, rel, column, kind, count, record))
+            allowed = next((r for r in erasure_record if area == "warehouse" and (
+                rel.startswith(r.rstrip("/") + "/") or rel == r
+                or rel.startswith(r + "-"))), None)      # SQLite's -wal, -shm, -journal
+            record = allowed is not None
+            if record and not rel.startswith(allowed.rstrip("/") + "/"):
+                table = allowed                          # a database file, not a table
+            for (column, (kind, person)), count in sorted(columns.items()):
+                places.append(Place(area, table, rel, column, kind, count, record, person))
         return size, places
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -277,6 +356,7 @@ def scan_for(needles: dict[str, str], warehouse: Path, landing: Path,
             result.files += 1
             result.bytes += size
             result.places += places
-    result.places.sort(key=lambda p: (p.erasure_record, p.area, p.table, p.file, p.column))
+    result.places.sort(key=lambda p: (p.erasure_record, p.person, p.area, p.table, p.file,
+                                      p.column))
     result.seconds = round(time.perf_counter() - started, 2)
     return result

@@ -1,6 +1,9 @@
 """The suppression list and the erasure log (tables privacy/suppression_list and
 privacy/erasure_log): the only places an erased person's subject key remains (never their
-identity number), so landing can drop their rows in any later delivery (SPEC §7)."""
+identity number), so landing can drop their rows in any later delivery (SPEC §7); and the
+suppressed findings (privacy/suppressed_findings: keyed references of an erased person's
+findings, nothing else), so landing drops appeals about them — an appeal names a finding, not
+a person."""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,6 +11,7 @@ import datetime as dt
 import pyarrow as pa
 
 from .. import catalog
+from ..identity import finding_keys
 from ..io import tables
 
 
@@ -69,3 +73,25 @@ def unfinished_erasures(warehouse) -> dict[str, dt.date]:
     done = {r["subject_key"] for r in log.select(["subject_key", "place"]).to_pylist()
             if r["place"] == COMPLETE}
     return {r["subject_key"]: r["requested_on"] for r in listed if r["subject_key"] not in done}
+
+
+def suppressed_finding_keys(warehouse) -> set[str]:
+    """The keyed references (identity.finding_keys) of erased persons' findings."""
+    location = catalog.SUPPRESSED_FINDINGS.at(warehouse)
+    if not tables.exists(location):
+        return set()
+    return set(tables.read_arrow(location, columns=["finding_key"]).column(0).to_pylist())
+
+
+def add_suppressed_findings(warehouse, refs, key: str, month: str,
+                            erased_at: dt.datetime) -> int:
+    """Record findings (source_id, record_id) of erased persons, keyed with `key` (the subject
+    key's HMAC key), those not recorded yet, in one commit. Returns how many were added."""
+    new = sorted(set(finding_keys(sorted(set(refs)), key)) - suppressed_finding_keys(warehouse))
+    if not new:
+        return 0
+    data = pa.table({"finding_key": new, "erased_month": [month] * len(new),
+                     "erased_at": [erased_at] * len(new)},
+                    schema=catalog.SUPPRESSED_FINDINGS.schema)
+    tables.write_arrow(data, catalog.SUPPRESSED_FINDINGS.at(warehouse), mode="append")
+    return len(new)

@@ -9,10 +9,11 @@ from typing import TypedDict
 
 from .. import catalog
 from ..config import Settings, load_settings
+from ..io.lock import EXCLUSIVE, warehouse_lock
 from ..months import month_of, shift_month
 from .erasure import ErasureError, erase_due, warehouse_tables
 from .landing import old_deliveries, remove_old_deliveries
-from .scan import ScanResult, needles_for, scan_for
+from .scan import ScanResult, needles_for_many, scan_for
 
 __all__ = ["Erased", "Cleaned", "ErasureError", "erase", "cleanup", "privacy_scan"]
 
@@ -41,10 +42,12 @@ def erase(month: str, run_id: str, settings: Settings | None = None) -> Erased:
     """Carry out every opt-out requested on or before the last day of `month` (SPEC §7): the
     persons' rows go from every table, its Delta history and the landing zone, and they go on
     the suppression list. Raises ErasureError when a table could not be completed (a rerun
-    finishes it)."""
+    finishes it), WarehouseBusy when a run or a cleanup holds the warehouse (the month's own
+    run holds it already: this step takes nothing more)."""
     settings = settings or load_settings()
     started = time.perf_counter()
-    done = erase_due(settings, month, run_id)
+    with warehouse_lock(settings.warehouse, f"erase {month} (run {run_id})", EXCLUSIVE):
+        done = erase_due(settings, month, run_id)
     return {"month": month, "persons": len(done.persons), "rows": dict(sorted(done.rows.items())),
             "landing_files": len(done.landing),
             "landing_rows": sum(f.rows_removed for f in done.landing),
@@ -57,8 +60,16 @@ def cleanup(settings: Settings | None = None, today: dt.date | None = None,
     """Housekeeping: `_staging-*` folders of killed runs (older than
     cleanup.staging_min_age_hours) removed, every table vacuumed with cleanup.retention_days,
     delivery folders older than landing.retention_months (counted back from `today`'s month)
-    deleted. `dry_run` only lists the landing folders and staging folders it would remove."""
+    deleted. `dry_run` only lists the landing folders and staging folders it would remove.
+    Raises WarehouseBusy when a run or an erasure holds the warehouse (citycredit.io.lock)."""
     settings = settings or load_settings()
+    if not dry_run:
+        with warehouse_lock(settings.warehouse, "citycredit cleanup", EXCLUSIVE):
+            return _cleanup(settings, today, dry_run)
+    return _cleanup(settings, today, dry_run)
+
+
+def _cleanup(settings: Settings, today: dt.date | None, dry_run: bool) -> Cleaned:
     started = time.perf_counter()
     today = today or dt.date.today()
     before = shift_month(month_of(today), -settings.landing_retention_months)
@@ -83,13 +94,44 @@ def cleanup(settings: Settings | None = None, today: dt.date | None = None,
 
 
 def privacy_scan(id_number: str | None = None, subject_key: str | None = None,
-                 settings: Settings | None = None, workers: int = 2) -> ScanResult:
-    """Every file under the warehouse and the landing zone searched for the identity number
-    and its subject key (computed with the configured key), or for a subject key alone."""
+                 settings: Settings | None = None, workers: int | None = None,
+                 id_numbers: list[str] | None = None,
+                 subject_keys: list[str] | None = None) -> ScanResult:
+    """Every file under the warehouse, the landing zone and the policy reports folder searched
+    for persons, in one pass over the files: identity numbers (each with its subject key,
+    computed with the configured key) and/or subject keys alone. Places name the person by
+    their position: id_number / id_numbers first, then subject_key / subject_keys (1…).
+    `workers`: files read at a time (default: the machine's cores)."""
+    import os
+
     from ..identity import subject_key as key_of
 
     settings = settings or load_settings()
-    key = subject_key or (key_of(id_number.strip(), settings.subject_key) if id_number else None)
-    record = [catalog.SUPPRESSION_LIST.id, catalog.ERASURE_LOG.id]
-    return scan_for(needles_for(id_number, key), settings.warehouse, settings.landing, record,
-                    workers)
+    numbers = [n.strip() for n in ([id_number] if id_number else []) + list(id_numbers or [])
+               if n and n.strip()]
+    keys = [k.strip() for k in ([subject_key] if subject_key else []) + list(subject_keys or [])
+            if k and k.strip()]
+    persons = [(n, key_of(n, settings.subject_key)) for n in numbers] + [(None, k) for k in keys]
+    return scan_for(needles_for_many(persons), settings.warehouse, settings.landing,
+                    allowed_places(settings), workers or os.cpu_count() or 2,
+                    reports=settings.policy.get("reports"))
+
+
+def allowed_places(settings: Settings) -> list[str]:
+    """Where an erased person's subject key may stay (paths under the warehouse): the erasure
+    record tables (suppression list, erasure log) and the lookup audit log when it is the
+    embedded SQLite file under the warehouse — erasure keeps it on purpose, the centre's legal
+    trace of who looked a person up (issue "Lookups" item 4; README "Lookups")."""
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    from ..lookup.store import audit_url
+
+    places = [table.id for table in catalog.fixed_tables() if table.erasure_record]
+    url = make_url(audit_url(settings))
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        rel = os.path.relpath(os.path.abspath(url.database), os.path.abspath(settings.warehouse))
+        if not rel.startswith(".."):
+            places.append(rel.replace(os.sep, "/"))
+    return places

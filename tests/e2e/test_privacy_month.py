@@ -193,6 +193,11 @@ def rows_of(settings, key: str) -> dict[str, int]:
     return out
 
 
+def appeal_ids(settings) -> set[str]:
+    return set(tables.read_arrow(catalog.SILVER_APPEALS.at(settings),
+                                 columns=["appeal_id"]).column(0).to_pylist())
+
+
 # ---- the scenario -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory, spark):
@@ -226,12 +231,16 @@ def scenario(tmp_path_factory, spark):
     # a late re-delivery of court 2026-01 about P, then both months rerun
     append_csv(settings.landing / "court" / MONTHS[0],
                [finding("PRIV-C9", number, "COURT_DISHONEST_DEBTOR")])
+    # and the appeal about P's erased finding delivered again (it names the finding, not P)
+    append_csv(settings.landing / "appeals" / MONTHS[0],
+               [["PRIV-A1", "court", "PRIV-C1", "2026-01-20", None, None]])
     out["rerun1"] = pipeline.run_month(MONTHS[0], SCHEMES, settings=settings)
     out["rerun2"] = pipeline.run_month(MONTHS[1], SCHEMES, settings=settings)
     out["rescan"] = privacy_scan(id_number=number, settings=settings)
     out["reindependent"] = independent_scan([settings.warehouse, settings.landing],
                                             [number, number.lower(), key])
     out["republished"] = {m: published(settings, m) for m in MONTHS}
+    out["appeals_after_reruns"] = appeal_ids(settings)
 
     control_settings = settings_for(control)
     for month in MONTHS:
@@ -338,13 +347,36 @@ def test_a_late_delivery_about_the_person_is_suppressed_and_reconciles(scenario)
     # the delivery file lost the row too (the scan of landing finds nothing), and the log says so
     log = tables.read_arrow(catalog.ERASURE_LOG.at(scenario["settings"])).to_pylist()
     late = [r for r in log if r["detail"].startswith("late delivery")]
-    assert [(r["subject_key"], r["place"], r["rows_removed"]) for r in late] == [
+    assert [(r["subject_key"], r["place"], r["rows_removed"]) for r in late
+            if r["place"].startswith("landing/court/")] == [
         (scenario["key"], "landing/court/2026-01/court_2026-01_01.csv", 1)]
     report = tables.read_arrow(catalog.RUN_REPORT.at(scenario["settings"])).to_pylist()
     for row in report:
         if row["section"] == "source":
             m = json.loads(row["metrics"])
             assert m["landed"] == m["accepted"] + m["quarantined"] + m.get("suppressed", 0), row
+
+
+def test_a_redelivered_appeal_about_the_erased_finding_is_suppressed(scenario):
+    """An appeal names a finding, not a person: the erasure recorded P's findings (keyed), so
+    the re-delivered appeal about P's court finding is dropped at landing and counted."""
+    appeals = next(d for d in scenario["rerun1"]["landed"] if d["source_id"] == "appeals")
+    assert appeals["suppressed"] == 1
+    assert appeals["landed"] == appeals["accepted"] + appeals["quarantined"] + 1
+    assert "PRIV-A1" in {a["appeal_id"] for a in scenario["appeals_before"]}
+    assert "PRIV-A1" not in scenario["appeals_after_reruns"]
+    report = tables.read_arrow(catalog.RUN_REPORT.at(scenario["settings"])).to_pylist()
+    counted = [json.loads(r["metrics"])["suppressed"] for r in report
+               if r["section"] == "source" and r["name"] == "appeals"
+               and r["run_id"] == scenario["rerun1"]["run_id"]]
+    assert counted == [1]                # the run report shows it
+    log = tables.read_arrow(catalog.ERASURE_LOG.at(scenario["settings"])).to_pylist()
+    late = [(r["subject_key"], r["rows_removed"]) for r in log
+            if r["place"].startswith("landing/appeals/2026-01/")
+            and r["detail"].startswith("late delivery")]
+    assert late == [(None, 1)]           # the landing file lost it too; no key: none is known
+    for path in (scenario["settings"].landing / "appeals").rglob("*.csv"):
+        assert b"PRIV-A1" not in path.read_bytes(), path
 
 
 def test_reruns_do_not_bring_the_person_back(scenario):

@@ -152,7 +152,11 @@ def test_simulation_moves_exactly_the_hand_picked_people(world, draft_path, tmp_
         "draft": {"subjects": 3, "mean_points": -60.0}}
     assert summary["rules"]["penalty-general"]["draft"] == {"subjects": 1, "mean_points": -24.0}
     sample = summary["explanation_sample"]
-    assert [s["subject_key"] for s in sample] == ["s1", "s5", "s8"]     # grade movers first
+    # grade movers first (s1, s5, s8), numbered: no subject key in a report (erasure)
+    assert [(s["sample"], s["adopted_score"], s["draft_score"]) for s in sample] == [
+        (1, 980, 940), (2, 1080, 1040), (3, 780, 740)]
+    assert all("subject_key" not in s for s in sample)
+    assert sample[0]["findings"][0]["source"] and "finding" not in sample[0]["findings"][0]
     assert sample[0]["rules"] == {"penalty-minor": {"adopted": -20.0, "draft": -60.0}}
     assert sample[0]["findings"][0]["draft"] == {"rule": "penalty-minor", "status": "counted",
                                                 "points": -60.0}

@@ -141,3 +141,57 @@ def test_the_scan_and_erase_commands(settings, monkeypatch):
     assert result["clean"] and {p["table"] for p in result["places"]} == set(RECORD)
     usage = runner.invoke(cli, ["privacy-scan"])
     assert usage.exit_code == 2 and "exactly one of" in usage.output
+
+
+def test_the_audit_log_is_kept_by_erasure_and_the_scan_allows_it(settings, monkeypatch):
+    """Lookup records are the centre's legal trace of who looked (issue "Lookups" item 4):
+    erasure keeps them, keyed by subject_key only; the chain still verifies; the scan reports
+    the audit log as an allowed place, and finds a policy report that names the person."""
+    from click.testing import CliRunner
+
+    from citycredit.cli import cli
+    from citycredit.lookup.audit import AuditLog, Entry, now
+    from citycredit.lookup.store import audit_url
+
+    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(settings.warehouse))
+    monkeypatch.setenv("CITYCREDIT_LANDING", str(settings.landing))
+    reports = settings.warehouse.parent / "reports"
+    monkeypatch.setenv("CITYCREDIT_REPORTS", str(reports))
+    from citycredit.lookup.index import build_index
+    from citycredit.rules import load_schemes
+    from citycredit.synth.publication import publish_scores
+
+    k, q, _sandbox = build_warehouse(settings)
+    publish_scores(settings.warehouse, [k, q], load_schemes(settings.rules, ["haibei"])["haibei"],
+                   "2026-01", scores=[1000, 1000])
+    build_index(settings)                       # the lookup service's index holds P too
+    log = AuditLog(audit_url(settings))
+    log.ensure()
+    log.append([Entry(now(), "http", "BANK01", "loan", "haibei", "score", who, "granted", 200)
+                for who in (k, q)])
+    log.dispose()
+    runner = CliRunner()
+    assert runner.invoke(cli, ["erase", "--month", "2026-01"]).exit_code == 0
+    kept = runner.invoke(cli, ["audit", "show", "--json", "--subject"], input=P + "\n")
+    shown = [json.loads(line) for line in kept.output.splitlines() if line.strip()]
+    assert kept.exit_code == 0 and [e["subject_key"] for e in shown] == [k]
+    verified = runner.invoke(cli, ["audit", "verify"])
+    assert verified.exit_code == 0, verified.output
+    scan = runner.invoke(cli, ["privacy-scan", "--id-number", P])
+    assert scan.exit_code == 0, scan.output
+    assert "allowed: lookup/audit.sqlite (lookup audit log, kept as the legal trace" in scan.output
+    assert "allowed: privacy/suppression_list (erasure record" in scan.output
+    assert "lookup/index" not in scan.output    # rebuilt by the erasure, without P
+    # both persons in one pass (stdin, one a line): Q was not erased, P was
+    both = runner.invoke(cli, ["privacy-scan", "--id-number", "-"], input=f"{Q}\n{P}\n")
+    assert both.exit_code == 1 and "still hold persons 1 of 2" in both.output
+    assert "FOUND person 1 " in both.output and "FOUND person 2 " not in both.output
+    assert "allowed: person 2: privacy/erasure_log" in both.output
+    assert P not in both.output and Q not in both.output
+    # a report written before reports stopped holding keys: the scan looks there too
+    reports.mkdir()
+    (reports / "simulate-old-2026-01.json").write_text(json.dumps(
+        {"explanation_sample": [{"subject_key": k}]}), encoding="utf-8")
+    found = runner.invoke(cli, ["privacy-scan", "--subject-key", k])
+    assert found.exit_code == 1
+    assert "FOUND reports" in found.output and "simulate-old-2026-01.json" in found.output

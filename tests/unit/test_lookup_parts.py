@@ -164,3 +164,55 @@ def test_a_huge_body_is_refused_unread():
     from citycredit.lookup.lookups import MAX_BODY, Lookups
 
     assert "larger than" in Lookups._parse("score", b"{" + b" " * MAX_BODY + b"}")
+
+
+def test_the_index_rebuilds_only_the_parts_whose_files_changed(tmp_path, monkeypatch):
+    """New consents alone keep every scheme's score table; a scheme re-published is rebuilt
+    alone and its old table dropped; answers always come from the current data."""
+    import sqlalchemy as sa
+
+    from citycredit.lookup import index
+    from citycredit.lookup.store import index_url
+    from citycredit.synth.publication import write_consents
+
+    monkeypatch.setattr(index, "DRAIN_SECONDS", 0)
+    settings = load_settings(PROJECT / "conf",
+                             environ={"CITYCREDIT_WAREHOUSE": str(tmp_path / "wh")})
+    ids = people(30, seed=5)
+    keys = subject_keys(ids, settings.subject_key)
+    schemes = load_schemes(settings.rules, ["haibei", "bailu"])
+    publish_scores(settings.warehouse, keys, schemes["haibei"], "2026-03", scores=[1000] * 30)
+    publish_scores(settings.warehouse, keys, schemes["bailu"], "2026-03", scores=[610] * 30)
+    consent = {"grantee": "BANK01", "purpose": "loan", "granted_on": D, "expires_on": None}
+    write_consents(settings.warehouse, [{**consent, "consent_id": "C0", "id_number": ids[0]}],
+                   settings.subject_key)
+    first = index.build_index(settings)
+    assert first.reused == () and first.row_counts["scores"] == 60
+
+    write_consents(settings.warehouse, [{**consent, "consent_id": "C1", "id_number": ids[1]}],
+                   settings.subject_key, mode="append")
+    second = index.build_index(settings)
+    assert second.reused == ("scores:bailu", "scores:haibei")
+    assert second.table("scores:haibei") == first.table("scores:haibei")
+    assert second.table("consents") != first.table("consents")
+
+    publish_scores(settings.warehouse, keys, schemes["haibei"], "2026-03", scores=[1100] * 30)
+    third = index.build_index(settings)
+    assert third.reused == ("consents", "scores:bailu")
+    served = index.ServingIndex(index_url(settings))
+    try:
+        with served.reader() as read:
+            assert read.generation.id == third.id
+            assert read.score("haibei", keys[0])["score"] == 1100
+            assert read.score("bailu", keys[0])["score"] == 610
+            assert read.score("dazixiang", keys[0]) is None          # nothing published there
+            assert [c.consent_id for c in read.consents(keys[1], "BANK01", "loan")] == ["C1"]
+    finally:
+        served.dispose()
+    engine = sa.create_engine(index_url(settings))
+    with engine.connect() as connection:
+        names = set(sa.inspect(connection).get_table_names())
+    engine.dispose()
+    assert first.table("scores:haibei") not in names               # replaced, dropped
+    assert {third.table(p) for p in third.parts()} <= names
+    assert first.table("scores:bailu") in names                    # still serving

@@ -16,7 +16,8 @@ from citycredit.ingest.contracts import contract_for
 from citycredit.ingest.delivery import find_delivery
 from citycredit.ingest.quarantine import quarantine_raw, quarantine_subject_keys
 from citycredit.ingest.read import read_delivery
-from citycredit.ingest.suppress import drop_suppressed
+from citycredit.ingest.suppress import (drop_appeals_of_erased, drop_suppressed,
+                                        dropped_finding_refs)
 from citycredit.privacy.landing import Targets, erase_from_landing, remove_old_deliveries
 from citycredit.privacy.scan import needles_for, scan_for
 
@@ -112,6 +113,28 @@ def test_suppressed_persons_are_dropped_at_landing_and_counted(tmp_path):
     assert kept.data["_line"].tolist() == [2]          # file and line as delivered
     unchanged, none, _ = drop_suppressed(raw, set(), KEY)
     assert none == 0 and unchanged.landed == 4
+
+
+def test_appeals_about_an_erased_persons_findings_are_dropped_at_landing(tmp_path):
+    from citycredit.identity import finding_keys
+
+    court = delivery(tmp_path / "c", "court", {"c.csv": ("\n".join(
+        [HEADER, row("R1", P), row("R2", Q)]) + "\n").encode()})
+    raw = read_delivery(court, SOURCES["court"])
+    _kept, _n, numbers = drop_suppressed(raw, {subject_key(P, KEY)}, KEY)
+    late = dropped_finding_refs(raw, "court", numbers)      # P's late finding: recorded too
+    assert late == {("court", "R1")}
+    erased = set(finding_keys([("court", "R1"), ("tax", "T7")], KEY))
+    lines = ['"appeal_id","source_id","record_id","filed_on","resolved_on","outcome"',
+             '"A1","court","R1","2026-01-20",,', '"A2","court","R2","2026-01-21",,',
+             '"A3","tax"," T7 ","2026-01-22",,', '"A4","tax","R1","2026-01-23",,']
+    appeals = delivery(tmp_path / "a", "appeals",
+                       {"a.csv": ("\n".join(lines) + "\n").encode()})
+    raw = read_delivery(appeals, SOURCES["appeals"])
+    kept, dropped, named = drop_appeals_of_erased(raw, erased, KEY)
+    assert dropped == 2 and named == {("court", "R1"), ("tax", "T7")}
+    assert kept.data["appeal_id"].tolist() == ["A2", "A4"]   # R1 of tax is another finding
+    assert drop_appeals_of_erased(raw, erased, "another-key")[1] == 0
 
 
 def test_landing_files_are_rewritten_without_the_person_and_still_land(tmp_path):
@@ -213,3 +236,37 @@ def test_the_scan_reads_every_kind_of_file(tmp_path):
     only_record = scan_for(needles_for(None, key), record, tmp_path / "none",
                            ["suppression_list"])
     assert only_record.places and only_record.places[0].count == 1
+
+
+def test_many_persons_are_found_in_one_pass_and_named_by_their_place_in_the_list(tmp_path):
+    """Twelve persons (48 strings: the Aho-Corasick path) against one file set: each place
+    names the person found; a needle spread over two adjacent values is no match; the same
+    files give the same places as a scan for one person (the RE2 path)."""
+    from citycredit.privacy.scan import needles_for_many
+
+    others = [f"3710021990011{i:04d}" for i in range(11)]
+    others = [o + "0" for o in others]                   # not valid numbers: needles all the same
+    persons = [(n, subject_key(n, KEY)) for n in others[:4]] + [(P, subject_key(P, KEY))] + \
+              [(n, subject_key(n, KEY)) for n in others[4:]]
+    key, third = subject_key(P, KEY), persons[2][1]
+    warehouse = tmp_path / "warehouse"
+    table = warehouse / "gold" / "score_lines"
+    table.mkdir(parents=True)
+    pq.write_table(pa.table({
+        "subject_key": pa.array(["c" * 64, key, "d" * 64], pa.string_view()),
+        "note": [None, f"see {third}!", "x"],
+        "split": [third[:30], third[30:], "y"]}),              # across two values: no match
+        table / "part-0.parquet")
+    pq.write_table(pa.table({"raw": pa.array([f"王,{P.lower()}"] * 3).dictionary_encode()}),
+                   table / "part-1.parquet")
+    (warehouse / "log.json").write_text(json.dumps({"min": others[9]}))
+    many = scan_for(needles_for_many(persons), warehouse, tmp_path / "landing", [])
+    found = {(p.person, p.file, p.column, p.found, p.count) for p in many.places}
+    assert found == {
+        (5, "gold/score_lines/part-0.parquet", "subject_key", "subject key", 1),
+        (3, "gold/score_lines/part-0.parquet", "note", "subject key", 1),
+        (5, "gold/score_lines/part-1.parquet", "raw", "identity number", 3),
+        (11, "log.json", "-", "identity number", 1)}
+    one = scan_for(needles_for(P, key), warehouse, tmp_path / "landing", [])
+    assert {(p.file, p.column, p.found, p.count) for p in one.places} == {
+        (f, c, what, n) for person, f, c, what, n in found if person == 5}
