@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import DeltaTable
 
 from . import catalog
@@ -55,16 +56,14 @@ def table(name: str, settings: Settings) -> catalog.Table:
     return known[wanted]
 
 
-def _filters(where: Mapping[str, object] | None):
-    if not where:
-        return None
-    out = []
-    for column, value in where.items():
-        if isinstance(value, (list, tuple, set, frozenset)):
-            out.append((column, "in", [str(v) for v in value]))
-        else:
-            out.append((column, "=", str(value)))
-    return out
+def _values(value) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, (list, tuple, set, frozenset)) \
+        else [str(value)]
+
+
+def _partition_filters(where: Mapping[str, object], partitions) -> list | None:
+    """delta-rs filters on partition columns (they prune files)."""
+    return [(c, "in", _values(v)) for c, v in where.items() if c in partitions] or None
 
 
 def read_table(name: str, where: Mapping[str, object] | None = None,
@@ -80,11 +79,19 @@ def read_table(name: str, where: Mapping[str, object] | None = None,
     if columns is None:
         columns = [c for c in entry.columns if entry.personal.get(c) not in WITHHELD]
     columns = list(columns)
+    where = dict(where or {})
     location = entry.at(settings)
+    others = [c for c in where if c not in entry.partitions]
+    read = columns + [c for c in others if c not in columns]
     if not (Path(location.path) / "_delta_log").is_dir():
-        data = entry.schema.empty_table().select(columns)
+        data = entry.schema.empty_table().select(read)
     else:
-        data = DeltaTable(location.path).to_pyarrow_table(filters=_filters(where), columns=columns)
+        data = DeltaTable(location.path).to_pyarrow_table(
+            filters=_partition_filters(where, entry.partitions), columns=read)
+    for column in others:     # other columns filtered after the read (Parquet string views)
+        values = pa.array(_values(where[column]), pa.string())
+        data = data.filter(pc.is_in(data.column(column).cast(pa.string()), value_set=values))
+    data = data.select(columns)
     decimal = [i for i, f in enumerate(data.schema) if pa.types.is_decimal(f.type)]
     for i in decimal:
         data = data.set_column(i, data.schema.field(i).name, data.column(i).cast(pa.float64()))

@@ -8,7 +8,8 @@ quarantine, silver versions with corrections and revocations, erasure, scoring o
 with explanation lines, publication checks, the run report).
 
 The city is busier than the reference city (DEMO_INTENSITY: negative findings ×8, positive ×30
-per adult) so that DEMO_ADULTS adults fill every grade of 海贝分 and 达子香分 and no grade holds
+per adult, 15× the share of negative findings appealed, so that the demo months carry appeals)
+so that DEMO_ADULTS adults fill every grade of 海贝分 and 达子香分 and no grade holds
 more than 90 % of them (tests/e2e/test_notebooks.py checks it on the demo month); at the reference
 volumes a 5,000-adult city has ~96 % of adults at the base score.
 """
@@ -28,7 +29,7 @@ DEMO_SEED = 1
 DEMO_MONTHS = 36
 DEMO_RUN_MONTHS = 2
 DEMO_END = "2026-10"
-DEMO_INTENSITY = {"risk": 8.0, "civic": 30.0}
+DEMO_INTENSITY = {"risk": 8.0, "civic": 30.0, "appeals": 15.0}
 
 
 def demo_settings(folder: Path) -> Settings:

@@ -91,26 +91,35 @@ by_reason
 landed = []
 for source_id, conf in settings.sources.items():
     months = analysis.read_table(f"bronze.{source_id}", columns=["month"], settings=settings)
-    landed.append(months.value_counts().rename(source_id))
+    landed.append(months["month"].value_counts().rename(source_id))
 landed = pd.concat(landed, axis=1).fillna(0).astype(int).sort_index()
-versions = analysis.read_table("silver.findings", columns=["source_id", "record_id",
+versions = analysis.read_table("silver.findings", columns=["source_id", "record_id", "item_code",
                                                            "known_from", "status"],
-                               settings=settings).sort_values("known_from")
+                               settings=settings)
 first = versions.groupby(["source_id", "record_id"]).known_from.transform("min")
+later = versions.known_from != first
 versions["kind"] = "new"
-versions.loc[versions.known_from != first, "kind"] = "correction"
-versions.loc[(versions.known_from != first) & (versions.status == "revoked"), "kind"] = "revocation"
-kinds = versions.groupby(["known_from", "kind"]).size().unstack(fill_value=0)
-fig, axes = plt.subplots(2, 1, figsize=(12, 9))
+versions.loc[later, "kind"] = "correction"
+versions.loc[later & (versions.status == "revoked"), "kind"] = "revocation"
+# the provincial platform re-sends every adult's score once a year: new versions, not corrections
+versions.loc[later & (versions.item_code == "PROVINCIAL_CREDIT_SCORE"), "kind"] = "yearly re-send"
+kinds = (versions.groupby(["known_from", "kind"]).size().unstack(fill_value=0)
+         .reindex(columns=["new", "correction", "revocation", "yearly re-send"], fill_value=0))
+fig, axes = plt.subplots(3, 1, figsize=(12, 12))
 kinds_of = {s: c["kind"] for s, c in settings.sources.items()}
 findings_sources = [s for s in landed.columns if kinds_of[s] == "findings"]
 landed[findings_sources].plot(ax=axes[0], logy=True, legend=False)
 axes[0].set_title("各部门每月报送量 rows landed per department and month (findings sources, log)")
 axes[0].legend(findings_sources, bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=7)
-kinds.reindex(columns=["new", "correction", "revocation"], fill_value=0).plot(
-    kind="bar", stacked=True, ax=axes[1], color=["#4c72b0", "#dd8452", "#c44e52"])
-axes[1].set_title("新增、更正与撤销 finding versions per delivery month")
-axes[1].set_xlabel("delivery month")
+kinds[["new", "yearly re-send"]].plot(kind="bar", stacked=True, ax=axes[1],
+                                      color=["#4c72b0", "#bbbbbb"])
+axes[1].set_title("新增 new finding versions per delivery month (grey: the provincial score's "
+                  "yearly re-send)")
+axes[1].set_xlabel("")
+kinds[["correction", "revocation"]].plot(kind="bar", stacked=True, ax=axes[2],
+                                         color=["#dd8452", "#c44e52"])
+axes[2].set_title("更正与撤销 corrections and revocations of earlier findings per delivery month")
+axes[2].set_xlabel("delivery month")
 fig.tight_layout()
 plt.show()
 kinds.tail(12)

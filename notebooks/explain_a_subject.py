@@ -75,14 +75,16 @@ labels, deltas = zip(*steps)
 starts = np.concatenate([[0], np.cumsum(deltas)[:-1]])
 colours = ["#999999"] + ["#55a868" if d > 0 else "#c44e52" for d in deltas[1:]]
 fig, ax = plt.subplots(figsize=(10, 1.2 + 0.42 * len(steps)))
-ax.barh(range(len(steps)), deltas, left=starts, color=colours)
-ax.barh(len(steps), score.score, color="#4c72b0")
+ax.barh(range(1, len(steps)), deltas[1:], left=starts[1:], color=colours[1:])
+ax.barh(0, deltas[0], color=colours[0])          # the base and the score: bars from zero,
+ax.barh(len(steps), score.score, color="#4c72b0")  # cut by the axis to the range that moves
 ax.set_yticks(range(len(steps) + 1), [*labels, f"得分 score {score.score} ({score.grade} {score.grade_label})"])
 ax.invert_yaxis()
-low = min(min(starts + np.minimum(deltas, 0)), score.score)
-ax.set_xlim(max(0, low - 60), max(max(starts + np.maximum(deltas, 0)), score.score) + 40)
+levels = [*np.cumsum(deltas), float(score.base_score), score.score]   # where the bars end
+low, high = max(0, min(levels) - 60), max(levels) + 40
+ax.set_xlim(low, high)
 for g in definition.grades:
-    if g.min is not None:
+    if g.min is not None and low <= float(g.min) <= high:
         ax.axvline(float(g.min), color="grey", ls=":", lw=0.8)
         ax.text(float(g.min), -0.9, g.grade, ha="center", fontsize=8, color="grey")
 for y, (start, delta) in enumerate(zip(starts, deltas)):

@@ -154,8 +154,9 @@ def generate_city(landing: Path, adults: int, months: int, end: str, seed: int =
 
     sources: source_id → conf entry (kind, format, encoding, date_format, items); default
     citycredit.config.configured_sources(), the sources.yaml of the conf folder in force.
-    intensity: {'risk': f, 'civic': g} multiplies the volumes of negative (f) and positive (g)
-    findings (plan.CityPlan); default the reference city's.
+    intensity: {'risk': f, 'civic': g, 'appeals': h} multiplies the volumes of negative (f) and
+    positive (g) findings and the share of negative findings appealed (h) (plan.CityPlan);
+    default the reference city's.
     Returns a summary: rows and bytes per source and month ("rows", "bytes": source → YYYY-MM
     → count) and per source, totals, bad rows by reason and by source, persons, and the wall
     time in seconds. Output is byte-identical for the same arguments.

@@ -40,8 +40,9 @@ class CityPlan:
     the UNKNOWN_ITEMS of the bad rows; item_index maps a code to its position (the `item` field of
     a batch). scale: adults / REFERENCE_ADULTS, the factor of every reference volume per month.
     intensity: weight kind (propensity.weight_kind: 'risk' for negative items, 'civic' for
-    positive ones) → a factor on the volume of those streams (default 1: the reference city's
-    volumes); the demo city uses it to have a record worth auditing with few adults.
+    positive ones) → a factor on the volume of those streams, and 'appeals' → a factor on the
+    share of negative findings appealed (default 1: the reference city's volumes); the demo city
+    uses it to have a record worth auditing with few adults.
     """
 
     def __init__(self, adults: int, month_count: int, end: str, seed: int, bad_share: float,
@@ -54,9 +55,10 @@ class CityPlan:
         self.bad_share = float(bad_share)
         self.scale = self.adults / REFERENCE_ADULTS
         self.intensity = dict(intensity or {})
-        unknown = set(self.intensity) - {"risk", "civic"}
+        unknown = set(self.intensity) - {"risk", "civic", "appeals"}
         if unknown or any(not factor > 0 for factor in self.intensity.values()):
-            raise ValueError(f"intensity: factors > 0 for 'risk' and 'civic' only, got {intensity}")
+            raise ValueError(f"intensity: factors > 0 for 'risk', 'civic' and 'appeals' only, "
+                             f"got {intensity}")
         extra = sorted({item for item in configured_items if item not in ITEMS})
         self.item_codes = ITEMS + extra + UNKNOWN_ITEMS
         self.item_index = {code: i for i, code in enumerate(self.item_codes)}
