@@ -208,7 +208,9 @@ def demo(folder, adults, end):
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="where the executed notebooks and HTML go [default: <warehouse>/../notebooks]")
 @click.option("--only", multiple=True, help="a notebook's name (repeatable); default all")
-def notebooks(warehouse, out, only):
+@click.option("--pictures", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="also write each notebook's README figure there (docs/notebook-<name>.png)")
+def notebooks(warehouse, out, only, pictures):
     """Execute the analyst notebooks (notebooks/*.py) against a warehouse with papermill and
     render each to HTML."""
     from .notebooks import NOTEBOOKS, NotebookFailed, render_all
@@ -224,7 +226,7 @@ def notebooks(warehouse, out, only):
                                  param_hint="--only")
     try:
         render_all(warehouse, out, names=[n for n in NOTEBOOKS if not only or n in only],
-                   say=click.echo)
+                   say=click.echo, pictures=pictures)
     except NotebookFailed as failed:
         click.echo(str(failed), err=True)
         sys.exit(1)

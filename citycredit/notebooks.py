@@ -21,6 +21,9 @@ KERNEL = "citycredit"
 CELL_TIMEOUT = 900
 #: seconds the kernel may take to start
 START_TIMEOUT = 120
+#: the figure of each notebook the README shows (docs/notebook-<name>.png), by position
+PICTURES = {"score_distributions": 0, "explain_a_subject": 0, "rule_contributions": 0,
+            "rule_change_impact": 0, "model_evaluation": 0, "data_quality": 2}
 #: an image/png output smaller than this (bytes, decoded) is an empty figure
 MIN_FIGURE_BYTES = 4000
 
@@ -57,14 +60,18 @@ def figure_sizes(notebook) -> list[list[int]]:
     """Per code cell, the decoded byte sizes of its image/png outputs."""
     import base64
 
-    sizes = []
-    for cell in notebook.cells:
-        if cell.cell_type != "code":
-            continue
-        sizes.append([len(base64.b64decode(output["data"]["image/png"]))
-                      for output in cell.get("outputs", [])
-                      if "image/png" in output.get("data", {})])
-    return sizes
+    return [[len(base64.b64decode(output["data"]["image/png"]))
+             for output in cell.get("outputs", []) if "image/png" in output.get("data", {})]
+            for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def figures(notebook) -> list[bytes]:
+    """The PNG figures of an executed notebook, in order."""
+    import base64
+
+    return [base64.b64decode(output["data"]["image/png"]) for cell in notebook.cells
+            if cell.cell_type == "code" for output in cell.get("outputs", [])
+            if "image/png" in output.get("data", {})]
 
 
 def execute(name: str, parameters: dict, out: Path, timeout: int = CELL_TIMEOUT) -> dict:
@@ -108,9 +115,12 @@ def execute(name: str, parameters: dict, out: Path, timeout: int = CELL_TIMEOUT)
 
 
 def render_all(warehouse: Path, out: Path, names=NOTEBOOKS, say=print,
-               parameters: dict | None = None) -> dict[str, dict]:
+               parameters: dict | None = None, pictures: Path | None = None) -> dict[str, dict]:
     """Every notebook of `names` executed against `warehouse` into `out` (HTML beside the
-    executed .ipynb); parameters beyond the warehouse apply to every notebook that has them."""
+    executed .ipynb); parameters beyond the warehouse apply to every notebook that has them.
+    pictures: a folder to write each notebook's README figure to (`notebook-<name>.png`)."""
+    import nbformat
+
     register_kernel()
     results = {}
     for name in names:
@@ -119,4 +129,10 @@ def render_all(warehouse: Path, out: Path, names=NOTEBOOKS, say=print,
                                        **(parameters or {})}, out)
         say(f"  {results[name]['figures']} figures, {results[name]['seconds']} s → "
             f"{results[name]['html']}")
+        if pictures is not None:
+            drawn = figures(nbformat.read(results[name]["notebook"], as_version=4))
+            Path(pictures).mkdir(parents=True, exist_ok=True)
+            target = Path(pictures) / f"notebook-{name}.png"
+            target.write_bytes(drawn[min(PICTURES.get(name, 0), len(drawn) - 1)])
+            say(f"  picture → {target}")
     return results

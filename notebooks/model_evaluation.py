@@ -58,7 +58,8 @@ pd.DataFrame({name: {"adults": r["subjects"], "bad (outcome)": r["bad"],
                      "monotone": r["monotone"], "outcome months": r["outcome_months"],
                      "PSI vs previous month": fmt(r["psi"]["previous_month"], 5),
                      "PSI vs 12 months before": fmt(r["psi"]["twelve_months_before"], 5),
-                     "PSI band": r["psi_band"]}
+                     "PSI band (previous / 12 before)":
+                         " / ".join(str(b) for b in (r["psi_band"] or {}).values()) or "—"}
               for name, r in variants.items()})
 
 # %% [markdown]

@@ -96,11 +96,14 @@ pd.Series(result["score_change"]["quantiles"], name="score change").to_frame().T
 
 # %% [markdown]
 # ## Rules that differ, and crossings of each "grade or better" line
+# (rules the draft leaves alone are left out of the table)
 
 # %%
 rules = pd.DataFrame({rule: {f"{side} {what}": (v or {}).get(what)
                              for side, v in sides.items() for what in ("subjects", "mean_points")}
-                      for rule, sides in result["rules"].items()}).T
+                      for rule, sides in result["rules"].items()
+                      if sides.get("adopted") != sides.get("draft")}).T
+print(f"{len(rules)} of {len(result['rules'])} rules differ in subjects touched or mean points")
 rules
 
 # %%
