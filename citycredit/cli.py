@@ -176,19 +176,24 @@ def evaluate(scheme, month, draft, json_path, report_path):
 @click.option("--adults", type=click.IntRange(min=100), default=None,
               help="adults in the city [default: citycredit.demo.DEMO_ADULTS]")
 @click.option("--end", callback=_month, default="2026-10", show_default=True)
-def demo(folder, adults, end):
+@click.option("--run-months", type=click.IntRange(1, 6), default=None,
+              help="the last months run end to end, the others bulk-loaded "
+                   "[default: citycredit.demo.DEMO_RUN_MONTHS]")
+def demo(folder, adults, end, run_months):
     """Generate the demo city (36 months: 34 bulk-loaded, the last 2 run end to end), then
     print the report and where everything is."""
     from . import catalog
     from .demo import DEMO_ADULTS, DEMO_MONTHS, DEMO_RUN_MONTHS, build_demo
 
     folder = folder.resolve()
-    built = build_demo(folder, adults=adults or DEMO_ADULTS, end=end, say=click.echo)
+    run_months = run_months or DEMO_RUN_MONTHS
+    built = build_demo(folder, adults=adults or DEMO_ADULTS, end=end, run_months=run_months,
+                       say=click.echo)
     settings, warehouse = built["settings"], built["settings"].warehouse
     click.echo("")
     click.echo(built["outcome"]["summary"])
     click.echo("")
-    click.echo(f"{DEMO_MONTHS} months: {DEMO_MONTHS - DEMO_RUN_MONTHS} bulk-loaded into bronze and "
+    click.echo(f"{DEMO_MONTHS} months: {DEMO_MONTHS - run_months} bulk-loaded into bronze and "
                f"silver, {', '.join(built['months'])} run end to end; "
                + ", ".join(f"{k} {v:.0f} s" for k, v in built["seconds"].items()))
     click.echo(f"warehouse (Delta tables): {warehouse}")
