@@ -108,7 +108,7 @@ kinds = (versions.groupby(["known_from", "kind"]).size().unstack(fill_value=0)
 fig, axes = plt.subplots(3, 1, figsize=(12, 12))
 kinds_of = {s: c["kind"] for s, c in settings.sources.items()}
 findings_sources = [s for s in landed.columns if kinds_of[s] == "findings"]
-landed[findings_sources].plot(ax=axes[0], logy=True, legend=False)
+landed[findings_sources].plot(ax=axes[0], logy=True, legend=False, colormap="tab20")
 axes[0].set_title("各部门每月报送量 rows landed per department and month (findings sources, log)")
 axes[0].legend(findings_sources, bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=7)
 kinds[["new", "yearly re-send"]].plot(kind="bar", stacked=True, ax=axes[1],
