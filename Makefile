@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= demo
 
-.PHONY: install demo test test-fast bench bench-month bench-lookup bench-simulate bench-silver \
+.PHONY: install demo notebooks test test-fast bench bench-month bench-lookup bench-simulate bench-silver \
         bench-generate bench-scan cluster-test check-wrk airflow-test check-java cjk-font postgresql \
         system-deps clean
 
@@ -47,9 +47,15 @@ postgresql:
 ## What the tests and reports need from the system (Debian packages, installed when missing)
 system-deps: cjk-font postgresql
 
-## Generate a small synthetic city and run one month end to end; prints where it wrote data.
+## The demo city: 36 months generated, 34 bulk-loaded into bronze and silver, the last two run
+## end to end; prints the report and where it wrote data.
 demo: install check-java cjk-font
 	$(VENV)/bin/citycredit demo --dir $(DEMO)
+
+## The analyst notebooks (notebooks/*.py) executed against the demo warehouse with papermill,
+## rendered to HTML in $(DEMO)/notebooks/ (`make demo` first).
+notebooks: install check-java cjk-font
+	$(VENV)/bin/citycredit notebooks --warehouse $(DEMO)/warehouse --out $(DEMO)/notebooks
 
 ## The test suite: real Spark (local), real Delta tables, real GX, real Airflow DAG runs.
 test: install check-java system-deps

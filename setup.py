@@ -1,6 +1,12 @@
 """citycredit: the monthly scoring warehouse for Chinese city personal credit scores."""
 from setuptools import find_packages, setup
 
+# the analyst notebooks (notebooks/, `make notebooks`): jupytext pairs the py:percent files,
+# papermill runs them on nbclient + ipykernel, nbconvert renders HTML; jupyterlab to open them
+NOTEBOOKS = ["jupytext==1.19.6", "papermill==2.7.0", "nbclient==0.11.0", "ipykernel==7.4.0",
+             "nbconvert==7.17.2", "nbformat==5.11.1", "jupyter_client==8.10.0",
+             "jupyterlab==4.6.6"]
+
 setup(
     name="citycredit",
     version="0.1.0",
@@ -41,7 +47,9 @@ setup(
             "polars>=1.0",
             "httpx>=0.28",             # the lookup service's tests: a real HTTP client
             "psycopg[binary]==3.3.9",  # the lookup tests on PostgreSQL
+            *NOTEBOOKS,                # tests/e2e/test_notebooks.py executes every notebook
         ],
+        "notebooks": NOTEBOOKS,
         # production lookups on PostgreSQL (lookup.index_url / lookup.audit_url)
         "postgres": ["psycopg[binary]==3.3.9"],
         # clusters whose Spark has the delta-spark jars use format("delta") through the same seam

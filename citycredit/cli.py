@@ -180,42 +180,69 @@ def evaluate(scheme, month, draft, json_path, report_path):
 @cli.command()
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default="demo",
               show_default=True, help="where the demo city's landing/ and warehouse/ go")
-@click.option("--adults", type=click.IntRange(min=100), default=2000, show_default=True)
+@click.option("--adults", type=click.IntRange(min=100), default=None,
+              help="adults in the city [default: citycredit.demo.DEMO_ADULTS]")
 @click.option("--end", callback=_month, default="2026-10", show_default=True)
-def demo(folder, adults, end):
-    """Generate a small synthetic city and run its months end to end, then print the report."""
-    import os
-    import shutil
-
-    from . import pipeline
+@click.option("--run-months", type=click.IntRange(1, 6), default=None,
+              help="the last months run end to end, the others bulk-loaded "
+                   "[default: citycredit.demo.DEMO_RUN_MONTHS]")
+def demo(folder, adults, end, run_months):
+    """Generate the demo city (36 months: 34 bulk-loaded, the last 2 run end to end), then
+    print the report and where everything is."""
     from . import catalog
-    from .months import month_before
-    from .synth import generate_city
+    from .demo import DEMO_ADULTS, DEMO_MONTHS, DEMO_RUN_MONTHS, build_demo
 
     folder = folder.resolve()
-    landing, warehouse = folder / "landing", folder / "warehouse"
-    shutil.rmtree(landing, ignore_errors=True)
-    summary = generate_city(landing, adults=adults, months=2, end=end, seed=0)
-    click.echo(f"generated {summary['rows_total']} rows of deliveries for {adults} adults "
-               f"→ {landing}")
-    settings = load_settings(environ={**os.environ, "CITYCREDIT_LANDING": str(landing),
-                                      "CITYCREDIT_WAREHOUSE": str(warehouse)})
-    months = [month_before(end), end]
-    for month in months:
-        click.echo(f"running {month} …")
-        outcome = pipeline.run_month(month, settings=settings,
-                                     progress=lambda stage, detail="": click.echo(f"  {stage} {detail}"))
+    run_months = run_months or DEMO_RUN_MONTHS
+    built = build_demo(folder, adults=adults or DEMO_ADULTS, end=end, run_months=run_months,
+                       say=click.echo)
+    settings, warehouse = built["settings"], built["settings"].warehouse
     click.echo("")
-    click.echo(outcome["summary"])
+    click.echo(built["outcome"]["summary"])
     click.echo("")
+    click.echo(f"{DEMO_MONTHS} months: {DEMO_MONTHS - run_months} bulk-loaded into bronze and "
+               f"silver, {', '.join(built['months'])} run end to end; "
+               + ", ".join(f"{k} {v:.0f} s" for k, v in built["seconds"].items()))
     click.echo(f"warehouse (Delta tables): {warehouse}")
     for layer in ("bronze", "quarantine", "staging", "silver", "gold", "report", "privacy"):
         if (warehouse / layer).is_dir():
             names = sorted(p.name for p in (warehouse / layer).iterdir() if p.is_dir())
             click.echo(f"  {layer:11} {', '.join(names)}")
     click.echo(f"  validation results (GX): {warehouse / 'validation_results'}")
-    click.echo(f"portal table: {catalog.PUBLISHED_SCORES.at(settings)}  e.g. "
-               f"python -c \"import polars as pl; print(pl.read_delta('{warehouse}/gold/published_scores'))\"")
+    click.echo(f"portal table: {catalog.PUBLISHED_SCORES.at(settings)}")
+    click.echo(f"analyst notebooks: `make notebooks` renders them to {folder / 'notebooks'}/*.html; "
+               f"open them with `.venv/bin/jupyter lab notebooks/` (README, \"For analysts\")")
+
+
+@cli.command()
+@click.option("--warehouse", type=click.Path(file_okay=False, path_type=Path), default="demo/warehouse",
+              show_default=True, help="the warehouse the notebooks read")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="where the executed notebooks and HTML go [default: <warehouse>/../notebooks]")
+@click.option("--only", multiple=True, help="a notebook's name (repeatable); default all")
+@click.option("--pictures", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="also write each notebook's README figure there (docs/notebook-<name>.png)")
+def notebooks(warehouse, out, only, pictures):
+    """Execute the analyst notebooks (notebooks/*.py) against a warehouse with papermill and
+    render each to HTML."""
+    from .notebooks import NOTEBOOKS, NotebookFailed, render_all
+
+    warehouse = warehouse.resolve()
+    if not (warehouse / "gold" / "scores").is_dir():
+        click.echo(f"no scores in {warehouse}: run `make demo` (or `citycredit run`) first", err=True)
+        sys.exit(1)
+    out = (out or warehouse.parent / "notebooks").resolve()
+    unknown = sorted(set(only) - set(NOTEBOOKS))
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)}; there are {', '.join(NOTEBOOKS)}",
+                                 param_hint="--only")
+    try:
+        render_all(warehouse, out, names=[n for n in NOTEBOOKS if not only or n in only],
+                   say=click.echo, pictures=pictures)
+    except NotebookFailed as failed:
+        click.echo(str(failed), err=True)
+        sys.exit(1)
+    click.echo(f"HTML: {out}/*.html")
 
 
 # ---------------------------------------------------------------------------------------------

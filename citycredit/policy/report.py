@@ -11,59 +11,12 @@ from __future__ import annotations
 import base64
 import html
 import io
-import warnings
-from functools import lru_cache
-from pathlib import Path
 
+from ..plotting import CJKFontMissing, cjk_font  # noqa: F401 (the reports' font)
 from ..rules import Scheme
-
-#: font families that carry Chinese glyphs, in order of preference
-CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Serif CJK SC", "Source Han Sans SC",
-             "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "SimHei", "Microsoft YaHei",
-             "PingFang SC", "Heiti SC", "AR PL UMing CN")
-
 
 CORNER_SIM = "adopted \\ draft"
 CORNER_MONTHS = "previous month \\ this month"
-
-
-#: parts of font file names that carry Chinese glyphs (for fonts matplotlib has not cached yet)
-CJK_FILE_HINTS = ("notosanscjk", "notoserifcjk", "wqy", "sourcehansans", "simhei", "msyh",
-                  "pingfang", "uming")
-
-
-class CJKFontMissing(UserWarning):
-    """No CJK font: Chinese labels in the plots show as boxes."""
-
-
-@lru_cache(maxsize=1)
-def cjk_font() -> str | None:
-    """Configure matplotlib (Agg, a CJK font first) and return the font's name, or None with a
-    CJKFontMissing warning."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import font_manager, rcParams
-
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    name = next((f for f in CJK_FONTS if f in installed), None)
-    if name is None:     # installed after matplotlib cached its font list: add the files now
-        for path in font_manager.findSystemFonts():
-            if any(part in Path(path).name.lower() for part in CJK_FILE_HINTS):
-                try:
-                    font_manager.fontManager.addfont(path)
-                except (OSError, RuntimeError, ValueError):
-                    continue
-        installed = {f.name for f in font_manager.fontManager.ttflist}
-        name = next((f for f in CJK_FONTS if f in installed), None)
-    if name is None:
-        warnings.warn("no CJK font installed: Chinese labels in the report's plots will show "
-                      "as boxes (Debian/Ubuntu: apt-get install fonts-noto-cjk)", CJKFontMissing)
-        return None
-    rcParams["font.sans-serif"] = [name, *rcParams["font.sans-serif"]]
-    rcParams["font.family"] = "sans-serif"
-    rcParams["axes.unicode_minus"] = False      # CJK fonts often lack U+2212
-    return name
 
 
 def _png(fig) -> str:

@@ -48,7 +48,8 @@ class Appeals:
                                       & np.isin(rows["item"], negative) & (rows["status"] == 0))
             if not len(appealed):
                 continue
-            appealed = appealed[rng.random(len(appealed)) < APPEAL_SHARE]
+            share = min(1.0, APPEAL_SHARE * self.plan.intensity.get("appeals", 1.0))
+            appealed = appealed[rng.random(len(appealed)) < share]
             k = len(appealed)
             if not k:
                 continue

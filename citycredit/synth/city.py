@@ -148,11 +148,15 @@ class City:
 
 
 def generate_city(landing: Path, adults: int, months: int, end: str, seed: int = 0,
-                  bad_share: float = 0.002, sources: dict | None = None) -> dict:
+                  bad_share: float = 0.002, sources: dict | None = None,
+                  intensity: dict[str, float] | None = None) -> dict:
     """Write a synthetic city's landing zone for the `months` months ending with `end` (YYYY-MM).
 
     sources: source_id → conf entry (kind, format, encoding, date_format, items); default
     citycredit.config.configured_sources(), the sources.yaml of the conf folder in force.
+    intensity: {'risk': f, 'civic': g, 'appeals': h} multiplies the volumes of negative (f) and
+    positive (g) findings and the share of negative findings appealed (h) (plan.CityPlan);
+    default the reference city's.
     Returns a summary: rows and bytes per source and month ("rows", "bytes": source → YYYY-MM
     → count) and per source, totals, bad rows by reason and by source, persons, and the wall
     time in seconds. Output is byte-identical for the same arguments.
@@ -175,7 +179,8 @@ def generate_city(landing: Path, adults: int, months: int, end: str, seed: int =
         if source.kind == "findings":
             plan_streams(source)
     plan = CityPlan(adults, months, end, seed, bad_share,
-                    [item for s in configured if s.kind == "findings" for item in s.items])
+                    [item for s in configured if s.kind == "findings" for item in s.items],
+                    intensity)
     city = City(landing, plan, configured)
     for run_month in range(plan.month_count):
         city.generate_month(run_month)

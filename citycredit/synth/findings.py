@@ -14,6 +14,7 @@ from .batches import ROW_CORRECTION, ROW_NEW, NO_DAY, NO_QUANTITY, batch_size, c
     new_batch
 from .catalogue import CASE_KIND_INDEX, CASE_KINDS, LEVELS, case_kind_for
 from .plan import first_day, last_day
+from .propensity import weight_kind
 from .volumes import REFERENCE_MONTHS
 
 DELIVERY_LAG_SHARES = np.array([0.55, 0.25, 0.12, 0.08])   # delivered 0..3 months late
@@ -57,7 +58,8 @@ class NewFindings:
         in stream order)."""
         parts = []
         for stream in source.streams:
-            n = rng.poisson(stream.reference_total * self.plan.scale / REFERENCE_MONTHS)
+            factor = self.plan.intensity.get(weight_kind(stream.item) or "", 1.0)
+            n = rng.poisson(stream.reference_total * self.plan.scale / REFERENCE_MONTHS * factor)
             if n:
                 parts.append(self._stream(source, stream, n, rng, run_month, active))
         return concat_batches(parts)

@@ -39,10 +39,14 @@ class CityPlan:
     item_codes: the catalogue ITEMS, then items that only conf/sources.yaml names (sorted), then
     the UNKNOWN_ITEMS of the bad rows; item_index maps a code to its position (the `item` field of
     a batch). scale: adults / REFERENCE_ADULTS, the factor of every reference volume per month.
+    intensity: weight kind (propensity.weight_kind: 'risk' for negative items, 'civic' for
+    positive ones) → a factor on the volume of those streams, and 'appeals' → a factor on the
+    share of negative findings appealed (default 1: the reference city's volumes); the demo city
+    uses it to have a record worth auditing with few adults.
     """
 
     def __init__(self, adults: int, month_count: int, end: str, seed: int, bad_share: float,
-                 configured_items):
+                 configured_items, intensity: dict[str, float] | None = None):
         self.adults = int(adults)
         self.month_count = int(month_count)
         self.last_month_index = month_index(end)
@@ -50,6 +54,11 @@ class CityPlan:
         self.seed = int(seed)
         self.bad_share = float(bad_share)
         self.scale = self.adults / REFERENCE_ADULTS
+        self.intensity = dict(intensity or {})
+        unknown = set(self.intensity) - {"risk", "civic", "appeals"}
+        if unknown or any(not factor > 0 for factor in self.intensity.values()):
+            raise ValueError(f"intensity: factors > 0 for 'risk', 'civic' and 'appeals' only, "
+                             f"got {intensity}")
         extra = sorted({item for item in configured_items if item not in ITEMS})
         self.item_codes = ITEMS + extra + UNKNOWN_ITEMS
         self.item_index = {code: i for i, code in enumerate(self.item_codes)}

@@ -11,6 +11,7 @@ import pytest
 from scipy.stats import ks_2samp
 
 from citycredit.policy import evaluate as ev
+from citycredit import plotting
 from citycredit.policy import measures, report
 from citycredit.policy import simulate as sim
 from citycredit.rules import load_catalogue, load_draft, load_schemes
@@ -229,7 +230,7 @@ def test_report_without_a_cjk_font_warns_and_still_writes(monkeypatch):
     summary["rules"] = {"blood": {"adopted": {"subjects": 2, "mean_points": 10.0},
                                   "draft": {"subjects": 2, "mean_points": 15.0}}}
     summary["explanation_sample"] = []
-    monkeypatch.setattr(report, "CJK_FONTS", ("No Such Font",))
+    monkeypatch.setattr(plotting, "CJK_FONTS", ("No Such Font",))
     report.cjk_font.cache_clear()
     try:
         with warnings.catch_warnings(record=True) as caught:

@@ -1,0 +1,53 @@
+"""Reading the warehouse by catalogue name for the notebooks (citycredit/analysis.py)."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+
+from citycredit import analysis, catalog
+from citycredit.io import tables
+
+
+def scores(rows):
+    now = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+    return pa.Table.from_pylist([
+        {"subject_key": k, "scheme": s, "score_month": m, "score": v, "grade": g,
+         "grade_label": "良好", "base_score": Decimal("1000"), "points_positive": Decimal("0.5"),
+         "points_negative": Decimal("0"), "dimension_points": [], "finding_count": 0,
+         "rules_version": "1", "run_id": "r", "computed_at": now}
+        for k, s, m, v, g in rows], schema=catalog.SCORES.schema)
+
+
+def test_read_table_by_name_filters_partitions_and_other_columns(settings):
+    data = scores([("a", "haibei", "2026-09", 1000, "A"), ("b", "haibei", "2026-10", 990, "B"),
+                   ("c", "haibei", "2026-10", 1100, "AA"), ("a", "bailu", "2026-10", 600, "A")])
+    tables.write_arrow(data, catalog.SCORES.at(settings), mode="overwrite")
+    frame = analysis.read_table("gold.scores", where={"scheme": "haibei",
+                                                      "score_month": ["2026-10"]},
+                                columns=["subject_key", "score", "points_positive"],
+                                settings=settings)
+    assert sorted(frame.subject_key) == ["b", "c"]
+    assert list(frame.columns) == ["subject_key", "score", "points_positive"]
+    assert frame.points_positive.dtype == "float64" and frame.points_positive.iloc[0] == 0.5
+    one = analysis.read_table("gold/scores", where={"subject_key": "c", "scheme": "haibei"},
+                              settings=settings)
+    assert one.grade.tolist() == ["AA"]
+    assert analysis.scored_months(settings, "haibei") == ["2026-09", "2026-10"]
+    assert analysis.latest_month(settings, "haibei") == "2026-10"
+
+
+def test_identity_numbers_are_withheld_unless_named_and_unknown_names_refused(settings):
+    source = next(s for s, c in settings.sources.items() if c["kind"] == "findings")
+    entry = catalog.bronze(source, "findings")
+    row = {c: "x" for c in entry.columns}
+    row.update(line=1, id_number="371002199001150011", month="2026-10")
+    tables.write_arrow(pa.Table.from_pylist([row], schema=entry.schema), entry.at(settings),
+                       mode="overwrite")
+    frame = analysis.read_table(f"bronze.{source}", settings=settings)
+    assert "id_number" not in frame.columns and len(frame) == 1
+    assert analysis.read_table("gold.score_lines", settings=settings).empty   # not written yet
+    with pytest.raises(analysis.UnknownTable, match="gold.scores"):
+        analysis.read_table("gold.score", settings=settings)
