@@ -199,7 +199,7 @@ def test_a_refused_publication_keeps_the_previous_one(city, tmp_path):
         "CITYCREDIT_LANDING": str(settings.landing), "CITYCREDIT_WAREHOUSE": str(settings.warehouse),
         "CITYCREDIT_RULES": str(PROJECT / "rules"),
         "CITYCREDIT_EXPECTATIONS": str(PROJECT / "expectations")})
-    scored = [pipeline.score_scheme("haibei", "2026-03", "strict", refusing)]
+    scored = pipeline.score("2026-03", "strict", refusing, schemes=["haibei"])
     with pytest.raises(pipeline.PublishRefused, match=r"haibei: grade \w+ share moved .* against 2026-02"):
         pipeline.publish("2026-03", "strict", scored, settings=refusing)
     assert tables.version(catalog.PUBLISHED_SCORES.at(settings)) == version
