@@ -26,14 +26,13 @@ from ..io import tables
 from ..rules import Scheme
 from ..silver.adults import scored_subjects
 from ..silver.versions import as_known_at
+from .decimals import as_units
 from .steps import FINDING_COLUMNS, evaluate_month, summarise_month
 
 _KEEP = StorageLevel.MEMORY_AND_DISK
 
 #: the modulus of the checksums (a prime below 2³¹: products of two residues fit a long)
 CHECK_MODULUS = 2_147_483_647
-#: points carry at most 8 decimals (decimals.POINTS): × 10⁸ is their exact unscaled integer
-POINT_UNITS = 10 ** 8
 
 
 @dataclass
@@ -181,8 +180,7 @@ def key_weight() -> Column:
 
 def weighted_points(points: Column) -> Column:
     """key_weight × points (in 10⁻⁸ units) modulo CHECK_MODULUS, per row (sum, then mod again)."""
-    units = (points * F.lit(POINT_UNITS)).cast("long")      # exact: points have ≤ 8 decimals
-    return F.pmod(F.pmod(units, F.lit(CHECK_MODULUS)) * key_weight(), F.lit(CHECK_MODULUS))
+    return F.pmod(F.pmod(as_units(points), F.lit(CHECK_MODULUS)) * key_weight(), F.lit(CHECK_MODULUS))
 
 
 def _observed_scores(scores: DataFrame, scheme: Scheme) -> tuple[DataFrame, Observation]:
