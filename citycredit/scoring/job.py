@@ -179,8 +179,10 @@ def key_weight() -> Column:
 
 
 def weighted_points(points: Column) -> Column:
-    """key_weight × points (in 10⁻⁸ units) modulo CHECK_MODULUS, per row (sum, then mod again)."""
-    return F.pmod(F.pmod(as_units(points), F.lit(CHECK_MODULUS)) * key_weight(), F.lit(CHECK_MODULUS))
+    """key_weight × points (in 10⁻⁸ units) mod CHECK_MODULUS, per row (sum, then mod again):
+    both factors are below 2³¹, so the product and a sum of 2³¹ rows fit a long."""
+    modulus = F.lit(CHECK_MODULUS)
+    return F.pmod(F.pmod(as_units(points), modulus) * key_weight(), modulus)
 
 
 def _observed_scores(scores: DataFrame, scheme: Scheme) -> tuple[DataFrame, Observation]:
