@@ -57,7 +57,8 @@ def _run_task(step_name: str, timezone: str, item: str | None, inputs: dict):
                         else list(inputs[keyword][:]) if pipeline.STEP_BY_NAME[source].each
                         else inputs[keyword])
                for keyword, source in step.inputs.items()}
-    options = {"accept_drift": bool(context["params"].get("accept_drift"))}
+    options = {"accept_drift": bool(context["params"].get("accept_drift")),
+               "progress": lambda stage, detail="": print(f"{stage} {detail}", flush=True)}
     try:
         outcome = pipeline.run_step(step, month, pipeline_run_id(context["run_id"]), None,
                                     results, item, options, lock_wait_seconds=_LOCK_WAIT_SECONDS)
@@ -73,9 +74,9 @@ def _run_task(step_name: str, timezone: str, item: str | None, inputs: dict):
 def _task_body(step_name: str, timezone: str):
     """The function TaskFlow wraps for one step: every keyword any step takes (its inputs and
     the item of a mapped step) is a parameter, so mapping and XCom arguments bind by name."""
-    def run_step_task(source_id=None, scheme=None, deliveries=None, landed=None, silver=None,
+    def run_step_task(source_id=None, deliveries=None, landed=None, silver=None,
                       erased=None, scored=None, published=None):
-        return _run_task(step_name, timezone, source_id or scheme,
+        return _run_task(step_name, timezone, source_id,
                          {"deliveries": deliveries, "landed": landed, "silver": silver,
                           "erased": erased, "scored": scored, "published": published})
     return run_step_task
@@ -95,7 +96,7 @@ def wire_steps(settings: Settings, timezone: str, outlets: dict | None = None,
         options = {"task_id": step.name, "outlets": (outlets or {}).get(step.name, []),
                    "doc_md": step.function.__doc__}
         if any(pipeline.STEP_BY_NAME[s].each for s in (*step.inputs.values(), *step.after)):
-            # a skipped optional source (or scheme) must not skip what comes after it
+            # a skipped optional source must not skip what comes after it
             options["trigger_rule"] = TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS
         if step.each:
             options["map_index_template"] = "{{ task.op_kwargs['" + step.each + "'] }}"

@@ -1,12 +1,17 @@
 """The month: one declared order of steps, followed by `citycredit run` (run_month below) and by
 the Airflow DAG (dags/citycredit_monthly.py builds one task per step from STEPS).
 
-    check_deliveries → land_source[per source] → build_silver → erase → score_scheme[per scheme]
+    check_deliveries → land_source[per source] → build_silver → erase → score
                      → publish → report (also after a refused publication)
+
+`score` is one step for every scheme of the month (not one task per scheme): its job reads and
+shuffles the month's findings once and evaluates each scheme inside that partitioning
+(scoring.job.MonthScan). Per-scheme tasks could not share that: each task is its own process,
+and a persisted Spark frame lives only as long as the session that made it.
 
 A step is a task function of a stage package (ingest, silver, privacy, scoring, publish). It takes the
 score month, the run id, settings, the results of the earlier steps it names, and — for a step
-run per source or per scheme — that item. Results are JSON-able TypedDicts (they travel through
+run per source — that item. Results are JSON-able TypedDicts (they travel through
 XCom). Each function loads settings and Spark itself, so each can run in its own process.
 """
 from __future__ import annotations
@@ -23,13 +28,13 @@ from .ingest.task import BatchRejected, check_deliveries, land_source
 from .months import score_month_of_run as resolve_month
 from .privacy.task import erase
 from .publish.task import PublishRefused, publish, report
-from .scoring.task import score_scheme
+from .scoring.task import score
 from .silver.task import build_silver
 
 __all__ = ["STEPS", "Step", "REFUSALS", "SourceSkipped", "run_month", "run_step",
            "resolve_month", "DeliveryError", "DeliveryMissing", "BatchRejected",
-           "PublishRefused", "WarehouseBusy", "check_deliveries", "land_source", "build_silver", "erase",
-           "score_scheme", "publish", "report"]
+           "PublishRefused", "WarehouseBusy", "check_deliveries", "land_source", "build_silver",
+           "erase", "score", "publish", "report"]
 
 #: a refusal gives the same answer on every try (missing or unreadable delivery, rejected batch,
 #: refused publication): the DAG fails such a task at once instead of retrying it
@@ -45,12 +50,13 @@ class Step:
     """One step of the month.
 
     `inputs` maps a keyword of `function` to the earlier step whose result it takes; `each`
-    names the keyword that receives the item when the step runs once per source ("source_id")
-    or per scheme ("scheme"); `after` orders the step after steps it takes nothing from;
-    `options` are run options passed through (e.g. accept_drift); `always` runs the step even
-    when an earlier step refused or failed (inputs of such steps are then None or partial);
-    `lock` is the warehouse lock the step holds while it runs (citycredit.io.lock: SHARED for
-    steps that write, EXCLUSIVE for erasure, None for steps that only read)."""
+    names the keyword that receives the item when the step runs once per source ("source_id");
+    `after` orders the step after steps it takes nothing from; `options` are run options passed
+    through when given (accept_drift; the schemes chosen; progress, the run's progress callback);
+    `always` runs the step even when an earlier step refused or failed (inputs of such steps are
+    then None or partial); `lock` is the warehouse lock the step holds while it runs
+    (citycredit.io.lock: SHARED for steps that write, EXCLUSIVE for erasure, None for steps that
+    only read)."""
 
     name: str
     function: Callable[..., Any]
@@ -60,7 +66,7 @@ class Step:
     options: tuple[str, ...] = ()
     always: bool = False
     takes_run_id: bool = True
-    stage: str = ""            # the name its time is reported under ("score" + scheme per scheme)
+    stage: str = ""            # the name its time is reported under
     lock: str | None = SHARED
 
 
@@ -70,26 +76,21 @@ STEPS: tuple[Step, ...] = (
          stage="land+validate"),
     Step("build_silver", build_silver, inputs={"landed": "land_source"}, stage="silver"),
     Step("erase", erase, after=("build_silver",), stage="erase", lock=EXCLUSIVE),
-    Step("score_scheme", score_scheme, each="scheme", after=("erase",), stage="score"),
-    Step("publish", publish, inputs={"scored": "score_scheme"}, options=("accept_drift",),
+    Step("score", score, after=("erase",), options=("schemes", "progress"), stage="score"),
+    Step("publish", publish, inputs={"scored": "score"}, options=("accept_drift",),
          stage="publish"),
     Step("report", report, always=True, stage="report",
          inputs={"deliveries": "check_deliveries", "landed": "land_source",
-                 "silver": "build_silver", "erased": "erase", "scored": "score_scheme",
+                 "silver": "build_silver", "erased": "erase", "scored": "score",
                  "published": "publish"}),
 )
 STEP_BY_NAME = {step.name: step for step in STEPS}
 
 
-def items_of(step: Step, settings: Settings, schemes: list[str] | None = None) -> list[str]:
-    """What a per-item step runs over: the sources of conf/sources.yaml, or the schemes
-    (rules/<scheme>.yaml; `schemes` picks among them)."""
-    from .rules import available_schemes
-
+def items_of(step: Step, settings: Settings) -> list[str]:
+    """What a per-item step runs over: the sources of conf/sources.yaml."""
     if step.each == "source_id":
         return list(settings.sources)
-    if step.each == "scheme":
-        return list(schemes or available_schemes(settings.rules))
     return []
 
 
@@ -150,7 +151,7 @@ def run_month(month: str, schemes: list[str] | None = None, accept_drift: bool =
 def _run_month(month: str, schemes: list[str] | None, accept_drift: bool, run_id: str,
                progress, settings: Settings) -> dict:
     say = progress or (lambda stage, detail="": None)
-    options = {"accept_drift": accept_drift}
+    options = {"accept_drift": accept_drift, "schemes": schemes, "progress": say}
     results: dict[str, Any] = {}
     stages: dict[str, float] = {}
     stopped: BaseException | None = None
@@ -163,7 +164,7 @@ def _run_month(month: str, schemes: list[str] | None, accept_drift: bool, run_id
                 month, run_id, settings=settings, stages=stages,
                 **{keyword: results.get(source) for keyword, source in step.inputs.items()})
             continue
-        items = items_of(step, settings, schemes) if step.each else [None]
+        items = items_of(step, settings) if step.each else [None]
         outputs = []
         for item in items:
             say(step.stage.split("+")[0], item or step.name)
@@ -176,8 +177,8 @@ def _run_month(month: str, schemes: list[str] | None, accept_drift: bool, run_id
                 stopped = exc
                 break
             finally:
-                name = f"{step.stage} {item}" if step.each == "scheme" else step.stage
-                stages[name] = round(stages.get(name, 0.0) + time.perf_counter() - started, 2)
+                stages[step.stage] = round(stages.get(step.stage, 0.0)
+                                           + time.perf_counter() - started, 2)
         results[step.name] = outputs if step.each else (outputs[0] if outputs else None)
     if stopped is not None:
         stopped.summary = results.get("report", "")
@@ -185,5 +186,5 @@ def _run_month(month: str, schemes: list[str] | None, accept_drift: bool, run_id
     return {"run_id": run_id, "month": month, "deliveries": results["check_deliveries"],
             "landed": results["land_source"], "silver": results["build_silver"],
             "erased": results["erase"],
-            "scored": results["score_scheme"], "published": results["publish"],
+            "scored": results["score"], "published": results["publish"],
             "summary": results["report"], "stages": stages}

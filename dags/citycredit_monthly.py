@@ -1,12 +1,12 @@
 """citycredit_monthly: one run per score month (SPEC §6, ARCHITECTURE stack decision 3).
 
 Wiring only: one task per step of `citycredit.pipeline.STEPS` — the order `citycredit run`
-follows — each calling `pipeline.run_step`. Per-source and per-scheme steps are mapped over the
-sources of conf/sources.yaml and the schemes of rules/, read when this file is parsed; the month
-itself is decided per run. Heavy imports (pandas, pyspark, GX) stay inside the tasks so that
+follows — each calling `pipeline.run_step`. The per-source step is mapped over the sources of
+conf/sources.yaml, read when this file is parsed; `score` scores every scheme of rules/ in one
+job (one scan of the findings); the month itself is decided per run. Heavy imports (pandas, pyspark, GX) stay inside the tasks so that
 parsing this file stays fast.
 
-    check_deliveries → land_source[source …] → build_silver → score_scheme[scheme …]
+    check_deliveries → land_source[source …] → build_silver → erase → score
                      → publish (Asset citycredit_published_scores) → report (also after a refusal)
 
 The run at 03:00 (Asia/Shanghai) on the 5th of a month scores the month before; the `month` param
@@ -48,7 +48,7 @@ PUBLISHED_SCORES = Asset(name="citycredit_published_scores", uri=support.publish
 )
 def citycredit_monthly():
     support.wire_steps(SETTINGS, TIMEZONE, outlets={"publish": [PUBLISHED_SCORES]},
-                       max_active_per_run={"land_source": 4, "score_scheme": 2})
+                       max_active_per_run={"land_source": 4})
 
 
 citycredit_monthly()

@@ -21,8 +21,8 @@ def main(argv=None) -> int:
     settings = load_settings()
     schemes = load_schemes(settings.rules, args.scheme)
     spark = get_spark(settings, "citycredit-score")
-    for scheme in schemes.values():
-        result = run_scoring(spark, settings, scheme, args.month, args.run_id)
+    # every scheme from one scan and one shuffle of the month's findings
+    for result in run_scoring(spark, settings, list(schemes.values()), args.month, args.run_id):
         print(f"{result.scheme} {result.month}: {result.subjects} subjects, {result.lines} "
               f"explanation lines, {result.seconds:.1f}s (run {result.run_id})")
     return 0

@@ -1,20 +1,19 @@
 """The policy tools' edges: silver and gold in through the catalogue, the sandbox out.
 
-Every score here comes from citycredit.scoring itself (`evaluate_month`, `summarise_month`: one
-semantics, SPEC §4); this module only decides what is scored together and where results go.
+Every score here comes from citycredit.scoring itself (one semantics, SPEC §4); this module only
+decides what is scored together and where results go.
 
 `ScoredTogether` scores several schemes of one month (the adopted scheme and a draft, or any
-set) from one scan and one shuffle of the month's findings: the findings as known at the month
-are read once, repartitioned by subject_key and persisted; each scheme's `evaluate_month` then
-asks for the same partitioning, which the persisted data already has, so Spark adds no exchange
-of the findings (checked with explain() in tests/integration/test_policy.py).
+set) with the monthly job's own mechanism, scoring.job.MonthScan: the findings as known at the
+month are read once, repartitioned by subject_key and persisted, and every scheme is evaluated
+inside that partitioning (no further scan or exchange of the findings: checked with explain()
+in tests/integration/test_policy.py).
 """
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -22,10 +21,7 @@ from .. import catalog
 from ..config import Settings
 from ..io import tables
 from ..rules import Scheme
-from ..scoring import FINDING_COLUMNS, evaluate_month, summarise_month
-from ..scoring.job import MonthInputs, load_inputs
-
-_KEEP = StorageLevel.MEMORY_AND_DISK
+from ..scoring.job import MonthInputs, MonthScan
 
 
 class PolicyDataMissing(RuntimeError):
@@ -46,8 +42,8 @@ class SchemeScores:
 
 class ScoredTogether:
     """Context manager: {label: Scheme} scored for `month` from one scan and one shuffle of the
-    findings. Inside the block, `results[label]` is a SchemeScores whose frames read persisted
-    data; leaving the block releases it.
+    findings (scoring.job.MonthScan). Inside the block, `results[label]` is a SchemeScores
+    whose frames read persisted data; leaving the block releases it.
 
         with ScoredTogether(spark, settings, {"adopted": a, "draft": d}, "2026-10", run_id) as r:
             r["adopted"].scores ...
@@ -55,43 +51,25 @@ class ScoredTogether:
 
     def __init__(self, spark: SparkSession, settings: Settings, schemes: dict[str, Scheme],
                  month: str, run_id: str, inputs: MonthInputs | None = None, progress=None):
-        self.spark, self.settings, self.schemes = spark, settings, schemes
-        self.month, self.run_id = month, run_id
-        self.inputs = inputs
+        self.settings, self.schemes, self.month, self.run_id = settings, schemes, month, run_id
         self.say = progress or (lambda stage, detail="": None)
+        self.scan = MonthScan(spark, settings, month, schemes.values(), inputs, progress)
         self.results: dict[str, SchemeScores] = {}
-        self._held: list[DataFrame] = []
 
     def __enter__(self) -> dict[str, SchemeScores]:
         require_month(self.settings, self.month)
-        inputs = self.inputs or load_inputs(self.spark, self.settings, self.month)
-        self.say("scan", f"findings as known at {self.month}, by subject")
-        findings = self._keep(inputs.findings.select(*FINDING_COLUMNS).repartition("subject_key"))
-        findings.count()        # materialised: its partitioning is now known to the planner
-        subjects = self._keep(inputs.subjects)
+        scan = self.scan.__enter__()
         computed_at = dt.datetime.now(dt.timezone.utc)
-        mask_days = self.settings.scoring["appeal_mask_working_days"]
         for label, scheme in self.schemes.items():
             self.say("score", f"{label} ({scheme.scheme} {scheme.version})")
-            evaluated = self._keep(evaluate_month(findings, subjects, inputs.appeals, scheme,
-                                                  self.month, mask_working_days=mask_days))
-            evaluated.count()   # every scheme's findings evaluated before the scan is released
-            scores, lines = summarise_month(evaluated, subjects, scheme, self.month, self.run_id,
-                                            computed_at=computed_at)
-            self.results[label] = SchemeScores(label, scheme, scores, lines)
-        findings.unpersist()
-        self._held.remove(findings)
+            scored = scan.score(scheme, self.run_id, computed_at)
+            scored.evaluated.count()   # every scheme evaluated before the scan is released
+            self.results[label] = SchemeScores(label, scheme, scored.scores, scored.lines)
+        scan.release(scan.findings)
         return self.results
 
     def __exit__(self, *exc) -> None:
-        for df in self._held:
-            df.unpersist()
-        self._held.clear()
-
-    def _keep(self, df: DataFrame) -> DataFrame:
-        df = df.persist(_KEEP)
-        self._held.append(df)
-        return df
+        self.scan.__exit__(*exc)
 
 
 # ---------------------------------------------------------------------------------------------

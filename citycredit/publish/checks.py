@@ -1,6 +1,7 @@
 """Publication checks (SPEC §5): a month whose checks fail is not published and the previous
 publication stays. Every scored subject has exactly one score; explanation lines sum to the
-scores; the grade distribution moved within the configured bound against the previous
+scores (both from the figures the scoring job recorded: no re-join of the lines unless they
+disagree); the grade distribution moved within the configured bound against the previous
 publication (or the move was reviewed: accept_drift)."""
 from __future__ import annotations
 
@@ -54,14 +55,49 @@ def _repeated_persons(settings: Settings, month: str, subjects, shown: int = 5) 
             + "; ".join(places or ["(rows not found in bronze)"]))
 
 
-def publication_checks(spark: SparkSession, settings: Settings, scheme: str, month: str,
-                       grades: dict[str, int], accept_drift: bool) -> list[str]:
-    """The problems that stop the month's publication of `scheme` ([] = publish)."""
+def publication_checks(spark: SparkSession, settings: Settings, scored: dict, month: str,
+                       accept_drift: bool) -> list[str]:
+    """The problems that stop the month's publication of one scheme ([] = publish).
+
+    `scored` is the score step's result for the scheme (scoring.task.Scored): what the job
+    recorded while writing gold (adults given, score rows, checksums of subject keys and of
+    points per subject on scores and explanation lines, the grade counts). The checks compare
+    those, and make one cheap pass over gold/scores (row count and key checksum: gold still
+    holds what the job wrote). Only when a figure disagrees are the month's inputs and the
+    explanation lines read again, to say exactly what is wrong."""
+    from ..scoring.job import key_weight
+
+    scheme = scored["scheme"]
+    where = {"scheme": scheme, "score_month": month}
+    scores = tables.read(spark, catalog.SCORES.at(settings), where=where)
+    gold = scores.agg(F.count(F.lit(1)).alias("rows"), F.sum(key_weight()).alias("keys")).first()
+    if (gold.rows, gold.keys or 0) != (scored["subjects"], scored["subject_keys"]):
+        return [f"{scheme}: gold/scores of {month} holds {gold.rows} rows, not the "
+                f"{scored['subjects']} the score step wrote (scored again since?): rerun the month"]
+    problems = []
+    if not (scored["subjects"] == scored["adults"] == scored["adults_distinct"]
+            and scored["subject_keys"] == scored["adult_keys"]):
+        problems += _subject_problems(spark, settings, scheme, month, scores)
+    if scored["points_scored"] != scored["points_explained"]:
+        problems += _explanation_problems(spark, settings, scheme, month, scores)
+    previous, before = previous_publication(settings, scheme, month)
+    if previous:
+        bound = settings.publish["max_grade_share_change"]
+        moved = grade_drift(scored["grades"], before)
+        worst = max(moved, key=lambda g: abs(moved[g]))
+        if abs(moved[worst]) > bound and not accept_drift:
+            problems.append(f"{scheme}: grade {worst} share moved {moved[worst]:+.1%} against "
+                            f"{previous} (bound ±{bound:.0%}); rerun with --accept-drift once "
+                            "reviewed")
+    return problems
+
+
+def _subject_problems(spark: SparkSession, settings: Settings, scheme: str, month: str,
+                      scores) -> list[str]:
+    """The figures of a failed subject check, from the month's inputs (the refusal's path)."""
     from ..scoring.job import load_inputs
 
     problems = []
-    where = {"scheme": scheme, "score_month": month}
-    scores = tables.read(spark, catalog.SCORES.at(settings), where=where)
     subjects = load_inputs(spark, settings, month).subjects      # whom scoring was given
     stats = scores.agg(F.count(F.lit(1)).alias("rows"),
                        F.countDistinct("subject_key").alias("subjects")).first()
@@ -73,21 +109,17 @@ def publication_checks(spark: SparkSession, settings: Settings, scheme: str, mon
     missing = subjects.join(scores, "subject_key", "left_anti").count()
     if missing:
         problems.append(f"{scheme}: {missing} adults have no score")
+    return problems or [f"{scheme}: the scored subjects differ from the month's adults"]
+
+
+def _explanation_problems(spark: SparkSession, settings: Settings, scheme: str, month: str,
+                          scores) -> list[str]:
+    """How many subjects' explanation lines miss their score (the refusal's path)."""
+    where = {"scheme": scheme, "score_month": month}
     lines = tables.read(spark, catalog.SCORE_LINES.at(settings), where=where) \
         .groupBy("subject_key").agg(F.sum("points").alias("explained"))
     unexplained = (scores.join(lines, "subject_key", "left")
                    .where(F.col("points_positive") + F.col("points_negative")
                           != F.coalesce(F.col("explained"), F.lit(0))).count())
-    if unexplained:
-        problems.append(f"{scheme}: explanation lines do not sum to the score for "
-                        f"{unexplained} subjects")
-    previous, before = previous_publication(settings, scheme, month)
-    if previous:
-        bound = settings.publish["max_grade_share_change"]
-        moved = grade_drift(grades, before)
-        worst = max(moved, key=lambda g: abs(moved[g]))
-        if abs(moved[worst]) > bound and not accept_drift:
-            problems.append(f"{scheme}: grade {worst} share moved {moved[worst]:+.1%} against "
-                            f"{previous} (bound ±{bound:.0%}); rerun with --accept-drift once "
-                            "reviewed")
-    return problems
+    return [f"{scheme}: explanation lines do not sum to the score for "
+            f"{unexplained or 'some'} subjects"]

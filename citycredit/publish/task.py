@@ -40,8 +40,7 @@ def publish(month: str, run_id: str, scored: list[dict], accept_drift: bool = Fa
     spark = get_spark(settings)
     problems = []
     for result in scored:
-        problems += publication_checks(spark, settings, result["scheme"], month,
-                                       result["grades"], accept_drift)
+        problems += publication_checks(spark, settings, result, month, accept_drift)
     if problems:
         raise PublishRefused(f"month {month} not published (the previous publication stays): "
                              + "; ".join(problems), problems)

@@ -3,7 +3,15 @@
 Rule constants have at most 4 decimals (checked by the rules frame); quantities are
 decimal(18,4) (the extract contract), so every product quantity × points_per_unit is exact in
 decimal(28,8). The gold schemas in citycredit.catalog use the same precisions.
+
+Sums run on longs (exact_sum): Spark keeps a decimal sum in a plain long only when the
+precision is at most 8 (its rule DecimalAggregates); above that every value is a BigDecimal,
+measurably slower over millions of rows. A value with at most `scale` decimals times 10^scale is
+an integer, so summing those integers as longs and scaling back is exact — and an overflow is an
+error (ANSI mode, Spark 4's default), never a wrong sum.
 """
+from decimal import Decimal
+
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -16,3 +24,20 @@ QUANTITY = T.DecimalType(18, 4)
 def bounded(value: Column, cap: Column) -> Column:
     """Clamp to [-cap, cap] when cap is set (every cap of SPEC §4 is an absolute bound)."""
     return F.when(cap.isNull(), value).otherwise(F.greatest(F.least(value, cap), -cap))
+
+
+def as_units(value: Column, scale: int = POINTS.scale) -> Column:
+    """value × 10^scale as a bigint, exactly: `value` has at most `scale` decimals and
+    |value| < 10^(18 − scale) (10^10 points, 10^14 units of quantity) — a larger one is a cast
+    error, not a rounding. (decimal(18, scale) × decimal(scale + 1, 0) needs no rounding.)"""
+    return (value.cast(T.DecimalType(18, scale))
+            * F.lit(Decimal(10 ** scale)).cast(T.DecimalType(scale + 1, 0))).cast("long")
+
+
+def exact_sum(value: Column, scale: int = POINTS.scale) -> Column:
+    """Σ value as Spark's sum gives it (decimal(38, scale), null when every value is null),
+    computed on longs (as_units)."""
+    units = as_units(value, scale)
+    back = F.lit(Decimal(1).scaleb(-scale)).cast(T.DecimalType(scale + 1, scale))
+    # decimal(20,0) × decimal(scale+1, scale) stays within 38 digits: no rounding
+    return (F.sum(units).cast(T.DecimalType(20, 0)) * back).cast(T.DecimalType(38, scale))

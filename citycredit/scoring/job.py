@@ -1,14 +1,24 @@
 """The scoring job's edges: silver as known at the month in, gold out (atomic partition
-replace per scheme and month). `jobs/score.py` (spark-submit) and the pipeline call this."""
+replace per scheme and month). `jobs/score.py` (spark-submit), the month's score step
+(scoring.task.score) and the policy tools (policy.job.ScoredTogether) all score through
+`MonthScan`: the month's findings are read once, repartitioned by subject_key and persisted, and
+every scheme is evaluated inside that partitioning (no second scan or shuffle of the findings).
+
+While gold is written, the job records what the publication checks need (ScoringResult):
+adults expected, score rows, and checksums of subject keys and of points per subject on both
+sides (scores and explanation lines), taken with Spark observations of the writes themselves.
+"""
 from __future__ import annotations
 
 import datetime as dt
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Iterable
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
 
 from .. import catalog
 from ..config import Settings
@@ -16,17 +26,40 @@ from ..io import tables
 from ..rules import Scheme
 from ..silver.adults import scored_subjects
 from ..silver.versions import as_known_at
-from .steps import evaluate_month, summarise_month
+from .decimals import as_units
+from .steps import FINDING_COLUMNS, evaluate_month, summarise_month
+
+_KEEP = StorageLevel.MEMORY_AND_DISK
+
+#: the modulus of the checksums (a prime below 2³¹: products of two residues fit a long)
+CHECK_MODULUS = 2_147_483_647
 
 
 @dataclass
 class ScoringResult:
+    """What one scheme's scoring wrote and what publication checks (publish.checks).
+
+    adults: rows of the month's scored subjects (whom scoring was given); adults_distinct: their
+    distinct subject keys; adult_keys: Σ key_weight over them. subjects: gold/scores rows written;
+    subject_keys: Σ key_weight over them. points_scored / points_explained: Σ over subjects of
+    key_weight × (points_positive + points_negative) and × Σ explanation-line points, each in
+    units of 10⁻⁸ points, modulo CHECK_MODULUS — equal when every subject's lines sum to its
+    score (a difference cancels only by chance, about 1 in 2³¹)."""
+
     scheme: str
     month: str
     run_id: str
     subjects: int          # rows written to gold/scores
     lines: int             # rows written to gold/score_lines
     seconds: float
+    adults: int = 0
+    adults_distinct: int = 0
+    adult_keys: int = 0
+    subject_keys: int = 0
+    points_scored: int = 0
+    points_explained: int = 0
+    grades: dict[str, int] = field(default_factory=dict)    # grade → subjects, highest first
+    unmatched: dict[str, int] = field(default_factory=dict)  # item_code → no_rule findings
 
 
 @dataclass
@@ -61,27 +94,154 @@ def needs_months_resident(scheme: Scheme) -> bool:
     return "months_resident" in scheme.subject_attributes
 
 
-def run_scoring(spark: SparkSession, settings: Settings, scheme: Scheme, month: str,
-                run_id: str | None = None, inputs: MonthInputs | None = None) -> ScoringResult:
-    """Score one scheme for one month and replace its gold partitions (scores, score_lines)."""
-    started = time.perf_counter()
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class SchemeScores:
+    """One scheme scored from a MonthScan: its evaluated findings (persisted until the scan
+    ends or release()), gold/scores rows and gold/score_lines rows (catalog columns)."""
+
+    scheme: Scheme
+    evaluated: DataFrame
+    scores: DataFrame
+    lines: DataFrame
+
+
+class MonthScan:
+    """Context manager: the month's inputs for `schemes`, read once and held.
+
+    On entering, the findings as known at the month are repartitioned by subject_key,
+    persisted and materialised (so the planner knows their partitioning), and the scored
+    subjects persisted (with months_resident when a scheme needs it). `score(scheme)` then
+    evaluates a scheme from them: steps.evaluate_findings asks for the same partitioning, which
+    the persisted findings already have, so no scheme adds a scan or an exchange of the findings
+    (tests/integration/test_policy.py checks the plans). Leaving releases everything held."""
+
+    def __init__(self, spark: SparkSession, settings: Settings, month: str,
+                 schemes: Iterable[Scheme], inputs: MonthInputs | None = None, progress=None):
+        self.spark, self.settings, self.month = spark, settings, month
+        self.with_months_resident = any(needs_months_resident(s) for s in schemes)
+        self.inputs = inputs
+        self.say = progress or (lambda stage, detail="": None)
+        self.findings: DataFrame | None = None
+        self.subjects: DataFrame | None = None
+        self._held: list[DataFrame] = []
+
+    def __enter__(self) -> "MonthScan":
+        inputs = self.inputs or load_inputs(self.spark, self.settings, self.month,
+                                            self.with_months_resident)
+        self.say("scan", f"findings as known at {self.month}, by subject")
+        self.findings = self._keep(inputs.findings.select(*FINDING_COLUMNS)
+                                   .repartition("subject_key"))
+        self.findings.count()
+        self.subjects = self._keep(inputs.subjects)
+        self.appeals = inputs.appeals
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for df in self._held:
+            df.unpersist()
+        self._held.clear()
+
+    def score(self, scheme: Scheme, run_id: str, computed_at: dt.datetime) -> SchemeScores:
+        """Steps 1–7 and the explanation of `scheme` from the held inputs; the evaluated
+        findings are persisted (every output reads them) until release() or the scan ends."""
+        mask_days = self.settings.scoring["appeal_mask_working_days"]
+        evaluated = self._keep(evaluate_month(self.findings, self.subjects, self.appeals, scheme,
+                                              self.month, mask_working_days=mask_days))
+        scores, lines = summarise_month(evaluated, self.subjects, scheme, self.month, run_id,
+                                        computed_at=computed_at)
+        return SchemeScores(scheme, evaluated, scores, lines)
+
+    def release(self, df: DataFrame) -> None:
+        """Unpersist one held frame now (the findings once every scheme is evaluated, or a
+        scheme's evaluated findings once its gold is written)."""
+        df.unpersist()
+        self._held = [d for d in self._held if d is not df]
+
+    def adults(self) -> dict[str, int]:
+        """adults, adults_distinct, adult_keys of the scored subjects (see ScoringResult)."""
+        row = self.subjects.agg(F.count(F.lit(1)).alias("adults"),
+                                F.countDistinct("subject_key").alias("adults_distinct"),
+                                F.sum(key_weight()).alias("adult_keys")).first()
+        return {k: int(row[k] or 0) for k in ("adults", "adults_distinct", "adult_keys")}
+
+    def _keep(self, df: DataFrame) -> DataFrame:
+        df = df.persist(_KEEP)
+        self._held.append(df)
+        return df
+
+
+# ---------------------------------------------------------------------------------------------
+# checksums (publish.checks compares them)
+def key_weight() -> Column:
+    """A subject's weight in the checksums: 1 … CHECK_MODULUS from a hash of subject_key."""
+    return F.pmod(F.xxhash64("subject_key"), F.lit(CHECK_MODULUS)) + F.lit(1)
+
+
+def weighted_points(points: Column) -> Column:
+    """key_weight × points (in 10⁻⁸ units) mod CHECK_MODULUS, per row (sum, then mod again):
+    both factors are below 2³¹, so the product and a sum of 2³¹ rows fit a long."""
+    modulus = F.lit(CHECK_MODULUS)
+    return F.pmod(F.pmod(as_units(points), modulus) * key_weight(), modulus)
+
+
+def _observed_scores(scores: DataFrame, scheme: Scheme) -> tuple[DataFrame, Observation]:
+    seen = Observation(f"scores-{uuid.uuid4().hex[:8]}")
+    by_grade = [F.sum(F.when(F.col("grade") == g.grade, 1).otherwise(0)).alias(f"grade_{i}")
+                for i, g in enumerate(scheme.grades)]
+    return scores.observe(
+        seen, F.count(F.lit(1)).alias("rows"), F.sum(key_weight()).alias("keys"),
+        F.sum(weighted_points(F.col("points_positive") + F.col("points_negative"))).alias("points"),
+        *by_grade), seen
+
+
+def _observed_lines(lines: DataFrame) -> tuple[DataFrame, Observation]:
+    seen = Observation(f"lines-{uuid.uuid4().hex[:8]}")
+    return lines.observe(seen, F.count(F.lit(1)).alias("rows"),
+                         F.sum(weighted_points(F.coalesce(F.col("points"), F.lit(0))))
+                         .alias("points")), seen
+
+
+# ---------------------------------------------------------------------------------------------
+def run_scoring(spark: SparkSession, settings: Settings, schemes: Scheme | Iterable[Scheme],
+                month: str, run_id: str | None = None, inputs: MonthInputs | None = None,
+                progress=None) -> list[ScoringResult]:
+    """Score `schemes` for one month from one scan (MonthScan) and replace each scheme's gold
+    partitions (scores, score_lines: one atomic commit per table and scheme). Returns one
+    ScoringResult per scheme, in the order given."""
+    schemes = [schemes] if isinstance(schemes, Scheme) else list(schemes)
     run_id = run_id or uuid.uuid4().hex[:12]
-    inputs = inputs or load_inputs(spark, settings, month, needs_months_resident(scheme))
-    evaluated = evaluate_month(inputs.findings, inputs.subjects, inputs.appeals, scheme, month,
-                               mask_working_days=settings.scoring["appeal_mask_working_days"])
-    # every output reads the evaluated findings (scan, shuffle, dedupe window): compute them once
-    evaluated = evaluated.persist(StorageLevel.MEMORY_AND_DISK)
-    subjects = inputs.subjects.persist(StorageLevel.MEMORY_AND_DISK)
-    scores, lines = summarise_month(evaluated, subjects, scheme, month, run_id,
-                                    computed_at=dt.datetime.now(dt.timezone.utc))
-    partition = {"scheme": scheme.scheme, "score_month": month}
-    try:
-        tables.write(lines, catalog.SCORE_LINES.at(settings), mode="overwrite", replace=partition)
-        tables.write(scores, catalog.SCORES.at(settings), mode="overwrite", replace=partition)
-    finally:
-        evaluated.unpersist()
-        subjects.unpersist()
-    written = tables.read(spark, catalog.SCORES.at(settings), where=partition).count()
-    line_count = tables.read(spark, catalog.SCORE_LINES.at(settings), where=partition).count()
-    return ScoringResult(scheme.scheme, month, run_id, written, line_count,
-                         time.perf_counter() - started)
+    say = progress or (lambda stage, detail="": None)
+    computed_at = dt.datetime.now(dt.timezone.utc)
+    results = []
+    started = time.perf_counter()
+    with MonthScan(spark, settings, month, schemes, inputs, progress=say) as scan:
+        adults = scan.adults()
+        shared = time.perf_counter() - started          # the scan's time, split among schemes
+        for scheme in schemes:
+            say("score", scheme.scheme)
+            began = time.perf_counter()
+            scored = scan.score(scheme, run_id, computed_at)
+            unmatched = {r.item_code: r["count"] for r in scored.evaluated
+                         .where(F.col("status") == "no_rule").groupBy("item_code").count()
+                         .collect()}
+            scores, score_stats = _observed_scores(scored.scores, scheme)
+            lines, line_stats = _observed_lines(scored.lines)
+            partition = {"scheme": scheme.scheme, "score_month": month}
+            try:
+                tables.write(lines, catalog.SCORE_LINES.at(settings), mode="overwrite",
+                             replace=partition)
+                tables.write(scores, catalog.SCORES.at(settings), mode="overwrite",
+                             replace=partition)
+            finally:
+                scan.release(scored.evaluated)
+            s, ln = score_stats.get, line_stats.get
+            results.append(ScoringResult(
+                scheme.scheme, month, run_id, subjects=int(s["rows"]), lines=int(ln["rows"]),
+                seconds=round(time.perf_counter() - began + shared / len(schemes), 2),
+                subject_keys=int(s["keys"] or 0),
+                points_scored=int(s["points"] or 0) % CHECK_MODULUS,
+                points_explained=int(ln["points"] or 0) % CHECK_MODULUS,
+                grades={g.grade: int(s[f"grade_{i}"] or 0) for i, g in enumerate(scheme.grades)},
+                unmatched=unmatched, **adults))
+    return results

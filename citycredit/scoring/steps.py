@@ -6,7 +6,8 @@ subjects (silver.adults); outputs are shaped as gold/scores and gold/score_lines
 The plan costs one shuffle of the findings, by subject_key: every later step (dedupe window, the
 join to the month's adults, per-rule, per-dimension and per-subject aggregation) groups by keys
 that start with subject_key, so Spark keeps that partitioning. Small inputs (rules, appeals, opt-outs)
-are broadcast. All point arithmetic is DECIMAL, so a rerun reproduces a month exactly whatever the
+are broadcast. All point arithmetic is DECIMAL, and every sum of points or quantities runs on
+longs (decimals.exact_sum: exact), so a rerun reproduces a month exactly whatever the
 partitioning.
 
 Rule format v2 (SPEC §4.1) adds steps that keep this: `requires` and `repair` are windows over
@@ -29,7 +30,7 @@ from ..months import appeal_mask_cutoff, last_day
 from ..rules import Rule, Scheme
 from ..silver.adults import exclude_opted_out
 from .across_findings import growth_totals, item_condition, repair_status, requirement_status
-from .decimals import POINTS, QUANTITY, RULE_VALUE, bounded
+from .decimals import POINTS, QUANTITY, RULE_VALUE, bounded, exact_sum
 from .explain import explanation_lines
 from .person_rules import subject_rule_lines, subject_rule_totals
 
@@ -203,8 +204,9 @@ def rule_totals(lines: DataFrame, scheme: Scheme) -> DataFrame:
         counted = counted.where(F.col("rule_kind") != "growth")
     per_rule = (counted.groupBy("subject_key", "rule_id", "dimension", "rule_kind", "rule_cap",
                                 "dimension_cap")
-                .agg(F.sum("finding_points").alias("_points"),
-                     F.sum(F.coalesce(F.col("quantity"), F.lit(0).cast(QUANTITY))).alias("_quantity"),
+                .agg(exact_sum(F.col("finding_points")).alias("_points"),
+                     exact_sum(F.coalesce(F.col("quantity"), F.lit(0).cast(QUANTITY)),
+                               QUANTITY.scale).alias("_quantity"),
                      F.count(F.lit(1)).alias("finding_count")))
     raw = F.when(F.col("rule_kind") == "tiers", tier_points(scheme)).otherwise(F.col("_points"))
     return (per_rule.withColumn("rule_raw", raw.cast(POINTS))
@@ -214,7 +216,7 @@ def rule_totals(lines: DataFrame, scheme: Scheme) -> DataFrame:
 def dimension_totals(per_rule: DataFrame) -> DataFrame:
     """Step 6b: per subject and dimension, bounded by the dimension cap."""
     return (per_rule.groupBy("subject_key", "dimension", "dimension_cap")
-            .agg(F.sum("rule_total").alias("dimension_raw"),
+            .agg(exact_sum(F.col("rule_total")).alias("dimension_raw"),
                  F.sum("finding_count").alias("finding_count"))
             .withColumn("dimension_total",
                         bounded(F.col("dimension_raw"), F.col("dimension_cap")).cast(POINTS)))
@@ -236,11 +238,11 @@ def subject_scores(per_dimension: DataFrame, adults: DataFrame, scheme: Scheme) 
     zero = F.lit(0).cast(POINTS)
     dims = list(scheme.dimensions)
     per_subject = per_dimension.groupBy("subject_key").agg(
-        F.sum("dimension_total").alias("points_total"),
-        F.sum(F.when(F.col("dimension_total") > 0, F.col("dimension_total"))).alias("points_positive"),
-        F.sum(F.when(F.col("dimension_total") < 0, F.col("dimension_total"))).alias("points_negative"),
+        exact_sum(F.col("dimension_total")).alias("points_total"),
+        exact_sum(F.when(F.col("dimension_total") > 0, F.col("dimension_total"))).alias("points_positive"),
+        exact_sum(F.when(F.col("dimension_total") < 0, F.col("dimension_total"))).alias("points_negative"),
         F.sum("finding_count").alias("finding_count"),
-        *[F.sum(F.when(F.col("dimension") == d, F.col("dimension_total"))).alias(f"_dim_{i}")
+        *[exact_sum(F.when(F.col("dimension") == d, F.col("dimension_total"))).alias(f"_dim_{i}")
           for i, d in enumerate(dims)])
     df = adults.select("subject_key").join(per_subject, "subject_key", "left")
     base = F.lit(scheme.base_score).cast(POINTS)

@@ -1,14 +1,11 @@
-"""The scoring step of the month (thin): one scheme's gold partitions, and what the report and
-the publication checks need to know about them."""
+"""The scoring step of the month (thin): every scheme's gold partitions from one scan of the
+month's findings (job.run_scoring), and what the report and the publication checks need to
+know about them."""
 from __future__ import annotations
 
 from typing import TypedDict
 
-from pyspark.sql import functions as F
-
-from .. import catalog
 from ..config import Settings, load_settings
-from ..io import tables
 from ..io.spark import get_spark
 from ..rules import load_schemes
 from .job import run_scoring
@@ -22,22 +19,27 @@ class Scored(TypedDict):
     rules_version: str
     grades: dict[str, int]         # grade → subjects, highest grade first
     unmatched: dict[str, int]      # item_code → findings that matched no rule (SPEC §4 step 2)
-    seconds: float
+    seconds: float                 # this scheme's share of the step (the shared scan split evenly)
+    adults: int                    # whom scoring was given (rows of the month's scored subjects)
+    adults_distinct: int           # their distinct subject keys
+    adult_keys: int                # checksums compared by publish.checks (job.ScoringResult)
+    subject_keys: int
+    points_scored: int
+    points_explained: int
 
 
-def score_scheme(scheme: str, month: str, run_id: str, settings: Settings | None = None) -> Scored:
-    """gold/scores and gold/score_lines for one scheme and month."""
+def score(month: str, run_id: str, settings: Settings | None = None,
+          schemes: list[str] | None = None, progress=None) -> list[Scored]:
+    """gold/scores and gold/score_lines for `schemes` (default: every adopted scheme of
+    rules/) and the month, scored in one job from one scan of the findings."""
     settings = settings or load_settings()
     spark = get_spark(settings)
-    loaded = load_schemes(settings.rules, [scheme])[scheme]
-    result = run_scoring(spark, settings, loaded, month, run_id)
-    where = {"scheme": scheme, "score_month": month}
-    grades = {r.grade: r["count"] for r in tables.read(
-        spark, catalog.SCORES.at(settings), where=where).groupBy("grade").count().collect()}
-    lines = tables.read(spark, catalog.SCORE_LINES.at(settings), where=where)
-    unmatched = {r.item_code: r["count"] for r in lines.where(F.col("status") == "no_rule")
-                 .groupBy("item_code").count().collect()}
-    return {"scheme": scheme, "month": month, "subjects": result.subjects, "lines": result.lines,
-            "rules_version": loaded.rules_version,
-            "grades": {g.grade: grades.get(g.grade, 0) for g in loaded.grades},
-            "unmatched": unmatched, "seconds": round(result.seconds, 2)}
+    loaded = load_schemes(settings.rules, schemes or None)
+    results = run_scoring(spark, settings, list(loaded.values()), month, run_id,
+                          progress=progress)
+    return [{"scheme": r.scheme, "month": month, "subjects": r.subjects, "lines": r.lines,
+             "rules_version": loaded[r.scheme].rules_version, "grades": r.grades,
+             "unmatched": r.unmatched, "seconds": r.seconds, "adults": r.adults,
+             "adults_distinct": r.adults_distinct, "adult_keys": r.adult_keys,
+             "subject_keys": r.subject_keys, "points_scored": r.points_scored,
+             "points_explained": r.points_explained} for r in results]

@@ -74,23 +74,21 @@ def test_one_run_at_a_time_no_catchup_with_retries(dag):
         assert task.retry_delay >= timedelta(minutes=1), task.task_id
 
 
-def test_wiring_maps_sources_and_schemes_from_conf(dag):
+def test_wiring_maps_sources_from_conf_and_scores_every_scheme_in_one_task(dag):
     from citycredit.config import load_settings
-    from citycredit.rules import available_schemes
 
     settings = load_settings()
     assert [t.task_id for t in dag.topological_sort()] == [
-        "check_deliveries", "land_source", "build_silver", "erase", "score_scheme", "publish",
+        "check_deliveries", "land_source", "build_silver", "erase", "score", "publish",
         "report"]
-    land, score = dag.task_dict["land_source"], dag.task_dict["score_scheme"]
-    assert land.is_mapped and score.is_mapped
+    land, score = dag.task_dict["land_source"], dag.task_dict["score"]
+    # the schemes share one scan of the findings: one task, not one per scheme
+    assert land.is_mapped and not score.is_mapped
     assert land.op_kwargs_expand_input.value == {"source_id": list(settings.sources)}
-    assert score.op_kwargs_expand_input.value == {"scheme": list(available_schemes(settings.rules))}
-    assert "catalogue" not in score.op_kwargs_expand_input.value["scheme"]
     assert dag.task_dict["build_silver"].upstream_task_ids == {"land_source"}
     assert dag.task_dict["erase"].upstream_task_ids == {"build_silver"}
-    assert dag.task_dict["score_scheme"].upstream_task_ids == {"erase"}
-    assert dag.task_dict["publish"].upstream_task_ids == {"score_scheme"}
+    assert dag.task_dict["score"].upstream_task_ids == {"erase"}
+    assert dag.task_dict["publish"].upstream_task_ids == {"score"}
 
 
 def test_publish_updates_the_published_scores_asset(dag):

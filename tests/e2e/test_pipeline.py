@@ -199,11 +199,44 @@ def test_a_refused_publication_keeps_the_previous_one(city, tmp_path):
         "CITYCREDIT_LANDING": str(settings.landing), "CITYCREDIT_WAREHOUSE": str(settings.warehouse),
         "CITYCREDIT_RULES": str(PROJECT / "rules"),
         "CITYCREDIT_EXPECTATIONS": str(PROJECT / "expectations")})
-    scored = [pipeline.score_scheme("haibei", "2026-03", "strict", refusing)]
+    scored = pipeline.score("2026-03", "strict", refusing, schemes=["haibei"])
     with pytest.raises(pipeline.PublishRefused, match=r"haibei: grade \w+ share moved .* against 2026-02"):
         pipeline.publish("2026-03", "strict", scored, settings=refusing)
     assert tables.version(catalog.PUBLISHED_SCORES.at(settings)) == version
     assert published(settings, "2026-03") == before
+
+
+def test_publication_checks_the_figures_the_scoring_job_recorded(city):
+    """The score step scores several schemes in one job and records, while it writes gold, what
+    publication checks (rows, key and points checksums, grades); publish compares them instead
+    of re-joining the explanation lines, and a figure that disagrees stops the month."""
+    settings = city["settings"]
+    scored = pipeline.score("2026-03", "figures", settings, schemes=["haibei", "huzhou"])
+    assert [s["scheme"] for s in scored] == ["haibei", "huzhou"]
+    for s in scored:
+        where = {"scheme": s["scheme"], "score_month": "2026-03"}
+        gold = tables.read_arrow(catalog.SCORES.at(settings), where=where)
+        lines = tables.read_arrow(catalog.SCORE_LINES.at(settings), where=where, columns=["run_id"])
+        assert s["subjects"] == s["adults"] == s["adults_distinct"] == gold.num_rows > 2500
+        assert s["lines"] == lines.num_rows and set(lines.column("run_id").to_pylist()) == {"figures"}
+        assert s["subject_keys"] == s["adult_keys"]
+        assert s["points_scored"] == s["points_explained"]
+        counted = Counter(gold.column("grade").to_pylist())
+        assert s["grades"] == {g: counted.get(g, 0) for g in s["grades"]}
+        assert sum(s["grades"].values()) == gold.num_rows
+    version = tables.version(catalog.PUBLISHED_SCORES.at(settings))
+    haibei = scored[0]
+    with pytest.raises(pipeline.PublishRefused,
+                       match=r"haibei: explanation lines do not sum to the score"):
+        pipeline.publish("2026-03", "figures", [{**haibei, "points_explained":
+                                                 haibei["points_explained"] + 1}],
+                         accept_drift=True, settings=settings)
+    with pytest.raises(pipeline.PublishRefused,
+                       match=r"haibei: gold/scores of 2026-03 holds \d+ rows, not the \d+ the "
+                             r"score step wrote"):
+        pipeline.publish("2026-03", "figures", [{**haibei, "subjects": haibei["subjects"] - 1}],
+                         accept_drift=True, settings=settings)
+    assert tables.version(catalog.PUBLISHED_SCORES.at(settings)) == version
 
 
 def test_a_run_killed_midway_keeps_the_publication_and_a_rerun_completes(city):

@@ -318,3 +318,29 @@ def test_explanation_lines_sum_to_the_raw_score(spark, example):
     assert scores["a"].score == 1170
     assert example.base_score + sum(l.points for l in lines) == Decimal(1170)
     assert scores["a"].points_positive + scores["a"].points_negative == Decimal(170)
+
+
+def test_the_publication_checksum_sees_a_subject_whose_lines_miss_its_score(spark):
+    """scoring.job's points checksum (compared by publish.checks): equal when every subject's
+    explanation lines sum to its score; points moved between subjects (the total unchanged) or
+    10⁻⁸ of a point missing make it differ."""
+    from pyspark.sql import functions as F
+
+    from citycredit.scoring.job import CHECK_MODULUS, weighted_points
+
+    scores = spark.createDataFrame(
+        [("a", Decimal("12.5"), Decimal("-3.25")), ("b", Decimal("0"), Decimal("-0.00000001"))],
+        "subject_key string, points_positive decimal(28,8), points_negative decimal(28,8)")
+
+    def checksum(rows):
+        lines = spark.createDataFrame([(k, Decimal(p)) for k, p in rows],
+                                      "subject_key string, points decimal(28,8)")
+        return lines.agg(F.sum(weighted_points(F.col("points")))).first()[0] % CHECK_MODULUS
+
+    scored = scores.agg(F.sum(weighted_points(F.col("points_positive")
+                                              + F.col("points_negative")))).first()[0]
+    right = [("a", "10.5"), ("a", "2"), ("a", "-3.25"), ("b", "-0.00000001")]
+    assert checksum(right) == scored % CHECK_MODULUS
+    moved = [("a", "10.5"), ("b", "2"), ("a", "-3.25"), ("a", "-0.00000001")]
+    assert checksum(moved) != scored % CHECK_MODULUS
+    assert checksum(right[:3]) != scored % CHECK_MODULUS
