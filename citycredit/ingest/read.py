@@ -53,49 +53,107 @@ from .encodings import decode_lines, redacted_csv_row, redacted_json_row
 from .typed import column_as_text, column_role, plain_decimal
 
 
+#: rows per chunk when a delivery is read in chunks (iter_delivery): ~100-200 MB per chunk in
+#: pandas, whatever the delivery's size
+CHUNK_ROWS = 500_000
+
+
 def read_delivery(delivery: Delivery, source_conf: dict, *,
                   forbidden_columns: Iterable[str] | None = None) -> RawBatch:
     """Read every data file of the delivery into one RawBatch (rows in file-name, line order).
 
     `source_conf` is the source's conf/sources.yaml entry (`kind`, optional `encoding`,
     `date_format`). `forbidden_columns` defaults to `validation.forbidden_columns` of the conf
-    in force. Raises DeliveryError for a problem with a whole file (module docstring).
+    in force. Raises DeliveryError for a problem with a whole file (module docstring). For a
+    delivery of any size, iter_delivery reads the same rows in chunks of bounded size.
     """
-    contract = contract_for(source_conf)
-    forbidden = frozenset(c.lower() for c in (forbidden_columns if forbidden_columns is not None
-                                              else configured_forbidden_columns()))
-    encoding = (source_conf or {}).get("encoding") or "utf-8"
-    ctx = _ReadContext(delivery.source_id, delivery.month, contract, forbidden,
-                       (source_conf or {}).get("date_format") or "%Y-%m-%d")
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise DeliveryError(delivery.source_id, delivery.month, None,
-                            f"unknown encoding {encoding!r} in conf/sources.yaml") from None
-    tables, stats = [], []
-    for name in delivery.files:
-        path = delivery.path / name
-        suffix = path.suffix.lower()
-        _check_content(ctx, path, suffix[1:])
-        if suffix == ".csv":
-            with _gc_paused():
-                frame = _read_csv(ctx, path, encoding)
-        elif suffix == ".jsonl":
-            with _gc_paused():
-                frame = _read_jsonl(ctx, path)
-        else:
-            frame = _read_parquet(ctx, path)
-        tables.append(frame)
-        stats.append(FileStat(name, suffix[1:], frame.num_rows))
-    rows = sum(s.rows for s in stats)
-    if delivery.manifest is not None and delivery.manifest["row_count"] != rows:
-        detail = ", ".join(f"{s.name}: {s.rows}" for s in stats) or "no data files"
-        raise DeliveryError(delivery.source_id, delivery.month, MANIFEST_FILE,
-                            f"manifest row_count {delivery.manifest['row_count']} ≠ {rows} rows "
-                            f"read ({detail})")
-    data = _to_frame(tables, contract)
-    return RawBatch(delivery.source_id, delivery.month, contract.kind, contract, data, stats,
-                    delivery)
+    stream = DeliveryStream(delivery, source_conf, forbidden_columns=forbidden_columns,
+                            chunk_rows=None)
+    tables = list(stream.tables())
+    return RawBatch(delivery.source_id, delivery.month, stream.contract.kind, stream.contract,
+                    _to_frame(tables, stream.contract), stream.files, delivery)
+
+
+def iter_delivery(delivery: Delivery, source_conf: dict, *,
+                  forbidden_columns: Iterable[str] | None = None,
+                  chunk_rows: int = CHUNK_ROWS) -> "DeliveryStream":
+    """The delivery's rows as RawBatch chunks of at most `chunk_rows` rows, in delivery order
+    (`for chunk in stream.chunks()`); afterwards `stream.files` holds the FileStats. Parquet
+    files are read record batch by record batch; a csv or jsonl file is parsed whole (its
+    memory is bounded by the file, not the delivery), then cut into chunks. A DeliveryError
+    (module docstring) can come from any chunk, the manifest's row count after the last."""
+    return DeliveryStream(delivery, source_conf, forbidden_columns=forbidden_columns,
+                          chunk_rows=chunk_rows)
+
+
+class DeliveryStream:
+    """A delivery read file by file, in chunks (read_delivery, iter_delivery)."""
+
+    def __init__(self, delivery: Delivery, source_conf: dict, *,
+                 forbidden_columns: Iterable[str] | None, chunk_rows: int | None):
+        self.delivery = delivery
+        self.contract = contract_for(source_conf)
+        self.forbidden = frozenset(c.lower() for c in (
+            forbidden_columns if forbidden_columns is not None
+            else configured_forbidden_columns()))
+        self.encoding = (source_conf or {}).get("encoding") or "utf-8"
+        self.ctx = _ReadContext(delivery.source_id, delivery.month, self.contract,
+                                self.forbidden,
+                                (source_conf or {}).get("date_format") or "%Y-%m-%d")
+        self.chunk_rows = chunk_rows
+        self.files: list[FileStat] = []
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise DeliveryError(delivery.source_id, delivery.month, None,
+                                f"unknown encoding {self.encoding!r} in conf/sources.yaml"
+                                ) from None
+
+    def tables(self):
+        """Arrow tables (contract columns + META_COLUMNS) of at most chunk_rows rows; the
+        manifest's row count is checked after the last file."""
+        ctx, delivery = self.ctx, self.delivery
+        for name in delivery.files:
+            path = delivery.path / name
+            suffix = path.suffix.lower()
+            _check_content(ctx, path, suffix[1:])
+            if suffix == ".parquet":
+                rows = 0
+                for table in _read_parquet(ctx, path, self.chunk_rows):
+                    rows += table.num_rows
+                    yield table
+            else:
+                with _gc_paused():
+                    whole = (_read_csv(ctx, path, self.encoding) if suffix == ".csv"
+                             else _read_jsonl(ctx, path))
+                rows = whole.num_rows
+                step = self.chunk_rows or max(rows, 1)
+                for start in range(0, max(rows, 1), step):
+                    yield whole.slice(start, step)
+                del whole
+            self.files.append(FileStat(name, suffix[1:], rows))
+        rows = sum(s.rows for s in self.files)
+        if delivery.manifest is not None and delivery.manifest["row_count"] != rows:
+            detail = ", ".join(f"{s.name}: {s.rows}" for s in self.files) or "no data files"
+            raise DeliveryError(delivery.source_id, delivery.month, MANIFEST_FILE,
+                                f"manifest row_count {delivery.manifest['row_count']} ≠ {rows} "
+                                f"rows read ({detail})")
+
+    def chunks(self):
+        """RawBatch chunks (their `data` as RawBatch.data) with rows; one empty chunk for a
+        delivery without any."""
+        empty = True
+        for table in self.tables():
+            if table.num_rows:
+                empty = False
+                yield self._batch(table)
+        if empty:
+            yield self._batch(None)
+
+    def _batch(self, table: pa.Table | None) -> RawBatch:
+        return RawBatch(self.delivery.source_id, self.delivery.month, self.contract.kind,
+                        self.contract, _to_frame([table] if table is not None else [],
+                                                 self.contract), [], self.delivery)
 
 
 @contextlib.contextmanager
@@ -611,25 +669,47 @@ def _refuse_json_document(ctx: _ReadContext, file: str, lines: list[str]) -> Non
                           "not JSON Lines: write one JSON object per line")
 
 
-def _read_parquet(ctx: _ReadContext, path: Path) -> pa.Table:
-    """Column-wise with pyarrow: no per-row Python."""
+def _read_parquet(ctx: _ReadContext, path: Path, chunk_rows: int | None):
+    """Column-wise with pyarrow, record batch by record batch (at most chunk_rows rows each;
+    None: the whole file as one table): no per-row Python."""
     file = path.name
     try:
-        table = pq.read_table(path)
+        parquet = pq.ParquetFile(path)
+        schema = parquet.schema_arrow
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise ctx.error(file, f"unreadable parquet file: {exc}") from None
-    names = [n.strip().lower() for n in table.column_names]
+    names = [n.strip().lower() for n in schema.names]
     ctx.check_columns(file, names)
-    by_name = dict(zip(names, table.columns))
+    total = parquet.metadata.num_rows
+    batches = (parquet.iter_batches(batch_size=chunk_rows) if chunk_rows
+               else [parquet.read()])
+    offset = 0
+    try:
+        for batch in batches:
+            yield _parquet_table(ctx, file, names, batch, offset)
+            offset += batch.num_rows
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise ctx.error(file, f"unreadable parquet file: {exc}") from None
+    if offset == 0 and not total and chunk_rows:
+        yield _parquet_table(ctx, file, names, schema.empty_table(), 0)
+
+
+def _parquet_table(ctx: _ReadContext, file: str, names: list[str], batch, offset: int
+                   ) -> pa.Table:
+    """One record batch (or table) of a Parquet file, rows offset+1… → a file table (_table)."""
+    by_name = dict(zip(names, batch.columns))
     columns = {}
     for col in ctx.contract.columns:
         if col in by_name:
+            values = by_name[col]
+            if isinstance(values, pa.ChunkedArray):
+                values = values.combine_chunks()
             try:
                 columns[col] = column_as_text(
-                    by_name[col].combine_chunks(), col, column_role(ctx.contract, col),
+                    values, col, column_role(ctx.contract, col),
                     ctx.date_format, lambda reason: ctx.error(file, reason))
             except pa.ArrowException as exc:
                 raise ctx.error(file, f"column {col}: cannot read as text: {exc}") from None
-    lines = np.arange(1, table.num_rows + 1, dtype=np.int64)
+    lines = np.arange(offset + 1, offset + batch.num_rows + 1, dtype=np.int64)
     _check_repeated_header(ctx, file, names, columns, lines)
     return _table(ctx.contract, columns, file, lines, None, None, None)
