@@ -112,7 +112,7 @@ def quarantine_rows(quarantined: pd.DataFrame, source_id: str, month: str, run_i
     frame["raw"] = frame["raw"].map(lambda v: v if v is None or isinstance(v, str)
                                     else json.dumps(v, ensure_ascii=False, default=str))
     frame["load_id"] = run_id
-    table = catalog.QUARANTINE.table
+    table = catalog.QUARANTINE
     return pa.Table.from_pandas(frame[table.columns], schema=table.schema, preserve_index=False)
 
 

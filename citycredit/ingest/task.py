@@ -150,7 +150,7 @@ def land_source(source_id: str, month: str, run_id: str,
     erased = suppressed_keys(settings)
     delivered = suppressed = 0
     numbers: dict[str, str] = {}
-    bronze = catalog.bronze(source_id, kind).table
+    bronze = catalog.bronze(source_id, kind)
     with spools(settings.warehouse) as spool:
         # pass 1: read chunk by chunk; bronze rows and the rows as read are spooled, the
         # validation keeps only its check columns
@@ -170,8 +170,8 @@ def land_source(source_id: str, month: str, run_id: str,
             erase_late_delivery(settings, delivery, numbers, month, run_id)
         checks.run_row_checks()
         # pass 2: the same rows again, split into quarantined and accepted
-        quarantine_spool = spool("quarantine", catalog.QUARANTINE.table.schema)
-        staging = catalog.staging(kind).table
+        quarantine_spool = spool("quarantine", catalog.QUARANTINE.schema)
+        staging = catalog.staging(kind)
         staging_spool = spool("staging", staging.schema)
         for data in rows_read.frames():
             quarantined, accepted = checks.split(data)
