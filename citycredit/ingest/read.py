@@ -117,15 +117,20 @@ class DeliveryStream:
             path = delivery.path / name
             suffix = path.suffix.lower()
             _check_content(ctx, path, suffix[1:])
-            if suffix == ".parquet":
+            if suffix in (".parquet", ".csv"):
                 rows = 0
-                for table in _read_parquet(ctx, path, self.chunk_rows):
+                read = (_read_parquet(ctx, path, self.chunk_rows) if suffix == ".parquet"
+                        else _read_csv(ctx, path, self.encoding, self.chunk_rows))
+                while True:
+                    with _gc_paused():
+                        table = next(read, None)
+                    if table is None:
+                        break
                     rows += table.num_rows
                     yield table
             else:
                 with _gc_paused():
-                    whole = (_read_csv(ctx, path, self.encoding) if suffix == ".csv"
-                             else _read_jsonl(ctx, path))
+                    whole = _read_jsonl(ctx, path)
                 rows = whole.num_rows
                 step = self.chunk_rows or max(rows, 1)
                 for start in range(0, max(rows, 1), step):
@@ -371,14 +376,59 @@ def _sparse(values: dict, n: int) -> list | None:
 _OTHER_SEPARATORS = (("\t", "tabs"), (";", "semicolons"), ("|", "vertical bars"))
 
 
-def _read_csv(ctx: _ReadContext, path: Path, encoding: str) -> pa.Table:
+def _read_csv(ctx: _ReadContext, path: Path, encoding: str, chunk_rows: int | None):
+    """The file's rows as tables of about chunk_rows rows (None: one table), read block by
+    block (_byte_blocks): the header is judged in the first block, the encoding by the file's
+    head (encodings.decode_lines)."""
     file = path.name
-    lines, bad = decode_lines(_read_bytes(ctx, path), encoding,
-                              f"conf/sources.yaml declares {encoding} for {ctx.source_id}",
-                              lambda reason: ctx.error(file, reason))
+    declared = f"conf/sources.yaml declares {encoding} for {ctx.source_id}"
+    header = None
+    before = 0            # physical lines of the file before the block
+    for block in _byte_blocks(ctx, path, chunk_rows):
+        lines, bad = decode_lines(block, encoding, declared, lambda reason: ctx.error(file, reason),
+                                  head=header is None)
+        if header is not None:   # data line of lines[k] is its 0-based line in the file
+            yield _csv_table(ctx, file, encoding, header, lines, before, bad)
+            before += len(lines)
+            continue
+        header, h = _csv_header(ctx, file, encoding, lines, bad)
+        # data[k] = lines[h + 1 + k] is data line h + 1 + k (header excluded)
+        yield _csv_table(ctx, file, encoding, header, lines[h + 1:], h + 1,
+                         {i - (h + 1) for i in bad if i > h})
+        before = len(lines)
+
+
+def _byte_blocks(ctx: _ReadContext, path: Path, chunk_rows: int | None):
+    """The file's bytes in blocks of about chunk_rows physical lines (None: the whole file),
+    cut only after a LF where the file's count of '"' so far is even (a quoted value with
+    line breaks stays in one block; `""` inside quotes counts twice) and once a non-blank line
+    was seen (the first block holds the header)."""
+    if not chunk_rows:
+        yield _read_bytes(ctx, path)
+        return
+    try:
+        with open(path, "rb") as fh:
+            block: list[bytes] = []
+            quotes = 0
+            text = False
+            for line in fh:
+                block.append(line)
+                quotes += line.count(b'"')
+                text = text or bool(line.strip())
+                if len(block) >= chunk_rows and quotes % 2 == 0 and text:
+                    yield b"".join(block)
+                    block = []
+            if block:
+                yield b"".join(block)
+    except OSError as exc:
+        raise ctx.error(path.name, f"unreadable file: {exc.strerror or exc}") from None
+
+
+def _csv_header(ctx: _ReadContext, file: str, encoding: str, lines: list[str], bad: set[int]
+                ) -> tuple[list[str], int]:
+    """The header (names lower-cased, checked) and its index: the first non-blank line."""
     if _blank(lines):
         raise ctx.error(file, f"empty file (blank lines only): no header row — {_EMPTY_HINT}")
-    # header: the first non-blank line
     h = 0
     while not lines[h].strip():
         h += 1
@@ -395,10 +445,14 @@ def _read_csv(ctx: _ReadContext, path: Path, encoding: str) -> pa.Table:
                 raise ctx.error(file, f"the header's fields are separated by {name}, not "
                                       "commas: a csv separates fields with ','")
     ctx.check_columns(file, header)
+    return header, h
+
+
+def _csv_table(ctx: _ReadContext, file: str, encoding: str, header: list[str], data: list[str],
+               shift: int, bad_data: set[int]) -> pa.Table:
+    """Data lines of a csv file → its table: data[k] is data line k + shift; bad_data: the
+    indexes in data of undecodable lines."""
     width = len(header)
-    data = lines[h + 1:]     # data[k] is file line h + 2 + k, i.e. data line h + 1 + k
-    shift = h + 1            # data line of data[k] = k + 1 + h  (header excluded)
-    bad_data = {i - (h + 1) for i in bad if i > h}
 
     # fast path: every record is one line with the header's width (the usual file)
     if not bad_data:

@@ -40,6 +40,7 @@ def findings(landing):
     rows = [f"T{i},{good},张三,COURT_DISHONEST_DEBTOR,,,2026-01-05,,active," for i in range(1, 8)]
     rows[2] = f"T3,{idn(good=False)},王五,COURT_DISHONEST_DEBTOR,,,2026-01-05,,active,"
     rows[5] = f"T2,{id_with_x()},李四,DEBT_PERFORMED,,,2026-01-31,,active,"   # repeats T2
+    rows.insert(4, f'T8,{good},张三,DEBT_PERFORMED,,,2026-01-06,,active,"JJ-2026\n第1号"')
     rows.append('T9,"broken,quoting')
     deliver(landing, "court", {"court.csv": FINDINGS_HEADER + "\n" + "\n".join(rows) + "\n"})
 
@@ -78,6 +79,17 @@ def test_a_month_landed_in_chunks_is_the_month_landed_whole(settings, tmp_path, 
     assert not [p for p in settings.warehouse.iterdir() if p.name.startswith(SPOOL_PREFIX)]
 
 
+def test_a_quoted_value_with_a_line_break_stays_one_row_across_blocks(settings):
+    findings(settings.landing)
+    land_source("court", MONTH, "r1", lenient(settings), chunk_rows=1)
+    staged = tables.read_arrow(catalog.staging("findings").at(settings),
+                               where={"source_id": "court", "month": MONTH}).to_pylist()
+    assert [r["case_ref"] for r in staged if r["record_id"] == "T8"] == ["JJ-2026\n第1号"]
+    bronze = tables.read_arrow(catalog.bronze("court", "findings").at(settings)).to_pylist()
+    assert {r["record_id"]: r["line"] for r in bronze}["T8"] == 5
+    assert max(r["line"] for r in bronze) == 10          # T9, after the two-line record
+
+
 def test_a_duplicate_in_a_later_chunk_names_the_first_row(settings):
     population(settings.landing)
     landed = land_source("population", MONTH, "r1", lenient(settings), chunk_rows=2)
@@ -108,10 +120,10 @@ def test_a_refused_delivery_in_chunks_keeps_staging_out_and_quarantine_in(settin
     strict = dataclasses.replace(settings, validation={**settings.validation,
                                                        "max_bad_share": 0.05,
                                                        "min_bad_rows": 1})
-    with pytest.raises(BatchRejected, match=r"court 2026-01: .*3 of 8 rows quarantined.*"
-                                            r"Bad rows by file: court.csv 3 of 8"):
+    with pytest.raises(BatchRejected, match=r"court 2026-01: .*3 of 9 rows quarantined.*"
+                                            r"Bad rows by file: court.csv 3 of 9"):
         land_source("court", MONTH, "r1", strict, chunk_rows=2)
     month = month_tables(settings, "court", "findings")
     assert "staging" not in month
-    assert len(month["bronze"]) == 8 and len(month["quarantine"]) == 3
+    assert len(month["bronze"]) == 9 and len(month["quarantine"]) == 3
     assert not [p for p in settings.warehouse.iterdir() if p.name.startswith(SPOOL_PREFIX)]
