@@ -79,8 +79,8 @@ def iter_delivery(delivery: Delivery, source_conf: dict, *,
                   chunk_rows: int = CHUNK_ROWS) -> "DeliveryStream":
     """The delivery's rows as RawBatch chunks of at most `chunk_rows` rows, in delivery order
     (`for chunk in stream.chunks()`); afterwards `stream.files` holds the FileStats. Parquet
-    files are read record batch by record batch; a csv or jsonl file is parsed whole (its
-    memory is bounded by the file, not the delivery), then cut into chunks. A DeliveryError
+    files are read record batch by record batch, csv and jsonl files block by block of
+    physical lines (a csv block is cut only between records). A DeliveryError
     (module docstring) can come from any chunk, the manifest's row count after the last."""
     return DeliveryStream(delivery, source_conf, forbidden_columns=forbidden_columns,
                           chunk_rows=chunk_rows)
@@ -117,25 +117,17 @@ class DeliveryStream:
             path = delivery.path / name
             suffix = path.suffix.lower()
             _check_content(ctx, path, suffix[1:])
-            if suffix in (".parquet", ".csv"):
-                rows = 0
-                read = (_read_parquet(ctx, path, self.chunk_rows) if suffix == ".parquet"
-                        else _read_csv(ctx, path, self.encoding, self.chunk_rows))
-                while True:
-                    with _gc_paused():
-                        table = next(read, None)
-                    if table is None:
-                        break
-                    rows += table.num_rows
-                    yield table
-            else:
+            read = (_read_parquet(ctx, path, self.chunk_rows) if suffix == ".parquet"
+                    else _read_csv(ctx, path, self.encoding, self.chunk_rows)
+                    if suffix == ".csv" else _read_jsonl(ctx, path, self.chunk_rows))
+            rows = 0
+            while True:
                 with _gc_paused():
-                    whole = _read_jsonl(ctx, path)
-                rows = whole.num_rows
-                step = self.chunk_rows or max(rows, 1)
-                for start in range(0, max(rows, 1), step):
-                    yield whole.slice(start, step)
-                del whole
+                    table = next(read, None)
+                if table is None:
+                    break
+                rows += table.num_rows
+                yield table
             self.files.append(FileStat(name, suffix[1:], rows))
         rows = sum(s.rows for s in self.files)
         if delivery.manifest is not None and delivery.manifest["row_count"] != rows:
@@ -398,11 +390,11 @@ def _read_csv(ctx: _ReadContext, path: Path, encoding: str, chunk_rows: int | No
         before = len(lines)
 
 
-def _byte_blocks(ctx: _ReadContext, path: Path, chunk_rows: int | None):
+def _byte_blocks(ctx: _ReadContext, path: Path, chunk_rows: int | None, quoted: bool = True):
     """The file's bytes in blocks of about chunk_rows physical lines (None: the whole file),
-    cut only after a LF where the file's count of '"' so far is even (a quoted value with
-    line breaks stays in one block; `""` inside quotes counts twice) and once a non-blank line
-    was seen (the first block holds the header)."""
+    cut after a LF once a non-blank line was seen (the first block holds the header or first
+    record) and, for `quoted` (csv), only where the file's count of '"' so far is even (a
+    quoted value with line breaks stays in one block; `""` inside quotes counts twice)."""
     if not chunk_rows:
         yield _read_bytes(ctx, path)
         return
@@ -413,7 +405,8 @@ def _byte_blocks(ctx: _ReadContext, path: Path, chunk_rows: int | None):
             text = False
             for line in fh:
                 block.append(line)
-                quotes += line.count(b'"')
+                if quoted:
+                    quotes += line.count(b'"')
                 text = text or bool(line.strip())
                 if len(block) >= chunk_rows and quotes % 2 == 0 and text:
                     yield b"".join(block)
@@ -614,19 +607,40 @@ def _json_kind(text: str) -> str:
     return {"[": "a JSON array", "{": "a JSON object"}.get(text[:1], "a JSON value")
 
 
-def _read_jsonl(ctx: _ReadContext, path: Path) -> pa.Table:
+def _read_jsonl(ctx: _ReadContext, path: Path, chunk_rows: int | None):
     """JSON Lines are UTF-8 (RFC 8259), one JSON object per line; numbers are kept as their
     literal text, except a quantity's, which becomes its plain decimal text (`12.50`, `1.25e1`
-    → `12.5`)."""
+    → `12.5`). Tables of about chunk_rows rows (None: one table), read block by block."""
     file = path.name
-    lines, bad = decode_lines(_read_bytes(ctx, path), "utf-8", "JSON Lines are UTF-8 (RFC 8259)",
-                              lambda reason: ctx.error(file, reason))
+    declared = "JSON Lines are UTF-8 (RFC 8259)"
+
+    def refuse(reason):
+        return ctx.error(file, reason)
+
+    def whole_file() -> list[str]:      # only for the message of a file that is not JSON Lines
+        return decode_lines(_read_bytes(ctx, path), "utf-8", declared, refuse)[0]
+
+    before = None         # physical lines of the file before the block
+    for block in _byte_blocks(ctx, path, chunk_rows, quoted=False):
+        lines, bad = decode_lines(block, "utf-8", declared, refuse, head=before is None)
+        start = None
+        if before is None:
+            start = _jsonl_head(ctx, file, lines, bad, whole_file)
+            before = 0
+        yield _jsonl_table(ctx, file, lines, bad, before, start, whole_file)
+        before += len(lines)
+
+
+def _jsonl_head(ctx: _ReadContext, file: str, lines: list[str], bad: set[int],
+                whole_file) -> int:
+    """The index of the file's first non-blank line, which must start a JSON object; a file
+    that is blank, a JSON array or another JSON document is refused as a whole."""
     if _blank(lines):
         raise ctx.error(file, f"empty file (blank lines only): no records — {_EMPTY_HINT}")
     start = next(i for i, line in enumerate(lines) if line.strip())
     head = lines[start].lstrip("\ufeff \t")
     if start not in bad and not head.startswith("{"):
-        whole = "".join(lines).strip().lstrip("\ufeff")
+        whole = "".join(whole_file()).strip().lstrip("\ufeff")
         try:
             doc = json.loads(whole)
         except ValueError:
@@ -640,6 +654,13 @@ def _read_jsonl(ctx: _ReadContext, path: Path) -> pa.Table:
                                   "one JSON object per line")
         raise ctx.error(file, "the extension says JSON Lines but the first line is not a JSON "
                               "object (a csv?): write one JSON object per line")
+    return start
+
+
+def _jsonl_table(ctx: _ReadContext, file: str, lines: list[str], bad: set[int], before: int,
+                 start: int | None, whole_file) -> pa.Table:
+    """A block of a JSON Lines file → its table: lines[i] is file line before + i + 1; `start`:
+    the index of the file's first non-blank line when it is in this block."""
     cols = ctx.contract.columns
     colset = frozenset(cols)
     decode = json.JSONDecoder(parse_float=_JsonFloat, parse_int=str,
@@ -671,14 +692,14 @@ def _read_jsonl(ctx: _ReadContext, path: Path) -> pa.Table:
                                          if end != len(text) else
                                          f"{_json_kind(text)}, not a JSON object")
                 if i == start:
-                    _refuse_json_document(ctx, file, lines)
+                    _refuse_json_document(ctx, file, whole_file())
                 obj = None
             elif not obj.keys() <= colset:
                 # keys beyond the contract (or spelt with other case / blanks): normalise, and
                 # record the extra ones for validation (forbidden_field / unknown_column)
                 norm = {str(k).strip().lower(): v for k, v in obj.items()}
                 if "" in norm:
-                    raise ctx.error(file, f"line {i + 1} has a key without a name (\"\"): every "
+                    raise ctx.error(file, f"line {before + i + 1} has a key without a name (\"\"): every "
                                           f"value needs one of the {ctx.contract.kind} "
                                           "contract's names")
                 beyond = sorted(k for k in norm if k not in colset)
@@ -688,7 +709,7 @@ def _read_jsonl(ctx: _ReadContext, path: Path) -> pa.Table:
             if obj is not None and isinstance(obj.get("quantity"), _JsonFloat):
                 obj["quantity"] = plain_decimal(obj["quantity"])
         records.append(obj if obj is not None else {})
-        out_lines.append(i + 1)
+        out_lines.append(before + i + 1)
         if len(records) - 1 in errors:
             unreadable[len(records) - 1] = line
             raws.append(redacted_json_row(line))

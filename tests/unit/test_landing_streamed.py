@@ -45,6 +45,22 @@ def findings(landing):
     deliver(landing, "court", {"court.csv": FINDINGS_HEADER + "\n" + "\n".join(rows) + "\n"})
 
 
+def traffic(landing):
+    import json
+
+    good = idn()
+    lines = [json.dumps({"record_id": f"J{i}", "id_number": good, "name": "张三",
+                         "item_code": "ADMIN_PENALTY", "level": "minor", "quantity": 12.5,
+                         "occurred_on": "2026-01-05", "status": "active"}, ensure_ascii=False)
+             for i in range(1, 8)]
+    lines[1] = lines[1].replace('"minor"', '"huge"')                       # unknown_level
+    lines[3] = "not json at all"                                           # unparseable_row
+    lines[5] = lines[5].replace('"status"', '"religion": "x", "status"')   # forbidden_field
+    lines.insert(4, "")
+    lines.append(lines[0])                                                 # duplicate J1
+    deliver(landing, "traffic_police", {"tp.jsonl": "\n".join(lines) + "\n"})
+
+
 def month_tables(settings, source_id, kind):
     where = {"source_id": source_id, "month": MONTH}
     out = {}
@@ -64,7 +80,8 @@ def lenient(settings):
 
 
 @pytest.mark.parametrize("source_id,kind,make", [("population", "population", population),
-                                                 ("court", "findings", findings)])
+                                                 ("court", "findings", findings),
+                                                 ("traffic_police", "findings", traffic)])
 def test_a_month_landed_in_chunks_is_the_month_landed_whole(settings, tmp_path, source_id,
                                                             kind, make):
     make(settings.landing)
