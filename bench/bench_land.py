@@ -52,6 +52,8 @@ def main(argv=None) -> int:
                     help="months generated; the last one is landed (default 2)")
     ap.add_argument("--end", default="2026-10")
     ap.add_argument("--findings-source", default="court")
+    ap.add_argument("--population-format", choices=["parquet", "csv", "jsonl"],
+                    help="write the population in this format instead of its conf's")
     ap.add_argument("--keep", help="folder for landing + warehouse (kept; the city is reused "
                                    "when its landing is there); default: a temporary folder")
     ap.add_argument("--land", nargs=2, metavar=("SOURCE", "MONTH"), help=argparse.SUPPRESS)
@@ -71,8 +73,10 @@ def main(argv=None) -> int:
             shutil.rmtree(landing, ignore_errors=True)
             conf = configured_sources()
             t0 = time.perf_counter()
-            generate_city(landing, args.adults, args.months, args.end,
-                          sources={s: conf[s] for s in sources})
+            chosen = {s: conf[s] for s in sources}
+            if args.population_format:
+                chosen["population"] = {**chosen["population"], "format": args.population_format}
+            generate_city(landing, args.adults, args.months, args.end, sources=chosen)
             print(f"generated {args.adults:,} adults × {args.months} months in "
                   f"{time.perf_counter() - t0:.1f} s → {landing}")
         shutil.rmtree(warehouse, ignore_errors=True)
