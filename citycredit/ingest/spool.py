@@ -41,11 +41,13 @@ class Spool:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-        source = pa.ipc.open_file(pa.memory_map(str(self.path)))
-
         def batches():
-            for i in range(source.num_record_batches):
-                yield source.get_batch(i)
+            # plain reads, not a memory map: mapped pages of a file read once would stay in
+            # the process's resident set, which would then grow with the delivery
+            with pa.OSFile(str(self.path)) as handle:
+                source = pa.ipc.open_file(handle)
+                for i in range(source.num_record_batches):
+                    yield source.get_batch(i)
         return pa.RecordBatchReader.from_batches(self.schema, batches())
 
     def frames(self):
