@@ -176,27 +176,28 @@ def first_occurrences(values) -> np.ndarray:
     or -1 (the first occurrence, or null): a duplicate can name what it repeats.
 
     `values`: a pandas Series or a pyarrow (Chunked)Array of text. Arrow's hash table encodes
-    the column (exact string equality, no Python per row); codes are handed out in order of
-    first appearance, so a row is a first occurrence exactly when its code exceeds every code
-    before it, and code k's first row is the k-th such row."""
+    the column (exact string equality, no Python per row; one table across chunks, so codes
+    agree between them); codes are handed out in order of first appearance, so a row is a
+    first occurrence exactly when its code exceeds every code before it, and code k's first
+    row is the k-th such row. Works on 32-bit codes: ~40 bytes a row besides Arrow's table."""
     arr = (pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
            if isinstance(values, pd.Series) else values)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
     n = len(arr)
     first = np.full(n, -1, dtype=np.int64)
     if n < 2:
         return first
-    codes = pc.dictionary_encode(arr).indices
-    null = codes.is_null().to_numpy(zero_copy_only=False)
-    codes = pc.fill_null(codes, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    encoded = pc.dictionary_encode(arr)
+    parts = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+    codes = np.concatenate([pc.fill_null(part.indices, -1).to_numpy(zero_copy_only=False)
+                            for part in parts])
+    del encoded, parts
     seen_max = np.maximum.accumulate(codes)
     is_first = np.empty(n, dtype=bool)
-    is_first[0] = True
-    is_first[1:] = codes[1:] > seen_max[:-1]
-    is_first &= ~null
+    is_first[0] = codes[0] >= 0
+    np.greater(codes[1:], seen_max[:-1], out=is_first[1:])
+    del seen_max
     first_rows = np.flatnonzero(is_first)
-    repeat = ~is_first & ~null
+    repeat = ~is_first & (codes >= 0)
     first[repeat] = first_rows[codes[repeat]]
     return first
 
