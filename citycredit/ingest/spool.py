@@ -48,6 +48,7 @@ class Spool:
                 source = pa.ipc.open_file(handle)
                 for i in range(source.num_record_batches):
                     yield source.get_batch(i)
+            pa.default_memory_pool().release_unused()
         return pa.RecordBatchReader.from_batches(self.schema, batches())
 
     def frames(self):

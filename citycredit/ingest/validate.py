@@ -751,6 +751,7 @@ class DeliveryChecks:
             else:
                 work[col] = _concat(self._pieces[col])
         self._pieces = {}
+        pa.default_memory_pool().release_unused()   # the duplicate check's hash table
         self._all_lines = np.concatenate(self._lines)
         self._all_files = np.concatenate(self._file_codes)
         self._file_names = np.array(list(self._files), dtype=object)
