@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 DEMO   ?= demo
 
 .PHONY: install demo notebooks test test-fast bench bench-month bench-lookup bench-simulate bench-silver \
-        bench-generate bench-scan cluster-test check-wrk airflow-test check-java cjk-font postgresql \
+        bench-generate bench-land bench-scan cluster-test check-wrk airflow-test check-java cjk-font postgresql \
         system-deps clean
 
 $(VENV)/.installed: setup.py constraints.txt
@@ -78,6 +78,12 @@ bench: install check-java
 ## The synthetic city generator at full scale
 bench-generate: install
 	$(PY) -m bench.bench_generate --adults $(ADULTS) --months $(MONTHS)
+
+## Landing + validation of one large delivery (population parquet + court csv of LAND_ADULTS):
+## rows, wall, rows/s and peak RSS per source, each landed in its own process
+LAND_ADULTS ?= 1000000
+bench-land: install
+	$(PY) -m bench.bench_land --adults $(LAND_ADULTS)
 
 ## A month in steady state end to end (`citycredit run`): the last month of a 36-month city, the
 ## 35 before it bulk-loaded into bronze and silver and the 35th published (bench/history.py);

@@ -29,12 +29,15 @@ def bronze_rows(raw: RawBatch, source_id: str, month: str, run_id: str,
     return pa.table(columns, schema=table.schema)
 
 
-def write_bronze(warehouse, raw: RawBatch, source_id: str, month: str, run_id: str) -> None:
-    """Replace bronze/<source_id> month `month` with the delivery. The bronze folder is made
-    readable by the pipeline's account only: it holds identity numbers in clear (SPEC §7)."""
-    location = catalog.bronze(source_id, raw.kind).at(warehouse)
-    tables.write_arrow(bronze_rows(raw, source_id, month, run_id, location.table), location,
-                       mode="overwrite", replace={"month": month})
+def write_bronze(warehouse, raw: RawBatch | pa.RecordBatchReader, source_id: str, month: str,
+                 run_id: str, kind: str | None = None) -> None:
+    """Replace bronze/<source_id> month `month` with the delivery (a RawBatch, or bronze_rows
+    streamed as a RecordBatchReader of a `kind` source). The bronze folder is made readable by
+    the pipeline's account only: it holds identity numbers in clear (SPEC §7)."""
+    location = catalog.bronze(source_id, kind or raw.kind).at(warehouse)
+    data = (raw if isinstance(raw, pa.RecordBatchReader)
+            else bronze_rows(raw, source_id, month, run_id, location.table))
+    tables.write_arrow(data, location, mode="overwrite", replace={"month": month})
     os.chmod(os.path.dirname(location.path), 0o700)
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pandas as pd
+import pyarrow as pa
 
 if TYPE_CHECKING:
     from .delivery import Delivery
@@ -86,6 +87,13 @@ CONTRACTS: dict[str, Contract] = {
         key="consent_id",
     ),
 }
+
+
+def raw_schema(contract: Contract) -> pa.Schema:
+    """The Arrow schema of RawBatch.data (contract columns and META_COLUMNS)."""
+    return pa.schema([(c, pa.string()) for c in contract.columns]
+                     + [("_file", pa.string()), ("_line", pa.int64())]
+                     + [(c, pa.string()) for c in META_COLUMNS[2:]])
 
 
 def contract_for(source_conf: dict) -> Contract:

@@ -15,6 +15,7 @@ shape falls back to its reason code and description.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -57,7 +58,9 @@ class SourceContext:
     derived: dict                  # the suite's derived columns: name → spec
     params: dict                   # suite parameters of the run
     forbidden: frozenset           # validation.forbidden_columns
-    first_of: dict = field(default_factory=dict)   # column → first_occurrences array
+    first_of: dict = field(default_factory=dict)   # column → first_occurrences (delivery
+    #                                                positions) of the rows of the frame
+    place: Callable[[int], str] | None = None      # delivery position → "<file> line <n>"
 
 
 def _value(v) -> str:
@@ -118,11 +121,10 @@ def _phrase(ctx: SourceContext, df: pd.DataFrame, failure: CheckFailure):
         return lambda pos: f"{source} {_value(val(pos))} does not match {pattern}"
     if function == "duplicated":
         first = ctx.first_of.get(source)
-        files, lines = column_values("_file"), df["_line"].to_numpy()
 
         def repeated(pos):
-            where = (f"{files[first[pos]]} line {lines[first[pos]]}"
-                     if first is not None and first[pos] >= 0 else "an earlier row")
+            where = (ctx.place(first[pos]) if first is not None and first[pos] >= 0
+                     else "an earlier row")
             if personal:
                 return f"the same {source} as {where}"
             return f"{source} {_value(val(pos))} repeats {where}"
@@ -200,21 +202,15 @@ def row_details(ctx: SourceContext, df: pd.DataFrame,
     return RowDetails(by_reason)
 
 
-def refusal_summary(df: pd.DataFrame, bad: np.ndarray, details: RowDetails) -> str:
-    """Which files the bad rows are in (bad of landed per file), then per reason code (most
-    rows first) its count and one example line with its detail."""
-    files = df["_file"].to_numpy(dtype=object)
-    lines = df["_line"].to_numpy()
-    names, landed = np.unique(files, return_counts=True) if len(files) else ([], [])
-    per_file = []
-    for name, count in zip(names, landed):
-        n_bad = int(bad[files == name].sum())
-        if n_bad:
-            per_file.append(f"{name} {n_bad} of {count}")
-    reasons = []
-    for reason, by_pos in sorted(details.by_reason.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        pos = min(by_pos)
-        reasons.append(f"{reason} {len(by_pos)} (e.g. {files[pos]} line {lines[pos]}: "
-                       f"{by_pos[pos]})")
+def refusal_summary(landed_per_file: dict[str, int], bad_per_file: dict[str, int],
+                    reasons: dict[str, list]) -> str:
+    """Which files the bad rows are in (bad of landed per file, by file name), then per reason
+    code (most rows first) its count and one example line with its detail — the first row of
+    the delivery with it. `reasons`: code → [rows, file, line, detail of the example]."""
+    per_file = [f"{name} {bad_per_file[name]} of {landed}"
+                for name, landed in sorted(landed_per_file.items()) if bad_per_file.get(name)]
+    shown = [f"{reason} {rows} (e.g. {file} line {line}: {detail})"
+             for reason, (rows, file, line, detail)
+             in sorted(reasons.items(), key=lambda kv: (-kv[1][0], kv[0]))]
     return (f"Bad rows by file: {', '.join(per_file)}."
-            + (f" By reason: {'; '.join(reasons)}." if reasons else ""))
+            + (f" By reason: {'; '.join(shown)}." if shown else ""))

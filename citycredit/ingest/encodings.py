@@ -65,7 +65,8 @@ def _utf8_evidence(data: bytes) -> tuple[int, int, int | None]:
 
 
 def decode_lines(data: bytes, encoding: str, declared: str,
-                 refuse: Callable[[str], Exception]) -> tuple[list[str], set[int]]:
+                 refuse: Callable[[str], Exception], *, head: bool = True
+                 ) -> tuple[list[str], set[int]]:
     """Physical lines (with their line endings) and the 0-based indexes of undecodable ones.
 
     A file in another encoding than the one declared is refused with both named: a file that is
@@ -76,8 +77,12 @@ def decode_lines(data: bytes, encoding: str, declared: str,
     GB 18030, where 0x0A never occurs inside a multi-byte character — so that one bad row
     cannot sink the file. `declared` says who declares the encoding, for the message
     ("conf/sources.yaml declares gb18030 for public_security"); `refuse(reason)` makes the
-    file-level error that is raised.
+    file-level error that is raised. `head=False`: `data` is a later block of a file read in
+    blocks (cut after a LF), whose head was judged already: it is only decoded.
     """
+    if not head:
+        return _decoded_lines(data, "utf-8" if _is_utf8(codecs.lookup(encoding).name)
+                              else encoding)
     for bom, name in _TEXT_BOMS:
         if data.startswith(bom):
             raise refuse(f"the file is {name} text (a spreadsheet's 'Unicode text' "
@@ -111,6 +116,21 @@ def decode_lines(data: bytes, encoding: str, declared: str,
                          "deliver UTF-8"
                          + (", or declare gb18030 in conf/sources.yaml"
                             if gb and "conf/sources.yaml" in declared else ""))
+    return _lines_one_by_one(data, codec)
+
+
+def _decoded_lines(data: bytes, codec: str) -> tuple[list[str], set[int]]:
+    """decode_lines after the file-level checks: at once when the bytes decode, else line by
+    line (split on LF), undecodable lines replaced and their indexes returned."""
+    if data.isascii():
+        return io.StringIO(data.decode("ascii"), newline="").readlines(), set()
+    try:
+        return io.StringIO(data.decode(codec), newline="").readlines(), set()
+    except UnicodeDecodeError:
+        return _lines_one_by_one(data, codec)
+
+
+def _lines_one_by_one(data: bytes, codec: str) -> tuple[list[str], set[int]]:
     lines, bad = [], set()
     pieces = data.split(b"\n")
     for i, piece in enumerate(pieces):

@@ -97,11 +97,11 @@ def quarantine_subject_keys(data: pd.DataFrame, quarantined: pd.DataFrame, key: 
     return subject_keys(numbers, key)
 
 
-def write_quarantine(warehouse, quarantined: pd.DataFrame, source_id: str, month: str,
-                     run_id: str) -> None:
-    """Replace quarantine/rows of (source_id, month) with `quarantined` (columns file, line,
-    reasons, detail, raw — see validate._quarantined_rows — and subject_key, see
-    quarantine_subject_keys) in one atomic commit."""
+def quarantine_rows(quarantined: pd.DataFrame, source_id: str, month: str, run_id: str
+                    ) -> pa.Table:
+    """Quarantined rows (columns file, line, reasons, detail, raw — see
+    validate._quarantined_rows — and subject_key, see quarantine_subject_keys) → rows of
+    quarantine/rows."""
     frame = quarantined.reindex(
         columns=["file", "line", "reasons", "detail", "raw", "subject_key"]).copy()
     frame["subject_key"] = frame["subject_key"].astype(object).where(
@@ -112,8 +112,16 @@ def write_quarantine(warehouse, quarantined: pd.DataFrame, source_id: str, month
     frame["raw"] = frame["raw"].map(lambda v: v if v is None or isinstance(v, str)
                                     else json.dumps(v, ensure_ascii=False, default=str))
     frame["load_id"] = run_id
-    location = catalog.QUARANTINE.at(warehouse)
-    data = pa.Table.from_pandas(frame[location.table.columns], schema=location.table.schema,
-                                preserve_index=False)
-    tables.write_arrow(data, location, mode="overwrite",
+    table = catalog.QUARANTINE
+    return pa.Table.from_pandas(frame[table.columns], schema=table.schema, preserve_index=False)
+
+
+def write_quarantine(warehouse, quarantined: pd.DataFrame | pa.RecordBatchReader,
+                     source_id: str, month: str, run_id: str) -> None:
+    """Replace quarantine/rows of (source_id, month) with `quarantined` (a frame as
+    quarantine_rows takes, or quarantine_rows streamed as a RecordBatchReader) in one atomic
+    commit."""
+    data = (quarantined if isinstance(quarantined, pa.RecordBatchReader)
+            else quarantine_rows(quarantined, source_id, month, run_id))
+    tables.write_arrow(data, catalog.QUARANTINE.at(warehouse), mode="overwrite",
                        replace={"source_id": source_id, "month": month})

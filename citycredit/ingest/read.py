@@ -53,49 +53,104 @@ from .encodings import decode_lines, redacted_csv_row, redacted_json_row
 from .typed import column_as_text, column_role, plain_decimal
 
 
+#: rows per chunk when a delivery is read in chunks (iter_delivery): ~100-200 MB per chunk in
+#: pandas, whatever the delivery's size
+CHUNK_ROWS = 500_000
+
+
 def read_delivery(delivery: Delivery, source_conf: dict, *,
                   forbidden_columns: Iterable[str] | None = None) -> RawBatch:
     """Read every data file of the delivery into one RawBatch (rows in file-name, line order).
 
     `source_conf` is the source's conf/sources.yaml entry (`kind`, optional `encoding`,
     `date_format`). `forbidden_columns` defaults to `validation.forbidden_columns` of the conf
-    in force. Raises DeliveryError for a problem with a whole file (module docstring).
+    in force. Raises DeliveryError for a problem with a whole file (module docstring). For a
+    delivery of any size, iter_delivery reads the same rows in chunks of bounded size.
     """
-    contract = contract_for(source_conf)
-    forbidden = frozenset(c.lower() for c in (forbidden_columns if forbidden_columns is not None
-                                              else configured_forbidden_columns()))
-    encoding = (source_conf or {}).get("encoding") or "utf-8"
-    ctx = _ReadContext(delivery.source_id, delivery.month, contract, forbidden,
-                       (source_conf or {}).get("date_format") or "%Y-%m-%d")
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise DeliveryError(delivery.source_id, delivery.month, None,
-                            f"unknown encoding {encoding!r} in conf/sources.yaml") from None
-    tables, stats = [], []
-    for name in delivery.files:
-        path = delivery.path / name
-        suffix = path.suffix.lower()
-        _check_content(ctx, path, suffix[1:])
-        if suffix == ".csv":
-            with _gc_paused():
-                frame = _read_csv(ctx, path, encoding)
-        elif suffix == ".jsonl":
-            with _gc_paused():
-                frame = _read_jsonl(ctx, path)
-        else:
-            frame = _read_parquet(ctx, path)
-        tables.append(frame)
-        stats.append(FileStat(name, suffix[1:], frame.num_rows))
-    rows = sum(s.rows for s in stats)
-    if delivery.manifest is not None and delivery.manifest["row_count"] != rows:
-        detail = ", ".join(f"{s.name}: {s.rows}" for s in stats) or "no data files"
-        raise DeliveryError(delivery.source_id, delivery.month, MANIFEST_FILE,
-                            f"manifest row_count {delivery.manifest['row_count']} ≠ {rows} rows "
-                            f"read ({detail})")
-    data = _to_frame(tables, contract)
-    return RawBatch(delivery.source_id, delivery.month, contract.kind, contract, data, stats,
-                    delivery)
+    stream = DeliveryStream(delivery, source_conf, forbidden_columns=forbidden_columns,
+                            chunk_rows=None)
+    tables = list(stream.tables())
+    return RawBatch(delivery.source_id, delivery.month, stream.contract.kind, stream.contract,
+                    _to_frame(tables, stream.contract), stream.files, delivery)
+
+
+def iter_delivery(delivery: Delivery, source_conf: dict, *,
+                  forbidden_columns: Iterable[str] | None = None,
+                  chunk_rows: int = CHUNK_ROWS) -> "DeliveryStream":
+    """The delivery's rows as RawBatch chunks of at most `chunk_rows` rows, in delivery order
+    (`for chunk in stream.chunks()`); afterwards `stream.files` holds the FileStats. Parquet
+    files are read record batch by record batch, csv and jsonl files block by block of
+    physical lines (a csv block is cut only between records). A DeliveryError
+    (module docstring) can come from any chunk, the manifest's row count after the last."""
+    return DeliveryStream(delivery, source_conf, forbidden_columns=forbidden_columns,
+                          chunk_rows=chunk_rows)
+
+
+class DeliveryStream:
+    """A delivery read file by file, in chunks (read_delivery, iter_delivery)."""
+
+    def __init__(self, delivery: Delivery, source_conf: dict, *,
+                 forbidden_columns: Iterable[str] | None, chunk_rows: int | None):
+        self.delivery = delivery
+        self.contract = contract_for(source_conf)
+        self.forbidden = frozenset(c.lower() for c in (
+            forbidden_columns if forbidden_columns is not None
+            else configured_forbidden_columns()))
+        self.encoding = (source_conf or {}).get("encoding") or "utf-8"
+        self.ctx = _ReadContext(delivery.source_id, delivery.month, self.contract,
+                                self.forbidden,
+                                (source_conf or {}).get("date_format") or "%Y-%m-%d")
+        self.chunk_rows = chunk_rows
+        self.files: list[FileStat] = []
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise DeliveryError(delivery.source_id, delivery.month, None,
+                                f"unknown encoding {self.encoding!r} in conf/sources.yaml"
+                                ) from None
+
+    def tables(self):
+        """Arrow tables (contract columns + META_COLUMNS) of at most chunk_rows rows; the
+        manifest's row count is checked after the last file."""
+        ctx, delivery = self.ctx, self.delivery
+        for name in delivery.files:
+            path = delivery.path / name
+            suffix = path.suffix.lower()
+            _check_content(ctx, path, suffix[1:])
+            read = (_read_parquet(ctx, path, self.chunk_rows) if suffix == ".parquet"
+                    else _read_csv(ctx, path, self.encoding, self.chunk_rows)
+                    if suffix == ".csv" else _read_jsonl(ctx, path, self.chunk_rows))
+            rows = 0
+            while True:
+                with _gc_paused():
+                    table = next(read, None)
+                if table is None:
+                    break
+                rows += table.num_rows
+                yield table
+            self.files.append(FileStat(name, suffix[1:], rows))
+        rows = sum(s.rows for s in self.files)
+        if delivery.manifest is not None and delivery.manifest["row_count"] != rows:
+            detail = ", ".join(f"{s.name}: {s.rows}" for s in self.files) or "no data files"
+            raise DeliveryError(delivery.source_id, delivery.month, MANIFEST_FILE,
+                                f"manifest row_count {delivery.manifest['row_count']} ≠ {rows} "
+                                f"rows read ({detail})")
+
+    def chunks(self):
+        """RawBatch chunks (their `data` as RawBatch.data) with rows; one empty chunk for a
+        delivery without any."""
+        empty = True
+        for table in self.tables():
+            if table.num_rows:
+                empty = False
+                yield self._batch(table)
+        if empty:
+            yield self._batch(None)
+
+    def _batch(self, table: pa.Table | None) -> RawBatch:
+        return RawBatch(self.delivery.source_id, self.delivery.month, self.contract.kind,
+                        self.contract, _to_frame([table] if table is not None else [],
+                                                 self.contract), [], self.delivery)
 
 
 @contextlib.contextmanager
@@ -313,14 +368,60 @@ def _sparse(values: dict, n: int) -> list | None:
 _OTHER_SEPARATORS = (("\t", "tabs"), (";", "semicolons"), ("|", "vertical bars"))
 
 
-def _read_csv(ctx: _ReadContext, path: Path, encoding: str) -> pa.Table:
+def _read_csv(ctx: _ReadContext, path: Path, encoding: str, chunk_rows: int | None):
+    """The file's rows as tables of about chunk_rows rows (None: one table), read block by
+    block (_byte_blocks): the header is judged in the first block, the encoding by the file's
+    head (encodings.decode_lines)."""
     file = path.name
-    lines, bad = decode_lines(_read_bytes(ctx, path), encoding,
-                              f"conf/sources.yaml declares {encoding} for {ctx.source_id}",
-                              lambda reason: ctx.error(file, reason))
+    declared = f"conf/sources.yaml declares {encoding} for {ctx.source_id}"
+    header = None
+    before = 0            # physical lines of the file before the block
+    for block in _byte_blocks(ctx, path, chunk_rows):
+        lines, bad = decode_lines(block, encoding, declared, lambda reason: ctx.error(file, reason),
+                                  head=header is None)
+        if header is not None:   # data line of lines[k] is its 0-based line in the file
+            yield _csv_table(ctx, file, encoding, header, lines, before, bad)
+            before += len(lines)
+            continue
+        header, h = _csv_header(ctx, file, encoding, lines, bad)
+        # data[k] = lines[h + 1 + k] is data line h + 1 + k (header excluded)
+        yield _csv_table(ctx, file, encoding, header, lines[h + 1:], h + 1,
+                         {i - (h + 1) for i in bad if i > h})
+        before = len(lines)
+
+
+def _byte_blocks(ctx: _ReadContext, path: Path, chunk_rows: int | None, quoted: bool = True):
+    """The file's bytes in blocks of about chunk_rows physical lines (None: the whole file),
+    cut after a LF once a non-blank line was seen (the first block holds the header or first
+    record) and, for `quoted` (csv), only where the file's count of '"' so far is even (a
+    quoted value with line breaks stays in one block; `""` inside quotes counts twice)."""
+    if not chunk_rows:
+        yield _read_bytes(ctx, path)
+        return
+    try:
+        with open(path, "rb") as fh:
+            block: list[bytes] = []
+            quotes = 0
+            text = False
+            for line in fh:
+                block.append(line)
+                if quoted:
+                    quotes += line.count(b'"')
+                text = text or bool(line.strip())
+                if len(block) >= chunk_rows and quotes % 2 == 0 and text:
+                    yield b"".join(block)
+                    block = []
+            if block:
+                yield b"".join(block)
+    except OSError as exc:
+        raise ctx.error(path.name, f"unreadable file: {exc.strerror or exc}") from None
+
+
+def _csv_header(ctx: _ReadContext, file: str, encoding: str, lines: list[str], bad: set[int]
+                ) -> tuple[list[str], int]:
+    """The header (names lower-cased, checked) and its index: the first non-blank line."""
     if _blank(lines):
         raise ctx.error(file, f"empty file (blank lines only): no header row — {_EMPTY_HINT}")
-    # header: the first non-blank line
     h = 0
     while not lines[h].strip():
         h += 1
@@ -337,10 +438,14 @@ def _read_csv(ctx: _ReadContext, path: Path, encoding: str) -> pa.Table:
                 raise ctx.error(file, f"the header's fields are separated by {name}, not "
                                       "commas: a csv separates fields with ','")
     ctx.check_columns(file, header)
+    return header, h
+
+
+def _csv_table(ctx: _ReadContext, file: str, encoding: str, header: list[str], data: list[str],
+               shift: int, bad_data: set[int]) -> pa.Table:
+    """Data lines of a csv file → its table: data[k] is data line k + shift; bad_data: the
+    indexes in data of undecodable lines."""
     width = len(header)
-    data = lines[h + 1:]     # data[k] is file line h + 2 + k, i.e. data line h + 1 + k
-    shift = h + 1            # data line of data[k] = k + 1 + h  (header excluded)
-    bad_data = {i - (h + 1) for i in bad if i > h}
 
     # fast path: every record is one line with the header's width (the usual file)
     if not bad_data:
@@ -502,19 +607,40 @@ def _json_kind(text: str) -> str:
     return {"[": "a JSON array", "{": "a JSON object"}.get(text[:1], "a JSON value")
 
 
-def _read_jsonl(ctx: _ReadContext, path: Path) -> pa.Table:
+def _read_jsonl(ctx: _ReadContext, path: Path, chunk_rows: int | None):
     """JSON Lines are UTF-8 (RFC 8259), one JSON object per line; numbers are kept as their
     literal text, except a quantity's, which becomes its plain decimal text (`12.50`, `1.25e1`
-    → `12.5`)."""
+    → `12.5`). Tables of about chunk_rows rows (None: one table), read block by block."""
     file = path.name
-    lines, bad = decode_lines(_read_bytes(ctx, path), "utf-8", "JSON Lines are UTF-8 (RFC 8259)",
-                              lambda reason: ctx.error(file, reason))
+    declared = "JSON Lines are UTF-8 (RFC 8259)"
+
+    def refuse(reason):
+        return ctx.error(file, reason)
+
+    def whole_file() -> list[str]:      # only for the message of a file that is not JSON Lines
+        return decode_lines(_read_bytes(ctx, path), "utf-8", declared, refuse)[0]
+
+    before = None         # physical lines of the file before the block
+    for block in _byte_blocks(ctx, path, chunk_rows, quoted=False):
+        lines, bad = decode_lines(block, "utf-8", declared, refuse, head=before is None)
+        start = None
+        if before is None:
+            start = _jsonl_head(ctx, file, lines, bad, whole_file)
+            before = 0
+        yield _jsonl_table(ctx, file, lines, bad, before, start, whole_file)
+        before += len(lines)
+
+
+def _jsonl_head(ctx: _ReadContext, file: str, lines: list[str], bad: set[int],
+                whole_file) -> int:
+    """The index of the file's first non-blank line, which must start a JSON object; a file
+    that is blank, a JSON array or another JSON document is refused as a whole."""
     if _blank(lines):
         raise ctx.error(file, f"empty file (blank lines only): no records — {_EMPTY_HINT}")
     start = next(i for i, line in enumerate(lines) if line.strip())
     head = lines[start].lstrip("\ufeff \t")
     if start not in bad and not head.startswith("{"):
-        whole = "".join(lines).strip().lstrip("\ufeff")
+        whole = "".join(whole_file()).strip().lstrip("\ufeff")
         try:
             doc = json.loads(whole)
         except ValueError:
@@ -528,6 +654,13 @@ def _read_jsonl(ctx: _ReadContext, path: Path) -> pa.Table:
                                   "one JSON object per line")
         raise ctx.error(file, "the extension says JSON Lines but the first line is not a JSON "
                               "object (a csv?): write one JSON object per line")
+    return start
+
+
+def _jsonl_table(ctx: _ReadContext, file: str, lines: list[str], bad: set[int], before: int,
+                 start: int | None, whole_file) -> pa.Table:
+    """A block of a JSON Lines file → its table: lines[i] is file line before + i + 1; `start`:
+    the index of the file's first non-blank line when it is in this block."""
     cols = ctx.contract.columns
     colset = frozenset(cols)
     decode = json.JSONDecoder(parse_float=_JsonFloat, parse_int=str,
@@ -559,14 +692,14 @@ def _read_jsonl(ctx: _ReadContext, path: Path) -> pa.Table:
                                          if end != len(text) else
                                          f"{_json_kind(text)}, not a JSON object")
                 if i == start:
-                    _refuse_json_document(ctx, file, lines)
+                    _refuse_json_document(ctx, file, whole_file())
                 obj = None
             elif not obj.keys() <= colset:
                 # keys beyond the contract (or spelt with other case / blanks): normalise, and
                 # record the extra ones for validation (forbidden_field / unknown_column)
                 norm = {str(k).strip().lower(): v for k, v in obj.items()}
                 if "" in norm:
-                    raise ctx.error(file, f"line {i + 1} has a key without a name (\"\"): every "
+                    raise ctx.error(file, f"line {before + i + 1} has a key without a name (\"\"): every "
                                           f"value needs one of the {ctx.contract.kind} "
                                           "contract's names")
                 beyond = sorted(k for k in norm if k not in colset)
@@ -576,7 +709,7 @@ def _read_jsonl(ctx: _ReadContext, path: Path) -> pa.Table:
             if obj is not None and isinstance(obj.get("quantity"), _JsonFloat):
                 obj["quantity"] = plain_decimal(obj["quantity"])
         records.append(obj if obj is not None else {})
-        out_lines.append(i + 1)
+        out_lines.append(before + i + 1)
         if len(records) - 1 in errors:
             unreadable[len(records) - 1] = line
             raws.append(redacted_json_row(line))
@@ -611,25 +744,47 @@ def _refuse_json_document(ctx: _ReadContext, file: str, lines: list[str]) -> Non
                           "not JSON Lines: write one JSON object per line")
 
 
-def _read_parquet(ctx: _ReadContext, path: Path) -> pa.Table:
-    """Column-wise with pyarrow: no per-row Python."""
+def _read_parquet(ctx: _ReadContext, path: Path, chunk_rows: int | None):
+    """Column-wise with pyarrow, record batch by record batch (at most chunk_rows rows each;
+    None: the whole file as one table): no per-row Python."""
     file = path.name
     try:
-        table = pq.read_table(path)
+        parquet = pq.ParquetFile(path)
+        schema = parquet.schema_arrow
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise ctx.error(file, f"unreadable parquet file: {exc}") from None
-    names = [n.strip().lower() for n in table.column_names]
+    names = [n.strip().lower() for n in schema.names]
     ctx.check_columns(file, names)
-    by_name = dict(zip(names, table.columns))
+    total = parquet.metadata.num_rows
+    batches = (parquet.iter_batches(batch_size=chunk_rows) if chunk_rows
+               else [parquet.read()])
+    offset = 0
+    try:
+        for batch in batches:
+            yield _parquet_table(ctx, file, names, batch, offset)
+            offset += batch.num_rows
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise ctx.error(file, f"unreadable parquet file: {exc}") from None
+    if offset == 0 and not total and chunk_rows:
+        yield _parquet_table(ctx, file, names, schema.empty_table(), 0)
+
+
+def _parquet_table(ctx: _ReadContext, file: str, names: list[str], batch, offset: int
+                   ) -> pa.Table:
+    """One record batch (or table) of a Parquet file, rows offset+1… → a file table (_table)."""
+    by_name = dict(zip(names, batch.columns))
     columns = {}
     for col in ctx.contract.columns:
         if col in by_name:
+            values = by_name[col]
+            if isinstance(values, pa.ChunkedArray):
+                values = values.combine_chunks()
             try:
                 columns[col] = column_as_text(
-                    by_name[col].combine_chunks(), col, column_role(ctx.contract, col),
+                    values, col, column_role(ctx.contract, col),
                     ctx.date_format, lambda reason: ctx.error(file, reason))
             except pa.ArrowException as exc:
                 raise ctx.error(file, f"column {col}: cannot read as text: {exc}") from None
-    lines = np.arange(1, table.num_rows + 1, dtype=np.int64)
+    lines = np.arange(offset + 1, offset + batch.num_rows + 1, dtype=np.int64)
     _check_repeated_header(ctx, file, names, columns, lines)
     return _table(ctx.contract, columns, file, lines, None, None, None)

@@ -11,16 +11,24 @@ from ..io import tables
 from ..silver.pseudonymise import pseudonymise
 
 
-def write_staging(warehouse, accepted: pd.DataFrame, kind: str, source_id: str, month: str,
-                  run_id: str, key: str) -> None:
-    """Accepted rows (validate.ValidationResult.accepted) → staging/<kind> (source_id, month)."""
-    location = catalog.staging(kind).at(warehouse)
+def staging_rows(accepted: pd.DataFrame, kind: str, source_id: str, month: str, run_id: str,
+                 key: str, table: catalog.Table) -> pa.Table:
+    """Accepted rows (validate.ValidationResult.accepted, or a chunk of them) → rows of
+    staging/<kind>: pseudonymised (silver.pseudonymise), source_id, month, load_id."""
     frame = pseudonymise(accepted, kind, key)
     if kind == "appeals":          # an appeal's source_id is the appealed finding's source
         frame = frame.rename(columns={"source_id": "appeal_source_id"})
     frame = frame.assign(source_id=source_id, month=month, load_id=run_id)
-    data = pa.Table.from_pandas(frame[location.table.columns], schema=location.table.schema,
-                                preserve_index=False)
+    return pa.Table.from_pandas(frame[table.columns], schema=table.schema, preserve_index=False)
+
+
+def write_staging(warehouse, accepted: pd.DataFrame | pa.RecordBatchReader, kind: str,
+                  source_id: str, month: str, run_id: str, key: str) -> None:
+    """Accepted rows (validate.ValidationResult.accepted), or staging_rows streamed as a
+    RecordBatchReader → staging/<kind> (source_id, month), one atomic replace."""
+    location = catalog.staging(kind).at(warehouse)
+    data = (accepted if isinstance(accepted, pa.RecordBatchReader) else
+            staging_rows(accepted, kind, source_id, month, run_id, key, location.table))
     tables.write_arrow(data, location, mode="overwrite",
                        replace={"source_id": source_id, "month": month})
 

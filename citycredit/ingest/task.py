@@ -1,8 +1,8 @@
 """The ingest steps of the month (thin: settings in, typed results out; the work is in the
 modules beside this one). Results are JSON-able TypedDicts: they travel through Airflow's XCom.
 
-    find delivery → read → suppress (erased persons) → bronze → validate (GX) → quarantine
-                  → staging (pseudonymised)
+    find delivery → read in chunks → suppress (erased persons) → validate (GX) → bronze,
+                  quarantine → staging (pseudonymised)
 """
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ import time
 from typing import TypedDict
 
 from ..config import Settings, load_settings
-from .bronze import volume_drop, write_bronze
+from .bronze import bronze_rows, volume_drop, write_bronze
+from .contracts import raw_schema
 from .delivery import DeliveryError, DeliveryMissing, deliveries_of_month, find_delivery
-from .quarantine import quarantine_subject_keys, write_quarantine
-from .read import read_delivery
-from .staging import write_staging
+from .quarantine import quarantine_rows, quarantine_subject_keys, write_quarantine
+from .read import CHUNK_ROWS, iter_delivery
+from .spool import spools
+from .staging import staging_rows, write_staging
 from .suppress import drop_appeals_of_erased, drop_suppressed, dropped_finding_refs
 
 __all__ = ["BatchRejected", "DeliveryError", "DeliveryMissing", "Deliveries", "Landed",
@@ -104,41 +106,51 @@ def _landed_earlier(settings: Settings, source_id: str, month: str) -> Landed:
                                     "quarantine and staging of the month stand"}
 
 
-def _suppress(settings: Settings, raw, delivery, source_id: str, month: str, run_id: str):
-    """`raw` less the rows of erased persons (SPEC §7) and the appeals about their findings,
-    and how many rows were dropped. A late delivery about them loses those rows in landing too
-    (and the erasure log says so); late findings of theirs are recorded as suppressed findings,
-    so appeals about them are dropped as well."""
+def _drop_erased(settings: Settings, raw, erased: set[str], erased_findings: set[str],
+                 source_id: str):
+    """One chunk less the rows of erased persons (SPEC §7) and the appeals about their
+    findings: (chunk, rows dropped, identity number → subject_key of the dropped persons,
+    (source_id, record_id) the dropped appeals named, the dropped persons' findings)."""
+    before = raw
+    raw, suppressed, numbers = drop_suppressed(raw, erased, settings.subject_key)
+    raw, appeals, appealed = drop_appeals_of_erased(raw, erased_findings, settings.subject_key)
+    return (raw, suppressed + appeals, numbers, appealed,
+            dropped_finding_refs(before, source_id, numbers))
+
+
+def _record_late_delivery(settings: Settings, delivery, month: str, run_id: str,
+                          numbers: dict[str, str], appealed: set, late_findings: set) -> None:
+    """A late delivery about erased persons: their late findings are recorded as suppressed
+    findings (so appeals about them are dropped too), and the delivery files lose the rows
+    landing dropped (the erasure log says so)."""
     import datetime as dt
 
-    from ..privacy.suppression import (add_suppressed_findings, suppressed_finding_keys,
-                                       suppressed_keys)
+    from ..privacy.suppression import add_suppressed_findings
 
-    before = raw
-    raw, suppressed, numbers = drop_suppressed(raw, suppressed_keys(settings),
-                                               settings.subject_key)
-    raw, appeals, appealed = drop_appeals_of_erased(raw, suppressed_finding_keys(settings),
-                                                    settings.subject_key)
-    late_findings = dropped_finding_refs(before, source_id, numbers)
     if late_findings:
         add_suppressed_findings(settings, late_findings, settings.subject_key, month,
                                 dt.datetime.now(dt.timezone.utc))
-    if numbers or appealed:   # a late delivery about erased persons: landing must not keep it
+    if numbers or appealed:
         from ..privacy.erasure import erase_late_delivery
 
         erase_late_delivery(settings, delivery, numbers, month, run_id, appealed)
-    return raw, suppressed + appeals
 
 
 def land_source(source_id: str, month: str, run_id: str,
-                settings: Settings | None = None) -> Landed:
+                settings: Settings | None = None, *, chunk_rows: int = CHUNK_ROWS) -> Landed:
     """Landing → bronze → GX validation → quarantine, and the accepted rows (pseudonymised)
     into staging for silver. A re-delivery replaces the month's partitions atomically.
 
+    The delivery is read and checked in chunks of `chunk_rows` rows (memory bounded by a
+    chunk and a few bytes per row for the checks, not by the delivery: issue 15); the rows of
+    bronze, quarantine and staging wait in spools on local disk (ingest.spool) until the
+    verdict, and each table's month is then replaced in one commit streamed from its spool.
+
     Raises DeliveryMissing (a required source without a delivery), DeliveryError (a file that
     cannot be landed) or BatchRejected (a batch check failed: nothing reaches staging)."""
+    from .. import catalog
     from ..rules import load_catalogue
-    from .validate import data_docs_pages, validate_batch
+    from .validate import DeliveryChecks, data_docs_pages
 
     settings = settings or load_settings()
     started = time.perf_counter()
@@ -154,37 +166,76 @@ def land_source(source_id: str, month: str, run_id: str,
                 "accepted": 0, "quarantined": 0, "suppressed": 0, "by_reason": {},
                 "seconds": 0.0,
                 "note": "no delivery this month (required: false); earlier deliveries stand"}
-    raw = read_delivery(delivery, conf, forbidden_columns=settings.validation["forbidden_columns"])
-    delivered = raw.landed
-    raw, suppressed = _suppress(settings, raw, delivery, source_id, month, run_id)
-    write_bronze(settings, raw, source_id, month, run_id)
+    from ..privacy.suppression import suppressed_finding_keys, suppressed_keys
+
+    kind = conf["kind"]
     catalogue = load_catalogue(settings.rules)
     items = {code: (set(item.levels) if item.levels else None)
              for code, item in catalogue.items.items()}
-    result = validate_batch(raw, source_id, conf, month, items,
+    checks = DeliveryChecks(source_id, conf, month, items,
                             {**settings.validation, "sources": settings.sources,
-                             "expectations_dir": settings.expectations})
-    quarantined = result.quarantined.assign(subject_key=quarantine_subject_keys(
-        raw.data, result.quarantined, settings.subject_key))
-    write_quarantine(settings, quarantined, source_id, month, run_id)
-    ratio = conf["min_volume_ratio"]
-    problems = list(result.batch_errors) + volume_drop(
-        settings, source_id, conf["kind"], month, delivered,
-        settings.validation["min_volume_ratio"] if ratio is None else ratio,
-        settings.validation["min_volume_rows"])
-    if not result.gx_success and not problems:
-        problems.append("the Great Expectations suite failed at batch level")
-    _keep_gx_results(settings, source_id, month, run_id, result.gx_results, data_docs_pages)
-    if problems:
-        raise BatchRejected(f"{source_id} {month}: delivery rejected, nothing reaches silver: "
-                            + "; ".join(problems))
-    write_staging(settings, result.accepted, conf["kind"], source_id, month, run_id,
-                  settings.subject_key)
-    counts = dict(result.counts)
+                             "expectations_dir": settings.expectations}, kind=kind)
+    stream = iter_delivery(delivery, conf, chunk_rows=chunk_rows,
+                           forbidden_columns=settings.validation["forbidden_columns"])
+    erased, erased_findings = suppressed_keys(settings), suppressed_finding_keys(settings)
+    delivered = suppressed = 0
+    numbers: dict[str, str] = {}
+    appealed: set = set()
+    late_findings: set = set()
+    bronze = catalog.bronze(source_id, kind)
+    with spools(settings.warehouse) as spool:
+        # pass 1: read chunk by chunk; bronze rows and the rows as read are spooled, the
+        # validation keeps only its check columns
+        rows_read = spool("delivery", raw_schema(checks.contract))
+        bronze_spool = spool("bronze", bronze.schema)
+        for raw in stream.chunks():
+            delivered += raw.landed
+            raw, dropped, found, named, late = _drop_erased(settings, raw, erased,
+                                                            erased_findings, source_id)
+            suppressed += dropped
+            numbers.update(found)
+            appealed |= named
+            late_findings |= late
+            bronze_spool.append(bronze_rows(raw, source_id, month, run_id, bronze))
+            rows_read.append_frame(raw.data)
+            checks.add(raw.data)
+        _record_late_delivery(settings, delivery, month, run_id, numbers, appealed,
+                              late_findings)
+        checks.run_row_checks()
+        # pass 2: the same rows again, split into quarantined and accepted
+        quarantine_spool = spool("quarantine", catalog.QUARANTINE.schema)
+        staging = catalog.staging(kind)
+        staging_spool = spool("staging", staging.schema)
+        for data in rows_read.frames():
+            quarantined, accepted = checks.split(data)
+            quarantined = quarantined.assign(subject_key=quarantine_subject_keys(
+                data, quarantined, settings.subject_key))
+            quarantine_spool.append(quarantine_rows(quarantined, source_id, month, run_id))
+            staging_spool.append(staging_rows(accepted, kind, source_id, month, run_id,
+                                              settings.subject_key, staging))
+        verdict = checks.finish()
+        # the month's partitions, each replaced in one commit, streamed from the spools
+        write_bronze(settings, bronze_spool.reader(), source_id, month, run_id, kind)
+        write_quarantine(settings, quarantine_spool.reader(), source_id, month, run_id)
+        ratio = conf["min_volume_ratio"]
+        problems = list(verdict.batch_errors) + volume_drop(
+            settings, source_id, kind, month, delivered,
+            settings.validation["min_volume_ratio"] if ratio is None else ratio,
+            settings.validation["min_volume_rows"])
+        if not verdict.gx_success and not problems:
+            problems.append("the Great Expectations suite failed at batch level")
+        _keep_gx_results(settings, source_id, month, run_id, verdict.gx_results,
+                         data_docs_pages)
+        if problems:
+            raise BatchRejected(f"{source_id} {month}: delivery rejected, nothing reaches "
+                                "silver: " + "; ".join(problems))
+        write_staging(settings, staging_spool.reader(), kind, source_id, month, run_id,
+                      settings.subject_key)
+    counts = dict(verdict.counts)
     assert counts["landed"] == counts["accepted"] + counts["quarantined"], counts
     counts.update(landed=delivered, suppressed=suppressed)
-    return {"source_id": source_id, "month": month, "status": "landed", "kind": conf["kind"],
-            **counts, "files": [f.name for f in raw.files],
+    return {"source_id": source_id, "month": month, "status": "landed", "kind": kind,
+            **counts, "files": [f.name for f in stream.files],
             "seconds": round(time.perf_counter() - started, 2)}
 
 

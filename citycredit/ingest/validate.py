@@ -32,7 +32,7 @@ import datetime as _dt
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -40,17 +40,19 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from pandas.api.types import union_categoricals
 
 from ..config import PROJECT_ROOT, configured_sources, load_grantees
 from ..config import forbidden_columns as configured_forbidden_columns
 from ..identity import valid_id_numbers
 from ..months import last_day
-from .contracts import CONTRACTS, Contract, RawBatch
+from .contracts import CONTRACTS, META_COLUMNS, Contract, RawBatch
 from .details import CheckFailure, RowDetails, SourceContext, refusal_summary, row_details
 from .quarantine import quarantine_raw
 
 __all__ = [
-    "DERIVATIONS", "REASON_CODES", "SuiteError", "ValidationResult", "duplicated_later",
+    "DERIVATIONS", "REASON_CODES", "DeliveryChecks", "SuiteError", "ValidationResult",
+    "Verdict", "duplicated_later",
     "load_suite", "parse_dates", "suite_files", "validate_batch",
 ]
 
@@ -169,36 +171,34 @@ def _d_matches(ctx: _DeriveContext, spec: dict) -> pd.Series:
     return _boolean(ok.to_numpy(zero_copy_only=False), null, ctx.df.index)
 
 
-def first_occurrences(values: pd.Series) -> np.ndarray:
+def first_occurrences(values) -> np.ndarray:
     """For each row, the position of the first earlier row with the same value (row order),
     or -1 (the first occurrence, or null): a duplicate can name what it repeats.
 
-    Sorts 64-bit hashes (pandas' hash_array: ~0.7 s for 2.25 M identity numbers, against ~1.3 s
-    for Series.duplicated on object strings) and then compares the actual strings inside each
-    group of equal hashes, so a hash collision can never make a false duplicate."""
-    arr = values.to_numpy(dtype=object)
+    `values`: a pandas Series or a pyarrow (Chunked)Array of text. Arrow's hash table encodes
+    the column (exact string equality, no Python per row; one table across chunks, so codes
+    agree between them); codes are handed out in order of first appearance, so a row is a
+    first occurrence exactly when its code exceeds every code before it, and code k's first
+    row is the k-th such row. Works on 32-bit codes: ~40 bytes a row besides Arrow's table."""
+    arr = (pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+           if isinstance(values, pd.Series) else values)
     n = len(arr)
     first = np.full(n, -1, dtype=np.int64)
     if n < 2:
         return first
-    h = pd.util.hash_array(arr, categorize=False)
-    order = np.argsort(h, kind="stable")          # stable: row order inside a hash group
-    hs = h[order]
-    same = np.zeros(n, dtype=bool)
-    same[1:] = hs[1:] == hs[:-1]
-    if not same.any():
-        return first
-    starts = np.flatnonzero(~same)
-    group = np.cumsum(~same) - 1
-    ends = np.append(starts[1:], n)
-    for g in np.unique(group[same]):
-        seen: dict = {}
-        for m in order[starts[g]:ends[g]]:
-            v = arr[m]
-            if v is None or v is pd.NA or (isinstance(v, float) and v != v):
-                continue
-            first[m] = seen.setdefault(v, m)
-    first[first == np.arange(n)] = -1
+    encoded = pc.dictionary_encode(arr)
+    parts = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+    codes = np.concatenate([pc.fill_null(part.indices, -1).to_numpy(zero_copy_only=False)
+                            for part in parts])
+    del encoded, parts
+    seen_max = np.maximum.accumulate(codes)
+    is_first = np.empty(n, dtype=bool)
+    is_first[0] = codes[0] >= 0
+    np.greater(codes[1:], seen_max[:-1], out=is_first[1:])
+    del seen_max
+    first_rows = np.flatnonzero(is_first)
+    repeat = ~is_first & (codes >= 0)
+    first[repeat] = first_rows[codes[repeat]]
     return first
 
 
@@ -207,13 +207,19 @@ def duplicated_later(values: pd.Series) -> np.ndarray:
     return first_occurrences(values) >= 0
 
 
-def _d_duplicated(ctx: _DeriveContext, spec: dict) -> pd.Series:
-    """True for the second and later rows with the same value (delivery order); NA where null.
-    The first occurrences are kept for the quarantine's detail (`first_of`)."""
-    s = ctx.df[spec["column"]]
-    first = first_occurrences(s)
-    ctx.cache[("first_of", spec["column"])] = first
-    return _boolean(first >= 0, s.isna().to_numpy(), s.index)
+def _d_duplicated(ctx: _DeriveContext, spec: dict) -> pa.Array:
+    """The chunk's part of a delivery-wide derivation: the key column as Arrow text. The whole
+    delivery's column is `_duplicated_over` of all parts (DeliveryChecks)."""
+    return _arrow_text(ctx.df[spec["column"]])
+
+
+def _duplicated_over(parts: list[pa.Array], n: int) -> tuple[pd.Series, np.ndarray]:
+    """True for the second and later rows with the same value (delivery order); NA where null;
+    and the first occurrences (first_occurrences), kept for the quarantine's detail."""
+    values = pa.chunked_array(parts, pa.string())
+    first = first_occurrences(values)
+    null = pc.is_null(values).to_numpy(zero_copy_only=False) if n else np.zeros(0, bool)
+    return _boolean(first >= 0, null, pd.RangeIndex(n)), first
 
 
 def _d_level_ok(ctx: _DeriveContext, spec: dict) -> pd.Series:
@@ -249,6 +255,10 @@ def _d_forbidden_keys(ctx: _DeriveContext, spec: dict) -> pd.Series:
 def _d_unknown_keys(ctx: _DeriveContext, spec: dict) -> pd.Series:
     return _extra_keys(ctx, False)
 
+
+#: derivations whose value for a row depends on the whole delivery: each chunk gives its part
+#: (DERIVATIONS), combined once every chunk is in (DeliveryChecks.run_row_checks)
+_DELIVERY_WIDE = {"duplicated": _duplicated_over}
 
 DERIVATIONS: dict[str, Callable[[_DeriveContext, dict], pd.Series]] = {
     "valid_id_number": _d_valid_id_number,
@@ -476,27 +486,6 @@ class _RowChecks:
     result: object           # GX's validation result (kept, values stripped)
 
 
-def _gx_frame(df: pd.DataFrame, doc: dict, ctx: _DeriveContext, kind: str) -> pd.DataFrame:
-    """The frame GX validates: only the columns its expectations read, helper columns computed
-    first. Low-cardinality text goes in as categoricals (GX copies the frame per filter and
-    hashes it per batch); unique keys reach GX only through their helper columns."""
-    derived = {name: DERIVATIONS[spec["function"]](ctx, spec)
-               for name, spec in doc["meta"]["citycredit"]["derived_columns"].items()}
-    work = {}
-    for col in _referenced_columns(doc["expectations"]):
-        if col in derived:
-            work[col] = derived[col]
-        elif col == "_error":
-            work[col] = df[col].astype("category")
-        elif col in df.columns:
-            work[col] = df[col].astype("category") if df[col].dtype == object else df[col]
-        else:
-            raise SuiteError(f"{', '.join(doc['meta']['citycredit']['files'])}: an expectation "
-                             f"reads column {col!r}, which is neither in the {kind} contract nor "
-                             f"a derived column")
-    return pd.DataFrame(work, index=df.index)
-
-
 def _suite_parameters(source_conf: dict, catalogue: dict, month: str, max_bad: float,
                       kind: str, settings: dict) -> dict:
     """The `{"$PARAMETER": …}` values the shipped suites use."""
@@ -643,10 +632,201 @@ def _accepted_rows(df: pd.DataFrame, good: np.ndarray, contract: Contract,
     return pd.DataFrame(accepted)
 
 
+def _concat(pieces: list[pd.Series]) -> pd.Series:
+    """One column of the GX frame from its chunks' pieces: categoricals stay categorical (their
+    categories united), the rest concatenated."""
+    if len(pieces) == 1:
+        return pieces[0].reset_index(drop=True)
+    if all(isinstance(p.dtype, pd.CategoricalDtype) for p in pieces):
+        return pd.Series(union_categoricals(pieces))
+    return pd.concat(pieces, ignore_index=True)
+
+
+@dataclass
+class Verdict:
+    """What DeliveryChecks.finish decides about the delivery as a whole."""
+
+    counts: dict                  # landed, accepted, quarantined, by_reason {code: rows}
+    gx_success: bool
+    gx_results: dict
+    batch_errors: list[str]
+
+
+class DeliveryChecks:
+    """The validation of one delivery that arrives in chunks (record batches of bounded size),
+    so that a delivery of any size is validated in bounded memory (issue 15).
+
+        checks = DeliveryChecks(source_id, source_conf, month, catalogue_items, settings)
+        for chunk in chunks: checks.add(chunk)             # pass 1: the checks' columns
+        checks.run_row_checks()                            # GX, row-level suite, whole delivery
+        for chunk in the same chunks: checks.split(chunk)  # pass 2: → (quarantined, accepted)
+        verdict = checks.finish()                          # GX, batch-level suite: the verdict
+
+    Chunks are RawBatch.data frames of consecutive rows, in delivery order, the same in both
+    passes. Pass 1 keeps only what GX reads: the suite's helper columns (vectorised, mostly
+    booleans) and the referenced delivered columns as categoricals — no identity number, no
+    raw text — plus file and line of every row; so GX still validates every row of the
+    delivery in one run (one result, one Data Docs page) on a frame of a few bytes per row.
+    Delivery-wide helpers (duplicates) are combined from the chunks' parts before GX runs.
+    Arguments as validate_batch; raises SuiteError for a broken suite file."""
+
+    def __init__(self, source_id: str, source_conf: dict, month: str, catalogue_items: dict,
+                 settings: dict, *, expectations_dir: Path | None = None,
+                 kind: str | None = None):
+        settings = _validation_settings(settings)
+        self.source_id, self.month = source_id, month
+        self.kind = (source_conf or {}).get("kind") or kind
+        self.contract = CONTRACTS[self.kind]
+        self.catalogue = _catalogue_dict(catalogue_items)
+        self.forbidden = frozenset(c.lower() for c in settings.get("forbidden_columns")
+                                   or configured_forbidden_columns())
+        self.max_bad = float(settings.get("max_bad_share", 0.05))
+        self.min_bad_rows = int(settings.get("min_bad_rows", 0))
+        self.doc = load_suite(source_id, self.kind,
+                              expectations_dir or settings.get("expectations_dir"))
+        self.where = f"{source_id} {month}"
+        self.date_format = (source_conf or {}).get("date_format") or "%Y-%m-%d"
+        self.date_format_declared = bool((source_conf or {}).get("date_format"))
+        self.params = _suite_parameters(source_conf, self.catalogue, month, self.max_bad,
+                                        self.kind, settings)
+        self.derived = self.doc["meta"]["citycredit"]["derived_columns"]
+        self.columns = _referenced_columns(self.doc["expectations"])
+        known = set(self.contract.columns) | set(META_COLUMNS) | set(self.derived)
+        for col in self.columns:
+            if col not in known:
+                raise SuiteError(f"{', '.join(self.doc['meta']['citycredit']['files'])}: an "
+                                 f"expectation reads column {col!r}, which is neither in the "
+                                 f"{self.kind} contract nor a derived column")
+        self.n = 0
+        self._pieces: dict[str, list] = {col: [] for col in self.columns}
+        self._lines: list[np.ndarray] = []
+        self._file_codes: list[np.ndarray] = []
+        self._files: dict[str, int] = {}
+        self._landed_per_file: dict[str, int] = {}
+        self.rows: _RowChecks | None = None
+        self.bad: np.ndarray | None = None
+        self.first_of: dict[str, np.ndarray] = {}
+        self._offset = 0
+        self._bad_per_file: dict[str, int] = {}
+        self._reasons: dict[str, list] = {}     # reason → [rows, file, line, detail] (first)
+
+    def _derive_context(self, df: pd.DataFrame) -> _DeriveContext:
+        return _DeriveContext(df, self.contract, self.date_format, self.catalogue, self.forbidden)
+
+    # -- pass 1 --------------------------------------------------------------------------------
+    def add(self, df: pd.DataFrame) -> None:
+        """Pass 1: the next chunk's check columns (RawBatch.data rows)."""
+        df = df.reset_index(drop=True)
+        ctx = self._derive_context(df)
+        for col in self.columns:
+            if col in self.derived:
+                spec = self.derived[col]
+                piece = DERIVATIONS[spec["function"]](ctx, spec)
+            elif col == "_error" or df[col].dtype == object:
+                piece = df[col].astype("category")
+            else:
+                piece = df[col]
+            self._pieces[col].append(piece)
+        files = df["_file"].to_numpy(dtype=object)
+        names, codes = np.unique(files, return_inverse=True) if len(files) else ([], files)
+        remap = np.array([self._files.setdefault(f, len(self._files)) for f in names],
+                         dtype=np.int32)
+        self._file_codes.append(remap[codes] if len(files) else np.zeros(0, np.int32))
+        for name, count in zip(*np.unique(files, return_counts=True)) if len(files) else ():
+            self._landed_per_file[name] = self._landed_per_file.get(name, 0) + int(count)
+        self._lines.append(df["_line"].to_numpy(dtype=np.int64))
+        self.n += len(df)
+
+    def run_row_checks(self) -> None:
+        """GX runs the row-level suite once over the whole delivery's check columns."""
+        if not self._lines:
+            self.add(pd.DataFrame({c: pd.Series([], dtype=object)
+                                   for c in (*self.contract.columns, *META_COLUMNS)}))
+        work = {}
+        for col in self.columns:
+            spec = self.derived.get(col)
+            if spec and spec["function"] in _DELIVERY_WIDE:
+                work[col], first = _DELIVERY_WIDE[spec["function"]](self._pieces[col], self.n)
+                self.first_of[spec["column"]] = first
+            else:
+                work[col] = _concat(self._pieces[col])
+        self._pieces = {}
+        pa.default_memory_pool().release_unused()   # the duplicate check's hash table
+        self._all_lines = np.concatenate(self._lines)
+        self._all_files = np.concatenate(self._file_codes)
+        self._file_names = np.array(list(self._files), dtype=object)
+        self._lines = self._file_codes = []
+        self.rows = _run_row_checks(pd.DataFrame(work, index=pd.RangeIndex(self.n)), self.doc,
+                                    self.params, self.where)
+        self.bad = (np.logical_or.reduce(list(self.rows.masks.values())) if self.rows.masks
+                    else np.zeros(self.n, dtype=bool))
+
+    def _place(self, pos: int) -> str:
+        """`<file> line <n>` of the delivery's row at position `pos`."""
+        return f"{self._file_names[self._all_files[pos]]} line {self._all_lines[pos]}"
+
+    # -- pass 2 --------------------------------------------------------------------------------
+    def split(self, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Pass 2: the next chunk (the same chunks, in the same order, as pass 1) →
+        (quarantined rows, accepted rows); see _quarantined_rows and _accepted_rows."""
+        df = df.reset_index(drop=True)
+        part = slice(self._offset, self._offset + len(df))
+        self._offset += len(df)
+        masks = {reason: mask[part] for reason, mask in self.rows.masks.items()}
+        failures = [replace(f, mask=f.mask[part]) for f in self.rows.failures]
+        bad = self.bad[part]
+        details = row_details(SourceContext(
+            self.source_id, self.kind, self.date_format, self.date_format_declared,
+            self.derived, self.params, self.forbidden,
+            {col: first[part] for col, first in self.first_of.items()}, self._place),
+            df, failures)
+        files, lines = df["_file"].to_numpy(dtype=object), df["_line"].to_numpy()
+        for name, count in zip(*np.unique(files[bad], return_counts=True)) if bad.any() else ():
+            self._bad_per_file[name] = self._bad_per_file.get(name, 0) + int(count)
+        for reason, by_pos in details.by_reason.items():
+            seen = self._reasons.setdefault(reason, [0, None, None, None])
+            if seen[0] == 0:
+                pos = min(by_pos)
+                seen[1:] = files[pos], lines[pos], by_pos[pos]
+            seen[0] += len(by_pos)
+        quarantined = _quarantined_rows(df, masks, bad, self.contract, self.forbidden,
+                                        self.source_id, self.month, details)
+        return quarantined, _accepted_rows(df, ~bad, self.contract, self._derive_context(df))
+
+    def finish(self) -> Verdict:
+        """GX runs the batch-level suite on the delivery's `_quarantined` column: may the
+        delivery proceed? (after every chunk went through split)."""
+        assert self._offset == self.n, "split every chunk of pass 1 before finish"
+        batch_ok, batch_errors, batch_result = _run_batch_checks(
+            self.bad, self.doc, self.params, self.min_bad_rows, self.max_bad, self.where,
+            lambda: refusal_summary(self._landed_per_file, self._bad_per_file, self._reasons))
+        n_bad = int(self.bad.sum())
+        counts = {
+            "landed": self.n,
+            "accepted": self.n - n_bad,
+            "quarantined": n_bad,
+            "by_reason": {reason: int(mask.sum()) for reason, mask
+                          in sorted(self.rows.masks.items()) if mask.any()},
+        }
+        gx_success = batch_ok and not self.rows.gx_failed
+        gx_results = json.loads(json.dumps({
+            "suite": self.doc["name"],
+            "suite_files": self.doc["meta"]["citycredit"]["files"],
+            "source_id": self.source_id,
+            "month": self.month,
+            "parameters": self.params,
+            "success": gx_success,
+            "rows": _kept(self.rows.result.to_json_dict()),
+            "batch": _kept(batch_result.to_json_dict()),
+        }, default=str))
+        return Verdict(counts, gx_success, gx_results, self.rows.errors + batch_errors)
+
+
 def validate_batch(raw: RawBatch, source_id: str, source_conf: dict, month: str,
                    catalogue_items: dict, settings: dict, *,
                    expectations_dir: Path | None = None) -> ValidationResult:
     """Validate one landed delivery with its GX suite; split accepted / quarantined rows.
+    (A delivery read whole; DeliveryChecks does the same chunk by chunk.)
 
     `settings` is the `validation` section of the configuration (max_bad_share, min_bad_rows,
     forbidden_columns; optional `sources` (the sources catalogue, for appeals' source_id check)
@@ -658,57 +838,15 @@ def validate_batch(raw: RawBatch, source_id: str, source_conf: dict, month: str,
     `quarantined` is complete either way (every landed row is in exactly one of the two).
     Raises SuiteError for a broken suite file.
     """
-    settings = _validation_settings(settings)
-    kind = (source_conf or {}).get("kind") or raw.kind
-    contract = CONTRACTS[kind]
-    catalogue = _catalogue_dict(catalogue_items)
-    forbidden = frozenset(c.lower() for c in settings.get("forbidden_columns")
-                          or configured_forbidden_columns())
-    max_bad = float(settings.get("max_bad_share", 0.05))
-    doc = load_suite(source_id, kind, expectations_dir or settings.get("expectations_dir"))
-    where = f"{source_id} {month}"
-
-    df = raw.data.reset_index(drop=True)
-    ctx = _DeriveContext(df, contract, (source_conf or {}).get("date_format") or "%Y-%m-%d",
-                         catalogue, forbidden)
-    params = _suite_parameters(source_conf, catalogue, month, max_bad, kind, settings)
-    rows = _run_row_checks(_gx_frame(df, doc, ctx, kind), doc, params, where)
-    bad = (np.logical_or.reduce(list(rows.masks.values())) if rows.masks
-           else np.zeros(len(df), dtype=bool))
-    details = row_details(SourceContext(
-        source_id, kind, ctx.date_format, bool((source_conf or {}).get("date_format")),
-        doc["meta"]["citycredit"]["derived_columns"], params, forbidden,
-        {key[1]: first for key, first in ctx.cache.items()
-         if isinstance(key, tuple) and key[0] == "first_of"}),
-        df, rows.failures)
-    batch_ok, batch_errors, batch_result = _run_batch_checks(
-        bad, doc, params, int(settings.get("min_bad_rows", 0)), max_bad, where,
-        lambda: refusal_summary(df, bad, details))
-
-    quarantined = _quarantined_rows(df, rows.masks, bad, contract, forbidden, source_id, month,
-                                    details)
-    accepted = _accepted_rows(df, ~bad, contract, ctx)
-    counts = {
-        "landed": len(df),
-        "accepted": len(accepted),
-        "quarantined": len(quarantined),
-        "by_reason": {reason: int(mask.sum()) for reason, mask in sorted(rows.masks.items())
-                      if mask.any()},
-    }
-    assert counts["landed"] == counts["accepted"] + counts["quarantined"], counts
-    gx_success = batch_ok and not rows.gx_failed
-    gx_results = json.loads(json.dumps({
-        "suite": doc["name"],
-        "suite_files": doc["meta"]["citycredit"]["files"],
-        "source_id": source_id,
-        "month": month,
-        "parameters": params,
-        "success": gx_success,
-        "rows": _kept(rows.result.to_json_dict()),
-        "batch": _kept(batch_result.to_json_dict()),
-    }, default=str))
-    return ValidationResult(accepted, quarantined, counts, gx_success, gx_results,
-                            rows.errors + batch_errors)
+    checks = DeliveryChecks(source_id, source_conf, month, catalogue_items, settings,
+                            expectations_dir=expectations_dir, kind=raw.kind)
+    checks.add(raw.data)
+    checks.run_row_checks()
+    quarantined, accepted = checks.split(raw.data)
+    verdict = checks.finish()
+    assert verdict.counts["landed"] == len(accepted) + len(quarantined), verdict.counts
+    return ValidationResult(accepted, quarantined, verdict.counts, verdict.gx_success,
+                            verdict.gx_results, verdict.batch_errors)
 
 
 def data_docs_pages(gx_results: dict) -> dict[str, str]:

@@ -309,14 +309,19 @@ def read_arrow(path, where: Mapping[str, str] | None = None,
         filters=_filters(where), columns=columns)
 
 
-def write_arrow(data: pa.Table, path, mode: str = "append",
+def write_arrow(data: pa.Table | pa.RecordBatchReader, path, mode: str = "append",
                 partition_by: list[str] | None = None,
                 replace: Mapping[str, str] | None = None) -> int:
     """Arrow data → one Delta commit (append, overwrite, or atomic replace of one partition).
-    A catalogue Location's data is cast to the catalogue's schema (same columns, exact types)."""
-    partition_by = _layout(path, partition_by, data.column_names)
+    `data` is a table, or a RecordBatchReader that delta-rs consumes batch by batch (memory
+    bounded by a batch and the files being written, not by the data): still one commit, and
+    nothing is committed if the reader raises. A catalogue Location's data is cast to the
+    catalogue's schema (same columns, exact types)."""
+    partition_by = _layout(path, partition_by, data.schema.names)
     if isinstance(path, Location):
-        data = data.cast(path.table.schema)
+        schema = path.table.schema
+        data = (data.cast(schema) if isinstance(data, pa.Table) else
+                pa.RecordBatchReader.from_batches(schema, (b.cast(schema) for b in data)))
     path = _path(path)
     predicate = " AND ".join(f"{k} = '{v}'" for k, v in replace.items()) if replace else None
     if replace and mode != "overwrite":

@@ -333,6 +333,11 @@ def erase_due(settings, month: str, run_id: str) -> Erasure:
     log_erasure(settings, _landing_log(done.landing, done.persons, now, month, run_id,
                                        "delivery file rewritten without the rows"))
 
+    from ..ingest.spool import remove_spool_leftovers
+
+    # a killed landing's spools hold delivered rows in clear (the erase step holds the lock
+    # exclusively, so no landing is using one)
+    done.staging_removed += len(remove_spool_leftovers(settings.warehouse))
     for location in sorted(locations, key=_order):
         owners = _erase_rows(location, keys, numbers, findings)
         done.staging_removed += len(tables.remove_staging_leftovers(location))

@@ -30,7 +30,7 @@ class Erased(TypedDict):
 
 
 class Cleaned(TypedDict):
-    staging_removed: list[str]     # `_staging-*` folders of killed runs
+    staging_removed: list[str]     # `_staging-*` / `_landing-spool-*` folders of killed runs
     files_vacuumed: int
     tables: int
     deliveries_removed: list[str]  # landing folders older than landing.retention_months
@@ -57,7 +57,7 @@ def erase(month: str, run_id: str, settings: Settings | None = None) -> Erased:
 
 def cleanup(settings: Settings | None = None, today: dt.date | None = None,
             dry_run: bool = False) -> Cleaned:
-    """Housekeeping: `_staging-*` folders of killed runs (older than
+    """Housekeeping: `_staging-*` and `_landing-spool-*` folders of killed runs (older than
     cleanup.staging_min_age_hours) removed, every table vacuumed with cleanup.retention_days,
     delivery folders older than landing.retention_months (counted back from `today`'s month)
     deleted. `dry_run` only lists the landing folders and staging folders it would remove.
@@ -86,6 +86,10 @@ def _cleanup(settings: Settings, today: dt.date | None, dry_run: bool) -> Cleane
             continue
         staging += tables.remove_staging_leftovers(location, staging_age)
         vacuumed += len(tables.vacuum(location, retention_hours=hours))
+    if not dry_run:     # spools of killed landings (the lock says no landing is running)
+        from ..ingest.spool import remove_spool_leftovers
+
+        staging += remove_spool_leftovers(settings.warehouse, staging_age)
     folders = (old_deliveries if dry_run else remove_old_deliveries)(
         settings.landing, settings.sources, before)
     return {"staging_removed": staging, "files_vacuumed": vacuumed, "tables": count,

@@ -410,12 +410,17 @@ def test_cleanup_then_a_backfill_runs_from_the_warehouse(scenario, tmp_path):
     old = dt.datetime.now().timestamp() - 2 * 3600
     os.utime(leftover / "part-0.parquet", (old, old))
     os.utime(leftover, (old, old))
+    spool = settings.warehouse / "_landing-spool-killed"     # a killed landing's spool
+    spool.mkdir()
+    (spool / "bronze.arrow").write_bytes(b"x")
+    os.utime(spool, (old, old))
     done = cleanup(short, today=dt.date(2026, 3, 15))
     assert done["landing_before"] == "2026-02"
     assert len(done["deliveries_removed"]) == len(settings.sources)
     assert not (settings.landing / "court" / "2026-01").exists()
     assert (settings.landing / "court" / "2026-02").exists()
     assert str(leftover) in done["staging_removed"] and not leftover.exists()
+    assert str(spool) in done["staging_removed"] and not spool.exists()
 
     deliveries = pipeline.check_deliveries(MONTHS[0], short)
     assert sorted(deliveries["kept"]) == sorted(settings.sources)
