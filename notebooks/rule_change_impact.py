@@ -111,11 +111,11 @@ pd.DataFrame(result["threshold_crossings"]).T
 
 # %% [markdown]
 # ## A sample of moved adults, explained
-# Per sampled adult (by subject_key only): both scores and grades, and the rules whose points
-# differ.
+# Per sampled adult (numbered #1…, the n-th row of sandbox/simulated_scores in the sample's
+# order — no subject key in a report): both scores and grades, and the rules whose points differ.
 
 # %%
-pd.DataFrame([{"subject": s["subject_key"][:12] + "…",
+pd.DataFrame([{"sample": f"#{s['sample']}",
                "adopted": f"{s['adopted_score']} {s['adopted_grade']}",
                "draft": f"{s['draft_score']} {s['draft_grade']}",
                "rules that differ": "; ".join(f"{r}: {v['adopted']} → {v['draft']}"
