@@ -199,8 +199,8 @@ def current_generation(connection: sa.Connection) -> Generation | None:
 # building
 
 def _batches(location, version: int, columns: list[str], where) -> Iterator[pa.RecordBatch]:
-    dataset = DeltaTable(location.path, version=version).to_pyarrow_dataset()
-    yield from dataset.to_batches(columns=columns, filter=where, batch_size=BATCH_ROWS)
+    yield from tables.scan_batches(location, columns, where, version=version,
+                                   batch_size=BATCH_ROWS)
 
 
 def _insert(connection: sa.Connection, table: sa.Table, batches) -> int:
