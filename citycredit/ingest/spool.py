@@ -78,14 +78,9 @@ def spools(warehouse: Path):
 
 def remove_spool_leftovers(warehouse: Path, min_age_seconds: float = 0.0) -> list[str]:
     """Spool folders a killed landing left in the warehouse (they hold delivered rows, clear
-    identity numbers among them), older than `min_age_seconds`, removed; their names. Call it
-    only while holding the warehouse lock exclusively (citycredit.io.lock): then no landing is
-    using a spool."""
-    import time
+    identity numbers among them), untouched for `min_age_seconds`, removed; their names. Call
+    it only while holding the warehouse lock exclusively (citycredit.io.lock): then no landing
+    is using a spool."""
+    from ..io.tables import remove_leftover_folders
 
-    removed = []
-    for folder in sorted(Path(warehouse).glob(SPOOL_PREFIX + "*")):
-        if folder.is_dir() and time.time() - folder.stat().st_mtime >= min_age_seconds:
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(str(folder))
-    return removed
+    return remove_leftover_folders(warehouse, SPOOL_PREFIX, min_age_seconds)

@@ -413,16 +413,23 @@ def purge_history(path) -> int:
 def remove_staging_leftovers(path, older_than_seconds: float = 0) -> list[str]:
     """Remove the table's `_staging-*` folders (Spark's output before it is committed, left
     behind by a killed run) last modified more than `older_than_seconds` ago. Returns them."""
+    return remove_leftover_folders(_path(path), STAGING_PREFIX, older_than_seconds)
+
+
+def remove_leftover_folders(root, prefix: str, older_than_seconds: float = 0) -> list[str]:
+    """Remove the folders directly under `root` whose names start with `prefix` and in which
+    nothing (the folder or a file below it) was modified in the last `older_than_seconds`: the
+    work folders a killed run left behind. Returns them."""
     import time
 
-    root = _path(path)
+    root = str(root)
     removed = []
     if not os.path.isdir(root):
         return removed
     cutoff = time.time() - older_than_seconds
     for name in sorted(os.listdir(root)):
         folder = os.path.join(root, name)
-        if name.startswith(STAGING_PREFIX) and os.path.isdir(folder):
+        if name.startswith(prefix) and os.path.isdir(folder):
             newest = max([os.path.getmtime(os.path.join(dirpath, f))
                           for dirpath, _dirs, files in os.walk(folder) for f in files]
                          + [os.path.getmtime(folder)])
@@ -522,11 +529,7 @@ def scan_batches(path, columns: list[str], filter: pc.Expression | None = None,
     pushed filter, cast, then filtered; the others keep the pushed-down scan."""
     dataset = DeltaTable(_path(path), version=version).to_pyarrow_dataset()
     wanted = sorted(set(columns) | _filter_columns(filter, dataset.schema))
-    try:
-        fragments = list(dataset.get_fragments(filter=filter))
-    except pa.ArrowNotImplementedError:
-        fragments = list(dataset.get_fragments())
-    for fragment in fragments:
+    for fragment in dataset.get_fragments(filter=filter):     # partitions pruned here
         if not any(_is_view(f.type) for f in fragment.physical_schema):
             yield from fragment.to_batches(schema=dataset.schema, columns=columns,
                                            filter=filter, batch_size=batch_size)

@@ -413,6 +413,7 @@ def test_cleanup_then_a_backfill_runs_from_the_warehouse(scenario, tmp_path):
     spool = settings.warehouse / "_landing-spool-killed"     # a killed landing's spool
     spool.mkdir()
     (spool / "bronze.arrow").write_bytes(b"x")
+    os.utime(spool / "bronze.arrow", (old, old))
     os.utime(spool, (old, old))
     done = cleanup(short, today=dt.date(2026, 3, 15))
     assert done["landing_before"] == "2026-02"
