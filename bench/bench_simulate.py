@@ -28,13 +28,16 @@ def main(argv=None) -> int:
     parser.add_argument("--scheme", default="haibei")
     parser.add_argument("--draft", type=Path, default=PROJECT / "rules" / "drafts" /
                         "haibei-blood-15.yaml")
-    parser.add_argument("--driver-memory", default="8g")
-    parser.add_argument("--shuffle-partitions", default="16")
+    parser.add_argument("--driver-memory", help="default: sized from the machine")
+    parser.add_argument("--shuffle-partitions", help="default: sized from the machine")
     parser.add_argument("--reports", type=Path, default=Path("/tmp/citycredit-bench-reports"))
     args = parser.parse_args(argv)
-    env = {**os.environ, "CITYCREDIT_WAREHOUSE": str(args.warehouse.resolve()),
-           "CITYCREDIT_SPARK_DRIVER_MEMORY": args.driver_memory,
-           "CITYCREDIT_SPARK_SHUFFLE_PARTITIONS": args.shuffle_partitions}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYCREDIT_SPARK_")}
+    env["CITYCREDIT_WAREHOUSE"] = str(args.warehouse.resolve())
+    if args.driver_memory:
+        env["CITYCREDIT_SPARK_DRIVER_MEMORY"] = args.driver_memory
+    if args.shuffle_partitions:
+        env["CITYCREDIT_SPARK_SHUFFLE_PARTITIONS"] = args.shuffle_partitions
     runs = {
         "score one scheme": [sys.executable, str(PROJECT / "jobs" / "score.py"),
                              "--month", args.month, "--scheme", args.scheme],

@@ -2,6 +2,10 @@
 into bronze and silver at once (citycredit/synth/bulk_history.py, shared with `citycredit demo`),
 plus the previous month's publication, so the measured month meets a drift check.
 
+The opt-outs of the history months are then carried out (the erase step a run of the last
+history month would have taken), so the measured month erases only its own new opt-outs, as in
+steady state; the landing zone's files are rewritten without those persons, as a real run does.
+
 The last history month is scored by the independent reference (reference/duckdb_scorer.py) and
 published: its scores equal the Spark job's (the differential test), so the drift check of the
 measured month compares against what a real run would have published.
@@ -9,6 +13,7 @@ measured month compares against what a real run would have published.
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,9 +26,16 @@ from citycredit.synth.bulk_history import load_history as load_bronze_and_silver
 
 
 def load_history(settings: Settings, months: list[str], say=print) -> dict:
-    """Bronze and silver of `months` (the generated city's first months, in order), and the
-    last one's publication. Returns row counts."""
+    """Bronze and silver of `months` (the generated city's first months, in order), their
+    opt-outs erased, and the last one's publication. Returns row counts."""
+    from citycredit.privacy.erasure import erase_due
+
     counts = load_bronze_and_silver(settings, months, say=say)
+    started = time.perf_counter()
+    erased = erase_due(settings, months[-1], run_id="bulk-history")
+    counts["erased persons"] = len(erased.persons)
+    say(f"  history: {len(erased.persons)} opted-out person(s) erased "
+        f"({time.perf_counter() - started:.0f} s)")
     counts["published"] = publish_reference(settings, months[-1])
     return counts
 

@@ -260,8 +260,13 @@ def _erase_file(folder: Path, name: str, source_id: str, month: str, conf: dict,
                        else _rewrite_jsonl(data, targets))
         if not owners:
             return None
+        # a text file's rows as landing counts them (blank lines, quoted line breaks) are
+        # what its manifest counted: read before and after
         before = _count_rows(folder, name, source_id, month, conf)
         _replace_file(path, lambda tmp: tmp.write_bytes(new))
+        after = _count_rows(folder, name, source_id, month, conf)
+        removed = (before - after) if before is not None and after is not None \
+            else sum(owners.values())
     else:
         try:
             kept, owners = _rewrite_parquet(path, targets)
@@ -269,11 +274,9 @@ def _erase_file(folder: Path, name: str, source_id: str, month: str, conf: dict,
             return None       # not a readable parquet file: landing refuses it anyway
         if kept is None:
             return None
-        before = _count_rows(folder, name, source_id, month, conf)
+        # a Parquet row is a landed row: the rows filtered out are the rows removed
+        removed = sum(owners.values())
         _replace_file(path, lambda tmp: pq.write_table(kept, tmp))
-    after = _count_rows(folder, name, source_id, month, conf)
-    removed = (before - after) if before is not None and after is not None \
-        else sum(owners.values())
     return FileErased(source_id, month, name, removed, owners)
 
 
