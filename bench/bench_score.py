@@ -219,8 +219,17 @@ def main(argv=None) -> int:
         sizes = json.loads(marker.read_text())
         print(f"silver ×{multiple:g}: {sizes}", flush=True)
         label = f"spark, all schemes ×{multiple:g}"
-        printed = run_side(label, score, warehouse, figures)
+        try:
+            printed = run_side(label, score, warehouse, figures)
+        except SystemExit as failed:
+            if multiple == 1.0:
+                raise
+            print(f"{failed}\n(the scaling run ×{multiple:g} failed; the figures above stand)",
+                  flush=True)
+            continue
         print(printed, end="", flush=True)
+        print(f"  {label}: {figures[label]['seconds']:.1f} s, peak RSS "
+              f"{figures[label]['peak_rss_gb']:.2f} GB", flush=True)
         spark[multiple] = (figures[label]["seconds"], sizes["finding_versions"])
         if multiple == 1.0:
             reference = warehouse / "_reference"
@@ -229,6 +238,9 @@ def main(argv=None) -> int:
                                                 "--warehouse", str(warehouse),
                                                 "--reference-side", str(reference)],
                      warehouse, figures)
+            ref = figures["reference, all schemes"]
+            print(f"  reference, all schemes: {ref['seconds']:.1f} s, peak RSS "
+                  f"{ref['peak_rss_gb']:.2f} GB", flush=True)
             differ = disagreements(warehouse, reference)
 
     print(f"\nscore month {MONTH}, {args.adults:,} adults; figures per step (wall, peak RSS of "
