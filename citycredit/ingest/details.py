@@ -3,7 +3,7 @@ is never lost and the department can repair it), and the summary a refused batch
 files, the reason codes with counts, and an example line for each.
 
 A detail names the column, the value found and what was expected — `occurred_on '2026-09-01'
-does not match %Y%m%d, the date_format conf/sources.yaml declares for urban_management`,
+is not a date in %Y%m%d, the date_format conf/sources.yaml declares for urban_management`,
 `the same identity number as pop_a.parquet line 12` — but never an identity number or a name
 (SPEC §7): for those columns it says what is wrong with the value instead
 (`identity.id_number_problem`).
@@ -118,7 +118,7 @@ def _phrase(ctx: SourceContext, df: pd.DataFrame, failure: CheckFailure):
         return lambda pos: f"{source}: {id_number_problem(val(pos))}"
     if function == "date_ok":
         pattern = _date_pattern(ctx)
-        return lambda pos: f"{source} {_value(val(pos))} does not match {pattern}"
+        return lambda pos: f"{source} {_value(val(pos))} is not a date in {pattern}"
     if function == "duplicated":
         first = ctx.first_of.get(source)
 

@@ -112,7 +112,8 @@ def decode_lines(data: bytes, encoding: str, declared: str,
             gb = _decodes(data, "gb18030")
             raise refuse(f"the file is not UTF-8{' (it reads as GB 18030)' if gb else ''}, but "
                          f"{declared} ({not_utf8} of {not_utf8 + utf8} lines with "
-                         f"non-ASCII text read are not UTF-8, the first on line {first}) — "
+                         f"non-ASCII text read are not UTF-8, the first on physical line {first}, "
+                         "counting a csv header) — "
                          "deliver UTF-8"
                          + (", or declare gb18030 in conf/sources.yaml"
                             if gb and "conf/sources.yaml" in declared else ""))

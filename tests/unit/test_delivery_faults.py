@@ -517,10 +517,10 @@ def test_a_bad_share_refusal_names_files_reasons_examples_and_the_date_pattern(t
     assert result.batch_errors == [
         "urban_management 2026-10: 100 of 100 rows quarantined, bad share 100.00% > "
         "max_bad_share 5.00%. Bad rows by file: cg.csv 100 of 100. By reason: bad_date 100 "
-        "(e.g. cg.csv line 1: occurred_on '2026-09-01' does not match %Y%m%d, the date_format "
+        "(e.g. cg.csv line 1: occurred_on '2026-09-01' is not a date in %Y%m%d, the date_format "
         "conf/sources.yaml declares for urban_management)."]
     assert result.quarantined["detail"].iloc[1] == (
-        "occurred_on '2026-09-02' does not match %Y%m%d, the date_format conf/sources.yaml "
+        "occurred_on '2026-09-02' is not a date in %Y%m%d, the date_format conf/sources.yaml "
         "declares for urban_management")
 
 
