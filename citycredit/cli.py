@@ -59,17 +59,10 @@ def run(month, schemes, accept_drift):
     from rich.console import Console
 
     from . import pipeline
+    from .rules import UnknownSchemeError
 
     console = Console(stderr=True)
     chosen = [s.strip() for s in schemes.split(",") if s.strip()] if schemes else None
-    if chosen:          # a typo is refused before anything is landed or erased
-        from .config import load_settings
-        from .rules import RuleFileError, load_schemes
-        try:
-            load_schemes(load_settings().rules, chosen)
-        except RuleFileError as exc:
-            click.echo(f"NOT STARTED: {exc}", err=True)
-            sys.exit(2)
     with console.status(f"citycredit {month}") as status:
         def progress(stage, detail=""):
             status.update(f"[bold]{month}[/] {stage}: {detail}")
@@ -87,6 +80,9 @@ def run(month, schemes, accept_drift):
         except pipeline.WarehouseBusy as exc:
             click.echo(f"NOT STARTED: {exc}", err=True)
             sys.exit(_BUSY)
+        except UnknownSchemeError as exc:     # checked before anything runs (run_month)
+            click.echo(f"NOT STARTED: {exc}", err=True)
+            sys.exit(2)
     click.echo(outcome["summary"])
 
 
@@ -497,9 +493,8 @@ def privacy_scan(id_number, subject_key, as_json):
     Exit status 0 only when nothing is found outside the allowed places (erasure record,
     lookup audit log)."""
     import json
-    import re
 
-    from .identity import is_valid_id_number, normalise_id_number
+    from .privacy.task import NotAPerson
     from .privacy.task import privacy_scan as scan
 
     if (id_number is None) == (subject_key is None):
@@ -509,18 +504,14 @@ def privacy_scan(id_number, subject_key, as_json):
               else [given])
     if not values:
         raise click.UsageError("nothing to look for on standard input")
-    # a malformed value would match as a substring almost anywhere (a false "found"); the
-    # value itself is never echoed, only its line
-    where = (lambda i: f"standard input, line {i}") if given == "-" else (lambda i: "the value")
-    for i, value in enumerate(values, 1):
-        if id_number is not None and not is_valid_id_number(normalise_id_number(value)):
-            raise click.UsageError(f"--id-number: {where(i)} is not a valid resident identity "
-                                   "number (18 characters, check character)")
-        if subject_key is not None and not re.fullmatch(r"[0-9a-f]{64}", value.lower()):
-            raise click.UsageError(f"--subject-key: {where(i)} is not a subject key "
-                                   "(64 hexadecimal characters)")
     many = len(values) > 1
-    result = (scan(id_numbers=values) if id_number is not None else scan(subject_keys=values))
+    try:
+        result = (scan(id_numbers=values) if id_number is not None
+                  else scan(subject_keys=values))
+    except NotAPerson as exc:       # the value itself is never echoed
+        option = "--id-number" if id_number is not None else "--subject-key"
+        where = f"standard input, line {exc.position}" if given == "-" else "the value"
+        raise click.UsageError(f"{option}: {where} {exc.problem}")
     if as_json:
         click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=1))
     else:

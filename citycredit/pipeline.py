@@ -28,6 +28,7 @@ from .ingest.task import BatchRejected, check_deliveries, land_source
 from .months import score_month_of_run as resolve_month
 from .privacy.task import erase
 from .publish.task import PublishRefused, publish, report
+from .rules import load_schemes
 from .scoring.task import score
 from .silver.task import build_silver
 
@@ -141,8 +142,12 @@ def run_month(month: str, schemes: list[str] | None = None, accept_drift: bool =
     `progress(stage, detail)` is called as each step starts (the CLI shows it). A refusal is
     raised after the report step ran (PublishRefused carries the printed summary). The run
     holds the warehouse lock exclusively throughout (no erase or cleanup meanwhile); raises
-    WarehouseBusy at once when another run, an erasure or a cleanup holds it."""
+    WarehouseBusy at once when another run, an erasure or a cleanup holds it; raises
+    UnknownSchemeError for a scheme `schemes` names that rules/ lacks (RuleFileError for a
+    broken one), before anything is landed or erased."""
     settings = settings or load_settings()
+    if schemes:
+        load_schemes(settings.rules, schemes)
     run_id = run_id or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     with warehouse_lock(settings.warehouse, f"citycredit run {month} (run {run_id})", EXCLUSIVE):
         return _run_month(month, schemes, accept_drift, run_id, progress, settings)

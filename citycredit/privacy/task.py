@@ -97,6 +97,15 @@ def _cleanup(settings: Settings, today: dt.date | None, dry_run: bool) -> Cleane
             "seconds": round(time.perf_counter() - started, 2)}
 
 
+class NotAPerson(ValueError):
+    """A value given to privacy_scan that is no identity number or subject key; names its
+    position among the persons (1…), never the value."""
+
+    def __init__(self, position: int, problem: str):
+        super().__init__(f"person {position} {problem}")
+        self.position, self.problem = position, problem
+
+
 def privacy_scan(id_number: str | None = None, subject_key: str | None = None,
                  settings: Settings | None = None, workers: int | None = None,
                  id_numbers: list[str] | None = None,
@@ -105,9 +114,13 @@ def privacy_scan(id_number: str | None = None, subject_key: str | None = None,
     for persons, in one pass over the files: identity numbers (each with its subject key,
     computed with the configured key) and/or subject keys alone. Places name the person by
     their position: id_number / id_numbers first, then subject_key / subject_keys (1…).
-    `workers`: files read at a time (default: the machine's cores)."""
+    `workers`: files read at a time (default: the machine's cores). Raises NotAPerson for a
+    value that is not a valid identity number or subject key: a fragment would match as a
+    substring almost anywhere (a false "found")."""
     import os
+    import re
 
+    from ..identity import id_number_problem
     from ..identity import subject_key as key_of
 
     settings = settings or load_settings()
@@ -115,6 +128,13 @@ def privacy_scan(id_number: str | None = None, subject_key: str | None = None,
                if n and n.strip()]
     keys = [k.strip() for k in ([subject_key] if subject_key else []) + list(subject_keys or [])
             if k and k.strip()]
+    for position, number in enumerate(numbers, 1):
+        if id_number_problem(number):
+            raise NotAPerson(position, "is not a valid resident identity number "
+                                       f"({id_number_problem(number)})")
+    for position, key in enumerate(keys, len(numbers) + 1):
+        if not re.fullmatch(r"[0-9a-f]{64}", key.lower()):
+            raise NotAPerson(position, "is not a subject key (64 hexadecimal characters)")
     persons = [(n, key_of(n, settings.subject_key)) for n in numbers] + [(None, k) for k in keys]
     return scan_for(needles_for_many(persons), settings.warehouse, settings.landing,
                     allowed_places(settings), workers or os.cpu_count() or 2,
