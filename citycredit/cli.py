@@ -62,7 +62,9 @@ def run(month, schemes, accept_drift):
     from .rules import UnknownSchemeError
 
     console = Console(stderr=True)
-    chosen = [s.strip() for s in schemes.split(",") if s.strip()] if schemes else None
+    chosen = [s.strip() for s in schemes.split(",") if s.strip()] if schemes is not None else None
+    if chosen == []:        # an explicit empty list is not "every scheme"
+        raise click.BadParameter("names no scheme", param_hint="--schemes")
     with console.status(f"citycredit {month}") as status:
         def progress(stage, detail=""):
             status.update(f"[bold]{month}[/] {stage}: {detail}")
@@ -501,9 +503,10 @@ def privacy_scan(id_number, subject_key, as_json):
         raise click.UsageError("give exactly one of --id-number and --subject-key")
     given = id_number if id_number is not None else subject_key
     values = ([line.strip() for line in sys.stdin if line.strip()] if given == "-"
-              else [given])
+              else [given.strip()] if given.strip() else [])
     if not values:
-        raise click.UsageError("nothing to look for on standard input")
+        raise click.UsageError("nothing to look for" + (" on standard input" if given == "-"
+                                                        else ": the value is empty"))
     many = len(values) > 1
     try:
         result = (scan(id_numbers=values) if id_number is not None

@@ -31,6 +31,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..identity import normalise_id_number
+
 __all__ = ["Place", "ScanResult", "scan_for", "needles_for"]
 
 _CHUNK = 64 << 20          # bytes of a non-Parquet file searched at a time
@@ -91,7 +93,9 @@ def needles_for(id_number: str | None, subject_key: str | None) -> dict[str, str
     """The strings searched for → what they are."""
     needles = {}
     if id_number:
-        number = id_number.strip()
+        # identity's one normal form (invisible characters a list saved by Notepad or Excel
+        # carries — a BOM, a zero-width space — trimmed): a stray one would match nothing
+        number = normalise_id_number(id_number)
         for variant in {number.upper(), number.lower()}:
             needles[variant] = "identity number"
     if subject_key:

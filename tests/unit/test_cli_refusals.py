@@ -28,3 +28,15 @@ def test_privacy_scan_refuses_what_is_not_a_number_or_key(tmp_path, monkeypatch)
     assert "371002199001150027" not in bad_check.output
     key = runner.invoke(cli, ["privacy-scan", "--subject-key", "ab"])
     assert key.exit_code == 2 and "not a subject key" in key.output
+
+
+def test_empty_values_are_refused_not_taken_for_everything(tmp_path, monkeypatch):
+    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(tmp_path / "warehouse"))
+    monkeypatch.setenv("CITYCREDIT_LANDING", str(tmp_path / "landing"))
+    runner = CliRunner()
+    blank = runner.invoke(cli, ["privacy-scan", "--id-number", "  "])
+    assert blank.exit_code == 2 and "the value is empty" in blank.output
+    for schemes in (",", ""):          # not "every scheme": that would publish all four
+        result = runner.invoke(cli, ["run", "--month", "2026-10", "--schemes", schemes])
+        assert result.exit_code == 2 and "names no scheme" in result.output
+    assert not (tmp_path / "warehouse").exists()
