@@ -42,7 +42,7 @@ def _land_one(source: str, month: str) -> None:
                       "accepted": landed.get("accepted", 0),
                       "quarantined": landed.get("quarantined", 0),
                       "wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
-                      "peak_rss_gb": peak_kib / 2 ** 20}))
+                      "peak_rss_gib": peak_kib / 2 ** 20}))
 
 
 def main(argv=None) -> int:
@@ -85,7 +85,7 @@ def main(argv=None) -> int:
                "GX_ANALYTICS_ENABLED": "false"}
         env.setdefault("CITYCREDIT_SUBJECT_KEY", "bench-subject-key")
         print(f"{'source':<16}{'rows':>12}{'quarantined':>13}{'wall s':>9}{'cpu s':>8}"
-              f"{'rows/s':>12}{'peak RSS GB':>13}")
+              f"{'rows/s':>12}{'peak RSS GiB':>13}")
         total_rows, total_wall, total_cpu, peak = 0, 0.0, 0.0, 0.0
         for source in sources:
             out = subprocess.run([sys.executable, "-m", "bench.bench_land", "--land", source,
@@ -96,9 +96,9 @@ def main(argv=None) -> int:
             r = json.loads(out.stdout.strip().splitlines()[-1])
             total_rows, total_wall = total_rows + r["rows"], total_wall + r["wall"]
             total_cpu += r["cpu"]
-            peak = max(peak, r["peak_rss_gb"])
+            peak = max(peak, r["peak_rss_gib"])
             print(f"{source:<16}{r['rows']:>12,}{r['quarantined']:>13,}{r['wall']:>9.1f}"
-                  f"{r['cpu']:>8.1f}{r['rows'] / r['wall']:>12,.0f}{r['peak_rss_gb']:>13.2f}")
+                  f"{r['cpu']:>8.1f}{r['rows'] / r['wall']:>12,.0f}{r['peak_rss_gib']:>13.2f}")
         print(f"{'all':<16}{total_rows:>12,}{'':>13}{total_wall:>9.1f}{total_cpu:>8.1f}"
               f"{total_rows / total_wall:>12,.0f}{peak:>13.2f}")
     finally:

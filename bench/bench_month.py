@@ -23,23 +23,48 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 from bench.bench_score import measured
 
 
+#: the run's progress words (`citycredit run` logs one on stderr as each step starts) → stage
+STAGE_OF = {"check": "check", "land": "land+validate", "silver": "silver", "erase": "erase",
+            "scan": "score", "score": "score", "publish": "publish", "report": "report"}
+
+
 def run_month(month: str, env: dict, figures: dict) -> int:
+    """`citycredit run --month` as its own process; the peak RSS is also kept per stage (the
+    stage named by the latest progress line on its stderr), split into Python and the JVM."""
     started = time.strftime("%H:%M:%S")
-    with measured(month, figures):
-        done = subprocess.run([sys.executable, "-m", "citycredit.cli", "run", "--month", month],
-                              env=env, capture_output=True, text=True)
-    print(f"\n=== {month} (started {started}): exit {done.returncode}, "
-          f"{figures[month]['seconds']} s, peak RSS {figures[month]['peak_rss_gb']} GB")
-    print(done.stdout)
-    if done.returncode:
-        print(done.stderr[-4000:])
-    return done.returncode
+    current = ["start"]
+    err: list[str] = []
+
+    def follow(stream):
+        for line in stream:
+            err.append(line)
+            words = line.split()
+            # rich's log line: "[HH:MM:SS] <stage> <detail>   file.py:NN"
+            for word in words[1:2] if words and words[0].startswith("[") else words[:1]:
+                current[0] = STAGE_OF.get(word, current[0])
+    # the bench process itself is left out: it may hold the bulk-loaded history's memory
+    with measured(month, figures, include_self=False, stage=lambda: current[0]):
+        process = subprocess.Popen([sys.executable, "-m", "citycredit.cli", "run", "--month", month],
+                                   env={**env, "COLUMNS": "200"}, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        reader = threading.Thread(target=follow, args=(process.stderr,), daemon=True)
+        reader.start()
+        out = process.stdout.read()
+        returncode = process.wait()
+        reader.join()
+    print(f"\n=== {month} (started {started}): exit {returncode}, "
+          f"{figures[month]['seconds']} s, peak RSS {figures[month]['peak_rss_gib']} GiB")
+    print(out)
+    if returncode:
+        print("".join(err)[-4000:])
+    return returncode
 
 
 def stage_times(warehouse: Path, month: str) -> dict[str, float]:
@@ -100,7 +125,7 @@ def main(argv=None) -> int:
                 loaded = load_history(load_settings(), city[:-1])
             marker.write_text(json.dumps({"months": city[:-1], **loaded}))
             print(f"history loaded: {loaded} ({figures['history']['seconds']} s, peak RSS "
-                  f"{figures['history']['peak_rss_gb']} GB)")
+                  f"{figures['history']['peak_rss_gib']} GiB)")
         print(f"steady state: month {months[0]}, the {len(city)}th of the city, "
               f"{len(city) - 1} months before it in bronze and silver")
     failed = 0
@@ -109,8 +134,13 @@ def main(argv=None) -> int:
         stages = stage_times(args.warehouse, month)
         if stages:
             print(f"{month} stages (wall, s): " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
+        peaks = figures[month].get("stages", {})
+        if peaks:
+            print(f"{month} peak RSS per stage (GiB, Python + JVM): " + ", ".join(
+                f"{k} {p['peak_rss_gib']:.2f} ({p['python_gib']:.2f} + {p['jvm_gib']:.2f})"
+                for k, p in peaks.items()))
         print(f"{month}: wall {figures[month]['seconds']:.1f} s, peak RSS of the run "
-              f"{figures[month]['peak_rss_gb']:.2f} GB")
+              f"{figures[month]['peak_rss_gib']:.2f} GiB")
     return 1 if failed else 0
 
 

@@ -114,19 +114,34 @@ def synthesise_silver(warehouse: Path, adults: int, findings: int) -> dict:
 
 
 @contextmanager
-def measured(label: str, figures: dict, include_self: bool = True):
+def measured(label: str, figures: dict, include_self: bool = True, stage=None):
     """Wall time and peak RSS of this process (unless include_self=False) and its children
-    (a Spark JVM, a subprocess and everything it started), sampled every 0.25 s."""
+    (a Spark JVM, a subprocess and everything it started), sampled every 0.25 s.
+
+    With `stage` (a callable naming what runs now) the peaks are also kept per stage, split
+    into the Python process (the child that is not a JVM) and the JVM: figures[label]["stages"]
+    = {stage: {"python_gib", "jvm_gib", "peak_rss_gib"}} (the peak of their sum; each part at it)."""
     me = psutil.Process()
     peak = [0]
+    stages: dict[str, dict] = {}
     done = threading.Event()
 
     def sample():
         while not done.is_set():
             try:
-                rss = (me.memory_info().rss if include_self else 0) + \
-                    sum(c.memory_info().rss for c in me.children(recursive=True))
-                peak[0] = max(peak[0], rss)
+                python = me.memory_info().rss if include_self else 0
+                jvm = 0
+                for child in me.children(recursive=True):
+                    rss = child.memory_info().rss
+                    if child.name() == "java":
+                        jvm += rss
+                    else:
+                        python += rss
+                peak[0] = max(peak[0], python + jvm)
+                if stage is not None:
+                    name = stage()
+                    if python + jvm > stages.get(name, {}).get("total", -1):
+                        stages[name] = {"total": python + jvm, "python": python, "jvm": jvm}
             except psutil.Error:
                 pass
             done.wait(0.25)
@@ -137,9 +152,14 @@ def measured(label: str, figures: dict, include_self: bool = True):
         yield
     finally:
         figures[label] = {"seconds": round(time.perf_counter() - started, 1),
-                          "peak_rss_gb": round(peak[0] / 2**30, 2)}
+                          "peak_rss_gib": round(peak[0] / 2**30, 2)}
         done.set()
         thread.join()
+        if stage is not None:
+            figures[label]["stages"] = {
+                name: {"peak_rss_gib": round(p["total"] / 2**30, 2),
+                       "python_gib": round(p["python"] / 2**30, 2),
+                       "jvm_gib": round(p["jvm"] / 2**30, 2)} for name, p in stages.items()}
 
 
 def run_side(label: str, command: list[str], warehouse: Path, figures: dict) -> str:
@@ -229,7 +249,7 @@ def main(argv=None) -> int:
             continue
         print(printed, end="", flush=True)
         print(f"  {label}: {figures[label]['seconds']:.1f} s, peak RSS "
-              f"{figures[label]['peak_rss_gb']:.2f} GB", flush=True)
+              f"{figures[label]['peak_rss_gib']:.2f} GiB", flush=True)
         spark[multiple] = (figures[label]["seconds"], sizes["finding_versions"])
         if multiple == 1.0:
             reference = warehouse / "_reference"
@@ -240,13 +260,13 @@ def main(argv=None) -> int:
                      warehouse, figures)
             ref = figures["reference, all schemes"]
             print(f"  reference, all schemes: {ref['seconds']:.1f} s, peak RSS "
-                  f"{ref['peak_rss_gb']:.2f} GB", flush=True)
+                  f"{ref['peak_rss_gib']:.2f} GiB", flush=True)
             differ = disagreements(warehouse, reference)
 
     print(f"\nscore month {MONTH}, {args.adults:,} adults; figures per step (wall, peak RSS of "
           f"its process tree):")
     for label, f in figures.items():
-        print(f"  {label:34} {f['seconds']:>8.1f} s   peak RSS {f['peak_rss_gb']:.2f} GB")
+        print(f"  {label:34} {f['seconds']:>8.1f} s   peak RSS {f['peak_rss_gib']:.2f} GiB")
     print("subjects that differ from the reference: "
           + ", ".join(f"{scheme} {n}" for scheme, n in differ.items()))
     if len(spark) > 1:

@@ -225,7 +225,7 @@ def run_history(args, history: int) -> dict:
           f"appeals; earlier files rewritten: {result['rewritten']['findings']['files']} of "
           f"{files} ({result['rewritten']['findings']['rows']:,} rows)")
     for label, f in figures.items():
-        print(f"  {label:16} {f['seconds']:>7.1f} s   peak RSS {f['peak_rss_gb']:.2f} GB"
+        print(f"  {label:16} {f['seconds']:>7.1f} s   peak RSS {f['peak_rss_gib']:.2f} GiB"
               + (f"   (median of {args.repeat})" if label in runs else ""))
     shutil.rmtree(before, ignore_errors=True)
     return figures

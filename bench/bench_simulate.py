@@ -52,7 +52,7 @@ def main(argv=None) -> int:
         with measured(label, figures):
             done = subprocess.run(command, env=env, capture_output=True, text=True)
         print(f"{label}: exit {done.returncode}, {figures[label]['seconds']} s, "
-              f"peak RSS {figures[label]['peak_rss_gb']} GB")
+              f"peak RSS {figures[label]['peak_rss_gib']} GiB")
         print(done.stdout[-2000:])
         if done.returncode:
             print(done.stderr[-4000:])

@@ -59,7 +59,7 @@ def run(month, schemes, accept_drift):
     from rich.console import Console
 
     from . import pipeline
-    from .rules import UnknownSchemeError
+    from .rules import RuleFileError
 
     console = Console(stderr=True)
     chosen = [s.strip() for s in schemes.split(",") if s.strip()] if schemes is not None else None
@@ -82,7 +82,7 @@ def run(month, schemes, accept_drift):
         except pipeline.WarehouseBusy as exc:
             click.echo(f"NOT STARTED: {exc}", err=True)
             sys.exit(_BUSY)
-        except UnknownSchemeError as exc:     # checked before anything runs (run_month)
+        except RuleFileError as exc:    # an unknown or broken scheme: checked before anything runs
             click.echo(f"NOT STARTED: {exc}", err=True)
             sys.exit(2)
     click.echo(outcome["summary"])
@@ -496,7 +496,8 @@ def privacy_scan(id_number, subject_key, as_json):
     lookup audit log)."""
     import json
 
-    from .privacy.task import NotAPerson
+    from .io.lock import WarehouseBusy
+    from .privacy.task import NotAPerson, NothingToScan
     from .privacy.task import privacy_scan as scan
 
     if (id_number is None) == (subject_key is None):
@@ -515,6 +516,11 @@ def privacy_scan(id_number, subject_key, as_json):
         option = "--id-number" if id_number is not None else "--subject-key"
         where = f"standard input, line {exc.position}" if given == "-" else "the value"
         raise click.UsageError(f"{option}: {where} {exc.problem}")
+    except NothingToScan as exc:
+        raise click.UsageError(str(exc))
+    except WarehouseBusy as exc:
+        click.echo(f"NOT STARTED: {exc}", err=True)
+        sys.exit(_BUSY)
     if as_json:
         click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=1))
     else:

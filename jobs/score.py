@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from citycredit.config import load_settings
-from citycredit.rules import load_schemes
+from citycredit.rules import RuleFileError, load_schemes
 from citycredit.io.spark import get_spark
 from citycredit.scoring.job import run_scoring
 
@@ -19,7 +19,11 @@ def main(argv=None) -> int:
     parser.add_argument("--run-id", default=None)
     args = parser.parse_args(argv)
     settings = load_settings()
-    schemes = load_schemes(settings.rules, args.scheme)
+    try:
+        schemes = load_schemes(settings.rules, args.scheme)
+    except RuleFileError as exc:        # an unknown scheme or a broken rule file: nothing written
+        print(f"NOT STARTED: {exc}", file=sys.stderr)
+        return 2
     spark = get_spark(settings, "citycredit-score")
     # every scheme from one scan and one shuffle of the month's findings
     for result in run_scoring(spark, settings, list(schemes.values()), args.month, args.run_id):

@@ -4,16 +4,20 @@ build_silver and before scoring; `citycredit erase`), `citycredit cleanup` and
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
+from pathlib import Path
 from typing import TypedDict
 
 from .. import catalog
 from ..config import Settings, load_settings
-from ..io.lock import EXCLUSIVE, warehouse_lock
+from ..io.lock import EXCLUSIVE, SHARED, warehouse_lock
 from ..months import month_of, shift_month
 from .erasure import ErasureError, erase_due, warehouse_tables
 from .landing import old_deliveries, remove_old_deliveries
 from .scan import ScanResult, needles_for_many, scan_for
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Erased", "Cleaned", "ErasureError", "erase", "cleanup", "privacy_scan"]
 
@@ -106,6 +110,11 @@ class NotAPerson(ValueError):
         self.position, self.problem = position, problem
 
 
+class NothingToScan(ValueError):
+    """privacy_scan was pointed at a warehouse or landing zone that does not exist: a mistyped
+    path would otherwise read as proof that a person's data is gone ("clean")."""
+
+
 def privacy_scan(id_number: str | None = None, subject_key: str | None = None,
                  settings: Settings | None = None, workers: int | None = None,
                  id_numbers: list[str] | None = None,
@@ -116,7 +125,9 @@ def privacy_scan(id_number: str | None = None, subject_key: str | None = None,
     their position: id_number / id_numbers first, then subject_key / subject_keys (1…).
     `workers`: files read at a time (default: the machine's cores). Raises NotAPerson for a
     value that is not a valid identity number or subject key: a fragment would match as a
-    substring almost anywhere (a false "found")."""
+    substring almost anywhere (a false "found"). Raises NothingToScan when the warehouse does
+    not exist (a missing landing zone is a warning), WarehouseBusy while a run, an erasure or a cleanup holds
+    the warehouse."""
     import os
     import re
 
@@ -135,10 +146,19 @@ def privacy_scan(id_number: str | None = None, subject_key: str | None = None,
     for position, key in enumerate(keys, len(numbers) + 1):
         if not re.fullmatch(r"[0-9a-f]{64}", key.lower()):
             raise NotAPerson(position, "is not a subject key (64 hexadecimal characters)")
+    if not Path(settings.warehouse).is_dir():
+        raise NothingToScan(f"the warehouse {settings.warehouse} does not exist: nothing was "
+                            "scanned (check CITYCREDIT_WAREHOUSE)")
+    if not Path(settings.landing).is_dir():     # a landing zone may be gone; say it was not seen
+        log.warning("the landing zone %s does not exist: only the warehouse and the reports "
+                    "were scanned (check CITYCREDIT_LANDING)", settings.landing)
     persons = [(n, key_of(n, settings.subject_key)) for n in numbers] + [(None, k) for k in keys]
-    return scan_for(needles_for_many(persons), settings.warehouse, settings.landing,
-                    allowed_places(settings), workers or os.cpu_count() or 2,
-                    reports=settings.policy.get("reports"))
+    # shared: beside lookups and other scans, never during a run, an erasure or a cleanup
+    # (their staging files come and go under the scan)
+    with warehouse_lock(settings.warehouse, "citycredit privacy-scan", SHARED):
+        return scan_for(needles_for_many(persons), settings.warehouse, settings.landing,
+                        allowed_places(settings), workers or os.cpu_count() or 2,
+                        reports=settings.policy.get("reports"))
 
 
 def allowed_places(settings: Settings) -> list[str]:

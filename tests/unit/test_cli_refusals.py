@@ -15,6 +15,25 @@ def test_run_refuses_an_unknown_scheme_before_landing(tmp_path, monkeypatch):
     assert not (tmp_path / "warehouse").exists()          # nothing landed, nothing erased
 
 
+
+def test_run_refuses_a_broken_rule_file_before_landing(tmp_path, monkeypatch):
+    """Without --schemes every scheme is scored: a broken one stops the month before anything
+    is landed (not at the score step, after landing and erasing)."""
+    import shutil
+    from pathlib import Path
+
+    rules = tmp_path / "rules"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "rules", rules)
+    (rules / "haibei.yaml").write_text((rules / "haibei.yaml").read_text()
+                                       .replace("base_score:", "base_scor:", 1))
+    monkeypatch.setenv("CITYCREDIT_RULES", str(rules))
+    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(tmp_path / "warehouse"))
+    monkeypatch.setenv("CITYCREDIT_LANDING", str(tmp_path / "landing"))
+    result = CliRunner().invoke(cli, ["run", "--month", "2026-10"])
+    assert result.exit_code == 2, result.output
+    assert "NOT STARTED" in result.output and "haibei.yaml" in result.output
+    assert not (tmp_path / "warehouse").exists()
+
 def test_privacy_scan_refuses_what_is_not_a_number_or_key(tmp_path, monkeypatch):
     monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(tmp_path / "warehouse"))
     monkeypatch.setenv("CITYCREDIT_LANDING", str(tmp_path / "landing"))
@@ -40,3 +59,34 @@ def test_empty_values_are_refused_not_taken_for_everything(tmp_path, monkeypatch
         result = runner.invoke(cli, ["run", "--month", "2026-10", "--schemes", schemes])
         assert result.exit_code == 2 and "names no scheme" in result.output
     assert not (tmp_path / "warehouse").exists()
+
+
+def test_privacy_scan_of_a_missing_folder_is_no_proof_and_waits_for_no_run(tmp_path, monkeypatch):
+    """A mistyped warehouse or landing path is refused (it would otherwise say "clean"), and a
+    scan does not run while a run, an erasure or a cleanup holds the warehouse."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(tmp_path / "warehouse"))
+    monkeypatch.setenv("CITYCREDIT_LANDING", str(tmp_path / "landing"))
+    runner = CliRunner()
+    number = "371002199001150026"
+    missing = runner.invoke(cli, ["privacy-scan", "--id-number", number])
+    assert missing.exit_code == 2 and "does not exist: nothing was scanned" in missing.output
+    assert "warehouse" in missing.output and number not in missing.output
+    (tmp_path / "warehouse").mkdir()
+    (tmp_path / "landing").mkdir()
+    clean = runner.invoke(cli, ["privacy-scan", "--id-number", number])
+    assert clean.exit_code == 0, clean.output
+    holder = subprocess.Popen(      # another process holds the lock, as a run would
+        [sys.executable, "-c", "import sys, time\n"
+         "from citycredit.io.lock import EXCLUSIVE, warehouse_lock\n"
+         f"with warehouse_lock({str(tmp_path / 'warehouse')!r}, 'citycredit run 2026-10', EXCLUSIVE):\n"
+         "    print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        busy = runner.invoke(cli, ["privacy-scan", "--id-number", number])
+    finally:
+        holder.kill()
+    assert busy.exit_code == 75 and "NOT STARTED" in busy.output
+    assert "citycredit run 2026-10" in busy.output
