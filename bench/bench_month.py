@@ -98,8 +98,18 @@ def main(argv=None) -> int:
     if bool(args.months) == args.steady:
         parser.error("give either --steady or --months")
 
+    landing = args.landing.resolve()
+    if args.steady:
+        # The run and the history's erasure rewrite the landing zone without erased persons, as
+        # real runs do; on the generated city itself that would break the generator's ground
+        # truth (rows by line) for the next bench. So they work on a copy.
+        landing = args.warehouse.resolve().with_name(args.warehouse.name + "-landing")
+        if not (args.reuse and (args.warehouse / "_bulk_history.json").is_file()
+                and landing.is_dir()):
+            shutil.rmtree(landing, ignore_errors=True)
+            shutil.copytree(args.landing, landing)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITYCREDIT_SPARK_")}
-    env.update(CITYCREDIT_LANDING=str(args.landing.resolve()),
+    env.update(CITYCREDIT_LANDING=str(landing),
                CITYCREDIT_WAREHOUSE=str(args.warehouse.resolve()))
     if args.driver_memory:
         env["CITYCREDIT_SPARK_DRIVER_MEMORY"] = args.driver_memory
