@@ -104,6 +104,10 @@ def main(argv=None) -> int:
         # real runs do; on the generated city itself that would break the generator's ground
         # truth (rows by line) for the next bench. So they work on a copy.
         landing = args.warehouse.resolve().with_name(args.warehouse.name + "-landing")
+        given = args.landing.resolve()
+        if landing == given or landing in given.parents or given in landing.parents:
+            parser.error(f"--landing {args.landing} is (or holds) the working copy {landing} "
+                         "this bench replaces: give the generated city's own folder")
         if not (args.reuse and (args.warehouse / "_bulk_history.json").is_file()
                 and landing.is_dir()):
             shutil.rmtree(landing, ignore_errors=True)

@@ -28,7 +28,7 @@ from .ingest.task import BatchRejected, check_deliveries, land_source
 from .months import score_month_of_run as resolve_month
 from .privacy.task import erase
 from .publish.task import PublishRefused, publish, report
-from .rules import load_schemes
+from .rules import UnknownSchemeError, load_schemes
 from .scoring.task import score
 from .silver.task import build_silver
 
@@ -163,7 +163,8 @@ def run_month(month: str, schemes: list[str] | None = None, accept_drift: bool =
     broken rule file among the schemes to score (all of them when `schemes` is None), before
     anything is landed or erased."""
     settings = settings or load_settings()
-    load_schemes(settings.rules, schemes)
+    if not load_schemes(settings.rules, schemes):    # a mis-set CITYCREDIT_RULES: nothing to publish
+        raise UnknownSchemeError(f"{settings.rules}: no scheme file (<scheme>.yaml) to score")
     run_id = run_id or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     with warehouse_lock(settings.warehouse, f"citycredit run {month} (run {run_id})", EXCLUSIVE):
         return _run_month(month, schemes, accept_drift, run_id, progress, settings)

@@ -110,9 +110,13 @@ class NotAPerson(ValueError):
         self.position, self.problem = position, problem
 
 
+#: the layers a warehouse that ever ran holds (catalog: `<warehouse>/<layer>/<table>`)
+WAREHOUSE_LAYERS = ("bronze", "silver", "gold")
+
+
 class NothingToScan(ValueError):
-    """privacy_scan was pointed at a warehouse or landing zone that does not exist: a mistyped
-    path would otherwise read as proof that a person's data is gone ("clean")."""
+    """privacy_scan was pointed at a warehouse that does not exist or holds no warehouse: a
+    mistyped path would otherwise read as proof that a person's data is gone ("clean")."""
 
 
 def privacy_scan(id_number: str | None = None, subject_key: str | None = None,
@@ -149,6 +153,10 @@ def privacy_scan(id_number: str | None = None, subject_key: str | None = None,
     if not Path(settings.warehouse).is_dir():
         raise NothingToScan(f"the warehouse {settings.warehouse} does not exist: nothing was "
                             "scanned (check CITYCREDIT_WAREHOUSE)")
+    if not any((Path(settings.warehouse) / layer).is_dir() for layer in WAREHOUSE_LAYERS):
+        raise NothingToScan(f"{settings.warehouse} holds no warehouse (no "
+                            f"{', '.join(WAREHOUSE_LAYERS)} folder): nothing was scanned "
+                            "(check CITYCREDIT_WAREHOUSE)")
     if not Path(settings.landing).is_dir():     # a landing zone may be gone; say it was not seen
         log.warning("the landing zone %s does not exist: only the warehouse and the reports "
                     "were scanned (check CITYCREDIT_LANDING)", settings.landing)

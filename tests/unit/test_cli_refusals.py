@@ -1,5 +1,7 @@
 """Inputs the CLI refuses before it touches anything: a typo'd scheme in `run`, and a value
 `privacy-scan` could only match as a substring (a false "found")."""
+from pathlib import Path
+
 from click.testing import CliRunner
 
 from citycredit.cli import cli
@@ -33,6 +35,23 @@ def test_run_refuses_a_broken_rule_file_before_landing(tmp_path, monkeypatch):
     assert result.exit_code == 2, result.output
     assert "NOT STARTED" in result.output and "haibei.yaml" in result.output
     assert not (tmp_path / "warehouse").exists()
+
+
+def test_run_refuses_a_rules_folder_without_schemes(tmp_path, monkeypatch):
+    """A mis-set CITYCREDIT_RULES (no scheme file) would land, erase and 'publish' nothing with
+    exit 0: refused before anything runs."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "catalogue.yaml").write_text(
+        (Path(__file__).resolve().parents[2] / "rules" / "catalogue.yaml").read_text())
+    monkeypatch.setenv("CITYCREDIT_RULES", str(rules))
+    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(tmp_path / "warehouse"))
+    monkeypatch.setenv("CITYCREDIT_LANDING", str(tmp_path / "landing"))
+    result = CliRunner().invoke(cli, ["run", "--month", "2026-10"])
+    assert result.exit_code == 2, result.output
+    assert "NOT STARTED" in result.output and "no scheme file" in result.output
+    assert not (tmp_path / "warehouse").exists()
+
 
 def test_privacy_scan_refuses_what_is_not_a_number_or_key(tmp_path, monkeypatch):
     monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(tmp_path / "warehouse"))
@@ -76,6 +95,10 @@ def test_privacy_scan_of_a_missing_folder_is_no_proof_and_waits_for_no_run(tmp_p
     assert "warehouse" in missing.output and number not in missing.output
     (tmp_path / "warehouse").mkdir()
     (tmp_path / "landing").mkdir()
+    empty = runner.invoke(cli, ["privacy-scan", "--id-number", number])   # a folder, no warehouse
+    assert empty.exit_code == 2 and "holds no warehouse" in empty.output
+    assert not (tmp_path / "warehouse" / "_locks").exists()             # and nothing written
+    (tmp_path / "warehouse" / "bronze").mkdir()
     clean = runner.invoke(cli, ["privacy-scan", "--id-number", number])
     assert clean.exit_code == 0, clean.output
     holder = subprocess.Popen(      # another process holds the lock, as a run would
