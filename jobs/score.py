@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from citycredit.config import load_settings
+from citycredit.months import MonthError, check_month
 from citycredit.rules import RuleFileError, load_schemes
 from citycredit.io.spark import get_spark
 from citycredit.scoring.job import run_scoring
@@ -20,8 +21,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings()
     try:
+        check_month(args.month, "--month")
         schemes = load_schemes(settings.rules, args.scheme)
-    except RuleFileError as exc:        # an unknown scheme or a broken rule file: nothing written
+    except (MonthError, RuleFileError) as exc:   # a bad month, an unknown or broken scheme
         print(f"NOT STARTED: {exc}", file=sys.stderr)
         return 2
     spark = get_spark(settings, "citycredit-score")

@@ -113,3 +113,20 @@ def test_privacy_scan_of_a_missing_folder_is_no_proof_and_waits_for_no_run(tmp_p
         holder.kill()
     assert busy.exit_code == 75 and "NOT STARTED" in busy.output
     assert "citycredit run 2026-10" in busy.output
+
+
+def test_the_spark_submit_entry_refuses_a_bad_month_or_scheme_before_spark(tmp_path):
+    """jobs/score.py (what spark-submit runs): a one-line refusal, exit 2, no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    job = Path(__file__).resolve().parents[2] / "jobs" / "score.py"
+    env = {**os.environ, "CITYCREDIT_WAREHOUSE": str(tmp_path / "warehouse")}
+    for args, said in ((["--month", "2026-13"], "'2026-13' is not a month"),
+                       (["--month", "2026-10", "--scheme", "nope"], "unknown scheme 'nope'")):
+        done = subprocess.run([sys.executable, str(job), *args], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith("NOT STARTED") and said in done.stderr
+        assert "Traceback" not in done.stderr
