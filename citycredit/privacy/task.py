@@ -130,8 +130,8 @@ def privacy_scan(id_number: str | None = None, subject_key: str | None = None,
     `workers`: files read at a time (default: the machine's cores). Raises NotAPerson for a
     value that is not a valid identity number or subject key: a fragment would match as a
     substring almost anywhere (a false "found"). Raises NothingToScan when the warehouse does
-    not exist (a missing landing zone is a warning), WarehouseBusy while a run, an erasure or a cleanup holds
-    the warehouse."""
+    not exist or holds no warehouse (a missing landing zone is a warning), WarehouseBusy while a
+    run, an erasure or a cleanup holds the warehouse."""
     import os
     import re
 
@@ -144,9 +144,9 @@ def privacy_scan(id_number: str | None = None, subject_key: str | None = None,
     keys = [k.strip() for k in ([subject_key] if subject_key else []) + list(subject_keys or [])
             if k and k.strip()]
     for position, number in enumerate(numbers, 1):
-        if id_number_problem(number):
-            raise NotAPerson(position, "is not a valid resident identity number "
-                                       f"({id_number_problem(number)})")
+        problem = id_number_problem(number)
+        if problem:
+            raise NotAPerson(position, f"is not a valid resident identity number ({problem})")
     for position, key in enumerate(keys, len(numbers) + 1):
         if not re.fullmatch(r"[0-9a-f]{64}", key.lower()):
             raise NotAPerson(position, "is not a subject key (64 hexadecimal characters)")

@@ -2,14 +2,21 @@
 `privacy-scan` could only match as a substring (a false "found")."""
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from citycredit.cli import cli
 
 
-def test_run_refuses_an_unknown_scheme_before_landing(tmp_path, monkeypatch):
+@pytest.fixture
+def warehouse_env(tmp_path, monkeypatch):
+    """CITYCREDIT_WAREHOUSE / CITYCREDIT_LANDING under tmp_path (neither created)."""
     monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(tmp_path / "warehouse"))
     monkeypatch.setenv("CITYCREDIT_LANDING", str(tmp_path / "landing"))
+    return tmp_path
+
+
+def test_run_refuses_an_unknown_scheme_before_landing(tmp_path, warehouse_env):
     result = CliRunner().invoke(cli, ["run", "--month", "2026-10", "--schemes", "haibei,nosuch"])
     assert result.exit_code == 2
     assert "NOT STARTED" in result.output and "unknown scheme 'nosuch'" in result.output
@@ -17,27 +24,23 @@ def test_run_refuses_an_unknown_scheme_before_landing(tmp_path, monkeypatch):
     assert not (tmp_path / "warehouse").exists()          # nothing landed, nothing erased
 
 
-
-def test_run_refuses_a_broken_rule_file_before_landing(tmp_path, monkeypatch):
+def test_run_refuses_a_broken_rule_file_before_landing(tmp_path, monkeypatch, warehouse_env):
     """Without --schemes every scheme is scored: a broken one stops the month before anything
     is landed (not at the score step, after landing and erasing)."""
     import shutil
-    from pathlib import Path
 
     rules = tmp_path / "rules"
     shutil.copytree(Path(__file__).resolve().parents[2] / "rules", rules)
     (rules / "haibei.yaml").write_text((rules / "haibei.yaml").read_text()
                                        .replace("base_score:", "base_scor:", 1))
     monkeypatch.setenv("CITYCREDIT_RULES", str(rules))
-    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(tmp_path / "warehouse"))
-    monkeypatch.setenv("CITYCREDIT_LANDING", str(tmp_path / "landing"))
     result = CliRunner().invoke(cli, ["run", "--month", "2026-10"])
     assert result.exit_code == 2, result.output
     assert "NOT STARTED" in result.output and "haibei.yaml" in result.output
     assert not (tmp_path / "warehouse").exists()
 
 
-def test_run_refuses_a_rules_folder_without_schemes(tmp_path, monkeypatch):
+def test_run_refuses_a_rules_folder_without_schemes(tmp_path, monkeypatch, warehouse_env):
     """A mis-set CITYCREDIT_RULES (no scheme file) would land, erase and 'publish' nothing with
     exit 0: refused before anything runs."""
     rules = tmp_path / "rules"
@@ -45,17 +48,13 @@ def test_run_refuses_a_rules_folder_without_schemes(tmp_path, monkeypatch):
     (rules / "catalogue.yaml").write_text(
         (Path(__file__).resolve().parents[2] / "rules" / "catalogue.yaml").read_text())
     monkeypatch.setenv("CITYCREDIT_RULES", str(rules))
-    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(tmp_path / "warehouse"))
-    monkeypatch.setenv("CITYCREDIT_LANDING", str(tmp_path / "landing"))
     result = CliRunner().invoke(cli, ["run", "--month", "2026-10"])
     assert result.exit_code == 2, result.output
     assert "NOT STARTED" in result.output and "no scheme file" in result.output
     assert not (tmp_path / "warehouse").exists()
 
 
-def test_privacy_scan_refuses_what_is_not_a_number_or_key(tmp_path, monkeypatch):
-    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(tmp_path / "warehouse"))
-    monkeypatch.setenv("CITYCREDIT_LANDING", str(tmp_path / "landing"))
+def test_privacy_scan_refuses_what_is_not_a_number_or_key(tmp_path, warehouse_env):
     runner = CliRunner()
     short = runner.invoke(cli, ["privacy-scan", "--id-number", "3710021990"])
     assert short.exit_code == 2 and "not a valid resident identity number" in short.output
@@ -68,9 +67,7 @@ def test_privacy_scan_refuses_what_is_not_a_number_or_key(tmp_path, monkeypatch)
     assert key.exit_code == 2 and "not a subject key" in key.output
 
 
-def test_empty_values_are_refused_not_taken_for_everything(tmp_path, monkeypatch):
-    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(tmp_path / "warehouse"))
-    monkeypatch.setenv("CITYCREDIT_LANDING", str(tmp_path / "landing"))
+def test_empty_values_are_refused_not_taken_for_everything(tmp_path, warehouse_env):
     runner = CliRunner()
     blank = runner.invoke(cli, ["privacy-scan", "--id-number", "  "])
     assert blank.exit_code == 2 and "the value is empty" in blank.output
@@ -80,14 +77,13 @@ def test_empty_values_are_refused_not_taken_for_everything(tmp_path, monkeypatch
     assert not (tmp_path / "warehouse").exists()
 
 
-def test_privacy_scan_of_a_missing_folder_is_no_proof_and_waits_for_no_run(tmp_path, monkeypatch):
+def test_privacy_scan_of_a_missing_folder_is_no_proof_and_waits_for_no_run(tmp_path,
+                                                                              warehouse_env):
     """A mistyped warehouse or landing path is refused (it would otherwise say "clean"), and a
     scan does not run while a run, an erasure or a cleanup holds the warehouse."""
     import subprocess
     import sys
 
-    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(tmp_path / "warehouse"))
-    monkeypatch.setenv("CITYCREDIT_LANDING", str(tmp_path / "landing"))
     runner = CliRunner()
     number = "371002199001150026"
     missing = runner.invoke(cli, ["privacy-scan", "--id-number", number])
