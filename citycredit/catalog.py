@@ -208,8 +208,9 @@ SCORE_LINES = Table(
     key=("scheme", "score_month", "subject_key", "line_type", "source_id", "record_id",
          "rule_id", "dimension"),
     personal={"subject_key": SUBJECT_KEY},
-    description="why each score is what it is: every finding considered, tier, growth, "
-                "subject-rule and cap rows")
+    description="why each score is what it is and why it changed: the findings in force or "
+                "changed since the previous month, tier, growth, subject-rule (that apply) "
+                "and cap rows")
 
 PUBLISHED_SCORES = Table(
     "gold", "published_scores",

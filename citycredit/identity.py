@@ -355,3 +355,27 @@ def id_number_tokens(text: str | None) -> list[str]:
     """The identity-number-like tokens of a text (e.g. a quarantined row that could not be read
     into fields), in order; they need not be valid."""
     return ID_NUMBER_LIKE.findall(text) if text else []
+
+
+def birth_dates_and_sexes(id_numbers) -> tuple[pa.Array, pa.Array]:
+    """Birth date (date32) and sex ('M' | 'F') of many *valid* identity numbers at once, from
+    the normal form's digits 7–14 (YYYYMMDD) and 17 (odd: male), as `birth_date` and `sex` give
+    value by value — Arrow kernels instead of a validation per value (landing validated them:
+    at 2.3 M population rows a month the per-value path was a fifth of landing's time).
+
+    `id_numbers`: a pandas Series or a pyarrow array of strings. Raises ValueError (naming no
+    value) when one is missing or not an 18-character number with a real birth date."""
+    if isinstance(id_numbers, pd.Series):
+        id_numbers = pa.array(id_numbers.to_numpy(dtype=object), type=pa.string(),
+                              from_pandas=True)
+    normal = normalise_id_numbers(id_numbers)
+    if isinstance(normal, pa.ChunkedArray):
+        normal = normal.combine_chunks()
+    shaped = pc.match_substring_regex(normal, r"^[0-9]{17}[0-9X]$")
+    births = pc.strptime(pc.utf8_slice_codeunits(normal, 6, 14), format="%Y%m%d", unit="s",
+                         error_is_null=True).cast(pa.date32())
+    if pc.any(pc.invert(pc.fill_null(shaped, False))).as_py() or births.null_count:
+        raise ValueError("birth date and sex asked of an identity number that is not valid")
+    odd = pc.equal(pc.bit_wise_and(pc.cast(pc.utf8_slice_codeunits(normal, 16, 17), pa.int8()),
+                                   pa.scalar(1, pa.int8())), pa.scalar(1, pa.int8()))
+    return births, pc.if_else(odd, "M", "F")

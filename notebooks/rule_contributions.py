@@ -15,7 +15,7 @@
 # # Rule contributions
 # Which rules move scores, for how many people, by how much, and in which grades? And which
 # delivered findings matched no rule of the scheme? Read from the explanation lines
-# (gold/score_lines) and the scores (gold/scores) of one scheme and month.
+# (gold/score_lines), the scores (gold/scores) and the run report of one scheme and month.
 
 # %% tags=["parameters"]
 warehouse = "../demo/warehouse"
@@ -98,14 +98,20 @@ touched.fillna(0).astype(int)
 # ## Findings that matched no rule
 # Delivered, in force, but no rule of the scheme takes them (status `no_rule`): an item the
 # scheme does not score, or a level it has no rule for. Worth a look when a department starts
-# delivering something new.
+# delivering something new. The explanation lines leave them out (they explain nothing about a
+# score); the run report counts them per item (`unmatched`).
 
 # %%
-unmatched = lines[lines.status == "no_rule"]
-table = (unmatched.fillna({"level": "—"}).groupby(["item_code", "level", "source_id"])
-         .agg(findings=("subject_key", "size"), subjects=("subject_key", "nunique"))
-         .sort_values("findings", ascending=False))
-print(f"{len(unmatched):,} findings matched no rule of {scheme}")
+import json
+
+report = analysis.read_table("report.run_report", columns=[
+    "run_id", "score_month", "section", "name", "metrics"], settings=settings)
+runs = report[(report.section == "scheme") & (report.name == scheme)
+              & (report.score_month == month)].sort_values("run_id")
+unmatched = json.loads(runs.metrics.iloc[-1]).get("unmatched", {}) if len(runs) else {}
+table = (pd.DataFrame(sorted(unmatched.items(), key=lambda kv: -kv[1]),
+                      columns=["item_code", "findings"]).set_index("item_code"))
+print(f"{sum(unmatched.values()):,} findings matched no rule of {scheme} in {month}")
 table
 
 # %% [markdown]

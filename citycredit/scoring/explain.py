@@ -5,25 +5,46 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ..catalog import SCORE_LINES
+from ..months import first_day, month_before
 from .decimals import POINTS, QUANTITY
+
+#: finding statuses that say nothing about the month unless they changed in it (SPEC §5 as
+#: amended 2026-12-05): an expired finding is explained only while it expired in the month or
+#: the one before, a revoked one only in the month its revocation was delivered
+_CHANGED_ONLY = ("expired", "revoked")
+
+
+def explains_the_month(month: str):
+    """The finding lines gold/score_lines keeps for `month` (SPEC §5): every finding in force
+    (counted, deduplicated, masked, appeal_upheld, requirement_unmet, repaired, not_yet_valid),
+    an `expired` finding whose last valid day is on or after the first day of the previous
+    month, a `revoked` one whose current version was delivered in the month (known_from); never
+    a `no_rule` finding (the run report counts unmatched items). Three quarters of the lines
+    written before this rule explained nothing about the month."""
+    since = first_day(month_before(month))
+    status = F.col("status")
+    return ((~status.isin("no_rule", *_CHANGED_ONLY))
+            | ((status == "expired") & (F.col("last_valid_day") >= F.lit(since)))
+            | ((status == "revoked") & (F.col("known_from") == F.lit(month))))
 
 
 def explanation_lines(evaluated: DataFrame, per_rule: DataFrame, per_dimension: DataFrame,
                       scheme, month: str, run_id: str, growth: DataFrame | None = None,
                       person_lines: DataFrame | None = None) -> DataFrame:
-    """gold/score_lines rows (catalog.SCORE_LINES): every evaluated finding (line_type
-    `finding`, its status and points; a repaired finding with `repaired_on`), plus `tier`,
-    `rule_cap` and `dimension_cap` rows, and for format v2 a `subject` row per person and
-    subject rule (status `counted` or `not_applicable`) and a `growth` row per person and growth
-    rule (occurred_on = the day growth counts from, quantity = full periods), so that for each
-    subject base_score + Σ points = the score before clamp and rounding.
+    """gold/score_lines rows (catalog.SCORE_LINES): the evaluated findings that explain the
+    month (line_type `finding`, its status and points; a repaired finding with `repaired_on`;
+    which findings: explains_the_month), plus `tier`, `rule_cap` and `dimension_cap` rows, and
+    for format v2 a `subject` row per person and subject rule that applies (status `counted`)
+    and a `growth` row per person and growth rule (occurred_on = the day growth counts from,
+    quantity = full periods), so that for each subject base_score + Σ points = the score before
+    clamp and rounding (the lines left out all carry 0 points).
 
     In: `evaluated` (steps.evaluate_findings), `per_rule` (steps.rule_totals, with the growth
     and subject-rule totals), `per_dimension` (steps.dimension_totals), `growth`
     (across_findings.growth_totals), `person_lines` (person_rules.subject_rule_lines)."""
     zero = F.lit(0).cast(POINTS)
     null = lambda t: F.lit(None).cast(t)  # noqa: E731
-    finding_rows = evaluated.select(
+    finding_rows = evaluated.where(explains_the_month(month)).select(
         F.lit("finding").alias("line_type"), "subject_key", "source_id", "record_id", "item_code",
         "level", "quantity", "occurred_on", "valid_until", "rule_id", "dimension",
         "last_valid_day", "finding_points",
@@ -57,9 +78,8 @@ def explanation_lines(evaluated: DataFrame, per_rule: DataFrame, per_dimension: 
             growth, "growth", F.col("rule_raw"), F.col("rule_id"),
             F.col("_quantity").cast(QUANTITY), since=F.col("_start")))
     if person_lines is not None:
-        all_rows = all_rows.unionByName(adjustment(
-            person_lines, "subject", F.col("points"), F.col("rule_id"),
-            status=F.when(F.col("applies"), "counted").otherwise("not_applicable")))
+        all_rows = all_rows.unionByName(adjustment(     # a rule that does not apply: no line
+            person_lines.where(F.col("applies")), "subject", F.col("points"), F.col("rule_id")))
     constants = {"scheme": F.lit(scheme.scheme), "score_month": F.lit(month),
                  "rules_version": F.lit(scheme.rules_version), "run_id": F.lit(run_id)}
     return all_rows.select(*[constants[c].alias(c) if c in constants else F.col(c)

@@ -23,10 +23,11 @@ from pyspark.sql import functions as F
 from .. import catalog
 from ..config import Settings
 from ..io import tables
-from ..rules import Scheme
+from ..rules import Scheme, load_catalogue
 from ..silver.adults import scored_subjects
 from ..silver.versions import as_known_at
 from .decimals import as_units
+from .explain import explains_the_month
 from .steps import FINDING_COLUMNS, evaluate_month, summarise_month
 
 # Held frames live on local disk (read back through the page cache), not in the heap: at 2× the
@@ -108,6 +109,14 @@ class SchemeScores:
     evaluated: DataFrame
     scores: DataFrame
     lines: DataFrame
+    unmatched: Observation | None = None   # no_rule findings per item, once gold is written
+    held: list[DataFrame] = field(default_factory=list)   # to release after the writes
+
+    def unmatched_items(self) -> dict[str, int]:
+        """item_code → findings that matched no rule (SPEC §4 step 2), read after the writes."""
+        if self.unmatched is None:
+            return {}
+        return {item: int(n) for item, n in self.unmatched.get.items() if n}
 
 
 class MonthScan:
@@ -126,6 +135,7 @@ class MonthScan:
         self.with_months_resident = any(needs_months_resident(s) for s in schemes)
         self.inputs = inputs
         self.say = progress or (lambda stage, detail="": None)
+        self.item_codes = sorted(load_catalogue(settings.rules).items)
         self.findings: DataFrame | None = None
         self.subjects: DataFrame | None = None
         self._held: list[DataFrame] = []
@@ -134,7 +144,8 @@ class MonthScan:
         inputs = self.inputs or load_inputs(self.spark, self.settings, self.month,
                                             self.with_months_resident)
         self.say("scan", f"findings as known at {self.month}, by subject")
-        self.findings = self._keep(inputs.findings.select(*FINDING_COLUMNS)
+        self.findings = self._keep(inputs.findings.select(*[c for c in FINDING_COLUMNS
+                                                            if c in inputs.findings.columns])
                                    .repartition("subject_key"))
         self.findings.count()
         self.subjects = self._keep(inputs.subjects)
@@ -147,14 +158,31 @@ class MonthScan:
         self._held.clear()
 
     def score(self, scheme: Scheme, run_id: str, computed_at: dt.datetime) -> SchemeScores:
-        """Steps 1–7 and the explanation of `scheme` from the held inputs; the evaluated
-        findings are persisted (every output reads them) until release() or the scan ends."""
+        """Steps 1–7 and the explanation of `scheme` from the held inputs.
+
+        The evaluated findings and the per-rule totals are persisted (both outputs read them:
+        the findings are evaluated — the dedupe window's sort — once, and the totals aggregated
+        once) until release() or the scan ends. The findings matching no rule are counted per
+        item by an observation on the way in (no pass of their own). For a scheme whose later
+        steps read only the current findings (no subject rules, no growth: rule format v1) only
+        the findings that explain the month are kept — about half of them at full scale are
+        long expired or match no rule."""
         mask_days = self.settings.scoring["appeal_mask_working_days"]
-        evaluated = self._keep(evaluate_month(self.findings, self.subjects, self.appeals, scheme,
-                                              self.month, mask_working_days=mask_days))
+        evaluated = evaluate_month(self.findings, self.subjects, self.appeals, scheme,
+                                   self.month, mask_working_days=mask_days)
+        evaluated, unmatched = _observed_unmatched(evaluated, self.item_codes)
+        if not reads_past_findings(scheme):
+            evaluated = evaluated.where(explains_the_month(self.month))
+        evaluated = self._keep(evaluated)
+        held = [evaluated]
+
+        def keep_totals(per_rule: DataFrame) -> DataFrame:
+            held.append(self._keep(per_rule))
+            return held[-1]
+
         scores, lines = summarise_month(evaluated, self.subjects, scheme, self.month, run_id,
-                                        computed_at=computed_at)
-        return SchemeScores(scheme, evaluated, scores, lines)
+                                        computed_at=computed_at, keep=keep_totals)
+        return SchemeScores(scheme, evaluated, scores, lines, unmatched, held)
 
     def release(self, df: DataFrame) -> None:
         """Unpersist one held frame now (the findings once every scheme is evaluated, or a
@@ -173,6 +201,23 @@ class MonthScan:
         df = df.persist(_KEEP)
         self._held.append(df)
         return df
+
+
+def reads_past_findings(scheme: Scheme) -> bool:
+    """Do the scheme's steps after the evaluation read findings that no longer count (subject
+    rules' `unless_any` look back N months, growth counts from the earliest finding)?"""
+    return bool(scheme.subject_rules) or any(r.growth for r in scheme.rules)
+
+
+def _observed_unmatched(evaluated: DataFrame, item_codes: list[str]
+                        ) -> tuple[DataFrame, Observation]:
+    """The findings with status no_rule per catalogue item, counted while the evaluated
+    findings are first computed (silver holds only catalogue items: landing refuses others)."""
+    seen = Observation(f"unmatched-{uuid.uuid4().hex[:8]}")
+    no_rule = F.col("status") == "no_rule"
+    counts = [F.sum(F.when(no_rule & (F.col("item_code") == code), 1).otherwise(0)).alias(code)
+              for code in item_codes]
+    return evaluated.observe(seen, *counts), seen
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,9 +271,6 @@ def run_scoring(spark: SparkSession, settings: Settings, schemes: Scheme | Itera
             say("score", scheme.scheme)
             began = time.perf_counter()
             scored = scan.score(scheme, run_id, computed_at)
-            unmatched = {r.item_code: r["count"] for r in scored.evaluated
-                         .where(F.col("status") == "no_rule").groupBy("item_code").count()
-                         .collect()}
             scores, score_stats = _observed_scores(scored.scores, scheme)
             lines, line_stats = _observed_lines(scored.lines)
             partition = {"scheme": scheme.scheme, "score_month": month}
@@ -238,8 +280,10 @@ def run_scoring(spark: SparkSession, settings: Settings, schemes: Scheme | Itera
                 tables.write(scores, catalog.SCORES.at(settings), mode="overwrite",
                              replace=partition)
             finally:
-                scan.release(scored.evaluated)
+                for frame in scored.held:
+                    scan.release(frame)
             s, ln = score_stats.get, line_stats.get
+            unmatched = scored.unmatched_items()
             results.append(ScoringResult(
                 scheme.scheme, month, run_id, subjects=int(s["rows"]), lines=int(ln["rows"]),
                 seconds=round(time.perf_counter() - began + shared / len(schemes), 2),

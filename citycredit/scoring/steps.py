@@ -34,9 +34,10 @@ from .decimals import POINTS, QUANTITY, RULE_VALUE, bounded, exact_sum
 from .explain import explanation_lines
 from .person_rules import subject_rule_lines, subject_rule_totals
 
-#: the finding columns scoring reads (silver/findings as known at the month)
+#: the finding columns scoring reads (silver/findings as known at the month); known_from (the
+#: delivery month of the version) only tells the explanation whether a revocation is new
 FINDING_COLUMNS = ["source_id", "record_id", "subject_key", "item_code", "level", "quantity",
-                   "occurred_on", "valid_until", "status", "case_ref"]
+                   "occurred_on", "valid_until", "status", "case_ref", "known_from"]
 
 
 class ScoringError(ValueError):
@@ -106,7 +107,9 @@ def evaluate_findings(findings: DataFrame, adults: DataFrame, appeals: DataFrame
     record_id, item_code, level, quantity, occurred_on, valid_until, rule_id, dimension,
     rule_kind, rule_cap, dimension_cap, last_valid_day, finding_points (points, decimal(28,8)),
     status (revoked, appeal_upheld, masked, no_rule, not_yet_valid, expired,
-    requirement_unmet, deduplicated, repaired, counted), deduplicated_by, repaired_on.
+    requirement_unmet, deduplicated, repaired, counted), deduplicated_by, repaired_on,
+    known_from ('YYYY-MM' delivery month of the version; findings without it — hand-made
+    frames — count as delivered in the score month).
 
     v2: a growth rule's findings count from their occurred_on with no validity window
     (last_valid_day null; the growth line carries the points); `requires` is checked before the
@@ -114,6 +117,8 @@ def evaluate_findings(findings: DataFrame, adults: DataFrame, appeals: DataFrame
     takes no energy).
     """
     a = F.lit(as_of)
+    if "known_from" not in findings.columns:
+        findings = findings.withColumn("known_from", F.lit(as_of.strftime("%Y-%m")))
     # The one shuffle: findings by subject_key. The dedupe window and every later aggregation
     # group by keys that start with subject_key, so Spark keeps this partitioning (explain()).
     df = (findings.select(*FINDING_COLUMNS).repartition("subject_key")
@@ -297,14 +302,16 @@ def evaluate_month(findings: DataFrame, subjects: DataFrame, appeals: DataFrame,
 
 
 def summarise_month(evaluated: DataFrame, adults: DataFrame, scheme: Scheme, month: str,
-                    run_id: str, computed_at: dt.datetime | None = None
+                    run_id: str, computed_at: dt.datetime | None = None, keep=None
                     ) -> tuple[DataFrame, DataFrame]:
     """Steps 6–7 and the explanation: (gold/scores rows, gold/score_lines rows), columns as
     catalog.SCORES and catalog.SCORE_LINES. In: evaluate_month's rows, the scored subjects
     (with the attributes the scheme's subject rules test: silver.adults.scored_subjects).
 
     v2: growth totals and the subject rules that apply join the per-rule totals before the
-    dimension caps, so dimension caps bound them like any rule total."""
+    dimension caps, so dimension caps bound them like any rule total. `keep`, when given,
+    takes the per-rule totals (every rule total of every subject, both outputs read them) and
+    returns the frame to use — a job persists them there (scoring.job.MonthScan.score)."""
     as_of = last_day(month)
     per_rule = rule_totals(evaluated, scheme)
     growth = person_lines = None
@@ -314,6 +321,8 @@ def summarise_month(evaluated: DataFrame, adults: DataFrame, scheme: Scheme, mon
     if scheme.subject_rules:
         person_lines = subject_rule_lines(adults, evaluated, scheme, as_of)
         per_rule = per_rule.unionByName(subject_rule_totals(person_lines))
+    if keep is not None:
+        per_rule = keep(per_rule)
     per_dimension = dimension_totals(per_rule)
     scores = subject_scores(per_dimension, adults, scheme)
 

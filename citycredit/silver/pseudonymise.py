@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..identity import birth_date, sex, subject_keys
+from ..identity import birth_dates_and_sexes, subject_keys
 
 
 def pseudonymise(accepted: pd.DataFrame, kind: str, key: str) -> pd.DataFrame:
@@ -19,6 +19,7 @@ def pseudonymise(accepted: pd.DataFrame, kind: str, key: str) -> pd.DataFrame:
     ids = frame["id_number"].astype(str)
     frame["subject_key"] = subject_keys(ids, key)
     if kind == "population":
-        frame["birth_date"] = pd.array([birth_date(i) for i in ids], dtype="date32[pyarrow]")
-        frame["sex"] = [sex(i) for i in ids]
+        births, sexes = birth_dates_and_sexes(ids)
+        frame["birth_date"] = pd.array(births, dtype="date32[pyarrow]")
+        frame["sex"] = sexes.to_numpy(zero_copy_only=False)
     return frame.drop(columns=["id_number"])

@@ -206,6 +206,27 @@ def test_a_refused_publication_keeps_the_previous_one(city, tmp_path):
     assert published(settings, "2026-03") == before
 
 
+def unmatched_bounds(settings, scheme_name, month, gold):
+    """Per item: (findings no rule of the scheme takes, less the appealed ones; all of them),
+    among the current, active findings of the adults scored (gold's subject keys)."""
+    from citycredit.rules import load_schemes
+
+    scheme = load_schemes(settings.rules, [scheme_name])[scheme_name]
+    findings = tables.read_arrow(catalog.SILVER_FINDINGS.at(settings)).to_pylist()
+    appeals = tables.read_arrow(catalog.SILVER_APPEALS.at(settings)).to_pylist()
+    appealed = {(a["source_id"], a["record_id"]) for a in appeals if a["known_from"] <= month}
+    adults = set(gold.column("subject_key").to_pylist())
+    low, high = Counter(), Counter()
+    for f in findings:
+        current = f["known_from"] <= month and (f["known_until"] is None
+                                                 or f["known_until"] > month)
+        if current and f["status"] == "active" and f["subject_key"] in adults \
+                and scheme.rule_for(f["item_code"], f["level"]) is None:
+            high[f["item_code"]] += 1
+            low[f["item_code"]] += (f["source_id"], f["record_id"]) not in appealed
+    return low, high
+
+
 def test_publication_checks_the_figures_the_scoring_job_recorded(city):
     """The score step scores several schemes in one job and records, while it writes gold, what
     publication checks (rows, key and points checksums, grades); publish compares them instead
@@ -224,6 +245,16 @@ def test_publication_checks_the_figures_the_scoring_job_recorded(city):
         counted = Counter(gold.column("grade").to_pylist())
         assert s["grades"] == {g: counted.get(g, 0) for g in s["grades"]}
         assert sum(s["grades"].values()) == gold.num_rows
+        # findings matching no rule: counted per item while scoring (no line of their own), as
+        # many as the current findings of the scored adults that no rule takes — less those an
+        # appeal may have masked or upheld first (SPEC §4 steps 1–2)
+        low, high = unmatched_bounds(settings, s["scheme"], "2026-03", gold)
+        assert sum(high.values()) > 0 and set(s["unmatched"]) <= set(high)
+        assert all(low[item] <= s["unmatched"].get(item, 0) <= high[item] for item in high), \
+            (s["scheme"], s["unmatched"], low, high)
+        no_lines = tables.read_arrow(catalog.SCORE_LINES.at(settings), where=where,
+                                     columns=["status"]).column("status").to_pylist()
+        assert "no_rule" not in no_lines and "not_applicable" not in no_lines
     version = tables.version(catalog.PUBLISHED_SCORES.at(settings))
     haibei = scored[0]
     with pytest.raises(pipeline.PublishRefused,

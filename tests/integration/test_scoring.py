@@ -200,13 +200,46 @@ def test_month_end_is_clamped(spark, tmp_path):
     assert leap[0].last_valid_day == D(2024, 2, 28)
 
 
-def test_not_yet_valid_and_no_rule_are_explained(spark, example):
+def test_not_yet_valid_is_explained_and_no_rule_is_not(spark, example):
     f = [finding("a", "COMMENDATION", D(2026, 4, 2), level="provincial"),   # after as-of date
          finding("a", "COMMENDATION", D(2026, 3, 2), level="county"),       # no rule in example
          finding("a", "BRAVERY", D(2026, 3, 2))]                            # no rule either
     scores, lines = score(spark, example, "2026-03", f)
     assert scores["a"].score == 1000
-    assert sorted(l.status for l in lines) == ["no_rule", "no_rule", "not_yet_valid"]
+    # SPEC §5 (amended 2026-12-05): no line for a finding the scheme has no rule for (the run
+    # report counts unmatched items)
+    assert sorted(l.status for l in lines) == ["not_yet_valid"]
+
+
+def test_lines_explain_the_month_not_the_past(spark, example):
+    """SPEC §5 as amended: a line for what is in force and for what changed since the previous
+    month — not for findings that expired before it, nor for old revocations."""
+    def versioned(subject, item, occurred, known_from, level=None, status="active", record=None):
+        return (*finding(subject, item, occurred, level=level, status=status, record=record),
+                known_from)
+    f = [
+        # fine-general, 24 months: last day 2026-02-28 → expired in the previous month: a line
+        versioned("a", "ADMIN_PENALTY", D(2024, 3, 1), "2024-03", level="general", record="prev"),
+        # last day 2026-03-30 → expired in the month: a line
+        versioned("a", "ADMIN_PENALTY", D(2024, 3, 31), "2024-04", level="general", record="now"),
+        # last day 2025-12-31 → expired months ago: no line
+        versioned("a", "ADMIN_PENALTY", D(2024, 1, 1), "2024-01", level="general", record="old"),
+        # revoked by a version delivered this month: a line; revoked a year ago: none
+        versioned("a", "COURT_DISHONEST_DEBTOR", D(2025, 1, 5), "2026-03", status="revoked",
+                  record="rev-now"),
+        versioned("a", "COURT_DISHONEST_DEBTOR", D(2024, 1, 5), "2025-03", status="revoked",
+                  record="rev-old"),
+        versioned("a", "ADMIN_PENALTY", D(2026, 1, 10), "2026-01", level="general", record="in"),
+    ]
+    scores, lines = scoring.score_month(
+        spark.createDataFrame(f, FINDINGS + ", known_from string"),
+        spark.createDataFrame([("a",)], "subject_key string"),
+        spark.createDataFrame([], APPEALS), spark.createDataFrame([], OPTOUTS),
+        example, "2026-03", "test-run")
+    by_record = {l.record_id: (l.status, l.points) for l in lines.collect()}
+    assert by_record == {"prev": ("expired", 0), "now": ("expired", 0),
+                         "rev-now": ("revoked", 0), "in": ("counted", Decimal(-24))}
+    assert scores.collect()[0].score == 976
 
 
 # --------------------------------------------------------------------------------- step 1
