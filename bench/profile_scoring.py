@@ -55,7 +55,7 @@ def _kind(metric: str) -> str | None:
         return "spill"
     if "time" in name or "duration" in name:
         return "time"
-    if name in ("number of output rows", "number of written files") or name.startswith("rows"):
+    if name in ("number of output rows", "shuffle records written"):
         return "rows"
     return None
 
@@ -66,16 +66,23 @@ def operator_table(executions: list[dict]) -> tuple[dict, list]:
     per_kind: dict[str, dict] = defaultdict(lambda: {"time": 0.0, "rows": 0.0, "spill": 0.0,
                                                      "count": 0})
     single = []
+    seen = set()
     for execution in executions:
         for node in execution.get("nodes", []):
             name = node.get("nodeName", "?")
+            # a persisted frame's plan stands in every query that reads it, with the metrics of
+            # the one run that computed it: count each such operator once
+            fingerprint = (name, tuple((m["name"], m["value"]) for m in node.get("metrics", [])))
+            if fingerprint in seen:
+                continue
+            seen.add(fingerprint)
             kind = re.sub(r"\s*\(.*$", "", name)
             seconds = rows = spill = 0.0
             for metric in node.get("metrics", []):
                 which = _kind(metric["name"])
                 if which == "time":
                     seconds += _total(metric["value"], "time")
-                elif which == "rows" and metric["name"] == "number of output rows":
+                elif which == "rows":
                     rows += _total(metric["value"], "rows")
                 elif which == "spill":
                     spill += _total(metric["value"], "size")
@@ -127,6 +134,8 @@ def main(argv=None) -> int:
     per_kind, single = operator_table(executions)
     print(f"\njob: {len(schemes)} schemes, {wall:.1f} s wall; "
           + ", ".join(f"{r.scheme} {r.subjects:,} scores / {r.lines:,} lines" for r in results))
+    print("\n(time: Spark's task-time metrics summed over tasks; a WholeStageCodegen stage's "
+          "duration includes the operators fused into it)")
     print(f"\n{'operator':36} {'n':>4} {'time s':>9} {'rows out':>14} {'spill MiB':>10}")
     for kind, entry in sorted(per_kind.items(), key=lambda kv: -kv[1]["time"]):
         if entry["time"] or entry["rows"]:
