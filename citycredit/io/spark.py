@@ -76,7 +76,10 @@ def delta_conf(jars: list[Path]) -> dict[str, str]:
     and the protocol pinned for every table it creates."""
     conf = {"spark.jars": ",".join(str(j) for j in jars),
             "spark.sql.extensions": DELTA_EXTENSION,
-            "spark.sql.catalog.spark_catalog": DELTA_CATALOG}
+            "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+            # no <version>.crc beside each commit: it can list the version's files with their
+            # statistics, which an erasure's history purge must not leave behind
+            "spark.databricks.delta.writeChecksumFile.enabled": "false"}
     conf.update({f"spark.databricks.delta.properties.defaults.{key[len('delta.'):]}": value
                  for key, value in DELTA_TABLE_PROPERTIES.items()})
     return conf
@@ -215,7 +218,7 @@ def get_spark(settings: Settings, app_name: str = "citycredit") -> SparkSession:
     if has_delta_spark(spark):
         # runtime settings: also under spark-submit, whose --conf may not carry them
         for key, value in delta_conf([]).items():
-            if key.startswith("spark.databricks.delta.properties.defaults."):
+            if key.startswith("spark.databricks.delta."):
                 spark.conf.set(key, value)
     if settings.spark_shuffle_partitions == AUTO and \
             "spark.sql.shuffle.partitions" not in settings.spark_conf:

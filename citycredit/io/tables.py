@@ -252,8 +252,24 @@ def purge_history(path) -> int:
     table.create_checkpoint()
     table.cleanup_metadata()
     checkpoint = table.version()
+    _remove_checksums_before(_path(path), checkpoint)
     table.alter.set_table_properties({LOG_RETENTION: before or DEFAULT_LOG_RETENTION})
     return checkpoint
+
+
+def _remove_checksums_before(path: str, checkpoint: int) -> None:
+    """delta-rs' log cleanup leaves the checksum files of the versions it removed: Delta's own
+    `<version>.crc` (which can list a version's files with their statistics; citycredit's
+    sessions do not write them, spark.databricks.delta.writeChecksumFile.enabled=false, other
+    Sparks may) and the file system's `.<name>.crc`. Those before `checkpoint` go too."""
+    log = os.path.join(path, "_delta_log")
+    for name in os.listdir(log):
+        digits = name.lstrip(".").split(".")[0]
+        if name.endswith(".crc") and digits.isdigit() and int(digits) < checkpoint:
+            try:
+                os.remove(os.path.join(log, name))
+            except OSError:
+                pass
 
 
 def replace_files(data: pa.Table, path, partitions: list[Mapping[str, str]] = (),
