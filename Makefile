@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= demo
 
-.PHONY: install demo notebooks test test-fast bench bench-month bench-lookup bench-simulate bench-silver \
+.PHONY: install jars demo notebooks test test-fast bench bench-month bench-lookup bench-simulate bench-silver \
         bench-generate bench-land bench-scan cluster-test check-wrk airflow-test check-java cjk-font postgresql \
         system-deps clean
 
@@ -15,7 +15,27 @@ $(VENV)/.installed: setup.py constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	@touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed jars
+
+## The delta-spark jars every Spark session loads (io/spark.py), pinned in jars/pom.xml, fetched
+## once from Maven Central into jars/lib/ (git-ignored); nothing is fetched at run time.
+JARS := jars/lib/.fetched
+MVN  ?= mvn
+jars: $(JARS)
+$(JARS): jars/pom.xml
+	@command -v $(firstword $(MVN)) >/dev/null 2>&1 || { \
+	  echo "Maven (mvn) is required to fetch the delta-spark jars (jars/pom.xml)."; \
+	  echo "Install it: apt-get install maven (Debian/Ubuntu) or brew install maven (macOS)."; exit 1; }
+	@rm -rf jars/lib
+	@$(MVN) -B -q -f jars/pom.xml org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies >jars/mvn.log 2>&1 || { \
+	  grep -m3 ERROR jars/mvn.log; echo; \
+	  if grep -qiE "could not (transfer|resolve)|unknown ?host|timed out|refused|unreachable|no route" jars/mvn.log; then \
+	    echo "Maven Central (https://repo.maven.apache.org) is unreachable from here (or a version pinned in"; \
+	    echo "jars/pom.xml is not on it): the delta-spark jars could not be fetched. Allow it, or name a"; \
+	    echo "mirror in ~/.m2/settings.xml, or copy the jars docs/cluster.md lists into jars/lib/ and"; \
+	    echo "'touch $(JARS)'. (A site without them runs with spark.delta: off, docs/cluster.md.)"; \
+	  else echo "fetching the delta-spark jars failed (jars/mvn.log above)"; fi; exit 1; }
+	@ls jars/lib/delta-spark_*.jar >/dev/null && touch $@ && echo "delta-spark jars in jars/lib: $$(ls jars/lib | tr '\n' ' ')"
 
 check-java:
 	@command -v java >/dev/null 2>&1 || [ -n "$$JAVA_HOME" ] || { \
@@ -134,4 +154,4 @@ airflow-test: install check-java
 	$(AIRFLOW_ENV) $(VENV)/bin/airflow dags test citycredit_monthly -c '{"month": "$(MONTH)"}'
 
 clean:
-	rm -rf $(VENV) $(DEMO) airflow_home .pytest_cache
+	rm -rf $(VENV) $(DEMO) airflow_home .pytest_cache jars/lib jars/mvn.log

@@ -14,9 +14,13 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["citycredit", "citycredit.*"]),
     install_requires=[
-        # pyspark 4.2.0, not 4.3: delta-spark 4.4.1 (the `cluster` extra) requires pyspark<=4.2.0,
-        # so pinning 4.2.0 keeps the whole stack installable together (ARCHITECTURE §2).
+        # pyspark 4.2.0, not 4.3: delta-spark 4.4 requires pyspark<=4.2.0, and its jars are built
+        # for one Spark line. Both pins must agree with jars/pom.xml (the jars `make install`
+        # fetches); tests/unit/test_delta_jars.py fails when they drift (ARCHITECTURE §2).
         "pyspark==4.2.0",
+        # 4.4.0, not 4.4.1: Maven Central has no delta-spark/delta-storage 4.4.1 jars (checked
+        # 2026-12-05); the Python API is identical, only its version string differs
+        "delta-spark==4.4.0",
         "deltalake>=1.6,<2",
         "apache-airflow>=3.3,<4",
         "great-expectations>=1.24,<2",
@@ -52,8 +56,8 @@ setup(
         "notebooks": NOTEBOOKS,
         # production lookups on PostgreSQL (lookup.index_url / lookup.audit_url)
         "postgres": ["psycopg[binary]==3.3.9"],
-        # clusters whose Spark has the delta-spark jars use format("delta") through the same seam
-        "cluster": ["delta-spark==4.4.1"],
+        # kept for old install lines: delta-spark is a normal requirement now
+        "cluster": [],
     },
     entry_points={"console_scripts": ["citycredit=citycredit.cli:main"]},
 )

@@ -29,6 +29,7 @@ ENV_OVERRIDES = {
     "CITYCREDIT_SPARK_MASTER": "spark.master",
     "CITYCREDIT_SPARK_DRIVER_MEMORY": "spark.driver_memory",
     "CITYCREDIT_SPARK_SHUFFLE_PARTITIONS": "spark.shuffle_partitions",
+    "CITYCREDIT_SPARK_DELTA": "spark.delta",
     "CITYCREDIT_LOOKUP_INDEX_URL": "lookup.index_url",
     "CITYCREDIT_LOOKUP_AUDIT_URL": "lookup.audit_url",
     "CITYCREDIT_LOOKUP_REFRESH_SECONDS": "lookup.refresh_seconds",
@@ -50,7 +51,7 @@ _SCHEMA: dict[str, Any] = {
     "paths": {"landing": str, "warehouse": str, "rules": str, "expectations": str},
     "subject_key": (str, type(None)),
     "spark": {"master": str, "driver_memory": str, "shuffle_partitions": _IntOrAuto,
-              "conf": dict},
+              "delta": str, "conf": dict},
     "validation": {"max_bad_share": float, "min_bad_rows": int, "min_volume_ratio": float,
                    "min_volume_rows": int, "forbidden_columns": list},
     "scoring": {"appeal_mask_working_days": int},
@@ -93,6 +94,7 @@ class Settings:
     landing_retention_months: int = 12     # `citycredit cleanup` deletes older deliveries
     cleanup: dict = field(default_factory=lambda: {"retention_days": 7,
                                                    "staging_min_age_hours": 1.0})
+    spark_delta: str = AUTO                # delta-spark on the session: auto | on | off
 
 
 
@@ -175,6 +177,8 @@ def _check_values(values: dict, origins: dict):
         fail("spark.driver_memory", f"must look like 4g or 8192m, or be '{AUTO}'")
     if values["spark"]["shuffle_partitions"] != AUTO and values["spark"]["shuffle_partitions"] < 1:
         fail("spark.shuffle_partitions", "must be at least 1")
+    if values["spark"]["delta"] not in (AUTO, "on", "off"):
+        fail("spark.delta", f"must be '{AUTO}', 'on' or 'off'")
     for dotted in ("validation.max_bad_share", "publish.max_grade_share_change",
                    "validation.min_volume_ratio"):
         if not 0 <= _get(values, dotted) <= 1:
@@ -329,6 +333,7 @@ def load_settings(folder: Path | str | None = None, env: str | None = None,
         spark_driver_memory=values["spark"]["driver_memory"],
         spark_shuffle_partitions=values["spark"]["shuffle_partitions"],
         spark_conf=dict(values["spark"]["conf"]),
+        spark_delta=values["spark"]["delta"],
         validation=dict(values["validation"]),
         scoring=dict(values["scoring"]),
         publish=dict(values["publish"]),

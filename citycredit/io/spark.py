@@ -8,6 +8,11 @@ that is 4g and 16: a local JVM's resident size follows its heap more than the da
 here, scoring a 20 k-adult month: 2.3–4.7 GB with a 4–8 GiB heap, 10 GB at 2× its findings with
 8 GiB), the whole run — JVM plus the Python steps' Arrow data — is to stay within 6 GiB, and a
 full-scale shuffle needs partitions more than heap (spills are exact). A value in conf or a CITYCREDIT_SPARK_* variable wins.
+
+Delta tables are read and written by delta-spark (conf `spark.delta`: auto — the default — when
+`make install` fetched its jars into jars/lib/, `on` to require them, `off` for the old Parquet +
+delta-rs bridge of citycredit.io.bridge). Its jars, extension, catalog and the table properties
+every table Spark creates gets are set here and nowhere else (`delta_conf`, `spark_submit_args`).
 """
 from __future__ import annotations
 
@@ -31,10 +36,83 @@ HEAP_SHARE_OF_MEMORY = 0.25
 PARTITIONS_PER_CORE = 8
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+#: where `make jars` puts the jars jars/pom.xml pins; CITYCREDIT_DELTA_JARS names another folder
+PROJECT_JARS = Path(__file__).resolve().parents[2] / "jars" / "lib"
+#: the protocol delta-rs shares (reader 1 / writer 2; ARCHITECTURE "delta-spark with delta-rs"):
+#: table properties every Delta table a session creates gets (Delta's session defaults)
+DELTA_TABLE_PROPERTIES = {
+    "delta.minReaderVersion": "1",
+    "delta.minWriterVersion": "2",
+    "delta.enableDeletionVectors": "false",
+    "delta.columnMapping.mode": "none",
+    "delta.checkpointPolicy": "classic",
+    "delta.enableRowTracking": "false",
+    "delta.enableInCommitTimestamps": "false",
+    "delta.enableTypeWidening": "false",
+    "delta.enableChangeDataFeed": "false",
+}
+DELTA_SETTINGS = ("auto", "on", "off")
 
 
 class JavaMissingError(RuntimeError):
     pass
+
+
+class DeltaJarsMissingError(RuntimeError):
+    """spark.delta is 'on' and the session has no delta-spark."""
+
+
+def delta_jars() -> list[Path]:
+    """The delta-spark jars installed for this project (jars/lib/, or the folder named by
+    CITYCREDIT_DELTA_JARS); empty when `make jars` has not run."""
+    folder = Path(os.environ.get("CITYCREDIT_DELTA_JARS") or PROJECT_JARS)
+    jars = sorted(folder.glob("*.jar")) if folder.is_dir() else []
+    return jars if any(j.name.startswith("delta-spark_") for j in jars) else []
+
+
+def delta_conf(jars: list[Path]) -> dict[str, str]:
+    """The Spark settings of a session with delta-spark: the jars, its extension and catalog,
+    and the protocol pinned for every table it creates."""
+    conf = {"spark.jars": ",".join(str(j) for j in jars),
+            "spark.sql.extensions": DELTA_EXTENSION,
+            "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+            # no <version>.crc beside each commit: it can list the version's files with their
+            # statistics, which an erasure's history purge must not leave behind
+            "spark.databricks.delta.writeChecksumFile.enabled": "false"}
+    conf.update({f"spark.databricks.delta.properties.defaults.{key[len('delta.'):]}": value
+                 for key, value in DELTA_TABLE_PROPERTIES.items()})
+    return conf
+
+
+def spark_submit_args(jars: list[Path] | None = None) -> list[str]:
+    """`spark-submit` arguments giving a job (jobs/*.py) the same delta-spark as the embedded
+    session: --jars and the --conf settings of `delta_conf`."""
+    jars = delta_jars() if jars is None else jars
+    if not jars:
+        raise DeltaJarsMissingError(_NO_JARS)
+    conf = delta_conf(jars)
+    args = ["--jars", conf.pop("spark.jars")]
+    for key, value in conf.items():
+        args += ["--conf", f"{key}={value}"]
+    return args
+
+
+_NO_JARS = ("spark.delta is 'on' but the delta-spark jars are not installed: run `make jars` "
+            "(fetches jars/pom.xml's jars from Maven Central into jars/lib/), or name their folder "
+            "in CITYCREDIT_DELTA_JARS, or set spark.delta: off (docs/cluster.md)")
+
+
+def wants_delta(settings: Settings) -> list[Path]:
+    """The jars to put on a session this process builds: none for spark.delta 'off' or 'auto'
+    without installed jars; 'on' without them is an error."""
+    mode = getattr(settings, "spark_delta", "auto")
+    if mode == "off":
+        return []
+    jars = delta_jars()
+    if mode == "on" and not jars:
+        raise DeltaJarsMissingError(_NO_JARS)
+    return jars
 
 
 def require_java() -> None:
@@ -109,8 +187,12 @@ def get_spark(settings: Settings, app_name: str = "citycredit") -> SparkSession:
         memory = driver_memory_for(local_cores(settings.spark_master, machine), machine)
     builder = SparkSession.builder.appName(app_name)
     if not launched_by_spark_submit():
-        # under spark-submit its --master and --driver-memory rule (the driver JVM is running)
+        # under spark-submit its --master and --driver-memory rule (the driver JVM is running),
+        # and its --jars / --conf carry delta-spark (spark_submit_args)
         builder = builder.master(settings.spark_master).config("spark.driver.memory", memory)
+        jars = wants_delta(settings)
+        for key, value in (delta_conf(jars).items() if jars else ()):
+            builder = builder.config(key, value)
     builder = (
         builder
         # Delta wants timestamps as TIMESTAMP_MICROS (INT96 reaches Delta timezone-less)
@@ -130,14 +212,24 @@ def get_spark(settings: Settings, app_name: str = "citycredit") -> SparkSession:
         builder = builder.config(key, str(value))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    if getattr(settings, "spark_delta", "auto") == "on" and not has_delta_spark(spark):
+        raise DeltaJarsMissingError("spark.delta is 'on' but this Spark session has no delta-spark "
+                                    "(spark-submit it with citycredit.io.spark.spark_submit_args)")
+    if has_delta_spark(spark):
+        # runtime settings: also under spark-submit, whose --conf may not carry them
+        for key, value in delta_conf([]).items():
+            if key.startswith("spark.databricks.delta."):
+                spark.conf.set(key, value)
     if settings.spark_shuffle_partitions == AUTO and \
             "spark.sql.shuffle.partitions" not in settings.spark_conf:
         # a runtime setting: known only now on a cluster (the executors' cores)
         spark.conf.set("spark.sql.shuffle.partitions",
                        str(shuffle_partitions_for(spark.sparkContext.defaultParallelism)))
-    log.info("Spark %s: driver memory %s, shuffle partitions %s (machine: %d cores, %.1f GiB)",
-             settings.spark_master, spark.conf.get("spark.driver.memory", memory),
-             spark.conf.get("spark.sql.shuffle.partitions"), machine.cores, machine.memory / GIB)
+    log.info("Spark %s: driver memory %s, shuffle partitions %s, Delta by %s (machine: %d cores, "
+             "%.1f GiB)", settings.spark_master, spark.conf.get("spark.driver.memory", memory),
+             spark.conf.get("spark.sql.shuffle.partitions"),
+             "delta-spark" if has_delta_spark(spark) else "the Parquet + delta-rs bridge",
+             machine.cores, machine.memory / GIB)
     return spark
 
 
@@ -147,5 +239,5 @@ def launched_by_spark_submit() -> bool:
 
 
 def has_delta_spark(spark: SparkSession) -> bool:
-    """True on a cluster whose Spark carries delta-spark: the seam then uses format('delta')."""
+    """True when the session carries delta-spark: the seam then uses format('delta')."""
     return DELTA_EXTENSION in (spark.conf.get("spark.sql.extensions", "") or "")

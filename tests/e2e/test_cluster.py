@@ -24,10 +24,12 @@ from pathlib import Path
 
 import pyspark
 import pytest
+from deltalake import DeltaTable
 
 from citycredit import catalog, pipeline
 from citycredit.config import load_settings
 from citycredit.io import tables
+from citycredit.io.spark import delta_jars, spark_submit_args
 from citycredit.synth import generate_city
 
 pytestmark = pytest.mark.cluster
@@ -125,9 +127,11 @@ def package_zip(folder: Path) -> Path:
 
 
 def submit(master: str, py_files: Path, script: Path, *args, env: dict) -> str:
+    """spark-submit as an operator runs it: the package as --py-files, delta-spark's jars and
+    settings as --jars / --conf (citycredit.io.spark.spark_submit_args, the embedded session's)."""
     done = subprocess.run(
         [str(SPARK_BIN / "spark-submit"), "--master", master, "--py-files", str(py_files),
-         "--driver-memory", "1g", "--executor-memory", "1g",
+         *spark_submit_args(), "--driver-memory", "1g", "--executor-memory", "1g",
          "--conf", f"spark.pyspark.python={sys.executable}", str(script), *args],
         env=env, cwd=PROJECT, capture_output=True, text=True, timeout=900)
     if done.returncode:
@@ -148,6 +152,8 @@ def gold(settings) -> dict[str, list]:
 
 def test_scoring_submitted_to_a_standalone_cluster_writes_the_embedded_runs_gold(
         tmp_path, spark):
+    if not delta_jars():
+        pytest.fail("the delta-spark jars are not installed: `make jars`", pytrace=False)
     landing, warehouse = tmp_path / "landing", tmp_path / "warehouse"
     generate_city(landing, adults=600, months=1, end=MONTH, seed=5, bad_share=0.0)
     environ = {"CITYCREDIT_LANDING": str(landing), "CITYCREDIT_WAREHOUSE": str(warehouse)}
@@ -174,6 +180,10 @@ def test_scoring_submitted_to_a_standalone_cluster_writes_the_embedded_runs_gold
     runs = {r["run_id"] for r in tables.read_arrow(catalog.SCORES.at(settings),
                                                    where={"score_month": MONTH}).to_pylist()}
     assert runs == {"on-cluster"}
+    # …written by delta-spark on the cluster, not by the bridge
+    for table in (catalog.SCORES, catalog.SCORE_LINES):
+        last = DeltaTable(table.at(settings).path).history(1)[0]
+        assert "Apache-Spark" in last.get("engineInfo", ""), last
     assert printed.count(MONTH) == len(embedded["scored"])
     # …and the executors' Python workers imported the very citycredit this test runs
     mine = json.dumps({m: hashlib.sha256(inspect.getsource(

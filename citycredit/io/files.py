@@ -1,0 +1,219 @@
+"""File-level access to a table's current snapshot (delta-rs and pyarrow, no Spark): incremental
+maintenance reads and replaces only the files that matter (silver's versions, the lookup index's
+scans). Other code goes through citycredit.io.tables, never here."""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Mapping
+from urllib.parse import unquote
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+from deltalake import Schema as DeltaSchema
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
+
+from ..catalog import Location
+from .base import TableError, _layout, _path, arrow_schema, check_protocol, exists, version
+from .bridge import _add_action, _check_same_schema, _partition_values
+
+@dataclass(frozen=True)
+class DataFile:
+    """One data file of the table's current snapshot, with the statistics its commit recorded
+    (a column missing from `min`/`max` has none: treat it as possibly holding any value)."""
+
+    path: str                          # relative to the table folder, as in the Delta log
+    size: int
+    partition: dict[str, str | None]   # partition column → value
+    min: dict[str, Any]
+    max: dict[str, Any]
+
+
+def data_files(path) -> list[DataFile]:
+    """The current snapshot's data files (none when there is no table yet)."""
+    if not exists(path):
+        return []
+    return _data_files(DeltaTable(_path(path)))
+
+
+def _data_files(table: DeltaTable) -> list[DataFile]:
+    actions = pa.table(table.get_add_actions(flatten=True))
+    names = actions.column_names
+    column = {name: actions[name].to_pylist() for name in names}
+
+    def grouped(prefix: str, keep_nulls: bool) -> list[dict]:
+        fields = [(n[len(prefix):], column[n]) for n in names if n.startswith(prefix)]
+        return [{k: v[i] for k, v in fields if keep_nulls or v[i] is not None}
+                for i in range(actions.num_rows)]
+
+    return [DataFile(path, size, partition, low, high) for path, size, partition, low, high in zip(
+        column["path"], column["size_bytes"], grouped("partition.", True),
+        grouped("min.", False), grouped("max.", False))]
+
+
+#: read_files(with_file=True): the column naming the DataFile.path each row was read from
+DATA_FILE = "_data_file"
+#: rows per file written by replace_files (sorted by the key first, so a file holds a key range)
+FILE_ROWS = 1 << 18
+
+
+def read_files(path, files: list[DataFile], columns: list[str] | None = None,
+               filter: pc.Expression | None = None, with_file: bool = False) -> pa.Table:
+    """Rows of the given files of the current snapshot (partition columns included), typed by
+    the table's schema (a Location's: the catalogue's); `filter` is pushed into the scan;
+    `with_file` adds DATA_FILE, the DataFile.path of each row's file."""
+    schema = path.table.schema if isinstance(path, Location) else arrow_schema(path)
+    columns = list(columns or schema.names)
+    if not files:
+        empty = schema.empty_table().select(columns)
+        return empty.append_column(DATA_FILE, pa.array([], pa.string())) if with_file else empty
+    root = _path(path)
+    partitions, paths = [], {}
+    for f in files:
+        expression = pc.scalar(True)
+        for column, value in f.partition.items():
+            expression = expression & (pc.field(column) == pa.scalar(value, schema.field(column).type)
+                                       if value is not None else pc.field(column).is_null())
+        partitions.append(expression)
+        paths[os.path.join(root, unquote(f.path))] = f.path
+    dataset = ds.FileSystemDataset.from_paths(
+        list(paths), schema=schema, format=ds.ParquetFileFormat(),
+        filesystem=pa.fs.LocalFileSystem(), partitions=partitions)
+    wanted = columns + (["__filename"] if with_file else [])
+    try:
+        rows = dataset.to_table(columns=wanted, filter=filter)
+    except pa.ArrowNotImplementedError:
+        # files rewritten by delta-rs (an erasure's delete) hold string_view columns, which the
+        # scan's filter cannot compare with the schema's strings: read, cast, then filter
+        rows = dataset.to_table(columns=sorted(set(wanted) | _filter_columns(filter, schema)))
+        rows = rows.filter(filter).select(wanted)
+    if not with_file:
+        return rows
+    names = pa.array(list(paths), pa.string())
+    relative = pa.array(list(paths.values()), pa.string())
+    where = pc.index_in(rows["__filename"], value_set=names)
+    return rows.drop(["__filename"]).append_column(DATA_FILE, relative.take(where))
+
+
+def scan_batches(path, columns: list[str], filter: pc.Expression | None = None,
+                 version: int | None = None, batch_size: int = 131_072):
+    """Record batches of `columns` of a snapshot (default the current) whose rows match
+    `filter`, text as plain strings, memory bounded by a batch.
+
+    Files rewritten by delta-rs (an erasure's delete) hold string_view columns beside older
+    files' strings, and a filter pushed into such a file's scan can fail (pyarrow: no kernel
+    for string vs string_view in the statistics check). Those files are read without the
+    pushed filter, cast, then filtered; the others keep the pushed-down scan."""
+    dataset = DeltaTable(_path(path), version=version).to_pyarrow_dataset()
+    wanted = sorted(set(columns) | _filter_columns(filter, dataset.schema))
+    for fragment in dataset.get_fragments(filter=filter):     # partitions pruned here
+        if not any(_is_view(f.type) for f in fragment.physical_schema):
+            yield from fragment.to_batches(schema=dataset.schema, columns=columns,
+                                           filter=filter, batch_size=batch_size)
+            continue
+        for batch in fragment.to_batches(schema=dataset.schema, columns=wanted,
+                                         batch_size=batch_size):
+            rows = pa.Table.from_batches([batch])
+            if filter is not None:
+                rows = rows.filter(filter)
+            yield from rows.select(columns).to_batches()
+
+
+def _is_view(type_: pa.DataType) -> bool:
+    return pa.types.is_string_view(type_) or pa.types.is_binary_view(type_)
+
+
+def _filter_columns(filter, schema: pa.Schema) -> set[str]:
+    """The schema's columns a filter expression names (by its text: expressions do not list
+    their fields)."""
+    if filter is None:
+        return set()
+    text = str(filter)
+    return {name for name in schema.names if name in text}
+
+
+def replace_files(data: pa.Table, path, partitions: list[Mapping[str, str]] = (),
+                  files: list[DataFile] = (), file_rows: int = FILE_ROWS) -> int:
+    """One commit: every file of the listed partitions (each names every partition column) and
+    the listed files are removed, and `data` is added — sorted by the catalogue key and cut into
+    files of at most `file_rows` rows, so that each file holds a key range its statistics tell.
+    Every other file is left untouched. A row of `data` outside the listed partitions and the
+    partitions of the listed files is refused and the table stays as it was. Creates the table
+    when there is none. Returns the new version."""
+    partition_by = _layout(path, None, data.column_names)
+    key = list(path.table.key) if isinstance(path, Location) else []
+    if isinstance(path, Location):
+        data = data.cast(path.table.schema)
+    path = _path(path)
+    if any(set(p) != set(partition_by) for p in partitions):
+        raise TableError(f"{path}: a replaced partition must name every partition column "
+                         f"{partition_by}, got {[dict(p) for p in partitions]}")
+    replaced = {tuple(str(p[c]) for c in partition_by) for p in partitions}
+    allowed = replaced | {tuple(f.partition.get(c) for c in partition_by) for f in files}
+    if partition_by and data.num_rows:
+        present = data.group_by(partition_by).aggregate([]).to_pylist()
+        outside = [g for g in present if tuple(str(g[c]) for c in partition_by) not in allowed]
+        if outside:
+            raise TableError(f"{path}: rows outside the partitions being replaced: {outside[:3]}")
+    os.makedirs(path, exist_ok=True)
+    written: list[tuple[str, pq.FileMetaData]] = []
+    try:
+        if data.num_rows:
+            if key:
+                data = data.sort_by([(c, "ascending") for c in key])
+            ds.write_dataset(
+                data, path, format="parquet",
+                basename_template=f"part-{uuid.uuid4().hex}-{{i}}.parquet",
+                partitioning=ds.partitioning(pa.schema([data.schema.field(c) for c in partition_by]),
+                                             flavor="hive") if partition_by else None,
+                existing_data_behavior="overwrite_or_ignore", max_rows_per_file=file_rows,
+                max_rows_per_group=file_rows, preserve_order=True,
+                file_visitor=lambda f: written.append((f.path, f.metadata)))
+        actions: list = []
+        for file_path, meta in written:
+            values = _partition_values(os.path.dirname(os.path.relpath(file_path, path)))
+            actions.append(_add_action(path, file_path, values, meta))
+        table = DeltaTable(path) if exists(path) else None
+        if table is not None:
+            check_protocol(path, table)
+            if table.metadata().partition_columns != partition_by:
+                raise TableError(f"{path}: the table is partitioned by "
+                                 f"{table.metadata().partition_columns}, not {partition_by}")
+            now = int(time.time() * 1000)
+            named = {f.path for f in files}
+            actions += [RemoveAction(f.path, True, now, f.size, dict(f.partition))
+                        for f in _data_files(table)
+                        if f.path in named
+                        or tuple(f.partition.get(c) for c in partition_by) in replaced]
+        _commit_actions(path, table, data.schema, actions, partition_by)
+    except BaseException:
+        for file_path, _ in written:
+            try:
+                os.remove(file_path)
+            except OSError:
+                pass
+        raise
+    if table is None:
+        return version(path)
+    table.update_incremental()
+    return table.version()
+
+
+def _commit_actions(path, table: DeltaTable | None, schema: pa.Schema, actions: list,
+                    partition_by: list[str]) -> None:
+    delta_schema = DeltaSchema.from_arrow(schema)
+    if table is None:
+        create_table_with_add_actions(path, delta_schema, [a for a in actions
+                                                           if isinstance(a, AddAction)],
+                                      mode="error", partition_by=partition_by or None)
+        return
+    _check_same_schema(path, table, delta_schema)
+    # 'append' with remove actions: exactly these files go, exactly these come, in one commit
+    table.create_write_transaction(actions, mode="append", schema=delta_schema,
+                                   partition_by=partition_by or None)
