@@ -12,6 +12,8 @@ A rules folder holds the adopted schemes (`<scheme>.yaml` beside `catalogue.yaml
 run scores every one), candidate revisions in `drafts/` (`<scheme>-<anything>.yaml`, loaded and
 checked like adopted files, never scored by the monthly run) and grade recognition tables in
 `recognition/` (`<from>__<to>.yaml`: every grade of one scheme → a grade of the other).
+Earlier adopted versions of a scheme are kept in `adopted/<scheme>/<effective_from>.yaml`; the
+month's run scores the version in force for the month (citycredit/rules/adopted.py).
 
 Numbers: every number of a rule file becomes a ``Decimal`` built from the text written in the
 file (the YAML reader is taught to do so), never through a binary float: ``0.4`` is exactly
@@ -37,12 +39,16 @@ dimension, item) at fault, the field, and the line, e.g.::
 
 The package: model.py (the data classes), reading.py (the YAML reader, RuleFileError and the
 field checks that word refusals), v1.py (catalogue and scheme files), v2.py (the format v2
-additions), folders.py (a rules folder: adopted schemes, drafts, recognition tables). Import
-from ``citycredit.rules``, not from the modules: they are arranged for their readers.
+additions), folders.py (a rules folder: adopted schemes, drafts, recognition tables),
+adopted.py (every adopted version kept: the version in force for a month; adopting a new
+one). Import from ``citycredit.rules``, not from the modules: they are arranged for their
+readers.
 """
 
 from __future__ import annotations
 
+from .adopted import (ADOPTED_FOLDER, Adopted, adopt, adopted_versions, scheme_in_force,
+                      schemes_in_force)
 from .folders import (DRAFTS_FOLDER, RECOGNITION_FOLDER, available_drafts, available_recognitions,
                       available_schemes, load_draft, load_recognition, load_schemes)
 from .model import (RESIDENCIES, SUBJECT_ATTRIBUTES, Catalogue, Condition, Dimension, Grade,
@@ -81,4 +87,10 @@ __all__ = [
     "Recognition",
     "available_recognitions",
     "load_recognition",
+    "ADOPTED_FOLDER",
+    "Adopted",
+    "adopt",
+    "adopted_versions",
+    "scheme_in_force",
+    "schemes_in_force",
 ]

@@ -4,6 +4,8 @@ A rules folder holds the adopted schemes (`<scheme>.yaml` beside `catalogue.yaml
 run scores every one), candidate revisions in `drafts/` (`<scheme>-<anything>.yaml`, loaded and
 checked like adopted files, never scored by the monthly run) and grade recognition tables in
 `recognition/` (`<from>__<to>.yaml`: every grade of one scheme → a grade of the other).
+Earlier adopted versions of a scheme are kept in `adopted/<scheme>/<effective_from>.yaml`; the
+month's run scores the version in force for the month (citycredit/rules/adopted.py).
 """
 
 from __future__ import annotations

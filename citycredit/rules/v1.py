@@ -332,24 +332,35 @@ def _rules(where: _Where, node: _Map, catalogue: Catalogue,
     _check_rule_references(where, rules, raw)
     return tuple(rules)
 
-def load_scheme(path: Path, catalogue: Catalogue, draft: bool = False) -> Scheme:
+def load_scheme(path: Path, catalogue: Catalogue, draft: bool = False,
+                adopted_as: str | None = None) -> Scheme:
     """Read and check one scheme file (SPEC §4); refuse it with a RuleFileError. A draft's file
-    name starts with the id of the scheme it revises (drafts/haibei-2027.yaml: scheme haibei)."""
+    name starts with the id of the scheme it revises (drafts/haibei-2027.yaml: scheme haibei);
+    an earlier adopted version of scheme `adopted_as` is named by its effective_from
+    (adopted/haibei/2026-01.yaml, citycredit/rules/adopted.py)."""
     path = Path(path)
     data, document, where = _top_mapping(path, "the file is empty",
                                          "must be a mapping (scheme, title, version, ...)")
     _check_keys(where, document, _SCHEME_REQUIRED, _SCHEME_OPTIONAL, "a scheme file")
 
     scheme_id = _text(where, document["scheme"], "scheme")
-    if draft and not (path.stem == scheme_id or path.stem.startswith(f"{scheme_id}-")):
+    if adopted_as is not None:
+        if scheme_id != adopted_as:
+            raise where.error(f"is {scheme_id!r}, but the file is kept among the adopted versions "
+                              f"of {adopted_as!r}", "scheme")
+    elif draft and not (path.stem == scheme_id or path.stem.startswith(f"{scheme_id}-")):
         raise where.error(f"is {scheme_id!r}, but a draft's file name starts with the id of the "
                           f"scheme it revises ({scheme_id}-….yaml), not {path.name!r}", "scheme")
-    if not draft and scheme_id != path.stem:
+    elif not draft and scheme_id != path.stem:
         raise where.error(f"is {scheme_id!r} but must equal the file name without .yaml "
                           f"({path.stem!r})", "scheme")
     title = _text(where, document["title"], "title")
     version = _version(where, document["version"])
     effective_from = _month(where, document["effective_from"])
+    if adopted_as is not None and effective_from != path.stem:
+        raise where.error(f"is {effective_from}, but an adopted version's file is named by its "
+                          f"effective_from ({effective_from}.yaml, not {path.name})",
+                          "effective_from")
     base_score = _number(where, document["base_score"], "base_score")
     min_score = _optional_number(where, document, "min_score")
     max_score = _optional_number(where, document, "max_score")
