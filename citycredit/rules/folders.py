@@ -1,11 +1,7 @@
-"""A rules folder: the adopted schemes, drafts and recognition tables (SPEC §4, §6).
-
-A rules folder holds the adopted schemes (`<scheme>.yaml` beside `catalogue.yaml`: the monthly
-run scores every one), candidate revisions in `drafts/` (`<scheme>-<anything>.yaml`, loaded and
-checked like adopted files, never scored by the monthly run) and grade recognition tables in
-`recognition/` (`<from>__<to>.yaml`: every grade of one scheme → a grade of the other).
-Earlier adopted versions of a scheme are kept in `adopted/<scheme>/<effective_from>.yaml`; the
-month's run scores the version in force for the month (citycredit/rules/adopted.py).
+"""A rules folder (its layout: citycredit/rules/__init__.py): the current adopted schemes by
+name (`<scheme>.yaml` beside `catalogue.yaml`), the drafts in `drafts/` and the grade
+recognition tables in `recognition/` (SPEC §4, §6). The version of a scheme in force for a month
+(with the earlier ones kept in `adopted/`) is citycredit/rules/adopted.py.
 """
 
 from __future__ import annotations
