@@ -58,6 +58,8 @@ def _run_task(step_name: str, timezone: str, item: str | None, inputs: dict):
                         else inputs[keyword])
                for keyword, source in step.inputs.items()}
     options = {"accept_drift": bool(context["params"].get("accept_drift")),
+               "rescore_with_current_rules":
+                   bool(context["params"].get("rescore_with_current_rules")),
                "progress": lambda stage, detail="": print(f"{stage} {detail}", flush=True)}
     try:
         outcome = pipeline.run_step(step, month, pipeline_run_id(context["run_id"]), None,

@@ -52,10 +52,15 @@ def generate(adults, months, end, landing, seed, bad_share):
 @click.option("--schemes", default=None, help="comma-separated scheme ids (default: all in rules/)")
 @click.option("--accept-drift", is_flag=True,
               help="publish even if a grade share moved more than the configured bound")
-def run(month, schemes, accept_drift):
+@click.option("--rescore-with-current-rules", is_flag=True,
+              help="re-publish a month already published under other rules with the rules in "
+                   "force now (refused without it)")
+def run(month, schemes, accept_drift, rescore_with_current_rules):
     """Run one month end to end (the DAG's task functions, without a scheduler).
 
-    Exit status 0 only when the month was published."""
+    Each scheme scores under its version in force for the month (docs/rule-format.md); a
+    scheme with no version in force yet is not scored. Exit status 0 only when the month was
+    published."""
     from rich.console import Console
 
     from . import pipeline
@@ -70,7 +75,8 @@ def run(month, schemes, accept_drift):
             status.update(f"[bold]{month}[/] {stage}: {detail}")
             console.log(f"{stage} {detail}")
         try:
-            outcome = pipeline.run_month(month, chosen, accept_drift, progress=progress)
+            outcome = pipeline.run_month(month, chosen, accept_drift, progress=progress,
+                                         rescore_with_current_rules=rescore_with_current_rules)
         except pipeline.PublishRefused as exc:
             click.echo(getattr(exc, "summary", ""))
             click.echo(f"NOT PUBLISHED: {exc}", err=True)
@@ -86,6 +92,31 @@ def run(month, schemes, accept_drift):
             click.echo(f"NOT STARTED: {exc}", err=True)
             sys.exit(2)
     click.echo(outcome["summary"])
+
+
+@cli.command()
+@click.argument("rule_file", type=click.Path(dir_okay=False, path_type=Path))
+def adopt(rule_file):
+    """Adopt RULE_FILE (e.g. rules/drafts/haibei-2027.yaml) as its scheme's current version.
+
+    The version it replaces is kept as rules/adopted/<scheme>/<effective_from>.yaml, so months
+    before the new effective_from are still scored (and re-scored) under it. Refused, with
+    nothing changed, when the file fails the checks or its effective_from is not later than
+    the current version's."""
+    from .config import load_settings
+    from .rules import RuleFileError, adopt as adopt_rules
+
+    try:
+        done = adopt_rules(load_settings().rules, rule_file)
+    except RuleFileError as exc:
+        click.echo(f"REFUSED: {exc}", err=True)
+        sys.exit(2)
+    new = done.scheme
+    click.echo(f"{new.scheme}: adopted {new.version} ({new.rules_version}) from "
+               f"{new.effective_from} → {done.installed}")
+    if done.replaced is not None:
+        click.echo(f"{new.scheme}: {done.replaced.version} ({done.replaced.rules_version}) stays "
+                   f"in force before {new.effective_from} → {done.archived}")
 
 
 def _policy_console(title: str):

@@ -28,7 +28,8 @@ from .ingest.task import BatchRejected, check_deliveries, land_source
 from .months import score_month_of_run as resolve_month
 from .privacy.task import erase
 from .publish.task import PublishRefused, publish, report
-from .rules import UnknownSchemeError, load_schemes
+from .rules import UnknownSchemeError
+from .scoring.rules_in_force import rules_for_month
 from .scoring.task import score
 from .silver.task import build_silver
 
@@ -77,7 +78,8 @@ STEPS: tuple[Step, ...] = (
          stage="land+validate"),
     Step("build_silver", build_silver, inputs={"landed": "land_source"}, stage="silver"),
     Step("erase", erase, after=("build_silver",), stage="erase", lock=EXCLUSIVE),
-    Step("score", score, after=("erase",), options=("schemes", "progress"), stage="score"),
+    Step("score", score, after=("erase",),
+         options=("schemes", "progress", "rescore_with_current_rules"), stage="score"),
     Step("publish", publish, inputs={"scored": "score"}, options=("accept_drift",),
          stage="publish"),
     Step("report", report, always=True, stage="report",
@@ -152,7 +154,8 @@ def give_back_memory() -> None:
 
 
 def run_month(month: str, schemes: list[str] | None = None, accept_drift: bool = False,
-              run_id: str | None = None, progress=None, settings: Settings | None = None) -> dict:
+              run_id: str | None = None, progress=None, settings: Settings | None = None,
+              rescore_with_current_rules: bool = False) -> dict:
     """The whole month without a scheduler: STEPS in order, in this process.
 
     `progress(stage, detail)` is called as each step starts (the CLI shows it). A refusal is
@@ -160,20 +163,24 @@ def run_month(month: str, schemes: list[str] | None = None, accept_drift: bool =
     holds the warehouse lock exclusively throughout (no erase or cleanup meanwhile); raises
     WarehouseBusy at once when another run, an erasure or a cleanup holds it; raises
     UnknownSchemeError for a scheme `schemes` names that rules/ lacks, and RuleFileError for a
-    broken rule file among the schemes to score (all of them when `schemes` is None), before
-    anything is landed or erased."""
+    broken rule file among the schemes to score (all of them when `schemes` is None), and
+    RulesChangedSincePublication for a published month whose rules in force changed (unless
+    `rescore_with_current_rules`), before anything is landed or erased."""
     settings = settings or load_settings()
-    if not load_schemes(settings.rules, schemes):    # a mis-set CITYCREDIT_RULES: nothing to publish
+    if not any(rules_for_month(settings, month, schemes, rescore_with_current_rules)):
+        # a mis-set CITYCREDIT_RULES: nothing to publish
         raise UnknownSchemeError(f"{settings.rules}: no scheme file (<scheme>.yaml) to score")
     run_id = run_id or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     with warehouse_lock(settings.warehouse, f"citycredit run {month} (run {run_id})", EXCLUSIVE):
-        return _run_month(month, schemes, accept_drift, run_id, progress, settings)
+        return _run_month(month, schemes, accept_drift, run_id, progress, settings,
+                          rescore_with_current_rules)
 
 
 def _run_month(month: str, schemes: list[str] | None, accept_drift: bool, run_id: str,
-               progress, settings: Settings) -> dict:
+               progress, settings: Settings, rescore_with_current_rules: bool = False) -> dict:
     say = progress or (lambda stage, detail="": None)
-    options = {"accept_drift": accept_drift, "schemes": schemes, "progress": say}
+    options = {"accept_drift": accept_drift, "schemes": schemes, "progress": say,
+               "rescore_with_current_rules": rescore_with_current_rules}
     results: dict[str, Any] = {}
     stages: dict[str, float] = {}
     stopped: BaseException | None = None

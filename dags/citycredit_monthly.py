@@ -42,6 +42,9 @@ PUBLISHED_SCORES = Asset(name="citycredit_published_scores", uri=support.publish
         "accept_drift": Param(False, type="boolean",
                               description="Publish even though grade shares moved more than "
                                           "publish.max_grade_share_change (after review)"),
+        "rescore_with_current_rules": Param(
+            False, type="boolean", description="Re-publish a month already published under "
+                                               "other rules with the rules in force now"),
     },
     tags=["citycredit"],
     doc_md=__doc__,

@@ -8,9 +8,10 @@ import sys
 
 from citycredit.config import load_settings
 from citycredit.months import MonthError, check_month
-from citycredit.rules import RuleFileError, load_schemes
+from citycredit.rules import RuleFileError
 from citycredit.io.spark import get_spark
 from citycredit.scoring.job import run_scoring
+from citycredit.scoring.rules_in_force import not_in_force_reason, rules_for_month
 
 
 def main(argv=None) -> int:
@@ -18,14 +19,21 @@ def main(argv=None) -> int:
     parser.add_argument("--month", required=True, help="score month, YYYY-MM")
     parser.add_argument("--scheme", action="append", help="scheme id (repeatable; default all)")
     parser.add_argument("--run-id", default=None)
+    parser.add_argument("--rescore-with-current-rules", action="store_true",
+                        help="re-score a month published under other rules with those in force")
     args = parser.parse_args(argv)
     settings = load_settings()
     try:
         check_month(args.month, "--month")
-        schemes = load_schemes(settings.rules, args.scheme)
+        schemes, not_yet = rules_for_month(settings, args.month, args.scheme,
+                                           args.rescore_with_current_rules)
     except (MonthError, RuleFileError) as exc:   # a bad month, an unknown or broken scheme
-        print(f"NOT STARTED: {exc}", file=sys.stderr)
+        print(f"NOT STARTED: {exc}", file=sys.stderr)  # or a published month's rules changed
         return 2
+    for name, first in not_yet.items():
+        print(f"{name} {args.month}: {not_in_force_reason(args.month, first)}")
+    if not schemes:
+        return 0
     spark = get_spark(settings, "citycredit-score")
     # every scheme from one scan and one shuffle of the month's findings
     for result in run_scoring(spark, settings, list(schemes.values()), args.month, args.run_id):

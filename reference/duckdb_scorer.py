@@ -1,7 +1,7 @@
 """Independent DuckDB-SQL reference scorer (SPEC §4, docs/contracts.md "Reference scorer").
 
 Used by the differential test (must agree with the Spark scorer on every subject's score and grade)
-and by the benchmark. It shares no code with citycredit/scoring or citycredit/rules.py: the rule
+and by the benchmark. It shares no code with citycredit/scoring or citycredit/rules/: the rule
 YAML is parsed here, numbers are read from their literal text into exact ``Decimal`` values, and all
 point arithmetic runs in DuckDB DECIMAL (never DOUBLE).
 

@@ -33,6 +33,26 @@ def record_refusal(settings: Settings, month: str, run_id: str, problems: list[s
     tables.write_arrow(table, catalog.RUN_REPORT.at(settings), mode="append")
 
 
+def record_not_scored(settings: Settings, month: str, run_id: str, reasons: dict[str, str]) -> None:
+    """Schemes the score step left out of the month (scheme → why: no version in force),
+    kept in run_report (section not_scored) for the report step."""
+    now = dt.datetime.now(dt.timezone.utc)
+    table = pa.Table.from_pylist([_row(run_id, month, "not_scored", name, {"reason": reason}, now)
+                                  for name, reason in reasons.items()],
+                                 schema=catalog.RUN_REPORT.schema)
+    tables.write_arrow(table, catalog.RUN_REPORT.at(settings), mode="append")
+
+
+def recorded_not_scored(settings: Settings, run_id: str) -> dict[str, str]:
+    """scheme → why this run did not score it (record_not_scored)."""
+    location = catalog.RUN_REPORT.at(settings)
+    if not tables.exists(location):
+        return {}
+    rows = tables.read_arrow(location, columns=["run_id", "section", "name", "metrics"]).to_pylist()
+    return {r["name"]: json.loads(r["metrics"])["reason"] for r in rows
+            if r["run_id"] == run_id and r["section"] == "not_scored"}
+
+
 def recorded_refusal(settings: Settings, run_id: str) -> list[str] | None:
     """The problems of this run's refusal, or None."""
     location = catalog.RUN_REPORT.at(settings)
@@ -94,17 +114,21 @@ def write_report(month: str, run_id: str, landed: list[dict] | None, silver: dic
         rows.append(_row(run_id, month, "scheme", s["scheme"], metrics, now))
         dist = "  ".join(f"{g} {n}" + (f" ({change[g]:+.1%})" if previous else "")
                          for g, n in s["grades"].items())
-        lines.append(f"{s['scheme']:10} {s['subjects']:>9} scored · {dist}")
+        lines.append(f"{s['scheme']:10} {s['subjects']:>9} scored · {dist} · rules "
+                     f"{s['rules_version']}")
         if s.get("unmatched"):
             lines.append(f"{'':10} findings matching no rule: "
                          + ", ".join(f"{k} {v}" for k, v in sorted(s["unmatched"].items())))
+    for name, reason in recorded_not_scored(settings, run_id).items():
+        lines.append(f"{name:10} {reason}")
     for stage, seconds in (stages or {}).items():
         rows.append(_row(run_id, month, "stage", stage, {"seconds": seconds}, now))
     lines.append("")
     if published:
         rows.append(_row(run_id, month, "publish", "published_scores", published, now))
         lines.append(f"published: {', '.join(f'{k} {v}' for k, v in published['published'].items())} "
-                     f"rows → {catalog.PUBLISHED_SCORES.at(settings)}")
+                     f"rows → {catalog.PUBLISHED_SCORES.at(settings)}" if published["published"]
+                     else f"published: nothing (no scheme in force in {month})")
     else:
         refusal = recorded_refusal(settings, run_id)
         lines.append("NOT PUBLISHED (the previous publication stays): "

@@ -7,8 +7,9 @@ from typing import TypedDict
 
 from ..config import Settings, load_settings
 from ..io.spark import get_spark
-from ..rules import load_schemes
+from ..publish.report import record_not_scored
 from .job import run_scoring
+from .rules_in_force import not_in_force_reason, rules_for_month
 
 
 class Scored(TypedDict):
@@ -29,12 +30,22 @@ class Scored(TypedDict):
 
 
 def score(month: str, run_id: str, settings: Settings | None = None,
-          schemes: list[str] | None = None, progress=None) -> list[Scored]:
+          schemes: list[str] | None = None, progress=None,
+          rescore_with_current_rules: bool = False) -> list[Scored]:
     """gold/scores and gold/score_lines for `schemes` (default: every adopted scheme of
-    rules/) and the month, scored in one job from one scan of the findings."""
+    rules/) and the month, scored in one job from one scan of the findings, each scheme under
+    its version in force for the month (scoring.rules_in_force: a scheme not yet in force is
+    not scored, and run_report says so; a published month whose rules changed is refused with
+    RulesChangedSincePublication unless `rescore_with_current_rules`)."""
     settings = settings or load_settings()
+    loaded, not_yet = rules_for_month(settings, month, schemes or None,
+                                      rescore_with_current_rules)
+    if not_yet:
+        record_not_scored(settings, month, run_id, {name: not_in_force_reason(month, first)
+                                                    for name, first in not_yet.items()})
+    if not loaded:
+        return []
     spark = get_spark(settings)
-    loaded = load_schemes(settings.rules, schemes or None)
     results = run_scoring(spark, settings, list(loaded.values()), month, run_id,
                           progress=progress)
     return [{"scheme": r.scheme, "month": month, "subjects": r.subjects, "lines": r.lines,

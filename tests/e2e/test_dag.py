@@ -133,6 +133,7 @@ def test_month_param_is_optional_and_checked(dag):
         with pytest.raises(ParamValidationError):
             month.resolve(bad)
     assert dag.params.get_param("accept_drift").resolve() is False
+    assert dag.params.get_param("rescore_with_current_rules").resolve() is False
 
 
 def test_run_month_and_run_id():
