@@ -9,7 +9,7 @@ is not a date in %Y%m%d, the date_format conf/sources.yaml declares for urban_ma
 (`identity.id_number_problem`).
 
 The phrases follow from the suite: each row-level expectation's type, its column, and for a
-helper column the derivation that computed it (validate.DERIVATIONS); a suite check of another
+helper column the derivation that computed it (derive.DERIVATIONS); a suite check of another
 shape falls back to its reason code and description.
 """
 from __future__ import annotations
