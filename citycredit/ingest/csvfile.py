@@ -20,6 +20,74 @@ from .shapes import EMPTY_HINT, blank, byte_blocks
 
 _OTHER_SEPARATORS = (("\t", "tabs"), (";", "semicolons"), ("|", "vertical bars"))
 
+#: the longest value with line breaks a csv record may hold: no contract column takes free text
+#: longer than this (case_ref, the one free-text column, names a case); a quoted value that runs
+#: longer over several lines is a quote that was never closed, swallowing the lines after it
+LONGEST_MULTILINE_VALUE = 2_000
+
+
+def quote_problem(text: str, header: list[str]) -> str | None:
+    """What is wrong with the quoting of one csv record's text (one or more physical lines),
+    read as RFC 4180 writes it: a quote opens a value only as its first character, `""` is a
+    quote inside a quoted value, and a closing quote is followed by a comma or the end of the
+    record. None when the quoting is intact. Names the column, never the value."""
+    col, i, n = 0, 0, len(text)
+
+    def name(k: int) -> str:
+        return header[k] if k < len(header) else f"column {k + 1}"
+
+    while i < n:
+        if text[i] != '"':                         # an unquoted value: up to the next comma
+            j = text.find(",", i)
+            if j < 0:
+                return None
+            col, i = col + 1, j + 1
+            continue
+        j = i + 1
+        while True:
+            j = text.find('"', j)
+            if j < 0:
+                typo = any(c in text[i:] for c in "\u201c\u201d\uff02")
+                return (f"a quote (\") opens the value of {name(col)} and is never closed"
+                        + (" — it ends with a typographic quote (” or “) instead of \""
+                           if typo else ""))
+            if text[j + 1:j + 2] == '"':           # "" inside a quoted value
+                j += 2
+                continue
+            break
+        after = text[j + 1:j + 2]
+        if after in ("", "\r", "\n"):
+            return None
+        if after != ",":
+            return (f"the value of {name(col)} is quoted but goes on after its closing quote "
+                    "(a quote inside a quoted value is written \"\")")
+        col, i = col + 1, j + 2
+    return None
+
+
+def _joined_lines(record: list[str], fields: list[str], header: list[str]) -> str | None:
+    """Why a record read over several physical lines is not a quoted value with legitimate
+    line breaks, or None when it is: its quoting is broken (quote_problem), a line inside it
+    reads as a whole row of its own, or its multi-line value is longer than any contract column
+    allows (LONGEST_MULTILINE_VALUE)."""
+    problem = quote_problem("".join(record), header)
+    if problem:
+        return problem
+    width = len(header)
+    for line in record[1:-1]:
+        try:
+            inner = next(csv.reader([line], strict=False), None)
+        except csv.Error:
+            inner = None
+        if inner is not None and len(inner) == width:
+            return "a quoted value runs over lines that read as rows of their own"
+    for col, value in zip(header, fields):
+        if "\n" in value and len(value) > LONGEST_MULTILINE_VALUE:
+            return (f"the quoted value of {col} runs over {value.count(chr(10)) + 1} lines and "
+                    f"{len(value)} characters, more than any contract column allows "
+                    f"({LONGEST_MULTILINE_VALUE})")
+    return None
+
 
 def read_csv_file(ctx: ReadContext, path: Path, encoding: str, chunk_rows: int | None):
     """The file's rows as tables of about chunk_rows rows (None: one table), read block by
@@ -80,7 +148,8 @@ def _csv_table(ctx: ReadContext, file: str, encoding: str, header: list[str], da
         except csv.Error:
             rows = None
         if (rows is not None and len(rows) == len(data)
-                and (not rows or min(map(len, rows)) == max(map(len, rows)) == width)):
+                and (not rows or min(map(len, rows)) == max(map(len, rows)) == width)
+                and not any(quote_problem(line, header) for line in data if '"' in line)):
             columns = {col: [r[j] for r in rows] for j, col in enumerate(header)}
             check_repeated_header(ctx, file, header, columns,
                                    np.arange(shift, shift + len(rows), dtype=np.int64))
@@ -109,17 +178,18 @@ def _csv_table(ctx: ReadContext, file: str, encoding: str, header: list[str], da
         if not line.strip():
             return
         err = "encoding" if k in bad_data else None
-        fields = None
+        fields = problem = None
         if err is None:
             try:
                 fields = next(csv.reader([line]), None)
             except csv.Error:
                 fields = None
-            if fields is None or len(fields) != width:
+            problem = quote_problem(line, header) if '"' in line else None
+            if problem or fields is None or len(fields) != width:
                 err = "unparseable_row"
         if err:
             errors[len(records)] = err
-            details[len(records)] = broken(fields, err)
+            details[len(records)] = problem or broken(fields, err)
             fields = None
         records.append(fields or none_row)
         out_lines.append(k + shift)
@@ -141,13 +211,16 @@ def _csv_table(ctx: ReadContext, file: str, encoding: str, header: list[str], da
         if span == 1:
             if err is None and (not fields or (len(fields) == 1 and not fields[0].strip())):
                 continue    # blank line
+            problem = None
             if bad_data and first in bad_data:
                 err = "encoding"
-            elif err is None and len(fields) != width:
-                err = "unparseable_row"
+            else:
+                problem = quote_problem(data[first], header) if '"' in data[first] else None
+                if problem or err is not None or len(fields) != width:
+                    err = "unparseable_row"
             if err:
                 errors[len(records)] = err
-                details[len(records)] = broken(fields, err)
+                details[len(records)] = problem or broken(fields, err)
                 records.append(none_row)
             else:
                 records.append(fields)
@@ -157,10 +230,12 @@ def _csv_table(ctx: ReadContext, file: str, encoding: str, header: list[str], da
         if span <= 0:
             break
         is_broken = err is not None or len(fields) != width or (
-            bad_data and any(k in bad_data for k in range(first, cur)))
+            bad_data and any(k in bad_data for k in range(first, cur))) or (
+            _joined_lines(data[first:cur], fields, header) is not None)
         if is_broken:
             # a stray quote swallowed the following lines (or a bad byte sits inside): judge
             # each line on its own, so good rows after it are not lost inside one broken record
+            # and the line with the damaged quote is quarantined naming it (issue 23)
             for k in range(first, cur):
                 single(k)
             continue
@@ -175,4 +250,4 @@ def _csv_table(ctx: ReadContext, file: str, encoding: str, header: list[str], da
         raws[pos] = redacted_csv_row(raws[pos], header)
     raw = pc.utf8_rtrim(pa.array(raws, pa.string()), characters="\r\n")
     return file_table(ctx.contract, columns, file, out_lines, raw, sparse(errors, len(records)),
-                  None, sparse(details, len(records)), recovered)
+                      None, sparse(details, len(records)), recovered)

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from ..identity import valid_id_numbers
 from .contracts import Contract
+from .controls import controls_column
 
 
 def _arrow_text(values: pd.Series) -> pa.Array:
@@ -182,6 +183,12 @@ def _d_unknown_keys(ctx: DeriveContext, spec: dict) -> pd.Series:
     return _extra_keys(ctx, False)
 
 
+def _d_control_characters(ctx: DeriveContext, spec: dict) -> pd.Series:
+    """The columns (';'-joined) whose value still holds a control character once padding is
+    removed (ingest.controls), or null; `columns` defaults to the contract's."""
+    return controls_column(ctx.df, spec.get("columns") or ctx.contract.columns)
+
+
 #: derivations whose value for a row depends on the whole delivery: each chunk gives its part
 #: (DERIVATIONS), combined once every chunk is in (DeliveryChecks.run_row_checks)
 DELIVERY_WIDE = {"duplicated": _duplicated_over}
@@ -196,4 +203,5 @@ DERIVATIONS: dict[str, Callable[[DeriveContext, dict], pd.Series]] = {
     "level_ok": _d_level_ok,
     "forbidden_keys": _d_forbidden_keys,
     "unknown_keys": _d_unknown_keys,
+    "control_characters": _d_control_characters,
 }

@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 
 from ..identity import id_number_tokens, is_valid_id_number, normalise_id_numbers
 from .contracts import Contract
+from .controls import has_controls, id_padding_note
 
 
 def text_array(values) -> pa.Array:
@@ -50,7 +51,9 @@ def file_table(contract: Contract, columns: dict, file: str, lines, raw, error, 
         values = columns.get(col)
         data[col] = text_array(values) if values is not None else pa.nulls(n, pa.string())
     if "id_number" in data:
-        data["id_number"] = normalise_id_numbers(data["id_number"])
+        delivered = data["id_number"]
+        data["id_number"] = normalise_id_numbers(delivered)
+        detail = _id_padding_notes(delivered, data["id_number"], error, detail)
     data["_file"] = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)),
                                                    pa.array([file], pa.string()))
     data["_line"] = pa.array(np.asarray(lines, dtype=np.int64))
@@ -59,6 +62,24 @@ def file_table(contract: Contract, columns: dict, file: str, lines, raw, error, 
         data[name] = (pa.nulls(n, pa.string()) if values is None
                       else values if isinstance(values, pa.Array) else pa.array(values, pa.string()))
     return pa.table(data)
+
+
+def _id_padding_notes(delivered: pa.Array, normal: pa.Array, error, detail):
+    """`detail` with a note on the rows whose identity number lost control characters to its
+    normal form (ingest.controls), where the row has no `_error`."""
+    padded = has_controls(delivered) & ~has_controls(normal)
+    if not padded.any():
+        return detail
+    n = len(delivered)
+    detail = ([None] * n if detail is None else
+              detail.to_pylist() if isinstance(detail, pa.Array) else list(detail))
+    errors = ([None] * n if error is None else
+              error.to_pylist() if isinstance(error, pa.Array) else error)
+    for pos in np.flatnonzero(padded).tolist():
+        if errors[pos] is None:
+            note = id_padding_note("id_number", delivered[pos].as_py())
+            detail[pos] = note if detail[pos] is None else f"{detail[pos]}; {note}"
+    return detail
 
 
 def to_frame(tables: list[pa.Table], contract: Contract) -> pd.DataFrame:

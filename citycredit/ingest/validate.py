@@ -44,6 +44,7 @@ from pandas.api.types import union_categoricals
 
 from ..config import forbidden_columns as configured_forbidden_columns
 from .contracts import CONTRACTS, META_COLUMNS, RawBatch
+from .controls import strip_control_padding
 from .derive import (DELIVERY_WIDE, DERIVATIONS, DeriveContext, duplicated_later,
                      first_occurrences, parse_dates)
 from .details import SourceContext, refusal_summary, row_details
@@ -62,6 +63,7 @@ REASON_CODES = (
     "bad_id_number", "missing_required", "unknown_item", "item_not_allowed", "unknown_level",
     "bad_date", "date_after_month", "negative_quantity", "bad_quantity", "bad_status",
     "duplicate_record_id", "forbidden_field", "unknown_column", "encoding", "unparseable_row",
+    "control_character",
     # population / appeals
     "bad_district", "bad_residency", "duplicate_id_number", "duplicate_appeal_id",
     "unknown_source", "bad_outcome",
@@ -131,6 +133,9 @@ class Verdict:
     gx_success: bool
     gx_results: dict
     batch_errors: list[str]
+    #: rows whose values lost control-character padding (ingest.controls): count, and the
+    #: first one's file, line and note
+    padding: dict = field(default_factory=dict)
 
 
 class DeliveryChecks:
@@ -190,14 +195,27 @@ class DeliveryChecks:
         self._offset = 0
         self._bad_per_file: dict[str, int] = {}
         self._reasons: dict[str, list] = {}     # reason → [rows, file, line, detail] (first)
+        self._padding: dict = {}
 
     def _derive_context(self, df: pd.DataFrame) -> DeriveContext:
         return DeriveContext(df, self.contract, self.date_format, self.catalogue, self.forbidden)
 
     # -- pass 1 --------------------------------------------------------------------------------
+    def _cleaned(self, df: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, str]]:
+        """The chunk as the checks read it: control-character padding removed (ingest.controls),
+        and per row position the note of what was removed (with the reader's notes: `_detail`
+        of rows without `_error`)."""
+        df, notes = strip_control_padding(df.reset_index(drop=True), self.contract.columns)
+        if "_detail" in df.columns and "_error" in df.columns:
+            read = (df["_detail"].notna() & df["_error"].isna()).to_numpy()
+            for pos in np.flatnonzero(read).tolist():
+                note = df["_detail"].iat[pos]
+                notes[pos] = f"{note}; {notes[pos]}" if pos in notes else note
+        return df, notes
+
     def add(self, df: pd.DataFrame) -> None:
         """Pass 1: the next chunk's check columns (RawBatch.data rows)."""
-        df = df.reset_index(drop=True)
+        df, _ = self._cleaned(df)
         ctx = self._derive_context(df)
         for col in self.columns:
             if col in self.derived:
@@ -249,8 +267,8 @@ class DeliveryChecks:
     # -- pass 2 --------------------------------------------------------------------------------
     def split(self, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Pass 2: the next chunk (the same chunks, in the same order, as pass 1) →
-        (quarantined rows, accepted rows); see quarantined_rows and accepted_rows."""
-        df = df.reset_index(drop=True)
+        (quarantined rows, accepted rows); see _quarantined_rows and _accepted_rows."""
+        df, notes = self._cleaned(df)
         part = slice(self._offset, self._offset + len(df))
         self._offset += len(df)
         masks = {reason: mask[part] for reason, mask in self.rows.masks.items()}
@@ -272,7 +290,21 @@ class DeliveryChecks:
             seen[0] += len(by_pos)
         quarantined = quarantined_rows(df, masks, bad, self.contract, self.forbidden,
                                         self.source_id, self.month, details)
+        if notes:
+            self._note_padding(quarantined, notes, bad, files, lines)
         return quarantined, accepted_rows(df, ~bad, self.contract, self._derive_context(df))
+
+    def _note_padding(self, quarantined: pd.DataFrame, notes: dict[int, str], bad: np.ndarray,
+                      files, lines) -> None:
+        """Count the chunk's rows that lost padding; a quarantined one's detail says so."""
+        first = min(notes)
+        self._padding["rows"] = self._padding.get("rows", 0) + len(notes)
+        self._padding.setdefault("example", (files[first], int(lines[first]), notes[first]))
+        detail = quarantined["detail"].to_numpy(dtype=object).copy()
+        for i, pos in enumerate(np.flatnonzero(bad).tolist()):
+            if pos in notes:
+                detail[i] = f"{detail[i]}; {notes[pos]}" if detail[i] else notes[pos]
+        quarantined["detail"] = detail
 
     def finish(self) -> Verdict:
         """GX runs the batch-level suite on the delivery's `_quarantined` column: may the
@@ -300,7 +332,8 @@ class DeliveryChecks:
             "rows": kept_results(self.rows.result.to_json_dict()),
             "batch": kept_results(batch_result.to_json_dict()),
         }, default=str))
-        return Verdict(counts, gx_success, gx_results, self.rows.errors + batch_errors)
+        return Verdict(counts, gx_success, gx_results, self.rows.errors + batch_errors,
+                       dict(self._padding))
 
 
 def validate_batch(raw: RawBatch, source_id: str, source_conf: dict, month: str,
