@@ -5,17 +5,27 @@ kind (issue 10's kinds and this issue's). Real files, real GX, real Delta tables
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import io
 import json
 import re
+import zipfile
+from decimal import Decimal
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner
 
 from citycredit import catalog
-from citycredit.ingest.task import land_source
+from citycredit.cli import cli
+from citycredit.ingest import check_delivery
+from citycredit.ingest.check import EXIT_CLEAN, EXIT_QUARANTINE, EXIT_STOP
+from citycredit.ingest.delivery import DeliveryError
+from citycredit.ingest.task import BatchRejected, land_source
 from citycredit.io import tables
-from test_landing_validation import (FINDINGS_HEADER, MONTH, deliver, idn, land_and_validate,
-                                     reasons_by_line)
+from test_landing_validation import (FINDINGS_HEADER, MONTH, deliver, id_with_x, idn,
+                                     land_and_validate, reasons_by_line)
 
 COURT = "COURT_DISHONEST_DEBTOR"
 
@@ -167,3 +177,155 @@ def test_bronze_keeps_the_delivery_staging_gets_no_control(settings):
     assert sorted(r["case_ref"] for r in bronze)[:2] == ["J\x01J-3", "JJ-1\x00\x00\x00"]
     staged = tables.read_arrow(catalog.staging("findings").at(settings)).to_pylist()
     assert sorted(r["case_ref"] for r in staged) == ["JJ-1", "JJ-2", "JJ-4"]
+
+
+# ------------------------------------------------------------------------------------------------
+# 3. check-delivery gives landing's verdict, fault kind by fault kind
+# ------------------------------------------------------------------------------------------------
+
+def _xlsx() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+    return out.getvalue()
+
+
+def _findings_table(n: int, **columns) -> pa.Table:
+    base = {"record_id": [f"P{i}" for i in range(n)], "id_number": [idn(seq=i) for i in range(n)],
+            "item_code": ["ADMIN_PENALTY"] * n, "level": ["minor"] * n,
+            "occurred_on": ["2026-01-05"] * n, "status": ["active"] * n}
+    base.update(columns)
+    return pa.table(base)
+
+
+def _json(rid, **extra) -> str:
+    r = {"record_id": rid, "id_number": idn(seq=int(rid[1:])), "item_code": "ADMIN_PENALTY",
+         "level": "minor", "occurred_on": "2026-01-05", "status": "active", **extra}
+    return json.dumps(r, ensure_ascii=False)
+
+
+GOOD = [row(f"T{i}") for i in range(1, 5)]
+#: fault kind → (source, files, manifest row count or None)
+FAULTS = {
+    "clean": ("court", {"fy.csv": csv_of(*GOOD)}, 4),
+    # issue 10: identity numbers, encodings, file shapes, columns, typed values, manifest
+    "id_normal_forms": ("court", {"fy.csv": csv_of(
+        row("T1", id_number=id_with_x().lower()), row("T2", id_number="\u3000" + idn(seq=2)),
+        row("T3", id_number=idn(seq=3, good=False)))}, None),
+    "utf8_in_gb18030_source": ("public_security", {"fy.csv": csv_of(
+        row("T1", item="ADMIN_PENALTY").replace(",,,", ",minor,,"))}, None),
+    "gb18030_in_jsonl": ("traffic_police", {"fy.jsonl": (_json("J1", case_ref="案件") + "\n")
+                                            .encode("gb18030")}, None),
+    "undecodable_rows": ("court", {"fy.csv": csv_of(*GOOD).encode()
+                                   + row("T5", case_ref="案2026").encode("gb18030") + b"\n"},
+                         None),
+    "cr_only_line_ends": ("court", {"fy.csv": csv_of(*GOOD).replace("\n", "\r")}, None),
+    "utc_timestamps": ("market_regulation", {"sj.parquet": _findings_table(
+        2, occurred_on=pa.array([dt.datetime(2026, 1, 4, 16), dt.datetime(2026, 1, 5, 1)],
+                                pa.timestamp("us", tz="UTC")))}, None),
+    "type_cannot_hold_meaning": ("market_regulation", {"sj.parquet": _findings_table(
+        1, occurred_on=pa.array([46027.0]))}, None),
+    "quantity_needs_rounding": ("blood_center", {"xz.parquet": _findings_table(
+        2, item_code=["BLOOD_DONATION"] * 2, level=[None] * 2,
+        quantity=pa.array([Decimal("12.34567"), Decimal("2.5")], pa.decimal128(38, 10)))}, None),
+    "json_array": ("traffic_police", {"fy.jsonl": "[" + _json("J1") + "]\n"}, None),
+    "json_not_an_object": ("traffic_police", {"fy.jsonl": _json("J1") + "\n[1, 2]\n"}, None),
+    "json_extra_keys": ("traffic_police", {"fy.jsonl": _json("J1", religion="x") + "\n"
+                                           + _json("J2", remark="y") + "\n"}, None),
+    "empty_file": ("court", {"fy.csv": b""}, None),
+    "unnamed_column": ("court", {"fy.csv": FINDINGS_HEADER + ",\n" + GOOD[0] + ",\n"}, None),
+    "repeated_header": ("court", {"fy.csv": csv_of(GOOD[0], FINDINGS_HEADER, GOOD[1])}, None),
+    "workbook_named_csv": ("court", {"fy.csv": _xlsx()}, None),
+    "semicolons": ("court", {"fy.csv": FINDINGS_HEADER.replace(",", ";") + "\n"}, None),
+    "manifest_mismatch": ("court", {"fy.csv": csv_of(*GOOD)}, 5),
+    "wrong_field_count": ("court", {"fy.csv": csv_of(*GOOD, "T9,broken")}, None),
+    "bad_share": ("court", {"fy.csv": csv_of(*(row(f"T{i}", occurred="2026-13-01")
+                                               for i in range(1, 26)))}, None),
+    # issue 23
+    "typographic_quote": ("court", {"fy.csv": csv_of(
+        GOOD[0], row("T2", case_ref='"沪(2026)第12号”'), *GOOD[2:])}, None),
+    "nul_padding": ("court", {"fy.csv": csv_of(row("T1", case_ref="JJ\x00\x00"), *GOOD[1:])},
+                    4),
+    "control_in_jsonl": ("traffic_police", {"fy.jsonl": _json("J1", case_ref="a\u0007b")
+                                            + "\n" + _json("J2") + "\n"}, None),
+    "control_in_parquet": ("market_regulation", {"sj.parquet": _findings_table(
+        2, case_ref=["x\x02y", "ok\x00"])}, None),
+}
+
+
+#: what landing does with each fault kind (so that the comparison cannot pass by both failing)
+EXPECTED = {
+    "bad_share": "stop",
+    "clean": "land",
+    "control_in_jsonl": "quarantine",
+    "control_in_parquet": "quarantine",
+    "cr_only_line_ends": "land",
+    "empty_file": "stop",
+    "gb18030_in_jsonl": "stop",
+    "id_normal_forms": "quarantine",
+    "json_array": "stop",
+    "json_extra_keys": "quarantine",
+    "json_not_an_object": "quarantine",
+    "manifest_mismatch": "stop",
+    "nul_padding": "land",
+    "quantity_needs_rounding": "quarantine",
+    "repeated_header": "stop",
+    "semicolons": "stop",
+    "type_cannot_hold_meaning": "stop",
+    "typographic_quote": "quarantine",
+    "undecodable_rows": "quarantine",
+    "unnamed_column": "stop",
+    "utc_timestamps": "land",
+    "utf8_in_gb18030_source": "stop",
+    "workbook_named_csv": "stop",
+    "wrong_field_count": "quarantine",
+}
+
+
+def _landing_verdict(settings, source_id):
+    try:
+        landed = land_source(source_id, MONTH, "r1", settings)
+    except (DeliveryError, BatchRejected) as exc:
+        return "stop", str(exc), {}
+    return ("quarantine" if landed["quarantined"] else "land"), None, landed["by_reason"]
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_check_delivery_gives_the_verdict_landing_gives(settings, fault):
+    source_id, files, count = FAULTS[fault]
+    folder = deliver(settings.landing, source_id, files,
+                     manifest=None if count is None else {"row_count": count})
+    paths = sorted(p for p in folder.iterdir() if p.name != "_READY")
+    checked = check_delivery(source_id, paths, settings, month=MONTH)
+    outcome, message, by_reason = _landing_verdict(settings, source_id)
+    assert outcome == EXPECTED[fault], message
+    assert checked.outcome == outcome, (checked.stop, message)
+    assert checked.by_reason == by_reason or outcome == "stop"
+    if outcome == "stop":
+        assert checked.stop == message
+    assert checked.exit_status == {"land": EXIT_CLEAN, "quarantine": EXIT_QUARANTINE,
+                                   "stop": EXIT_STOP}[outcome]
+
+
+def test_check_delivery_writes_nothing_and_reports_in_both_languages(settings, tmp_path):
+    bad = idn(seq=7, good=False)
+    folder = deliver(tmp_path / "dept", "court", {"fy.csv": csv_of(
+        GOOD[0], row("T2", case_ref='"沪(2026)第12号”', name="李娜"),
+        row("T3", id_number=bad, name="王芳"), GOOD[3])})
+    result = CliRunner().invoke(cli, ["check-delivery", "--source", "court", str(folder)])
+    assert result.exit_code == EXIT_QUARANTINE, result.output
+    out = result.output
+    assert "court 2026-01" in out and "would land; 2 row(s) would be quarantined" in out
+    assert "可以入库，但有 2 行将被隔离" in out
+    assert "[bad_id_number] 身份证号码无效 / identity number not valid: 1" in out
+    assert "fy.csv 第 2 行 line 2: a quote (\") opens the value of case_ref" in out
+    assert "fy.csv 第 3 行 line 3: id_number: wrong check character" in out
+    no_personal_data(out, "李娜", "王芳", bad)
+    assert not settings.warehouse.exists() or not any(settings.warehouse.iterdir())
+    clean = deliver(tmp_path / "clean", "court", {"fy.csv": csv_of(*GOOD)})
+    result = CliRunner().invoke(cli, ["check-delivery", "--source", "court", "--json",
+                                      str(clean / "fy.csv")])
+    assert result.exit_code == EXIT_CLEAN and json.loads(result.output)["outcome"] == "land"
+    result = CliRunner().invoke(cli, ["check-delivery", "--source", "court",
+                                      str(tmp_path / "nothing.csv")])
+    assert result.exit_code == 2
