@@ -52,7 +52,7 @@ _CHECK_BYTES = np.frombuffer(CHECK_CHARS.encode("ascii"), dtype=np.uint8)
 #: and the invisible characters that copy-paste and spreadsheets leave behind (zero-width
 #: space and joiners, word joiner, byte-order mark). One definition for the scalar and the
 #: vectorised form.
-ID_TRIM_CHARS = ("".join(chr(c) for c in range(0x3001) if chr(c).isspace())
+ID_TRIM_CHARS = ("".join(chr(c) for c in range(0x3001) if chr(c).isspace() or c < 0x20)
                  + "\u200b\u200c\u200d\u2060\ufeff")
 _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -60,7 +60,8 @@ _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRST
 def normalise_id_number(value) -> str | None:
     """The one normal form of a delivered identity number, used by every check and key
     (validation, the duplicate check, subject_key, birth date, sex, masking): surrounding
-    Unicode spaces and invisible characters trimmed (ID_TRIM_CHARS) and ASCII letters
+    Unicode spaces, invisible characters and C0 controls (NUL padding of a fixed-width export)
+    trimmed (ID_TRIM_CHARS) and ASCII letters
     upper-cased (the check character `x` → `X`). Nothing else changes: full-width digits
     (`３７１００２…`), inner blanks or a number Excel wrote as `3.71002E+17` stay as they are and
     fail validation — refused, never guessed. None stays None."""

@@ -15,7 +15,9 @@ A RawBatch keeps every delivered row — nothing is dropped when reading. Every 
   `_extra`  jsonl keys beyond the contract, ';'-joined (validation flags them as
             `forbidden_field` / `unknown_column`), else None,
   `_detail` for a row with an `_error`: what is wrong, without personal data ("7 fields, the
-            header has 10", "bytes that are not valid gb18030"), else None.
+            header has 10", "bytes that are not valid gb18030"); for a row without: a note
+            of what reading removed (control-character padding of the identity number,
+            ingest.controls), else None.
 A row with an `_error` keeps no fields; its `_raw` keeps the identity number masked and no name.
 Contract columns are strings, surrounding whitespace stripped, None for empty or absent;
 `id_number` is in its normal form (citycredit.identity.normalise_id_number).

@@ -9,7 +9,7 @@ is not a date in %Y%m%d, the date_format conf/sources.yaml declares for urban_ma
 (`identity.id_number_problem`).
 
 The phrases follow from the suite: each row-level expectation's type, its column, and for a
-helper column the derivation that computed it (validate.DERIVATIONS); a suite check of another
+helper column the derivation that computed it (derive.DERIVATIONS); a suite check of another
 shape falls back to its reason code and description.
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..identity import id_number_problem
+from .controls import control_detail, controls_column
 
 #: columns whose values never appear in a detail or a message
 PERSONAL_COLUMNS = frozenset({"id_number", "name"})
@@ -142,6 +143,10 @@ def _phrase(ctx: SourceContext, df: pd.DataFrame, failure: CheckFailure):
             named = [k for k in str(keys[pos]).split(";") if (k in ctx.forbidden) == forbidden]
             return f"key(s) {', '.join(named)}: {what}"
         return extra
+    if function == "control_characters":
+        where = controls_column(df, spec.get("columns") or [c for c in df.columns
+                                                            if not c.startswith("_")])
+        return lambda pos: control_detail(df, pos, where.iat[pos])
     shown = (lambda pos: "") if personal else (lambda pos: " " + _value(val(pos)))
     if kind == "expect_column_values_to_be_between" and function == "date_value":
         low, high = failure.kwargs.get("min_value"), failure.kwargs.get("max_value")

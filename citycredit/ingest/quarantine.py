@@ -100,7 +100,7 @@ def quarantine_subject_keys(data: pd.DataFrame, quarantined: pd.DataFrame, key: 
 def quarantine_rows(quarantined: pd.DataFrame, source_id: str, month: str, run_id: str
                     ) -> pa.Table:
     """Quarantined rows (columns file, line, reasons, detail, raw — see
-    validate._quarantined_rows — and subject_key, see quarantine_subject_keys) → rows of
+    verdicts.quarantined_rows — and subject_key, see quarantine_subject_keys) → rows of
     quarantine/rows."""
     frame = quarantined.reindex(
         columns=["file", "line", "reasons", "detail", "raw", "subject_key"]).copy()
