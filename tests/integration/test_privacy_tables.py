@@ -219,5 +219,14 @@ def test_a_snapshot_in_key_range_files_loses_a_person_by_rewriting_one_file(tmp_
     assert _erase_rows(location, {gone}, {}, {}) == {gone: 1}
     after = tables.data_files(location)
     assert len({f.path for f in files} - {f.path for f in after}) == 1   # one file rewritten
+    assert len(after) == 10                     # into one file of its own key range
+    ranges = sorted((f.min["subject_key"], f.max["subject_key"]) for f in after)
+    assert all(a[1] < b[0] for a, b in zip(ranges, ranges[1:]))
     assert tables.read_arrow(location).num_rows == 999
     assert gone not in tables.read_arrow(location, columns=["subject_key"]).column(0).to_pylist()
+    # and again, two persons in two files: the other eight files are left as they were
+    two = {keys[5], keys[900]}
+    assert _erase_rows(location, two, {}, {}) == {k: 1 for k in two}
+    assert len({f.path for f in after} - {f.path for f in tables.data_files(location)}) <= 2
+    assert tables.read_arrow(location).num_rows == 997
+    assert not two & set(tables.read_arrow(location, columns=["subject_key"]).column(0).to_pylist())
