@@ -230,3 +230,23 @@ def test_a_snapshot_in_key_range_files_loses_a_person_by_rewriting_one_file(tmp_
     assert len({f.path for f in after} - {f.path for f in tables.data_files(location)}) <= 2
     assert tables.read_arrow(location).num_rows == 997
     assert not two & set(tables.read_arrow(location, columns=["subject_key"]).column(0).to_pylist())
+
+
+def test_a_record_corrected_to_another_person_keeps_its_appeal(settings):
+    # silver/findings keeps every version: a record whose correction moved it from P to Q is
+    # found there as shared (erasure no longer scans gold's lines for this), so P's version goes
+    # and the appeal about the record, which is also about Q's finding, stays
+    k, q, _sandbox = build_warehouse(settings)
+    put(catalog.SILVER_FINDINGS.at(settings),
+        [{"source_id": "court", "record_id": "C-S", "subject_key": k, "known_from": "2025-12",
+          "known_until": "2026-01"},
+         {"source_id": "court", "record_id": "C-S", "subject_key": q, "known_from": "2026-01"}])
+    put(catalog.SILVER_APPEALS.at(settings),
+        [{"appeal_id": "A-S", "source_id": "court", "record_id": "C-S", "known_from": "2026-01"}])
+    done = erase_due(settings, "2026-01", "run-1")
+    assert done.rows["silver/findings"] == 2           # C-P and P's version of C-S
+    findings = tables.read_arrow(catalog.SILVER_FINDINGS.at(settings)).to_pylist()
+    assert sorted((f["record_id"], f["subject_key"] == q) for f in findings) == \
+        [("C-Q", True), ("C-S", True)]
+    assert sorted(tables.read_arrow(catalog.SILVER_APPEALS.at(settings)).column("appeal_id")
+                  .to_pylist()) == ["A-Q", "A-S"]
