@@ -60,7 +60,7 @@ class Step:
     `after` orders the step after steps it takes nothing from; `options` are run options passed
     through when given (accept_drift; the schemes chosen; progress, the run's progress callback);
     `always` runs the step even when an earlier step refused (inputs of such steps are then
-    None or partial; in the DAG it is a teardown that fails the run when it fails); `lock` is the warehouse lock the step holds while it runs
+    None or partial; in the DAG a teardown: the run's state stays the other tasks'); `lock` is the warehouse lock the step holds while it runs
     (citycredit.io.lock: SHARED for steps that write, EXCLUSIVE for erasure, None for steps that
     only read)."""
 

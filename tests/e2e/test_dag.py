@@ -87,7 +87,7 @@ def test_wiring_maps_sources_from_conf_and_scores_every_scheme_in_one_task(dag):
     assert land.op_kwargs_expand_input.value == {"source_id": list(settings.sources)}
     assert dag.task_dict["build_silver"].upstream_task_ids == {"land_source"}
     # erasure after publication (issue 20): the portals do not wait for its rewrites; a
-    # teardown, so a refused month's opt-outs are still erased, and its failure fails the run
+    # teardown, so a refused month's opt-outs are still erased (and the run stays failed)
     assert dag.task_dict["score"].upstream_task_ids == {"build_silver"}
     assert dag.task_dict["publish"].upstream_task_ids == {"score"}
     assert dag.task_dict["erase"].upstream_task_ids == {"publish"}
