@@ -352,16 +352,16 @@ def _rewrite_key_range_files(location: Location, column: str, keys: set[str]) ->
 
     wanted = pa.array(sorted(keys), pa.string())
     candidates = [f for f in tables.data_files(location) if may_hold(f)]
-    found = tables.read_files(location, candidates, columns=[column],
-                              filter=pc.field(column).isin(wanted), with_file=True)
-    if not found.num_rows:
+    rows = tables.read_files(location, candidates, with_file=True)     # read once
+    theirs = pc.is_in(rows[column], value_set=wanted)
+    holding = pc.unique(rows[tables.DATA_FILE].filter(theirs))
+    if not len(holding):
         return 0
-    holding = set(found[tables.DATA_FILE].to_pylist())
-    touched = [f for f in candidates if f.path in holding]
-    kept = tables.read_files(location, touched)
-    kept = kept.filter(pc.invert(pc.is_in(kept[column], value_set=wanted)))
+    in_touched = pc.is_in(rows[tables.DATA_FILE], value_set=holding)
+    kept = rows.filter(pc.and_(in_touched, pc.invert(theirs)))
+    touched = [f for f in candidates if f.path in set(holding.to_pylist())]
     tables.replace_files(kept.select(location.table.columns), location, files=touched)
-    return found.num_rows
+    return pc.sum(pc.cast(theirs, pa.int64())).as_py()
 
 
 def _order(location: Location) -> int:
