@@ -12,8 +12,11 @@ runs the listed months in order, each as its own process, on whatever the wareho
 
 A measured month runs as its own `citycredit run` process (as an operator runs it). Printed: wall
 time and peak memory of the process tree (Python + the Spark JVM), the wall time of each stage
-(from the run's own report), and the run's summary. Spark is sized from the machine unless
---driver-memory / --shuffle-partitions say otherwise.
+(from the run's own report), and the run's summary; then the month's three figures of issue 20:
+the critical path (from the start of `citycredit run` to the end of publication: the moment the
+first step after `publish` starts — erasure, since it runs after publication), the whole run
+(incl. erasure and report) and erasure on its own (its stage time). Spark is sized from the
+machine unless --driver-memory / --shuffle-partitions say otherwise.
 """
 from __future__ import annotations
 
@@ -37,10 +40,14 @@ STAGE_OF = {"check": "check", "land": "land+validate", "silver": "silver", "eras
 
 def run_month(month: str, env: dict, figures: dict) -> int:
     """`citycredit run --month` as its own process; the peak RSS is also kept per stage (the
-    stage named by the latest progress line on its stderr), split into Python and the JVM."""
+    stage named by the latest progress line on its stderr), split into Python and the JVM, and
+    figures[month]["published_after"] is the critical path: seconds from the start of the
+    process to the first progress line of a stage after `publish` (None: publish never ran)."""
     started = time.strftime("%H:%M:%S")
     current = ["start"]
     err: list[str] = []
+    launched = time.perf_counter()
+    published_after: list[float] = []
 
     def follow(stream):
         for line in stream:
@@ -48,7 +55,10 @@ def run_month(month: str, env: dict, figures: dict) -> int:
             words = line.split()
             # rich's log line: "[HH:MM:SS] <stage> <detail>   file.py:NN"
             for word in words[1:2] if words and words[0].startswith("[") else words[:1]:
-                current[0] = STAGE_OF.get(word, current[0])
+                stage = STAGE_OF.get(word, current[0])
+                if current[0] == "publish" and stage != "publish" and not published_after:
+                    published_after.append(round(time.perf_counter() - launched, 1))
+                current[0] = stage
     # the bench process itself is left out: it may hold the bulk-loaded history's memory
     with measured(month, figures, include_self=False, stage=lambda: current[0]):
         process = subprocess.Popen([sys.executable, "-m", "citycredit.cli", "run", "--month", month],
@@ -59,6 +69,9 @@ def run_month(month: str, env: dict, figures: dict) -> int:
         out = process.stdout.read()
         returncode = process.wait()
         reader.join()
+    if current[0] == "publish" and not published_after:    # publish was the run's last step
+        published_after.append(figures.get(month, {}).get("seconds"))
+    figures[month]["published_after"] = published_after[0] if published_after else None
     print(f"\n=== {month} (started {started}): exit {returncode}, "
           f"{figures[month]['seconds']} s, peak RSS {figures[month]['peak_rss_gib']} GiB")
     print(out)
@@ -155,6 +168,11 @@ def main(argv=None) -> int:
                 for k, p in peaks.items()))
         print(f"{month}: wall {figures[month]['seconds']:.1f} s, peak RSS of the run "
               f"{figures[month]['peak_rss_gib']:.2f} GiB")
+        critical = figures[month].get("published_after")
+        print(f"{month}: critical path (run start → published) "
+              + (f"{critical:.1f} s" if critical is not None else "- (not published)")
+              + f"; whole run incl. erasure and report {figures[month]['seconds']:.1f} s"
+              + (f"; erasure on its own {stages['erase']:.1f} s" if "erase" in stages else ""))
     return 1 if failed else 0
 
 

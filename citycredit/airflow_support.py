@@ -88,7 +88,8 @@ def wire_steps(settings: Settings, timezone: str, outlets: dict | None = None,
                max_active_per_run: dict | None = None) -> dict:
     """Inside a @dag function: one task per pipeline step, in the declared order. A step run
     per item is mapped over its items; a step's inputs become XCom arguments; an `always` step
-    is a teardown: it runs whatever happened upstream (the report of a refused month)."""
+    is a teardown: it runs whatever happened upstream (the erasure and the report of a refused
+    month)."""
     from airflow.sdk import TriggerRule, task
 
     from . import pipeline
@@ -113,7 +114,10 @@ def wire_steps(settings: Settings, timezone: str, outlets: dict | None = None,
             made[step.name] = operator(**inputs)
         if step.always:
             # a teardown runs whatever happened upstream, and the run's state is still decided
-            # by the other tasks: a refused month is reported, and its run stays failed
+            # by the other tasks: a refused month is reported (and its erasure carried out),
+            # and its run stays failed. (on_failure_fail_dagrun would make the erase teardown
+            # the run's only leaf: a refused publication's run would then end 'success'.) A
+            # failed erasure is a failed, retried task; the next run's erase completes it.
             made[step.name].as_teardown()
         for earlier in step.after:
             made[earlier] >> made[step.name]

@@ -47,6 +47,10 @@ class Table:
     #: the record of erasures (suppression list, erasure log): keeps erased subject keys on
     #: purpose, so erasure leaves it alone and the privacy scan reports it apart
     erasure_record: bool = False
+    #: rows per data file when the table is written sorted by its key (io.tables.replace_files;
+    #: None: tables.FILE_ROWS). Small files for the big per-person tables: an erasure's delete
+    #: rewrites only the few files whose key range holds the person (issue 20)
+    file_rows: int | None = None
 
     @property
     def id(self) -> str:
@@ -175,7 +179,7 @@ SILVER_POPULATION = Table(
     _schema(("subject_key", _S), ("birth_date", _D), ("sex", _S), ("district", _S),
             ("residency", _S), ("status", _S), ("snapshot_month", _S)),
     partitions=("snapshot_month",), key=("snapshot_month", "subject_key"),
-    personal={"subject_key": SUBJECT_KEY},
+    personal={"subject_key": SUBJECT_KEY}, file_rows=1 << 16,
     description="the monthly population snapshots (birth date and sex from the identity number)")
 
 SILVER_OPTOUTS = Table(

@@ -1,18 +1,23 @@
 """The month: one declared order of steps, followed by `citycredit run` (run_month below) and by
 the Airflow DAG (dags/citycredit_monthly.py builds one task per step from STEPS).
 
-    check_deliveries → land_source[per source] → build_silver → erase → score
-                     → publish → report (also after a refused publication)
+    check_deliveries → land_source[per source] → build_silver → score → publish
+                     → erase → report (erase and report also after a refusal)
+
+Erasure runs after publication (issue 20): persons who opted out by the end of the month are
+left out of scoring already (silver.adults.scored_subjects), so the portals get the month without
+waiting for the rewrites. It is `always`: a refusal does not suspend the legal obligation to
+erase (SPEC §7) — what silver/optouts holds by then is carried out, the rest by the next run.
 
 `score` is one step for every scheme of the month (not one task per scheme): its job reads and
 shuffles the month's findings once and evaluates each scheme inside that partitioning
 (scoring.job.MonthScan). Per-scheme tasks could not share that: each task is its own process,
 and a persisted Spark frame lives only as long as the session that made it.
 
-A step is a task function of a stage package (ingest, silver, privacy, scoring, publish). It takes the
-score month, the run id, settings, the results of the earlier steps it names, and — for a step
-run per source — that item. Results are JSON-able TypedDicts (they travel through
-XCom). Each function loads settings and Spark itself, so each can run in its own process.
+A step is a task function of a stage package (ingest, silver, privacy, scoring, publish) taking
+the score month, the run id, settings, the results of the earlier steps it names and — run per
+source — that item. Results are JSON-able TypedDicts (they travel through XCom). Each function
+loads settings and Spark itself, so each can run in its own process.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from typing import Any, Callable
 
 from .config import Settings, load_settings
 from .io.lock import EXCLUSIVE, SHARED, WarehouseBusy, warehouse_lock
+from .io.memory import give_back_memory
 from .ingest.delivery import DeliveryError, DeliveryMissing
 from .ingest.task import BatchRejected, check_deliveries, land_source
 from .months import score_month_of_run as resolve_month
@@ -33,10 +39,9 @@ from .scoring.rules_in_force import rules_for_month
 from .scoring.task import score
 from .silver.task import build_silver
 
-__all__ = ["STEPS", "Step", "REFUSALS", "SourceSkipped", "run_month", "run_step",
-           "resolve_month", "DeliveryError", "DeliveryMissing", "BatchRejected",
-           "PublishRefused", "WarehouseBusy", "check_deliveries", "land_source", "build_silver",
-           "erase", "score", "publish", "report"]
+__all__ = ["STEPS", "Step", "REFUSALS", "SourceSkipped", "run_month", "run_step", "resolve_month",
+           "DeliveryError", "DeliveryMissing", "BatchRejected", "PublishRefused", "WarehouseBusy",
+           "check_deliveries", "land_source", "build_silver", "score", "publish", "erase", "report"]
 
 #: a refusal gives the same answer on every try (missing or unreadable delivery, rejected batch,
 #: refused publication): the DAG fails such a task at once instead of retrying it
@@ -55,8 +60,8 @@ class Step:
     names the keyword that receives the item when the step runs once per source ("source_id");
     `after` orders the step after steps it takes nothing from; `options` are run options passed
     through when given (accept_drift; the schemes chosen; progress, the run's progress callback);
-    `always` runs the step even when an earlier step refused or failed (inputs of such steps are
-    then None or partial); `lock` is the warehouse lock the step holds while it runs
+    `always` runs the step even when an earlier step refused (inputs of such steps are then
+    None or partial; in the DAG a teardown: the run's state stays the other tasks'); `lock` is the warehouse lock the step holds while it runs
     (citycredit.io.lock: SHARED for steps that write, EXCLUSIVE for erasure, None for steps that
     only read)."""
 
@@ -77,11 +82,11 @@ STEPS: tuple[Step, ...] = (
     Step("land_source", land_source, each="source_id", after=("check_deliveries",),
          stage="land+validate"),
     Step("build_silver", build_silver, inputs={"landed": "land_source"}, stage="silver"),
-    Step("erase", erase, after=("build_silver",), stage="erase", lock=EXCLUSIVE),
-    Step("score", score, after=("erase",),
+    Step("score", score, after=("build_silver",),
          options=("schemes", "progress", "rescore_with_current_rules"), stage="score"),
     Step("publish", publish, inputs={"scored": "score"}, options=("accept_drift",),
          stage="publish"),
+    Step("erase", erase, after=("publish",), always=True, stage="erase", lock=EXCLUSIVE),
     Step("report", report, always=True, stage="report",
          inputs={"deliveries": "check_deliveries", "landed": "land_source",
                  "silver": "build_silver", "erased": "erase", "scored": "score",
@@ -92,9 +97,7 @@ STEP_BY_NAME = {step.name: step for step in STEPS}
 
 def items_of(step: Step, settings: Settings) -> list[str]:
     """What a per-item step runs over: the sources of conf/sources.yaml."""
-    if step.each == "source_id":
-        return list(settings.sources)
-    return []
+    return list(settings.sources) if step.each == "source_id" else []
 
 
 def run_step(step: Step, month: str, run_id: str, settings: Settings | None,
@@ -135,22 +138,6 @@ def _call_step(step: Step, month: str, run_id: str, settings: Settings | None,
         error.result = result
         raise error
     return result
-
-
-def give_back_memory() -> None:
-    """Return what the finished step freed to the system: one process runs every step, and
-    the Arrow buffers of landing and erasure (mimalloc's pool) and the C heap of delta-rs would
-    otherwise stay in its resident size while the Spark JVM scores beside it. (No gc.collect():
-    0.1 s a call, and the buffers are freed by reference counting.)"""
-    import ctypes
-
-    import pyarrow as pa
-
-    pa.default_memory_pool().release_unused()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)        # glibc only; elsewhere nothing to do
-    except (OSError, AttributeError):
-        pass
 
 
 def run_month(month: str, schemes: list[str] | None = None, accept_drift: bool = False,
@@ -215,6 +202,5 @@ def _run_month(month: str, schemes: list[str] | None, accept_drift: bool, run_id
         raise stopped
     return {"run_id": run_id, "month": month, "deliveries": results["check_deliveries"],
             "landed": results["land_source"], "silver": results["build_silver"],
-            "erased": results["erase"],
             "scored": results["score"], "published": results["publish"],
-            "summary": results["report"], "stages": stages}
+            "erased": results["erase"], "summary": results["report"], "stages": stages}

@@ -6,8 +6,9 @@ conf/sources.yaml, read when this file is parsed; `score` scores every scheme of
 job (one scan of the findings); the month itself is decided per run. Heavy imports (pandas, pyspark, GX) stay inside the tasks so that
 parsing this file stays fast.
 
-    check_deliveries → land_source[source …] → build_silver → erase → score
-                     → publish (Asset citycredit_published_scores) → report (also after a refusal)
+    check_deliveries → land_source[source …] → build_silver → score
+                     → publish (Asset citycredit_published_scores) → erase → report
+                       (erase and report also after a refusal)
 
 The run at 03:00 (Asia/Shanghai) on the 5th of a month scores the month before; the `month` param
 (YYYY-MM) scores any month instead, e.g. `airflow dags test citycredit_monthly -c '{"month":

@@ -29,14 +29,22 @@ def bronze_rows(raw: RawBatch, source_id: str, month: str, run_id: str,
     return pa.table(columns, schema=table.schema)
 
 
+#: bronze data files of about 1 MiB (tens of thousands of rows), cut in delivery order: an
+#: erasure's delete (by file and line) rewrites only the files whose line range holds the
+#: person's rows, not the month's whole delivery (issue 20)
+BRONZE_FILE_BYTES = 1 << 20
+
+
 def write_bronze(warehouse, raw: RawBatch | pa.RecordBatchReader, source_id: str, month: str,
                  run_id: str, kind: str | None = None) -> None:
     """Replace bronze/<source_id> month `month` with the delivery (a RawBatch, or bronze_rows
-    streamed as a RecordBatchReader of a `kind` source). The bronze folder is made readable by
-    the pipeline's account only: it holds identity numbers in clear (SPEC §7)."""
+    streamed as a RecordBatchReader of a `kind` source), in files of about BRONZE_FILE_BYTES.
+    The bronze folder is made readable by the pipeline's account only: it holds identity
+    numbers in clear (SPEC §7)."""
     location = catalog.bronze(source_id, kind or raw.kind).at(warehouse)
     data = (raw if isinstance(raw, pa.RecordBatchReader)
             else bronze_rows(raw, source_id, month, run_id, location.table))
+    tables.keep_files_small(location, BRONZE_FILE_BYTES, location.table.schema)
     tables.write_arrow(data, location, mode="overwrite", replace={"month": month})
     os.chmod(os.path.dirname(location.path), 0o700)
 

@@ -105,38 +105,75 @@ def _identity_numbers(warehouse, sources: dict, keys: set[str], hmac_key: str) -
     return found
 
 
-def _their_findings(locations: list[Location], keys: set[str], numbers: dict[str, str]
-                    ) -> dict[tuple[str, str], str]:
+#: rows found per (table path, predicate): the scan that finds a table's findings of the persons
+#: is the scan that finds the rows to delete — a big table is read once, not twice
+Found = dict[tuple[str, str], list[dict]]
+
+
+def _their_findings(locations: list[Location], keys: set[str], numbers: dict[str, str],
+                    found: Found | None = None) -> dict[tuple[str, str], str]:
     """(source_id, record_id) → subject_key of the persons' findings, from every table that
     holds findings with a source_id and record_id next to a personal column (silver, staging,
-    bronze). A record that another person's version also carries (a correction that moved it)
-    is left out: its rows are not only about the erased person."""
+    bronze, gold lines). A record that another person's version also carries (a correction that
+    moved it) is left out: its rows are not only about the erased person — silver/findings keeps
+    every version, so the other layers are not searched for that (gold's lines are derived from
+    those versions; a full scan of them for it cost most of an erasure). The rows read are kept
+    in `found` for _erase_rows."""
     theirs: dict[tuple[str, str], str] = {}
     others: set[tuple[str, str]] = set()
     for location in locations:
         table = location.table
         if not {"source_id", "record_id"} <= set(table.columns) or table.finding_ref:
             continue
+        if not tables.exists(location):
+            continue
+        match = _match(location, keys, numbers, {})
+        present = set(tables.arrow_schema(location).names)
         for column, what in table.personal.items():
-            if what not in (SUBJECT_KEY, ID_NUMBER) or not tables.exists(location):
+            if what not in (SUBJECT_KEY, ID_NUMBER) or column not in present:
                 continue
             values = keys if what == SUBJECT_KEY else _variants(numbers)
             if not values:
                 continue
-            rows = tables.find(location, _in(column, values),
-                               ["source_id", "record_id", column]).to_pylist()
+            if match == _in(column, values) or match == f"({_in(column, values)})":
+                rows = _find_rows(location, match, found)    # also the rows _erase_rows deletes
+            else:
+                rows = tables.find(location, _in(column, values),
+                                   ["source_id", "record_id", column]).to_pylist()
             # lines that are about no finding (subject rules, growth, tiers, caps) have none
             rows = [r for r in rows if r["source_id"] is not None and r["record_id"] is not None]
             for row in rows:
                 owner = row[column] if what == SUBJECT_KEY else numbers[row[column].upper()]
                 theirs[(row["source_id"], row["record_id"])] = owner
-            if what == SUBJECT_KEY and rows:
+            if what == SUBJECT_KEY and rows and table.id == catalog.SILVER_FINDINGS.id:
                 records = {r["record_id"] for r in rows}
                 shared = tables.find(location, f"{_in('record_id', records)} AND NOT "
                                                f"{_in(column, keys)}",
                                      ["source_id", "record_id"]).to_pylist()
                 others |= {(r["source_id"], r["record_id"]) for r in shared}
     return {ref: key for ref, key in theirs.items() if ref not in others}
+
+
+def _wanted(location: Location) -> list[str]:
+    """The columns _erase_rows reads of a table's rows: partitions, key, personal columns and
+    the finding a row is about."""
+    table = location.table
+    present = set(tables.arrow_schema(location).names)
+    return [c for c in _unique([*table.partitions, *table.key, *table.personal,
+                                *table.finding_ref]) if c in present]
+
+
+def _find_rows(location: Location, match: str, found: Found | None) -> list[dict]:
+    """The rows of `location` matching `match` (the _wanted columns), read once per erasure."""
+    if found is not None and (location.path, match) in found:
+        return found[(location.path, match)]
+    columns = _unique([*_wanted(location), "source_id", "record_id"]) \
+        if {"source_id", "record_id"} <= set(tables.arrow_schema(location).names) \
+        else _wanted(location)
+    rows = tables.find(location, match, columns).to_pylist()
+    if found is not None:
+        found[(location.path, match)] = rows
+    return rows
 
 
 def _in(column: str, values) -> str:
@@ -267,8 +304,9 @@ def _predicate(table: Table, rows: list[dict], by_key_column: str | None) -> str
 
 
 def _erase_rows(location: Location, keys: set[str], numbers: dict[str, str],
-                findings: dict[tuple[str, str], str]) -> Counter:
-    """Delete the persons' rows of one table in one commit. → rows removed per subject_key."""
+                findings: dict[tuple[str, str], str], found: Found | None = None) -> Counter:
+    """Delete the persons' rows of one table in one commit (rows already read by
+    _their_findings taken from `found`). → rows removed per subject_key."""
     if not tables.exists(location):
         return Counter()
     match = _match(location, keys, numbers, findings)
@@ -276,9 +314,7 @@ def _erase_rows(location: Location, keys: set[str], numbers: dict[str, str],
         return Counter()
     table = location.table
     present = set(tables.arrow_schema(location).names)
-    wanted = [c for c in _unique([*table.partitions, *table.key, *table.personal,
-                                  *table.finding_ref]) if c in present]
-    rows = tables.find(location, match, wanted).to_pylist()
+    rows = _find_rows(location, match, found)
     if not rows:
         return Counter()
     key_column = next((c for c, what in table.personal.items()
@@ -286,11 +322,46 @@ def _erase_rows(location: Location, keys: set[str], numbers: dict[str, str],
     for row in rows:
         row["_by_key"] = key_column is not None and row.get(key_column) in keys
     owners = Counter(_owner(row, table, keys, numbers, findings) for row in rows)
-    result = tables.delete_where(location, _predicate(table, rows, key_column))
-    if result.get("num_deleted_rows") != len(rows):
+    if table.file_rows and key_column and all(row["_by_key"] for row in rows):
+        deleted = _rewrite_key_range_files(location, key_column, keys)
+    else:
+        deleted = tables.delete_where(location, _predicate(table, rows, key_column)).get(
+            "num_deleted_rows")
+    if deleted != len(rows):
         raise ErasureError(f"{table.id}: found {len(rows)} rows of the persons being erased but "
-                           f"deleted {result.get('num_deleted_rows')}; rerun the erasure")
+                           f"deleted {deleted}; rerun the erasure")
     return owners
+
+
+def _rewrite_key_range_files(location: Location, column: str, keys: set[str]) -> int:
+    """Delete the persons' rows of a table kept in files of subject-key ranges (the catalogue's
+    `file_rows`: silver/population) in one commit that replaces only the files holding them,
+    each by its rows less the persons' (sorted, cut at file_rows: tables.replace_files). A
+    delta-rs DELETE would merge every file it touches into one new file whose key range spans
+    them all, so that each later erasure rewrites more. No predicate enters the log.
+    → rows deleted."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def may_hold(f: tables.DataFile) -> bool:
+        low, high = f.min.get(column), f.max.get(column)
+        if not isinstance(low, str) or not isinstance(high, str):
+            return True          # no statistics: read it
+        # a truncated maximum (a file delta-rs wrote) is a prefix of the true maximum
+        return any(low <= key and key[:len(high)] <= high for key in keys)
+
+    wanted = pa.array(sorted(keys), pa.string())
+    candidates = [f for f in tables.data_files(location) if may_hold(f)]
+    rows = tables.read_files(location, candidates, with_file=True)     # read once
+    theirs = pc.is_in(rows[column], value_set=wanted)
+    holding = pc.unique(rows[tables.DATA_FILE].filter(theirs))
+    if not len(holding):
+        return 0
+    in_touched = pc.is_in(rows[tables.DATA_FILE], value_set=holding)
+    kept = rows.filter(pc.and_(in_touched, pc.invert(theirs)))
+    touched = [f for f in candidates if f.path in set(holding.to_pylist())]
+    tables.replace_files(kept.select(location.table.columns), location, files=touched)
+    return pc.sum(pc.cast(theirs, pa.int64())).as_py()
 
 
 def _order(location: Location) -> int:
@@ -317,7 +388,8 @@ def erase_due(settings, month: str, run_id: str) -> Erasure:
     add_to_suppression_list(settings, done.persons, month, now)
 
     locations = [loc for loc in warehouse_tables(settings) if not loc.table.erasure_record]
-    findings = _their_findings(locations, keys, numbers)
+    found: Found = {}
+    findings = _their_findings(locations, keys, numbers, found)
     # before anything is deleted: an appeal about these findings re-delivered later is dropped
     add_suppressed_findings(settings, findings, settings.subject_key, month, now)
 
@@ -339,7 +411,7 @@ def erase_due(settings, month: str, run_id: str) -> Erasure:
     # exclusively, so no landing is using one)
     done.staging_removed += len(remove_spool_leftovers(settings.warehouse))
     for location in sorted(locations, key=_order):
-        owners = _erase_rows(location, keys, numbers, findings)
+        owners = _erase_rows(location, keys, numbers, findings, found)
         done.staging_removed += len(tables.remove_staging_leftovers(location))
         if tables.exists(location) and (_has_people(location) or owners):
             done.files_vacuumed += len(tables.vacuum(location, retention_hours=0))

@@ -1,5 +1,6 @@
 """The privacy steps and commands (thin): the month's `erase` step (pipeline.STEPS, after
-build_silver and before scoring; `citycredit erase`), `citycredit cleanup` and
+publish and before report — the month's opt-outs are left out of scoring already;
+`citycredit erase`), `citycredit cleanup` and
 `citycredit privacy-scan`. Results are JSON-able TypedDicts (they travel through XCom)."""
 from __future__ import annotations
 

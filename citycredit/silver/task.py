@@ -61,9 +61,11 @@ def build_silver(month: str, run_id: str, landed: list[dict],
                                      where={"month": month})
         snapshot = snapshot.rename_columns(
             [("snapshot_month" if c == "month" else c) for c in snapshot.column_names])
-        tables.write_arrow(snapshot.select(catalog.SILVER_POPULATION.columns),
-                           catalog.SILVER_POPULATION.at(settings), mode="overwrite",
-                           replace={"snapshot_month": month})
+        # sorted by subject_key in files of key ranges: an erasure rewrites the one file of a
+        # snapshot that holds the person, not the month's whole snapshot (issue 20)
+        tables.replace_files(snapshot.select(catalog.SILVER_POPULATION.columns),
+                             catalog.SILVER_POPULATION.at(settings),
+                             partitions=[{"snapshot_month": month}])
         out["tables"]["population"] = snapshot.num_rows
     if landed_sources["optouts"]:
         optouts = tables.read_arrow(catalog.staging("optouts").at(settings), where={"month": month})

@@ -152,9 +152,9 @@ def load_history(settings: Settings, months: list[str], say=print) -> dict:
             elif kind == "population":
                 snapshot = rows.rename_columns(
                     [("snapshot_month" if c == "month" else c) for c in rows.column_names])
-                tables.write_arrow(snapshot.select(catalog.SILVER_POPULATION.columns),
-                                   catalog.SILVER_POPULATION.at(settings), mode="overwrite",
-                                   replace={"snapshot_month": month})
+                tables.replace_files(snapshot.select(catalog.SILVER_POPULATION.columns),
+                                     catalog.SILVER_POPULATION.at(settings),
+                                     partitions=[{"snapshot_month": month}])
                 counts["population"] += rows.num_rows
             elif kind == "optouts":
                 optouts = rows.select(["subject_key", "requested_on", "month"]).rename_columns(

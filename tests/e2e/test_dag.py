@@ -79,16 +79,20 @@ def test_wiring_maps_sources_from_conf_and_scores_every_scheme_in_one_task(dag):
 
     settings = load_settings()
     assert [t.task_id for t in dag.topological_sort()] == [
-        "check_deliveries", "land_source", "build_silver", "erase", "score", "publish",
+        "check_deliveries", "land_source", "build_silver", "score", "publish", "erase",
         "report"]
     land, score = dag.task_dict["land_source"], dag.task_dict["score"]
     # the schemes share one scan of the findings: one task, not one per scheme
     assert land.is_mapped and not score.is_mapped
     assert land.op_kwargs_expand_input.value == {"source_id": list(settings.sources)}
     assert dag.task_dict["build_silver"].upstream_task_ids == {"land_source"}
-    assert dag.task_dict["erase"].upstream_task_ids == {"build_silver"}
-    assert dag.task_dict["score"].upstream_task_ids == {"erase"}
+    # erasure after publication (issue 20): the portals do not wait for its rewrites; a
+    # teardown, so a refused month's opt-outs are still erased (and the run stays failed)
+    assert dag.task_dict["score"].upstream_task_ids == {"build_silver"}
     assert dag.task_dict["publish"].upstream_task_ids == {"score"}
+    assert dag.task_dict["erase"].upstream_task_ids == {"publish"}
+    assert dag.task_dict["erase"].is_teardown and dag.task_dict["report"].is_teardown
+    assert "erase" in dag.task_dict["report"].upstream_task_ids
 
 
 def test_publish_updates_the_published_scores_asset(dag):
@@ -221,6 +225,7 @@ def test_dag_runs_two_months_end_to_end(airflow_home, tmp_path, monkeypatch, spa
     assert run.state == DagRunState.FAILED
     assert states["publish"] == TaskInstanceState.FAILED
     assert states["report"] == TaskInstanceState.SUCCESS
+    assert states["erase"] == TaskInstanceState.SUCCESS     # erasure does not wait for a publishable month
     assert DeltaTable(str(warehouse / "gold" / "published_scores")).version() == before
     report = DeltaTable(str(warehouse / "report" / "run_report")).to_pandas()
     refused = report[(report["section"] == "publish") & (report["name"] == "refused")]

@@ -227,6 +227,11 @@ def scenario(tmp_path_factory, spark):
     out["independent"] = independent_scan([settings.warehouse, settings.landing],
                                           [number, number.lower(), key])
     out["published"] = {m: published(settings, m) for m in MONTHS}
+    out["published_at"] = tables.read_arrow(catalog.PUBLISHED_SCORES.at(settings),
+                                            where={"score_month": MONTHS[1]},
+                                            columns=["published_at"]).column(0).to_pylist()
+    out["erased_at"] = [r["erased_at"] for r in tables.read_arrow(
+        catalog.ERASURE_LOG.at(settings)).to_pylist() if r["subject_key"] == key]
 
     # a late re-delivery of court 2026-01 about P, then both months rerun
     append_csv(settings.landing / "court" / MONTHS[0],
@@ -288,6 +293,16 @@ def test_after_the_month_of_the_opt_out_no_table_holds_the_person(scenario):
     assert erased["persons"] >= 2                    # P and the generator's own opt-out
     assert erased["landing_files"] >= 6
     assert "erased:" in scenario["run2"]["summary"]
+
+
+def test_the_month_of_the_opt_out_is_published_without_the_person_before_the_erasure(scenario):
+    # erasure runs after publication (issue 20): P, who opted out in month 2, was still in
+    # silver when month 2 was scored and published, and is not among its published scores
+    assert scenario["published_at"] and scenario["erased_at"]
+    assert max(scenario["published_at"]) < min(scenario["erased_at"])
+    keys = {key for _scheme, key, _score, _grade in scenario["published"][MONTHS[1]]}
+    assert scenario["key"] not in keys and len(keys) > 100
+    assert list(scenario["run2"]["stages"])[-2:] == ["publish", "erase"]
 
 
 def test_the_privacy_scan_finds_the_person_only_in_the_erasure_record(scenario):

@@ -195,3 +195,58 @@ def test_the_audit_log_is_kept_by_erasure_and_the_scan_allows_it(settings, monke
     found = runner.invoke(cli, ["privacy-scan", "--subject-key", k])
     assert found.exit_code == 1
     assert "FOUND reports" in found.output and "simulate-old-2026-01.json" in found.output
+
+
+def test_a_snapshot_in_key_range_files_loses_a_person_by_rewriting_one_file(tmp_path):
+    # issue 20: silver/population is written sorted by subject_key in files of `file_rows`
+    # rows; an erasure's delete (statistics pruning) rewrites only the file holding the person
+    from dataclasses import replace
+
+    from citycredit.privacy.erasure import _erase_rows
+
+    table = replace(catalog.SILVER_POPULATION, file_rows=100)
+    location = table.at(tmp_path)
+    keys = [subject_key(f"{i}", "k") for i in range(1000)]          # random order, like HMACs
+    rows = pa.Table.from_pylist([{"subject_key": k, "birth_date": dt.date(1980, 1, 1), "sex": "F",
+                                  "district": "d", "residency": "local", "status": "active",
+                                  "snapshot_month": "2026-01"} for k in keys], schema=table.schema)
+    tables.replace_files(rows, location, partitions=[{"snapshot_month": "2026-01"}])
+    files = tables.data_files(location)
+    assert len(files) == 10
+    ranges = sorted((f.min["subject_key"], f.max["subject_key"]) for f in files)
+    assert all(a[1] < b[0] for a, b in zip(ranges, ranges[1:]))     # disjoint key ranges
+    gone = keys[123]
+    assert _erase_rows(location, {gone}, {}, {}) == {gone: 1}
+    after = tables.data_files(location)
+    assert len({f.path for f in files} - {f.path for f in after}) == 1   # one file rewritten
+    assert len(after) == 10                     # into one file of its own key range
+    ranges = sorted((f.min["subject_key"], f.max["subject_key"]) for f in after)
+    assert all(a[1] < b[0] for a, b in zip(ranges, ranges[1:]))
+    assert tables.read_arrow(location).num_rows == 999
+    assert gone not in tables.read_arrow(location, columns=["subject_key"]).column(0).to_pylist()
+    # and again, two persons in two files: the other eight files are left as they were
+    two = {keys[5], keys[900]}
+    assert _erase_rows(location, two, {}, {}) == {k: 1 for k in two}
+    assert len({f.path for f in after} - {f.path for f in tables.data_files(location)}) <= 2
+    assert tables.read_arrow(location).num_rows == 997
+    assert not two & set(tables.read_arrow(location, columns=["subject_key"]).column(0).to_pylist())
+
+
+def test_a_record_corrected_to_another_person_keeps_its_appeal(settings):
+    # silver/findings keeps every version: a record whose correction moved it from P to Q is
+    # found there as shared (erasure no longer scans gold's lines for this), so P's version goes
+    # and the appeal about the record, which is also about Q's finding, stays
+    k, q, _sandbox = build_warehouse(settings)
+    put(catalog.SILVER_FINDINGS.at(settings),
+        [{"source_id": "court", "record_id": "C-S", "subject_key": k, "known_from": "2025-12",
+          "known_until": "2026-01"},
+         {"source_id": "court", "record_id": "C-S", "subject_key": q, "known_from": "2026-01"}])
+    put(catalog.SILVER_APPEALS.at(settings),
+        [{"appeal_id": "A-S", "source_id": "court", "record_id": "C-S", "known_from": "2026-01"}])
+    done = erase_due(settings, "2026-01", "run-1")
+    assert done.rows["silver/findings"] == 2           # C-P and P's version of C-S
+    findings = tables.read_arrow(catalog.SILVER_FINDINGS.at(settings)).to_pylist()
+    assert sorted((f["record_id"], f["subject_key"] == q) for f in findings) == \
+        [("C-Q", True), ("C-S", True)]
+    assert sorted(tables.read_arrow(catalog.SILVER_APPEALS.at(settings)).column("appeal_id")
+                  .to_pylist()) == ["A-Q", "A-S"]
