@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .cli_check import check_delivery
 from .config import ConfigError, load_settings
 from .months import MonthError, check_month
 
@@ -117,30 +118,6 @@ def adopt(rule_file):
     if done.replaced is not None:
         click.echo(f"{new.scheme}: {done.replaced.version} ({done.replaced.rules_version}) stays "
                    f"in force before {new.effective_from} → {done.archived}")
-
-
-@cli.command("check-delivery")
-@click.option("--source", "source_id", required=True, help="the source id in conf/sources.yaml")
-@click.option("--month", callback=_month, default=None,
-              help="the delivery's month, YYYY-MM (default: the files' folder if it is a "
-                   "month, else last month)")
-@click.option("--json", "as_json", is_flag=True, help="print the verdict as JSON")
-@click.argument("files", nargs=-1, required=True,
-                type=click.Path(exists=True, path_type=Path))
-def check_delivery(source_id, month, as_json, files):
-    """Check a delivery before sending it: the same reading and checks as landing, nothing
-    written. FILES: data files (and manifest.json), or the delivery folder.
-
-    Exit status 0 when it would land cleanly, 1 when it would land with rows quarantined,
-    3 when it would be refused as a whole; 2 for a usage or configuration error."""
-    from .ingest.check import check_delivery as check
-
-    try:
-        verdict = check(source_id, files, load_settings(), month=month)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    click.echo(verdict.to_json() if as_json else verdict.report())
-    sys.exit(verdict.exit_status)
 
 
 def _policy_console(title: str):
@@ -601,6 +578,9 @@ def privacy_scan(id_number, subject_key, as_json):
         click.echo(f"{verdict} ({len(values)} person(s), {result.files} files, "
                    f"{result.bytes / 1e6:.1f} MB, {result.seconds:.1f}s)")
     sys.exit(0 if result.clean else 1)
+
+
+cli.add_command(check_delivery)     # citycredit check-delivery (cli_check.py)
 
 
 def main():

@@ -6,14 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import io
 import json
-import re
-import zipfile
 from decimal import Decimal
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -24,6 +20,7 @@ from citycredit.ingest.check import EXIT_CLEAN, EXIT_QUARANTINE, EXIT_STOP
 from citycredit.ingest.delivery import DeliveryError
 from citycredit.ingest.task import BatchRejected, land_source
 from citycredit.io import tables
+from test_delivery_faults import _findings_table, _xlsx, no_personal_data
 from test_landing_validation import (FINDINGS_HEADER, MONTH, deliver, id_with_x, idn,
                                      land_and_validate, reasons_by_line)
 
@@ -36,12 +33,6 @@ def row(rid, id_number=None, case_ref="", name="张三", occurred="2026-01-05", 
 
 def csv_of(*rows) -> str:
     return FINDINGS_HEADER + "\n" + "\n".join(rows) + "\n"
-
-
-def no_personal_data(text: str, *values: str) -> None:
-    for value in values:
-        assert value not in text, f"{value!r} in {text!r}"
-    assert not re.search(r"[0-9]{17}[0-9Xx]", text), text
 
 
 # ------------------------------------------------------------------------------------------------
@@ -182,21 +173,6 @@ def test_bronze_keeps_the_delivery_staging_gets_no_control(settings):
 # ------------------------------------------------------------------------------------------------
 # 3. check-delivery gives landing's verdict, fault kind by fault kind
 # ------------------------------------------------------------------------------------------------
-
-def _xlsx() -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as z:
-        z.writestr("[Content_Types].xml", "<Types/>")
-    return out.getvalue()
-
-
-def _findings_table(n: int, **columns) -> pa.Table:
-    base = {"record_id": [f"P{i}" for i in range(n)], "id_number": [idn(seq=i) for i in range(n)],
-            "item_code": ["ADMIN_PENALTY"] * n, "level": ["minor"] * n,
-            "occurred_on": ["2026-01-05"] * n, "status": ["active"] * n}
-    base.update(columns)
-    return pa.table(base)
-
 
 def _json(rid, **extra) -> str:
     r = {"record_id": rid, "id_number": idn(seq=int(rid[1:])), "item_code": "ADMIN_PENALTY",
