@@ -42,6 +42,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ..catalog import Location
+from .filesystem import native_filesystem
 from .spark import has_delta_spark
 
 STAGING_PREFIX = "_staging-"
@@ -331,7 +332,7 @@ def _check_same_schema(path, table: DeltaTable, incoming: DeltaSchema):
 def read_arrow(path, where: Mapping[str, str] | None = None,
                as_of_version: int | None = None, columns: list[str] | None = None) -> pa.Table:
     return DeltaTable(_path(path), version=as_of_version).to_pyarrow_table(
-        filters=_filters(where), columns=columns)
+        filters=_filters(where), columns=columns, filesystem=native_filesystem(_path(path)))
 
 
 def write_arrow(data: pa.Table | pa.RecordBatchReader, path, mode: str = "append",
@@ -552,7 +553,8 @@ def scan_batches(path, columns: list[str], filter: pc.Expression | None = None,
     files' strings, and a filter pushed into such a file's scan can fail (pyarrow: no kernel
     for string vs string_view in the statistics check). Those files are read without the
     pushed filter, cast, then filtered; the others keep the pushed-down scan."""
-    dataset = DeltaTable(_path(path), version=version).to_pyarrow_dataset()
+    dataset = DeltaTable(_path(path), version=version).to_pyarrow_dataset(
+        filesystem=native_filesystem(_path(path)))
     wanted = sorted(set(columns) | _filter_columns(filter, dataset.schema))
     for fragment in dataset.get_fragments(filter=filter):     # partitions pruned here
         if not any(_is_view(f.type) for f in fragment.physical_schema):
