@@ -82,7 +82,7 @@ def run(month, schemes, accept_drift):
         except pipeline.WarehouseBusy as exc:
             click.echo(f"NOT STARTED: {exc}", err=True)
             sys.exit(_BUSY)
-        except RuleFileError as exc:    # an unknown or broken scheme: checked before anything runs
+        except (RuleFileError, ConfigError) as exc:  # a scheme or setting: before anything runs
             click.echo(f"NOT STARTED: {exc}", err=True)
             sys.exit(2)
     click.echo(outcome["summary"])
@@ -217,7 +217,7 @@ def demo(folder, adults, end, run_months):
     click.echo(f"  validation results (GX): {warehouse / 'validation_results'}")
     click.echo(f"portal table: {catalog.PUBLISHED_SCORES.at(settings)}")
     click.echo(f"analyst notebooks: `make notebooks` renders them to {folder / 'notebooks'}/*.html; "
-               f"open them with `.venv/bin/jupyter lab notebooks/` (README, \"For analysts\")")
+               f"open them with `.venv/bin/jupyter lab notebooks/` (docs/notebooks.md)")
 
 
 @cli.command()
@@ -548,12 +548,46 @@ def privacy_scan(id_number, subject_key, as_json):
     sys.exit(0 if result.clean else 1)
 
 
+@cli.command("config")
+def show_config():
+    """The settings in force, each with where it came from (a conf file and key, or an
+    environment variable); secrets masked. docs/configuration.md"""
+    from .config import describe
+
+    settings = load_settings()
+    origins = settings.origins
+    click.echo(f"conf folder  {settings.conf_dir.resolve()}  ← {origins['conf']}")
+    click.echo(f"environment  {settings.env} ({settings.conf_dir.resolve() / (settings.env + '.yaml')}"
+               f" over base.yaml)  ← {origins['env']}")
+    rows = describe(settings)
+    width = max(len(name) for name, _, _ in rows)
+    for name, value, origin in rows:
+        click.echo(f"{name:<{width}}  {value}  ← {origin}")
+    click.echo(f"{'sources':<{width}}  {', '.join(settings.sources)}  ← "
+               f"{settings.conf_dir.resolve() / 'sources.yaml'}")
+    click.echo(f"{'grantees':<{width}}  (serve, lookup)  ← "
+               f"{settings.conf_dir.resolve() / 'grantees.yaml'}")
+
+
 def main():
+    """The console script: the command's own exit status, whatever a library's threads do at
+    interpreter exit (citycredit.shutdown)."""
+    import traceback
+
+    from .shutdown import exit_now, status_of
+
     try:
         cli(standalone_mode=True)
+        status = 0
+    except SystemExit as exc:
+        status = status_of(exc)
     except ConfigError as exc:
         click.echo(f"configuration error: {exc}", err=True)
-        sys.exit(2)
+        status = 2
+    except Exception:       # what Python would print and exit 1 with
+        traceback.print_exc()
+        status = 1
+    exit_now(status)
 
 
 if __name__ == "__main__":
