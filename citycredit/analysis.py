@@ -23,6 +23,7 @@ from deltalake import DeltaTable
 
 from . import catalog
 from .config import Settings, load_settings
+from .io.filesystem import native_filesystem
 from .rules import Scheme, load_schemes
 
 #: personal-data kinds left out of a read unless named in `columns`
@@ -86,8 +87,9 @@ def read_table(name: str, where: Mapping[str, object] | None = None,
     if not (Path(location.path) / "_delta_log").is_dir():
         data = entry.schema.empty_table().select(read)
     else:
-        data = DeltaTable(location.path).to_pyarrow_table(
-            filters=_partition_filters(where, entry.partitions), columns=read)
+        data = DeltaTable(location.path).to_pyarrow_table(      # Arrow's own file system:
+            filters=_partition_filters(where, entry.partitions), columns=read,  # no crash at exit
+            filesystem=native_filesystem(location.path))
     for column in others:     # other columns filtered after the read (Parquet string views)
         values = pa.array(_values(where[column]), pa.string())
         data = data.filter(pc.is_in(data.column(column).cast(pa.string()), value_set=values))

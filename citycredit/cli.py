@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .cli_check import check_delivery
+from .cli_admin import adopt, show_config
 from .config import ConfigError, load_settings
 from .months import MonthError, check_month
 
@@ -89,35 +90,10 @@ def run(month, schemes, accept_drift, rescore_with_current_rules):
         except pipeline.WarehouseBusy as exc:
             click.echo(f"NOT STARTED: {exc}", err=True)
             sys.exit(_BUSY)
-        except RuleFileError as exc:    # an unknown or broken scheme: checked before anything runs
+        except (RuleFileError, ConfigError) as exc:  # a scheme or setting: before anything runs
             click.echo(f"NOT STARTED: {exc}", err=True)
             sys.exit(2)
     click.echo(outcome["summary"])
-
-
-@cli.command()
-@click.argument("rule_file", type=click.Path(dir_okay=False, path_type=Path))
-def adopt(rule_file):
-    """Adopt RULE_FILE (e.g. rules/drafts/haibei-2027.yaml) as its scheme's current version.
-
-    The version it replaces is kept as rules/adopted/<scheme>/<effective_from>.yaml, so months
-    before the new effective_from are still scored (and re-scored) under it. Refused, with
-    nothing changed, when the file fails the checks or its effective_from is not later than
-    the current version's."""
-    from .config import load_settings
-    from .rules import RuleFileError, adopt as adopt_rules
-
-    try:
-        done = adopt_rules(load_settings().rules, rule_file)
-    except RuleFileError as exc:
-        click.echo(f"REFUSED: {exc}", err=True)
-        sys.exit(2)
-    new = done.scheme
-    click.echo(f"{new.scheme}: adopted {new.version} ({new.rules_version}) from "
-               f"{new.effective_from} → {done.installed}")
-    if done.replaced is not None:
-        click.echo(f"{new.scheme}: {done.replaced.version} ({done.replaced.rules_version}) stays "
-                   f"in force before {new.effective_from} → {done.archived}")
 
 
 def _policy_console(title: str):
@@ -249,7 +225,7 @@ def demo(folder, adults, end, run_months):
     click.echo(f"  validation results (GX): {warehouse / 'validation_results'}")
     click.echo(f"portal table: {catalog.PUBLISHED_SCORES.at(settings)}")
     click.echo(f"analyst notebooks: `make notebooks` renders them to {folder / 'notebooks'}/*.html; "
-               f"open them with `.venv/bin/jupyter lab notebooks/` (README, \"For analysts\")")
+               f"open them with `.venv/bin/jupyter lab notebooks/` (docs/notebooks.md)")
 
 
 @cli.command()
@@ -581,14 +557,29 @@ def privacy_scan(id_number, subject_key, as_json):
 
 
 cli.add_command(check_delivery)     # citycredit check-delivery (cli_check.py)
+cli.add_command(show_config)        # citycredit config (cli_admin.py)
+cli.add_command(adopt)              # citycredit adopt (cli_admin.py)
 
 
 def main():
+    """The console script: the command's own exit status, whatever a library's threads do at
+    interpreter exit (citycredit.shutdown)."""
+    import traceback
+
+    from .shutdown import exit_now, status_of
+
     try:
         cli(standalone_mode=True)
+        status = 0
+    except SystemExit as exc:
+        status = status_of(exc)
     except ConfigError as exc:
         click.echo(f"configuration error: {exc}", err=True)
-        sys.exit(2)
+        status = 2
+    except Exception:       # what Python would print and exit 1 with
+        traceback.print_exc()
+        status = 1
+    exit_now(status)
 
 
 if __name__ == "__main__":

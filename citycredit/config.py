@@ -1,7 +1,14 @@
 """Settings: conf/base.yaml, then conf/<env>.yaml laid over it, then CITYCREDIT_* variables.
 
 Every value remembers which file (or variable) it came from, so a bad or missing setting fails at
-start with a message naming that file and key rather than deep inside a Spark job.
+start with a message naming that file and key rather than deep inside a Spark job, and
+`citycredit config` shows each resolved setting with its origin (`describe`).
+
+The conf folder may live anywhere (CITYCREDIT_CONF, e.g. /etc/citycredit, so that keys never sit
+in a git checkout). Paths in it resolve the same wherever it is: data (`paths.landing`,
+`paths.warehouse`, `policy.reports`) against the working directory, what ships with the code
+(`paths.rules`, `paths.expectations`) against the project (PROJECT_ROOT); an absolute path is
+taken as it is (docs/configuration.md).
 """
 from __future__ import annotations
 
@@ -95,7 +102,9 @@ class Settings:
     cleanup: dict = field(default_factory=lambda: {"retention_days": 7,
                                                    "staging_min_age_hours": 1.0})
     spark_delta: str = AUTO                # delta-spark on the session: auto | on | off
-
+    #: where each setting came from: dotted key → a conf file's path, "environment variable X"
+    #: or "default"; also "conf" (the folder) and "env" (the overlay's name)
+    origins: dict = field(default_factory=dict)
 
 
 def _read_yaml(path: Path) -> dict:
@@ -294,6 +303,7 @@ def load_settings(folder: Path | str | None = None, env: str | None = None,
         raise ConfigError(f"environment: {unknown[0]} is not a citycredit setting "
                           f"(known: {', '.join(sorted([*ENV_OVERRIDES, *ENV_SELECTORS]))})")
     conf = Path(folder) if folder else conf_dir(environ)
+    env_given = bool(env)
     env = env or environ.get("CITYCREDIT_ENV") or "local"
 
     values: dict = {}
@@ -310,24 +320,31 @@ def load_settings(folder: Path | str | None = None, env: str | None = None,
     _check_values(values, origins)
 
     cwd = Path.cwd()
-    project = conf.resolve().parent
 
     def data_path(dotted):   # data lives where the operator runs it
         return (cwd / _get(values, dotted)).resolve()
 
-    def code_path(dotted):   # rules and suites ship with the project
-        return (project / _get(values, dotted)).resolve()
+    def code_path(dotted):   # rules and suites ship with the project, wherever the conf folder is
+        return (PROJECT_ROOT / _get(values, dotted)).resolve()
 
+    sources = load_sources(conf / "sources.yaml")
     rules = code_path("paths.rules")
     if not rules.is_dir():
-        raise ConfigError(f"{origins['paths.rules']}: key 'paths.rules': no rules folder at {rules}")
+        raise ConfigError(_missing(values, origins, "paths.rules", f"no rules folder at {rules}"))
+    expectations = code_path("paths.expectations")
+    _check_suites(values, origins, expectations, sources)
+    origins = {**origins, "conf": ("environment variable CITYCREDIT_CONF"
+                                   if not folder and environ.get("CITYCREDIT_CONF") else
+                                   "argument" if folder else "default"),
+               "env": ("argument" if env_given else "environment variable CITYCREDIT_ENV"
+                       if environ.get("CITYCREDIT_ENV") else "default")}
     return Settings(
         env=env,
         conf_dir=conf,
         landing=data_path("paths.landing"),
         warehouse=data_path("paths.warehouse"),
         rules=rules,
-        expectations=code_path("paths.expectations"),
+        expectations=expectations,
         subject_key=values["subject_key"],
         spark_master=values["spark"]["master"],
         spark_driver_memory=values["spark"]["driver_memory"],
@@ -337,12 +354,96 @@ def load_settings(folder: Path | str | None = None, env: str | None = None,
         validation=dict(values["validation"]),
         scoring=dict(values["scoring"]),
         publish=dict(values["publish"]),
-        sources=load_sources(conf / "sources.yaml"),
+        sources=sources,
         lookup=dict(values["lookup"]),
         policy={**values["policy"], "reports": data_path("policy.reports")},
         landing_retention_months=values["landing"]["retention_months"],
         cleanup=dict(values["cleanup"]),
+        origins=origins,
     )
+
+
+def _missing(values: dict, origins: dict, dotted: str, problem: str) -> str:
+    """One line: the setting, its value and where it came from, then what is wrong."""
+    value = _get(values, dotted)
+    relative = "" if Path(value).is_absolute() else f"; relative to the project {PROJECT_ROOT}"
+    return f"{origins[dotted]}: key '{dotted}': {problem} (value '{value}'{relative})"
+
+
+def _check_suites(values: dict, origins: dict, folder: Path, sources: dict) -> None:
+    """Every configured source's kind has its GX suite (expectations/kind.<kind>.json), so a
+    mis-set paths.expectations stops at start, before anything is landed."""
+    if not folder.is_dir():
+        raise ConfigError(_missing(values, origins, "paths.expectations",
+                                   f"no expectations folder at {folder}"))
+    for source_id, entry in sources.items():
+        suite = folder / f"kind.{entry['kind']}.json"
+        if not suite.is_file():
+            raise ConfigError(_missing(values, origins, "paths.expectations",
+                                       f"no expectation suite {suite.name} in {folder} "
+                                       f"(source '{source_id}')"))
+
+
+# ---------------------------------------------------------------------------------------------
+# `citycredit config`: the resolved settings, each with its origin, secrets masked
+_SECRET_NAME = re.compile(r"(key|password|passwd|secret|token|credentials?)$", re.I)
+_URL_PASSWORD = re.compile(r"(?<=://)([^:/@]*):[^@/]*@")
+MASK = "********"
+
+
+def shown(dotted: str, value) -> str:
+    """A setting's value fit to print: a secret (subject_key, any *key / *password / *secret /
+    *token) masked, a URL's password masked, None as null."""
+    if value is None:
+        return "null"
+    if _SECRET_NAME.search(dotted):
+        return f"{MASK} (set)" if value else "(empty)"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(str, value)) + "]"
+    text = str(value)
+    return _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
+
+
+def _value_of(settings: Settings, dotted: str):
+    section, _, name = dotted.partition(".")
+    if not name:
+        return getattr(settings, section, None)
+    if section == "paths":
+        return getattr(settings, name, None)
+    holder = getattr(settings, section, None)
+    if isinstance(holder, dict) and name in holder:
+        return holder[name]
+    return getattr(settings, f"{section}_{name}", None)
+
+
+def describe(settings: Settings) -> list[tuple[str, str, str]]:
+    """[(setting, value as shown, origin)] for every setting of conf/base.yaml's shape, resolved:
+    paths absolute, secrets masked (`shown`); the origin is "<conf file>: <key>", "environment
+    variable CITYCREDIT_…", or "default" (not in any file: the Settings default)."""
+    origins = settings.origins
+
+    def origin(dotted: str) -> str:
+        where = origins.get(dotted)
+        if where is None:
+            return "default"
+        return where if where.startswith("environment variable") else f"{where}: {dotted}"
+
+    rows = []
+
+    def walk(schema: Mapping, prefix: str = ""):
+        for key, expected in schema.items():
+            dotted = f"{prefix}{key}"
+            if isinstance(expected, dict):
+                walk(expected, dotted + ".")
+                continue
+            value = _value_of(settings, dotted)
+            if isinstance(value, dict) and value:      # spark.conf: one line per entry
+                rows.extend((f"{dotted}.{k}", shown(f"{dotted}.{k}", v), origin(dotted))
+                            for k, v in sorted(value.items()))
+                continue
+            rows.append((dotted, shown(dotted, value), origin(dotted)))
+    walk(_SCHEMA)
+    return rows
 
 
 GRANTEES_FILE = "grantees.yaml"

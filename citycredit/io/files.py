@@ -20,6 +20,7 @@ from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from ..catalog import Location
+from .filesystem import native_filesystem
 from .base import TableError, _layout, _path, arrow_schema, check_protocol, exists, version
 from .bridge import _add_action, _check_same_schema, _partition_values
 
@@ -110,7 +111,8 @@ def scan_batches(path, columns: list[str], filter: pc.Expression | None = None,
     files' strings, and a filter pushed into such a file's scan can fail (pyarrow: no kernel
     for string vs string_view in the statistics check). Those files are read without the
     pushed filter, cast, then filtered; the others keep the pushed-down scan."""
-    dataset = DeltaTable(_path(path), version=version).to_pyarrow_dataset()
+    dataset = DeltaTable(_path(path), version=version).to_pyarrow_dataset(
+        filesystem=native_filesystem(_path(path)))     # not delta-rs' Python one: io/filesystem.py
     wanted = sorted(set(columns) | _filter_columns(filter, dataset.schema))
     for fragment in dataset.get_fragments(filter=filter):     # partitions pruned here
         if not any(_is_view(f.type) for f in fragment.physical_schema):

@@ -42,6 +42,7 @@ from .base import (SHARED_READER_FEATURES, SHARED_WRITER_FEATURES, TableError,  
 from .bridge import (STAGING_PREFIX, _arrow_schema_of, _check_same_schema,  # noqa: F401
                      remove_leftover_folders, remove_staging_leftovers)
 from .files import DATA_FILE, DataFile, data_files, read_files, scan_batches  # noqa: F401
+from .filesystem import native_filesystem
 from .spark import has_delta_spark
 
 #: rows per file written by replace_files (sorted by the key first, so a file holds a key range)
@@ -147,7 +148,7 @@ def _remove_uncommitted(path: str, since: float) -> None:
 def read_arrow(path, where: Mapping[str, str] | None = None,
                as_of_version: int | None = None, columns: list[str] | None = None) -> pa.Table:
     return DeltaTable(_path(path), version=as_of_version).to_pyarrow_table(
-        filters=_filters(where), columns=columns)
+        filters=_filters(where), columns=columns, filesystem=native_filesystem(_path(path)))
 
 
 def write_arrow(data: pa.Table | pa.RecordBatchReader, path, mode: str = "append",
