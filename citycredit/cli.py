@@ -551,8 +551,8 @@ def privacy_scan(id_number, subject_key, as_json):
 def main():
     try:
         cli(standalone_mode=True)
-    except ConfigError as exc:
-        click.echo(f"configuration error: {exc}", err=True)
+    except ConfigError as exc:      # nothing was started: one line, exit 2
+        click.echo(f"NOT STARTED: configuration error: {exc}", err=True)
         sys.exit(2)
 
 

@@ -54,8 +54,12 @@ def check_deliveries(month: str, settings: Settings | None = None) -> Deliveries
     """Which sources delivered the month; a required source without `_READY` raises
     DeliveryMissing naming it. A source whose delivery folder is gone (landing retention,
     `citycredit cleanup`) but whose month is in bronze is `kept`: the month is rerun from what
-    the warehouse holds."""
+    the warehouse holds. First of all the subject key in force must be the warehouse's
+    (key_record: KeyMismatch before anything is landed; the first run records it)."""
+    from ..key_record import record_subject_key
+
     settings = settings or load_settings()
+    record_subject_key(settings)
     kept = [s for s in settings.sources if _kept_in_warehouse(settings, s, month)]
     found = deliveries_of_month(settings.landing, {s: c for s, c in settings.sources.items()
                                                    if s not in kept}, month)
