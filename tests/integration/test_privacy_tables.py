@@ -150,8 +150,7 @@ def test_the_audit_log_is_kept_by_erasure_and_the_scan_allows_it(settings, monke
     from click.testing import CliRunner
 
     from citycredit.cli import cli
-    from citycredit.lookup.audit import AuditLog, Entry, now
-    from citycredit.lookup.store import audit_url
+    from citycredit.lookup.audit import Entry, audit_log, now
 
     monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(settings.warehouse))
     monkeypatch.setenv("CITYCREDIT_LANDING", str(settings.landing))
@@ -165,7 +164,7 @@ def test_the_audit_log_is_kept_by_erasure_and_the_scan_allows_it(settings, monke
     publish_scores(settings.warehouse, [k, q], load_schemes(settings.rules, ["haibei"])["haibei"],
                    "2026-01", scores=[1000, 1000])
     build_index(settings)                       # the lookup service's index holds P too
-    log = AuditLog(audit_url(settings))
+    log = audit_log(settings)                   # keyed, as the service writes it
     log.ensure()
     log.append([Entry(now(), "http", "BANK01", "loan", "haibei", "score", who, "granted", 200)
                 for who in (k, q)])
