@@ -103,7 +103,8 @@ def _policy_console(title: str):
 
 def _policy_call(title: str, call):
     """Run a policy tool with progress shown; refusals exit 1 (data missing) or 2 (a rule or
-    setting), with the message."""
+    setting), with the message; 75 when a run, an erasure or a cleanup holds the warehouse."""
+    from .io.lock import WarehouseBusy
     from .policy.evaluate import OutcomeItemError
     from .policy.job import PolicyDataMissing
     from .rules import RuleFileError
@@ -118,6 +119,9 @@ def _policy_call(title: str, call):
     except (RuleFileError, OutcomeItemError) as exc:
         click.echo(f"REFUSED: {exc}", err=True)
         sys.exit(2)
+    except WarehouseBusy as exc:
+        click.echo(f"NOT STARTED: {exc}", err=True)
+        sys.exit(_BUSY)
 
 
 def _policy_outputs(default_report: str):
