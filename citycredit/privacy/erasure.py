@@ -316,6 +316,8 @@ def erase_due(settings, month: str, run_id: str) -> Erasure:
 
 
 def _erase_due(settings, month: str, run_id: str) -> Erasure:
+    for location in warehouse_tables(settings):     # a purge killed half-way: history kept again
+        tables.restore_log_retention(location)
     done = Erasure(month)
     done.persons = {**unfinished_erasures(settings), **due_optouts(settings, month)}
     if not done.persons:

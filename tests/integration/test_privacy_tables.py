@@ -194,3 +194,48 @@ def test_the_audit_log_is_kept_by_erasure_and_the_scan_allows_it(settings, monke
     found = runner.invoke(cli, ["privacy-scan", "--subject-key", k])
     assert found.exit_code == 1
     assert "FOUND reports" in found.output and "simulate-old-2026-01.json" in found.output
+
+
+def test_a_failed_purge_sets_the_log_retention_back(tmp_path, monkeypatch):
+    path = str(tmp_path / "t")
+    tables.write_arrow(pa.table({"subject_key": ["a", "b"]}), path)
+    tables.write_arrow(pa.table({"subject_key": ["c"]}), path)
+
+    def full_disk(self, *args, **kwargs):
+        raise OSError("No space left on device")
+    monkeypatch.setattr(DeltaTable, "cleanup_metadata", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        tables.purge_history(path)
+    assert DeltaTable(path).metadata().configuration[tables.LOG_RETENTION] == \
+        tables.DEFAULT_LOG_RETENTION
+    assert tables.read_arrow(path).num_rows == 3
+
+
+def test_a_purge_killed_at_zero_retention_is_repaired_by_the_next_erasure(settings):
+    """Killed (a marked crash point, as SIGKILL would: no finally) while the log retention is
+    0: the table is intact but would drop its history at every checkpoint; the next erasure
+    sets the retention back first, then erases as usual."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from citycredit.crash import CRASH_VARIABLE
+
+    k, _q, _sandbox = build_warehouse(settings)
+    findings = catalog.SILVER_FINDINGS.at(settings).path
+    killed = subprocess.run(
+        [sys.executable, "-c", "import sys; from citycredit.io import tables; "
+                               "tables.purge_history(sys.argv[1])", findings],
+        env={**os.environ, CRASH_VARIABLE: "purge_history.retention_zero",
+             "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        capture_output=True, text=True, timeout=120)
+    assert killed.returncode == 137, killed.stderr
+    assert DeltaTable(findings).metadata().configuration[tables.LOG_RETENTION] == \
+        tables.PURGING_RETENTION
+    assert tables.read_arrow(findings).num_rows == 2                  # nothing lost
+    done = erase_due(settings, "2026-01", "run-after-a-kill")
+    assert set(done.persons) == {k} and done.rows["silver/findings"] == 1
+    for location in [catalog.SILVER_FINDINGS.at(settings), catalog.QUARANTINE.at(settings)]:
+        assert DeltaTable(location.path).metadata().configuration[tables.LOG_RETENTION] == \
+            tables.DEFAULT_LOG_RETENTION
