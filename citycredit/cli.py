@@ -111,7 +111,8 @@ def _policy_console(title: str):
 
 def _policy_call(title: str, call):
     """Run a policy tool with progress shown; refusals exit 1 (data missing) or 2 (a rule or
-    setting), with the message."""
+    setting), with the message; 75 when a run, an erasure or a cleanup holds the warehouse."""
+    from .io.lock import WarehouseBusy
     from .policy.evaluate import OutcomeItemError
     from .policy.job import PolicyDataMissing
     from .rules import RuleFileError
@@ -126,6 +127,9 @@ def _policy_call(title: str, call):
     except (RuleFileError, OutcomeItemError) as exc:
         click.echo(f"REFUSED: {exc}", err=True)
         sys.exit(2)
+    except WarehouseBusy as exc:
+        click.echo(f"NOT STARTED: {exc}", err=True)
+        sys.exit(_BUSY)
 
 
 def _policy_outputs(default_report: str):
@@ -312,14 +316,14 @@ def lookup(grantee, purpose, scheme, report, as_scheme):
     Exit status 0 when granted, 1 when refused."""
     import json
 
-    from .lookup.audit import AuditLog, AuditUnavailable
+    from .lookup.audit import AuditUnavailable, audit_log
     from .lookup.index import build_index
     from .lookup.lookups import Lookups
-    from .lookup.store import audit_url
 
     if report and as_scheme:
         raise click.UsageError("--report and --as are different lookups: choose one")
     settings = load_settings()
+    log = audit_log(settings)             # no lookup without a keyed audit log
     build_index(settings)                 # the index as the service would serve it now
     lookups = Lookups(settings)
     kind = "report" if report else "recognition" if as_scheme else "score"
@@ -328,7 +332,7 @@ def lookup(grantee, purpose, scheme, report, as_scheme):
         body["as"] = as_scheme
     answer = lookups.lookup_as_operator(kind, grantee, scheme, body)
     try:
-        AuditLog(audit_url(settings)).append([answer.entry])
+        log.append([answer.entry])
     except AuditUnavailable as exc:
         click.echo(f"503: {exc}: no answer without its audit entry", err=True)
         sys.exit(1)
@@ -345,16 +349,21 @@ def audit():
 
 @audit.command("verify")
 def audit_verify():
-    """Check the hash chain: exit 1 naming every changed, removed or reordered entry."""
-    from .lookup.audit import AuditLog
-    from .lookup.store import audit_url, shown
+    """Check the hash chain (HMAC under CITYCREDIT_AUDIT_KEY): exit 1 naming every changed,
+    removed or reordered entry — also one changed and re-hashed by someone without the key."""
+    from .lookup.audit import audit_log
+    from .lookup.store import shown
 
-    url = audit_url(load_settings())
-    result = AuditLog(url).verify()
+    log = audit_log(load_settings())
+    result = log.verify()
     for problem in result.problems:
         click.echo(f"BROKEN: {problem}", err=True)
-    click.echo(f"{shown(url)}: {result.entries} entries, head {result.head_seq} "
-               f"{result.head_hash} — {'chain intact' if result.ok else 'CHAIN BROKEN'}")
+    keyed = (f"keyed (HMAC-SHA256) from entry {result.keyed_from}"
+             + (f", entries 1–{result.keyed_from - 1} from before keying"
+                if result.keyed_from > 1 else "") if result.keyed_from else "not keyed")
+    click.echo(f"{shown(log.url)}: {result.entries} entries, head {result.head_seq} "
+               f"{result.head_hash}, {keyed} — "
+               f"{'chain intact' if result.ok else 'CHAIN BROKEN'}")
     sys.exit(0 if result.ok else 1)
 
 
@@ -574,7 +583,7 @@ def main():
     except SystemExit as exc:
         status = status_of(exc)
     except ConfigError as exc:
-        click.echo(f"configuration error: {exc}", err=True)
+        click.echo(f"NOT STARTED: configuration error: {exc}", err=True)
         status = 2
     except Exception:       # what Python would print and exit 1 with
         traceback.print_exc()

@@ -33,6 +33,7 @@ ENV_OVERRIDES = {
     "CITYCREDIT_RULES": "paths.rules",
     "CITYCREDIT_EXPECTATIONS": "paths.expectations",
     "CITYCREDIT_SUBJECT_KEY": "subject_key",
+    "CITYCREDIT_AUDIT_KEY": "lookup.audit_key",
     "CITYCREDIT_SPARK_MASTER": "spark.master",
     "CITYCREDIT_SPARK_DRIVER_MEMORY": "spark.driver_memory",
     "CITYCREDIT_SPARK_SHUFFLE_PARTITIONS": "spark.shuffle_partitions",
@@ -47,6 +48,14 @@ ENV_SELECTORS = ("CITYCREDIT_ENV", "CITYCREDIT_CONF")
 
 #: a Spark size left to the machine (citycredit.io.spark.size_from_machine)
 AUTO = "auto"
+
+#: The only environment in which the public development keys of conf/local.yaml may be used.
+#: Identity numbers are few enough to enumerate, so a pseudonym made with a known key is no
+#: pseudonym (issue 24 item 5): any other CITYCREDIT_ENV must bring its own keys.
+DEVELOPMENT_ENV = "local"
+#: the public development keys (conf/local.yaml); refused outside DEVELOPMENT_ENV
+DEVELOPMENT_KEYS = {"subject_key": "citycredit-development-key-not-for-production",
+                    "lookup.audit_key": "citycredit-development-audit-key-not-for-production"}
 
 
 class _IntOrAuto:
@@ -64,7 +73,7 @@ _SCHEMA: dict[str, Any] = {
     "scoring": {"appeal_mask_working_days": int},
     "publish": {"max_grade_share_change": float},
     "lookup": {"index_url": (str, type(None)), "audit_url": (str, type(None)),
-               "refresh_seconds": int, "timezone": str},
+               "audit_key": (str, type(None)), "refresh_seconds": int, "timezone": str},
     "policy": {"outcome_items": list, "outcome_months": int, "fairness_min_ratio": float,
                "incentive_grades": dict, "explanation_sample": int, "reports": str},
     "landing": {"retention_months": int},
@@ -177,7 +186,7 @@ def _check_types(values: dict, origins: dict, schema: Mapping, prefix=""):
             raise ConfigError(f"{where}: key '{dotted}' must be {want}, got {value!r}")
 
 
-def _check_values(values: dict, origins: dict):
+def _check_values(values: dict, origins: dict, env: str = DEVELOPMENT_ENV):
     def fail(dotted, message):
         raise ConfigError(f"{origins.get(dotted, 'conf')}: key '{dotted}' {message}")
 
@@ -211,10 +220,25 @@ def _check_values(values: dict, origins: dict):
     for dotted in ("cleanup.retention_days", "cleanup.staging_min_age_hours"):
         if _get(values, dotted) < 0:
             fail(dotted, "must not be negative")
+    _check_keys(values, origins, env)
+
+
+def _check_keys(values: dict, origins: dict, env: str) -> None:
+    """The subject key (and the audit key, when set) of `env`: a subject key is required, and
+    the public development keys are refused outside CITYCREDIT_ENV=local (issue 24 item 5)."""
     if not values.get("subject_key"):
         raise ConfigError(
-            "no subject key: set CITYCREDIT_SUBJECT_KEY (or subject_key in conf/local.yaml "
-            "for development); identity numbers cannot be pseudonymised without it")
+            "no subject key: set CITYCREDIT_SUBJECT_KEY"
+            + (" (or subject_key in conf/local.yaml for development)" if env == DEVELOPMENT_ENV
+               else f" (CITYCREDIT_ENV={env} has none)")
+            + "; identity numbers cannot be pseudonymised without it")
+    for dotted, public in DEVELOPMENT_KEYS.items():
+        if env != DEVELOPMENT_ENV and _get(values, dotted) == public:
+            variable = next(v for v, d in ENV_OVERRIDES.items() if d == dotted)
+            raise ConfigError(
+                f"{origins.get(dotted, 'conf')}: key '{dotted}' is the public development key, "
+                f"used only with CITYCREDIT_ENV={DEVELOPMENT_ENV}; environment '{env}' must set "
+                f"its own ({variable})")
 
 
 def load_sources(path: Path) -> dict[str, dict]:
@@ -317,7 +341,7 @@ def load_settings(folder: Path | str | None = None, env: str | None = None,
             _set(values, dotted, environ[var])
             origins[dotted] = f"environment variable {var}"
     _check_types(values, origins, _SCHEMA)
-    _check_values(values, origins)
+    _check_values(values, origins, env)
 
     cwd = Path.cwd()
 

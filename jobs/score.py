@@ -6,7 +6,8 @@ cluster (CITYCREDIT_SPARK_MASTER).
 import argparse
 import sys
 
-from citycredit.config import load_settings
+from citycredit.config import ConfigError, load_settings
+from citycredit.io.lock import SHARED, WarehouseBusy, warehouse_lock
 from citycredit.months import MonthError, check_month
 from citycredit.rules import RuleFileError
 from citycredit.io.spark import get_spark
@@ -22,23 +23,32 @@ def main(argv=None) -> int:
     parser.add_argument("--rescore-with-current-rules", action="store_true",
                         help="re-score a month published under other rules with those in force")
     args = parser.parse_args(argv)
-    settings = load_settings()
     try:
+        settings = load_settings()
         check_month(args.month, "--month")
         schemes, not_yet = rules_for_month(settings, args.month, args.scheme,
                                            args.rescore_with_current_rules)
-    except (MonthError, RuleFileError) as exc:   # a bad month, an unknown or broken scheme
-        print(f"NOT STARTED: {exc}", file=sys.stderr)  # or a published month's rules changed
-        return 2
+    except (ConfigError, MonthError, RuleFileError) as exc:   # a setting, a month, a scheme,
+        print(f"NOT STARTED: {exc}", file=sys.stderr)          # or a published month's rules
+        return 2                                               # changed
     for name, first in not_yet.items():
         print(f"{name} {args.month}: {not_in_force_reason(args.month, first)}")
     if not schemes:
         return 0
-    spark = get_spark(settings, "citycredit-score")
-    # every scheme from one scan and one shuffle of the month's findings
-    for result in run_scoring(spark, settings, list(schemes.values()), args.month, args.run_id):
-        print(f"{result.scheme} {result.month}: {result.subjects} subjects, {result.lines} "
-              f"explanation lines, {result.seconds:.1f}s (run {result.run_id})")
+    # gold is written under the warehouse lock (shared), like the month's score step: no
+    # erasure or cleanup removes files this job has yet to commit
+    try:
+        with warehouse_lock(settings.warehouse, f"jobs/score.py {args.month}", SHARED):
+            spark = get_spark(settings, "citycredit-score")
+            # every scheme from one scan and one shuffle of the month's findings
+            for result in run_scoring(spark, settings, list(schemes.values()), args.month,
+                                      args.run_id):
+                print(f"{result.scheme} {result.month}: {result.subjects} subjects, "
+                      f"{result.lines} explanation lines, {result.seconds:.1f}s "
+                      f"(run {result.run_id})")
+    except WarehouseBusy as exc:
+        print(f"NOT STARTED: {exc}", file=sys.stderr)
+        return 75
     return 0
 
 

@@ -54,8 +54,12 @@ def check_deliveries(month: str, settings: Settings | None = None) -> Deliveries
     """Which sources delivered the month; a required source without `_READY` raises
     DeliveryMissing naming it. A source whose delivery folder is gone (landing retention,
     `citycredit cleanup`) but whose month is in bronze is `kept`: the month is rerun from what
-    the warehouse holds."""
+    the warehouse holds. First of all the subject key in force must be the warehouse's
+    (key_record: KeyMismatch before anything is landed; the first run records it)."""
+    from ..key_record import record_subject_key
+
     settings = settings or load_settings()
+    record_subject_key(settings)
     kept = [s for s in settings.sources if _kept_in_warehouse(settings, s, month)]
     found = deliveries_of_month(settings.landing, {s: c for s, c in settings.sources.items()
                                                    if s not in kept}, month)
@@ -78,6 +82,16 @@ def _kept_in_warehouse(settings: Settings, source_id: str, month: str) -> bool:
     return any(r["score_month"] == month and r["section"] == "source" and r["name"] == source_id
                and json.loads(r["metrics"]).get("status") in ("landed", "kept")
                for r in rows.to_pylist())
+
+
+def _in_bronze(settings: Settings, source_id: str, kind: str, month: str) -> bool:
+    """Whether bronze holds the source's month (landed before: this is a re-delivery)."""
+    from .. import catalog
+    from ..io import tables
+
+    location = catalog.bronze(source_id, kind).at(settings)
+    return tables.exists(location) and any(p.get("month") == month
+                                           for p in tables.partitions(location))
 
 
 def _landed_earlier(settings: Settings, source_id: str, month: str) -> Landed:
@@ -214,9 +228,6 @@ def land_source(source_id: str, month: str, run_id: str,
             staging_spool.append(staging_rows(accepted, kind, source_id, month, run_id,
                                               settings.subject_key, staging))
         verdict = checks.finish()
-        # the month's partitions, each replaced in one commit, streamed from the spools
-        write_bronze(settings, bronze_spool.reader(), source_id, month, run_id, kind)
-        write_quarantine(settings, quarantine_spool.reader(), source_id, month, run_id)
         ratio = conf["min_volume_ratio"]
         problems = list(verdict.batch_errors) + volume_drop(
             settings, source_id, kind, month, delivered,
@@ -226,13 +237,24 @@ def land_source(source_id: str, month: str, run_id: str,
             problems.append("the Great Expectations suite failed at batch level")
         _keep_gx_results(settings, source_id, month, run_id, verdict.gx_results,
                          data_docs_pages)
+        # a rejected re-delivery leaves the month as it was landed before (bronze, quarantine,
+        # staging); a rejected first delivery is kept in bronze and quarantine to be looked at
+        kept = bool(problems) and _in_bronze(settings, source_id, kind, month)
+        if not kept:    # the month's partitions, each replaced in one commit, from the spools
+            write_bronze(settings, bronze_spool.reader(), source_id, month, run_id, kind)
+            write_quarantine(settings, quarantine_spool.reader(), source_id, month, run_id)
         if problems:
             raise BatchRejected(f"{source_id} {month}: delivery rejected, nothing reaches "
-                                "silver: " + "; ".join(problems))
+                                "silver: " + "; ".join(problems)
+                                + ("; the month as landed before stands (bronze, quarantine, "
+                                   "staging)" if kept else ""))
         write_staging(settings, staging_spool.reader(), kind, source_id, month, run_id,
                       settings.subject_key)
     counts = dict(verdict.counts)
-    assert counts["landed"] == counts["accepted"] + counts["quarantined"], counts
+    if counts["landed"] != counts["accepted"] + counts["quarantined"]:   # not `assert`: kept
+        raise RuntimeError(                                              # under python -O
+            f"{source_id} {month}: {counts['landed']} rows landed but {counts['accepted']} "
+            f"accepted + {counts['quarantined']} quarantined: a row was lost or counted twice")
     counts.update(landed=delivered, suppressed=suppressed)
     return {"source_id": source_id, "month": month, "status": "landed", "kind": kind,
             **counts, "files": [f.name for f in stream.files],

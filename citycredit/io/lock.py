@@ -4,8 +4,9 @@ One lock file, `<warehouse>/_locks/warehouse.lock`, locked with the operating sy
 `flock` (stdlib `fcntl`): the kernel releases it when the holding process ends, killed or not,
 so a stale lock never blocks. Two modes:
 
-* shared — a step of the month that writes (`pipeline.run_step`: the DAG's tasks, several
-  landing tasks of one run at a time);
+* shared — every other writer: a step of the month that writes (`pipeline.run_step`: the DAG's
+  tasks, several landing tasks of one run at a time), `jobs/score.py` (spark-submit),
+  `citycredit simulate` / `evaluate` and the citycredit_evaluate DAG (citycredit.policy.task);
 * exclusive — a whole `citycredit run` (one process), the month's `erase` step, and the
   operator's `citycredit erase` and `citycredit cleanup`: nothing else writes meanwhile.
 

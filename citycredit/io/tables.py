@@ -238,6 +238,7 @@ def vacuum(path, retention_hours: float = 0) -> list[str]:
 
 LOG_RETENTION = "delta.logRetentionDuration"
 DEFAULT_LOG_RETENTION = "interval 30 days"      # Delta's default
+PURGING_RETENTION = "interval 0 seconds"         # only while purge_history runs
 
 
 def purge_history(path) -> int:
@@ -245,17 +246,38 @@ def purge_history(path) -> int:
     the current version, the older log files deleted, the retention set back. Afterwards the
     log holds only the current files' actions and statistics, so min/max statistics and delete
     predicates of earlier commits are gone; versions before it can no longer be loaded.
-    Returns the version of the checkpoint."""
+    Returns the version of the checkpoint. The retention is set back whatever happens (a kill
+    in between is repaired by restore_log_retention, which the next erasure runs first)."""
+    from ..crash import crash_point
+
     table = DeltaTable(_path(path))
     before = table.metadata().configuration.get(LOG_RETENTION)
-    table.alter.set_table_properties({LOG_RETENTION: "interval 0 seconds"})
-    table = DeltaTable(_path(path))
-    table.create_checkpoint()
-    table.cleanup_metadata()
-    checkpoint = table.version()
-    _remove_checksums_before(_path(path), checkpoint)
-    table.alter.set_table_properties({LOG_RETENTION: before or DEFAULT_LOG_RETENTION})
+    if before == PURGING_RETENTION:         # left by a purge that was killed
+        before = None
+    table.alter.set_table_properties({LOG_RETENTION: PURGING_RETENTION})
+    try:
+        crash_point("purge_history.retention_zero")
+        table = DeltaTable(_path(path))
+        table.create_checkpoint()
+        table.cleanup_metadata()
+        checkpoint = table.version()
+        _remove_checksums_before(_path(path), checkpoint)
+    finally:
+        DeltaTable(_path(path)).alter.set_table_properties(
+            {LOG_RETENTION: before or DEFAULT_LOG_RETENTION})
     return checkpoint
+
+
+def restore_log_retention(path) -> bool:
+    """A table whose log retention a killed purge_history left at 0 gets Delta's default back
+    (its history would otherwise be dropped at every checkpoint). True when it was repaired."""
+    if not exists(path):
+        return False
+    table = DeltaTable(_path(path))
+    if table.metadata().configuration.get(LOG_RETENTION) != PURGING_RETENTION:
+        return False
+    table.alter.set_table_properties({LOG_RETENTION: DEFAULT_LOG_RETENTION})
+    return True
 
 
 def _remove_checksums_before(path: str, checkpoint: int) -> None:

@@ -6,9 +6,22 @@ for `citycredit lookup`), grantee, purpose, scheme, kind (score | report | recog
 subject_key (the HMAC pseudonym — never the identity number; empty when the request carried no
 valid one), outcome, status (the HTTP status answered), prev_hash and hash, where
 
-    hash = sha256(prev_hash + "\\n" + canonical JSON of the entry's other fields, seq included)
+    hash = "k" + HMAC-SHA256(audit key, prev_hash + "\\n" + canonical JSON of the entry's other
+                             fields, seq included), first 63 hex digits
 
-and prev_hash of entry 1 is 64 zeros. `audit_head` holds the last seq and hash, updated in the same
+and prev_hash of entry 1 is 64 zeros. The audit key lives outside the database
+(CITYCREDIT_AUDIT_KEY; conf/local.yaml's development key only with CITYCREDIT_ENV=local, see
+config.DEVELOPMENT_KEYS), so whoever can write the database can change an entry but cannot
+re-hash the chain after it unseen (issue 24 item 7).
+
+Entries written before the chain was keyed (an older citycredit) carry the plain
+sha256(prev_hash + "\\n" + body), 64 hex digits, no "k". The chain is keyed from its first
+entry whose hash starts with "k" (the first written with a key); `verify` checks the entries
+before it with the plain hash — they are covered by the key from there on, since the first
+keyed entry's HMAC includes the prev_hash that links them — and refuses (names) any unkeyed
+entry after a keyed one, and a log that has entries but no keyed one at all (written before
+the key was set and not appended to since, or re-hashed without the key: the next lookup
+starts the keyed chain). `audit_head` holds the last seq and hash, updated in the same
 transaction, so a removed last entry shows too. Changing, removing or reordering any entry breaks
 the chain at that entry; `verify()` names it. Writers serialise (store.writer_lock), so the chain
 stays linear with several processes (the service and `citycredit lookup`) writing.
@@ -27,6 +40,7 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import hashlib
+import hmac
 import json
 import logging
 import queue
@@ -39,6 +53,8 @@ import sqlalchemy as sa
 from .store import DriverStatement, begin_writing, make_engine, writer_lock
 
 GENESIS = "0" * 64
+#: the first character of a keyed entry's hash (a plain sha256 hash is hex only)
+KEYED = "k"
 #: entries one group commit takes at most
 GROUP_MAX = 512
 
@@ -107,11 +123,15 @@ def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
 
 
-def entry_hash(prev_hash: str, seq: int, entry: dict) -> str:
-    """The chain hash of an entry (dict with ENTRY_FIELDS) written as number `seq`."""
+def entry_hash(prev_hash: str, seq: int, entry: dict, key: str | None = None) -> str:
+    """The chain hash of an entry (dict with ENTRY_FIELDS) written as number `seq`: keyed
+    ("k" + 63 hex digits of HMAC-SHA256) with `key`, the plain sha256 of older logs without."""
     body = json.dumps({"seq": seq, **{k: entry[k] for k in ENTRY_FIELDS}}, sort_keys=True,
                       ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(f"{prev_hash}\n{body}".encode("utf-8")).hexdigest()
+    message = f"{prev_hash}\n{body}".encode("utf-8")
+    if key is None:
+        return hashlib.sha256(message).hexdigest()
+    return KEYED + hmac.new(key.encode("utf-8"), message, hashlib.sha256).hexdigest()[:63]
 
 
 @dataclass
@@ -121,13 +141,16 @@ class Verification:
     head_seq: int
     head_hash: str
     problems: list[str]
+    keyed_from: int | None = None   # seq of the first keyed entry (None: no keyed entry)
 
 
 class AuditLog:
-    """The audit log at a SQLAlchemy URL (see store.audit_url)."""
+    """The audit log at a SQLAlchemy URL (see store.audit_url), chained with HMAC-SHA256 under
+    `key` (None: the plain sha256 of older logs — for reading them; writers use audit_log())."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, key: str | None = None):
         self.url = url
+        self.key = key
         self.engine = make_engine(url, writer=True)
         self._ready = False
         self._compiled: dict | None = None
@@ -183,7 +206,7 @@ class AuditLog:
             for entry in entries:
                 seq += 1
                 values = asdict(entry)
-                digest = entry_hash(prev, seq, values)
+                digest = entry_hash(prev, seq, values, self.key)
                 rows.append({"seq": seq, **values, "prev_hash": prev, "hash": digest})
                 prev = digest
             statements["insert"].run_many(cursor, rows)
@@ -204,12 +227,14 @@ class AuditLog:
                 connection.close()             # back to the pool
 
     def verify(self) -> Verification:
-        """Walk the chain: every entry's hash recomputed, every link and seq checked, and the
-        head compared with the last entry. Problems name the seq, never the content."""
+        """Walk the chain: every entry's hash recomputed (keyed entries with the key), every link
+        and seq checked, and the head compared with the last entry. Problems name the seq, never
+        the content (see the module's docstring for entries written before keying)."""
         self.ensure()
         problems: list[str] = []
         prev, expected, count = GENESIS, 1, 0
         last_hash = GENESIS
+        keyed_from = None
         with self.engine.connect() as connection:
             head = connection.execute(sa.select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.hash)).first()
             rows = connection.execution_options(yield_per=10_000).execute(
@@ -224,16 +249,31 @@ class AuditLog:
                 if values["prev_hash"] != prev:
                     problems.append(f"entry {values['seq']}: does not follow the entry before it "
                                     f"(an entry was removed or reordered)")
-                if entry_hash(values["prev_hash"], values["seq"], values) != values["hash"]:
+                keyed = values["hash"].startswith(KEYED)
+                if keyed and keyed_from is None:
+                    keyed_from = values["seq"]
+                    if self.key is None:
+                        problems.append(f"entries from {keyed_from} are keyed: verifying them "
+                                        f"needs the audit key (CITYCREDIT_AUDIT_KEY)")
+                if not keyed and keyed_from is not None:
+                    problems.append(f"entry {values['seq']}: not keyed after keyed entries "
+                                    f"(changed and re-hashed without the audit key)")
+                elif not (keyed and self.key is None) and entry_hash(
+                        values["prev_hash"], values["seq"], values,
+                        self.key if keyed else None) != values["hash"]:
                     problems.append(f"entry {values['seq']}: changed (its hash does not match "
-                                    f"its content)")
+                                    f"its content{' under the audit key' if keyed else ''})")
                 prev = last_hash = values["hash"]
                 expected = values["seq"] + 1
             head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
             if (head_seq, head_hash) != (expected - 1, last_hash):
                 problems.append(f"the head says the last entry is {head_seq}, the log ends at "
                                 f"{expected - 1}: entries removed at the end, or the head changed")
-        return Verification(not problems, count, head_seq, head_hash, problems)
+            if self.key is not None and count and keyed_from is None:
+                problems.append(f"no entry of the {count} is keyed: written before the audit "
+                                f"key was set (the next lookup starts the keyed chain), or "
+                                f"changed and re-hashed without the key")
+        return Verification(not problems, count, head_seq, head_hash, problems, keyed_from)
 
     def show(self, grantee: str | None = None, subject_key: str | None = None,
              since: str | None = None, until: str | None = None,
@@ -308,3 +348,17 @@ class AuditWriter:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=10)
+
+
+def audit_log(settings) -> AuditLog:
+    """The audit log of `settings` with its key (lookup.audit_key, CITYCREDIT_AUDIT_KEY):
+    what the service, `citycredit lookup` and `citycredit audit verify` use. ConfigError when
+    no key is set (an environment other than local must set CITYCREDIT_AUDIT_KEY)."""
+    from ..config import ConfigError
+    from .store import audit_url
+
+    key = settings.lookup.get("audit_key")
+    if not key:
+        raise ConfigError(f"no audit key: set CITYCREDIT_AUDIT_KEY (CITYCREDIT_ENV={settings.env}"
+                          f" has none); the audit chain is an HMAC under it")
+    return AuditLog(audit_url(settings), key)

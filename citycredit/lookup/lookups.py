@@ -77,6 +77,9 @@ class Lookups:
     adopted schemes and every recognition table: LookupSetupError)."""
 
     def __init__(self, settings: Settings, index: ServingIndex | None = None):
+        from ..key_record import check_subject_key
+
+        check_subject_key(settings)   # another key than the warehouse's would find no one
         self.settings = settings
         self.key = settings.subject_key
         self.timezone = settings.lookup["timezone"]

@@ -33,10 +33,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from ..config import Settings, load_settings
-from .audit import AuditLog, AuditUnavailable, AuditWriter
+from .audit import AuditUnavailable, AuditWriter, audit_log
 from .index import source_versions
 from .lookups import Lookups
-from .store import audit_url, shown
+from .store import shown
 
 log = logging.getLogger("citycredit.lookup")
 
@@ -152,10 +152,10 @@ def serve(host: str = "127.0.0.1", port: int = 8080, settings: Settings | None =
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = settings or load_settings()
+    audit = audit_log(settings)       # keyed; ConfigError without CITYCREDIT_AUDIT_KEY
     lookups = Lookups(settings)
     refresher = Refresher(settings, lookups)
     refresher.build_now()
-    audit = AuditLog(audit_url(settings))
     audit.ensure()
     writer = AuditWriter(audit)
     log.info("audit log: %s; index: %s", shown(audit.url), shown(lookups.index.url))

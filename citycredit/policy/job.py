@@ -108,7 +108,15 @@ def silver(spark: SparkSession, settings: Settings, table: catalog.Table,
 # sandbox writes
 def write_simulation(df: DataFrame, settings: Settings, scheme: str, draft: str,
                      month: str) -> int:
-    """Replace the (scheme, draft, month) partition of sandbox/simulated_scores; rows written."""
+    """Replace the (scheme, draft, month) partition of sandbox/simulated_scores; rows written.
+    Persons on the suppression list are left out: what was read before an erasure does not
+    bring an erased subject_key back into the sandbox (the caller holds the warehouse lock, so
+    no erasure adds to the list between this check and the commit)."""
+    from ..privacy.suppression import suppressed_keys
+
+    erased = sorted(suppressed_keys(settings))
+    if erased:
+        df = df.where(~F.col("subject_key").isin(erased))
     location = catalog.SIMULATED_SCORES.at(settings)
     partition = {"scheme": scheme, "draft": draft, "score_month": month}
     tables.write(df, location, mode="overwrite", replace=partition)

@@ -6,6 +6,7 @@ returns the JSON-able summary.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import time
 import uuid
@@ -17,6 +18,7 @@ from pyspark.sql import DataFrame
 from .. import catalog
 from ..config import Settings, load_settings
 from ..io import tables
+from ..io.lock import SHARED, warehouse_lock
 from ..io.spark import get_spark
 from ..months import month_before, shift_month
 from ..rules import RuleFileError, Scheme, load_catalogue, load_draft, load_schemes
@@ -70,6 +72,21 @@ def to_json(summary: dict) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+def _under_the_lock(command: str):
+    """The policy tool holds the warehouse lock (shared) while it reads and writes: no erasure
+    or cleanup meanwhile (citycredit.io.lock). WarehouseBusy when one holds the warehouse."""
+    def wrap(function):
+        @functools.wraps(function)
+        def locked(scheme, *args, settings: Settings | None = None, **kwargs):
+            settings = settings or load_settings()
+            what = f"citycredit {command} {scheme} " + " ".join(map(str, args))
+            with warehouse_lock(settings.warehouse, what.strip(), SHARED):
+                return function(scheme, *args, settings=settings, **kwargs)
+        return locked
+    return wrap
+
+
+@_under_the_lock("simulate")
 def simulate(scheme: str, draft: str | Path, month: str, *, settings: Settings | None = None,
              run_id: str | None = None, json_path: Path | None = None,
              report_path: Path | None = None, progress: Progress | None = None) -> dict:
@@ -172,6 +189,7 @@ class _Scores:
                 df.unpersist()
 
 
+@_under_the_lock("evaluate")
 def evaluate(scheme: str, month: str, *, draft: str | Path | None = None,
              settings: Settings | None = None, run_id: str | None = None,
              json_path: Path | None = None, report_path: Path | None = None,
@@ -316,6 +334,7 @@ def latest_published_month(settings: Settings, scheme: str) -> str | None:
     return max(months) if months else None
 
 
+@_under_the_lock("evaluate (DAG)")
 def monthly_evaluation(scheme: str, month: str | None = None,
                        settings: Settings | None = None) -> dict:
     """What the citycredit_evaluate DAG keeps for an adopted scheme: the evaluation of the

@@ -378,6 +378,17 @@ def erase_due(settings, month: str, run_id: str) -> Erasure:
     """Carry out every opt-out requested on or before the last day of `month` that is still in
     silver/optouts (see the module docstring). Raises ErasureError when a table does not delete
     what was found (a concurrent writer): rerunning completes it."""
+    from ..io.lock import EXCLUSIVE, warehouse_lock
+
+    # no writer beside it: the zero-retention vacuum and the leftovers of any age below would
+    # delete files a live writer has yet to commit (a no-op when the caller holds it already)
+    with warehouse_lock(settings.warehouse, f"erasure of {month} (run {run_id})", EXCLUSIVE):
+        return _erase_due(settings, month, run_id)
+
+
+def _erase_due(settings, month: str, run_id: str) -> Erasure:
+    for location in warehouse_tables(settings):     # a purge killed half-way: history kept again
+        tables.restore_log_retention(location)
     done = Erasure(month)
     done.persons = {**unfinished_erasures(settings), **due_optouts(settings, month)}
     if not done.persons:

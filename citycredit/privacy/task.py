@@ -49,7 +49,10 @@ def erase(month: str, run_id: str, settings: Settings | None = None) -> Erased:
     the suppression list. Raises ErasureError when a table could not be completed (a rerun
     finishes it), WarehouseBusy when a run or a cleanup holds the warehouse (the month's own
     run holds it already: this step takes nothing more)."""
+    from ..key_record import check_subject_key
+
     settings = settings or load_settings()
+    check_subject_key(settings)     # another key would make keys that match no one here
     started = time.perf_counter()
     with warehouse_lock(settings.warehouse, f"erase {month} (run {run_id})", EXCLUSIVE):
         done = erase_due(settings, month, run_id)

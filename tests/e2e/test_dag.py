@@ -297,6 +297,17 @@ def test_evaluate_dag_evaluates_the_latest_published_month(airflow_home, tmp_pat
         == [("haibei", "2026-02", "adopted")]
     metrics = json.loads(evaluations["metrics"].iloc[0])
     assert metrics["outcome_months"] == 0 and metrics["auc"] is None     # nothing after 2026-02
-    assert metrics["psi"]["previous_month"] is not None
+    # stability is measured between the two published months, as a reader of gold would count
+    from citycredit.policy import measures
+    from citycredit.rules import load_schemes
+
+    published = DeltaTable(str(warehouse / "gold" / "published_scores")).to_pandas()
+    counts = {m: published[(published["scheme"] == "haibei") & (published["score_month"] == m)]
+              ["grade"].value_counts().to_dict() for m in ("2026-01", "2026-02")}
+    assert {m: {g: n for g, n in metrics["grade_counts"][m].items() if n} for m in counts} \
+        == counts
+    grades = [g.grade for g in load_schemes(rules, ["haibei"])["haibei"].grades]
+    assert metrics["psi"]["previous_month"] == pytest.approx(
+        measures.psi(counts["2026-01"], counts["2026-02"], grades))
     assert metrics["subjects"] > 250
     assert (tmp_path / "reports" / "evaluate-haibei-2026-02.html").is_file()

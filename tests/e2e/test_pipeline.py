@@ -1,7 +1,8 @@
 """The monthly pipeline end to end on a generated city: real files, real GX, real Spark, real Delta.
 
 One scenario (module fixture) runs three months in order; the tests then check what an operator
-would: every adult published once per scheme, counts that reconcile with the generator's ground
+would (a test that re-scores or writes gold does so on its own copy, `own`, so the tests hold in
+any order): every adult published once per scheme, counts that reconcile with the generator's ground
 truth, scores equal to the independent reference, reruns and re-scoring that reproduce what was
 published, and stops that name the source and keep the previous publication.
 """
@@ -67,6 +68,17 @@ def city(tmp_path_factory, spark):
     runs = {m: pipeline.run_month(m, SCHEMES, settings=settings) for m in MONTHS}
     first_february = published(settings, "2026-02")
     return {"root": root, "settings": settings, "runs": runs, "first_february": first_february}
+
+
+@pytest.fixture
+def own(city, tmp_path):
+    """Settings of a copy of the city's landing and warehouse, for a test that re-scores a month
+    or writes gold: the shared warehouse stays as the three runs left it, so no test depends on
+    which ran before it."""
+    root = tmp_path / "own"
+    for part in ("landing", "warehouse"):
+        shutil.copytree(city["root"] / part, root / part)
+    return settings_for(root)
 
 
 def erased_after(settings, month) -> int:
@@ -145,8 +157,8 @@ def test_published_scores_equal_the_independent_reference(city):
         assert published(settings, "2026-03", scheme) == want
 
 
-def test_rerunning_a_month_gives_identical_scores_and_publication(city, spark):
-    settings = city["settings"]
+def test_rerunning_a_month_gives_identical_scores_and_publication(own, spark):
+    settings = own
     before = published(settings, "2026-03")
     lines_before = tables.read(spark, catalog.SCORE_LINES.at(settings),
                                where={"score_month": "2026-03"}).drop("run_id").collect()
@@ -157,8 +169,8 @@ def test_rerunning_a_month_gives_identical_scores_and_publication(city, spark):
     assert sorted(map(tuple, lines_after), key=repr) == sorted(map(tuple, lines_before), key=repr)
 
 
-def test_rescoring_a_month_after_later_deliveries_reproduces_it(city):
-    settings = city["settings"]
+def test_rescoring_a_month_after_later_deliveries_reproduces_it(city, own):
+    settings = own
     # 2026-03 brought corrections and revocations of earlier records…
     changes = city["runs"]["2026-03"]["silver"]["sources"]
     assert sum(c["corrections"] for c in changes.values()) > 0
@@ -173,8 +185,8 @@ def test_a_missing_required_source_stops_the_month_naming_it(city):
         pipeline.check_deliveries("2026-04", city["settings"])
 
 
-def test_a_bad_batch_stops_before_silver_and_names_the_file(city, tmp_path):
-    settings = city["settings"]
+def test_a_bad_batch_stops_before_silver_and_names_the_file(city, own, tmp_path):
+    settings = own
     landing = tmp_path / "landing"
     shutil.copytree(city["root"] / "landing" / "court" / "2026-03", landing / "court" / "2026-03")
     (landing / "court" / "2026-03" / "manifest.json").write_text('{"row_count": 999999}')
@@ -186,8 +198,8 @@ def test_a_bad_batch_stops_before_silver_and_names_the_file(city, tmp_path):
     assert tables.version(catalog.SILVER_FINDINGS.at(settings)) == silver_version
 
 
-def test_a_refused_publication_keeps_the_previous_one(city, tmp_path):
-    settings = city["settings"]
+def test_a_refused_publication_keeps_the_previous_one(own, tmp_path):
+    settings = own
     before = published(settings, "2026-03")
     version = tables.version(catalog.PUBLISHED_SCORES.at(settings))
     strict = tmp_path / "conf"
@@ -227,11 +239,11 @@ def unmatched_bounds(settings, scheme_name, month, gold):
     return low, high
 
 
-def test_publication_checks_the_figures_the_scoring_job_recorded(city):
+def test_publication_checks_the_figures_the_scoring_job_recorded(own):
     """The score step scores several schemes in one job and records, while it writes gold, what
     publication checks (rows, key and points checksums, grades); publish compares them instead
     of re-joining the explanation lines, and a figure that disagrees stops the month."""
-    settings = city["settings"]
+    settings = own
     scored = pipeline.score("2026-03", "figures", settings, schemes=["haibei", "huzhou"])
     assert [s["scheme"] for s in scored] == ["haibei", "huzhou"]
     for s in scored:
@@ -270,10 +282,10 @@ def test_publication_checks_the_figures_the_scoring_job_recorded(city):
     assert tables.version(catalog.PUBLISHED_SCORES.at(settings)) == version
 
 
-def test_a_run_killed_midway_keeps_the_publication_and_a_rerun_completes(city):
+def test_a_run_killed_midway_keeps_the_publication_and_a_rerun_completes(own):
     """`citycredit run` killed (SIGKILL) while scoring: the published month stays readable and
     unchanged; the next run of the month completes and publishes the same rows."""
-    settings = city["settings"]
+    settings = own
     before = published(settings, "2026-03")
     env = {**os.environ, "CITYCREDIT_LANDING": str(settings.landing),
            "CITYCREDIT_WAREHOUSE": str(settings.warehouse), "COLUMNS": "200"}

@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -115,9 +116,12 @@ def test_lookups_answer_from_an_index_in_postgresql(database, tmp_path):
     assert status("granted") == 200
 
 
+KEY = "audit-key-kept-outside-the-database"
+
+
 def test_the_audit_chain_in_postgresql_is_insert_only_and_verified(database):
-    log = AuditLog(database)
-    other = AuditLog(database)                      # a second writer (the CLI, another replica)
+    log = AuditLog(database, KEY)
+    other = AuditLog(database, KEY)                 # a second writer (the CLI, another replica)
     threads = [threading.Thread(target=lambda k=k: [(log if k % 2 else other).append(
         [entry(k * 100 + i)]) for i in range(15)]) for k in range(4)]
     for t in threads:
@@ -138,7 +142,23 @@ def test_the_audit_chain_in_postgresql_is_insert_only_and_verified(database):
         connection.exec_driver_sql("ALTER TABLE audit_log ENABLE TRIGGER USER")
     result = log.verify()                           # … but not unseen
     assert not result.ok and result.problems == [
-        "entry 7: changed (its hash does not match its content)"]
+        "entry 7: changed (its hash does not match its content under the audit key)"]
+    # … nor when the chain after the edit is re-hashed: the key is not in the database
+    sys.path.insert(0, str(PROJECT / "tests" / "data"))
+    from audit_forgery import rehash
+
+    def connect():
+        raw = engine.raw_connection()
+        raw.cursor().execute("ALTER TABLE audit_log DISABLE TRIGGER USER")
+        return raw
+    for forger_key, problem in ((None, "entry 7: not keyed after keyed entries"),
+                                ("a-guessed-key", "entry 7: changed")):
+        rehash(connect, 7, forger_key)
+        result = log.verify()
+        assert not result.ok and result.problems[0].startswith(problem), result.problems
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE audit_log ENABLE TRIGGER USER")
+    assert AuditLog(database, KEY).verify().keyed_from == 1
     engine.dispose()
 
 

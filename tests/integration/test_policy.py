@@ -285,7 +285,12 @@ def test_a_month_without_later_deliveries_says_why_validity_is_missing(world):
     assert result["outcome_months"] == 0
     assert result["auc"] is None and result["ks"] is None and result["monotone"] is None
     assert "no month after 2025-04 delivered yet" in result["reasons"]["auc"]
-    assert result["psi"]["previous_month"] is not None
+    # 2025-03 → 2025-04 of ten subjects: one fewer in B, one more in D, the rest alike, so
+    # PSI = (0.1 - 0.2)·ln(0.1/0.2) + (0.2 - 0.1)·ln(0.2/0.1) = 0.2·ln 2, in the 'watch' band
+    assert result["grade_counts"]["2025-03"] == {"AA": 1, "A": 3, "B": 2, "C": 3, "D": 1}
+    assert result["grade_counts"]["2025-04"] == {"AA": 1, "A": 3, "B": 1, "C": 3, "D": 2}
+    assert result["psi"]["previous_month"] == pytest.approx(0.2 * _ln(2))
+    assert result["psi_band"]["previous_month"] == "watch"
 
 
 def test_a_draft_never_touches_gold_published_or_the_run_report(world, draft_path,

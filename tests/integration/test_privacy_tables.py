@@ -150,8 +150,7 @@ def test_the_audit_log_is_kept_by_erasure_and_the_scan_allows_it(settings, monke
     from click.testing import CliRunner
 
     from citycredit.cli import cli
-    from citycredit.lookup.audit import AuditLog, Entry, now
-    from citycredit.lookup.store import audit_url
+    from citycredit.lookup.audit import Entry, audit_log, now
 
     monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(settings.warehouse))
     monkeypatch.setenv("CITYCREDIT_LANDING", str(settings.landing))
@@ -165,7 +164,7 @@ def test_the_audit_log_is_kept_by_erasure_and_the_scan_allows_it(settings, monke
     publish_scores(settings.warehouse, [k, q], load_schemes(settings.rules, ["haibei"])["haibei"],
                    "2026-01", scores=[1000, 1000])
     build_index(settings)                       # the lookup service's index holds P too
-    log = AuditLog(audit_url(settings))
+    log = audit_log(settings)                   # keyed, as the service writes it
     log.ensure()
     log.append([Entry(now(), "http", "BANK01", "loan", "haibei", "score", who, "granted", 200)
                 for who in (k, q)])
@@ -250,3 +249,48 @@ def test_a_record_corrected_to_another_person_keeps_its_appeal(settings):
         [("C-Q", True), ("C-S", True)]
     assert sorted(tables.read_arrow(catalog.SILVER_APPEALS.at(settings)).column("appeal_id")
                   .to_pylist()) == ["A-Q", "A-S"]
+
+
+def test_a_failed_purge_sets_the_log_retention_back(tmp_path, monkeypatch):
+    path = str(tmp_path / "t")
+    tables.write_arrow(pa.table({"subject_key": ["a", "b"]}), path)
+    tables.write_arrow(pa.table({"subject_key": ["c"]}), path)
+
+    def full_disk(self, *args, **kwargs):
+        raise OSError("No space left on device")
+    monkeypatch.setattr(DeltaTable, "cleanup_metadata", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        tables.purge_history(path)
+    assert DeltaTable(path).metadata().configuration[tables.LOG_RETENTION] == \
+        tables.DEFAULT_LOG_RETENTION
+    assert tables.read_arrow(path).num_rows == 3
+
+
+def test_a_purge_killed_at_zero_retention_is_repaired_by_the_next_erasure(settings):
+    """Killed (a marked crash point, as SIGKILL would: no finally) while the log retention is
+    0: the table is intact but would drop its history at every checkpoint; the next erasure
+    sets the retention back first, then erases as usual."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from citycredit.crash import CRASH_VARIABLE
+
+    k, _q, _sandbox = build_warehouse(settings)
+    findings = catalog.SILVER_FINDINGS.at(settings).path
+    killed = subprocess.run(
+        [sys.executable, "-c", "import sys; from citycredit.io import tables; "
+                               "tables.purge_history(sys.argv[1])", findings],
+        env={**os.environ, CRASH_VARIABLE: "purge_history.retention_zero",
+             "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        capture_output=True, text=True, timeout=120)
+    assert killed.returncode == 137, killed.stderr
+    assert DeltaTable(findings).metadata().configuration[tables.LOG_RETENTION] == \
+        tables.PURGING_RETENTION
+    assert tables.read_arrow(findings).num_rows == 2                  # nothing lost
+    done = erase_due(settings, "2026-01", "run-after-a-kill")
+    assert set(done.persons) == {k} and done.rows["silver/findings"] == 1
+    for location in [catalog.SILVER_FINDINGS.at(settings), catalog.QUARANTINE.at(settings)]:
+        assert DeltaTable(location.path).metadata().configuration[tables.LOG_RETENTION] == \
+            tables.DEFAULT_LOG_RETENTION

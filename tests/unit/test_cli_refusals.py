@@ -126,3 +126,41 @@ def test_the_spark_submit_entry_refuses_a_bad_month_or_scheme_before_spark(tmp_p
         assert done.returncode == 2, done.stderr
         assert done.stderr.startswith("NOT STARTED") and said in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_the_spark_submit_entry_waits_for_no_erasure(tmp_path):
+    """jobs/score.py writes gold under the warehouse lock (shared): while an erasure holds it,
+    the job does not start (exit 75, naming the holder) — before Spark starts."""
+    import os
+    import subprocess
+    import sys
+
+    from citycredit.io.lock import EXCLUSIVE, warehouse_lock
+
+    project = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "CITYCREDIT_WAREHOUSE": str(tmp_path / "warehouse"),
+           "PYTHONPATH": str(project)}
+    with warehouse_lock(tmp_path / "warehouse", "citycredit erase --month 2026-10", EXCLUSIVE):
+        done = subprocess.run([sys.executable, str(project / "jobs" / "score.py"), "--month",
+                               "2026-10"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 75, done.stderr
+    assert done.stderr.startswith("NOT STARTED") and "citycredit erase --month 2026-10" \
+        in done.stderr
+
+
+def test_the_spark_submit_entry_refuses_production_without_a_key(tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    project = Path(__file__).resolve().parents[2]
+    shutil.copytree(project / "conf", tmp_path / "conf")
+    (tmp_path / "conf" / "production.yaml").write_text("{}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYCREDIT_")}
+    env.update({"CITYCREDIT_CONF": str(tmp_path / "conf"), "CITYCREDIT_ENV": "production",
+                "CITYCREDIT_RULES": str(project / "rules"), "PYTHONPATH": str(project)})
+    done = subprocess.run([sys.executable, str(project / "jobs" / "score.py"), "--month",
+                           "2026-10"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("NOT STARTED: no subject key: set CITYCREDIT_SUBJECT_KEY")

@@ -144,3 +144,28 @@ def test_a_refused_delivery_in_chunks_keeps_staging_out_and_quarantine_in(settin
     assert "staging" not in month
     assert len(month["bronze"]) == 9 and len(month["quarantine"]) == 3
     assert not [p for p in settings.warehouse.iterdir() if p.name.startswith(SPOOL_PREFIX)]
+
+
+def test_a_rejected_redelivery_leaves_the_month_as_it_was_landed(settings):
+    """A re-delivery of a landed month that is rejected changes nothing: bronze, quarantine and
+    staging keep the first landing (same table versions, same rows)."""
+    findings(settings.landing)
+    first = land_source("court", MONTH, "r1", lenient(settings), chunk_rows=3)
+    before = month_tables(settings, "court", "findings")
+    versions = {t: tables.version(loc) for t, loc in (
+        ("bronze", catalog.bronze("court", "findings").at(settings)),
+        ("quarantine", catalog.QUARANTINE.at(settings)),
+        ("staging", catalog.staging("findings").at(settings)))}
+    strict = dataclasses.replace(settings, validation={**settings.validation,
+                                                       "max_bad_share": 0.05,
+                                                       "min_bad_rows": 1})
+    with pytest.raises(BatchRejected, match=r"court 2026-01: delivery rejected.*the month as "
+                                            r"landed before stands"):
+        land_source("court", MONTH, "r2", strict, chunk_rows=3)
+    assert month_tables(settings, "court", "findings") == before
+    assert {r["load_id"] for rows in before.values() for r in rows} == {"r1"}
+    assert len(before["staging"]) == first["accepted"]
+    assert versions == {t: tables.version(loc) for t, loc in (
+        ("bronze", catalog.bronze("court", "findings").at(settings)),
+        ("quarantine", catalog.QUARANTINE.at(settings)),
+        ("staging", catalog.staging("findings").at(settings)))}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import sqlite3
+import sys
 import threading
 from pathlib import Path
 
@@ -216,3 +217,94 @@ def test_the_index_rebuilds_only_the_parts_whose_files_changed(tmp_path, monkeyp
     assert first.table("scores:haibei") not in names               # replaced, dropped
     assert {third.table(p) for p in third.parts()} <= names
     assert first.table("scores:bailu") in names                    # still serving
+
+
+KEY = "audit-key-kept-outside-the-database"
+sys.path.insert(0, str(PROJECT / "tests" / "data"))
+from audit_forgery import rehash  # noqa: E402
+
+
+def _editable(path):
+    def connect():
+        db = sqlite3.connect(path)
+        db.executescript("DROP TRIGGER IF EXISTS audit_log_no_update")
+        return db
+    return connect
+
+
+@pytest.mark.parametrize("forger_key,problem", [
+    (None, "entry 3: not keyed after keyed entries (changed and re-hashed without the audit key)"),
+    ("a-guessed-key", "entry 3: changed (its hash does not match its content under the audit key)"),
+])
+def test_an_entry_changed_and_rehashed_without_the_key_is_found(tmp_path, forger_key, problem):
+    path = tmp_path / "audit.sqlite"
+    AuditLog(f"sqlite:///{path}", KEY).append([entry(i) for i in range(5)])
+    intact = AuditLog(f"sqlite:///{path}", KEY).verify()
+    assert intact.ok and intact.keyed_from == 1 and intact.head_hash.startswith("k"), \
+        intact.problems
+    with sqlite3.connect(path) as db:
+        db.executescript("DROP TRIGGER audit_log_no_update; "
+                         "UPDATE audit_log SET outcome = 'refused' WHERE seq = 3")
+    rehash(_editable(path), 3, forger_key)
+    result = AuditLog(f"sqlite:///{path}", KEY).verify()
+    assert not result.ok and result.problems[0] == problem
+    assert AuditLog(f"sqlite:///{path}").verify().ok is False    # nor is it clean without a key
+
+
+def test_a_whole_chain_rehashed_without_the_key_is_not_keyed(tmp_path):
+    path = tmp_path / "audit.sqlite"
+    AuditLog(f"sqlite:///{path}", KEY).append([entry(i) for i in range(4)])
+    with sqlite3.connect(path) as db:
+        db.executescript("DROP TRIGGER audit_log_no_update; "
+                         "UPDATE audit_log SET grantee = 'PORTAL' WHERE seq = 2")
+    rehash(_editable(path), 1, None)
+    result = AuditLog(f"sqlite:///{path}", KEY).verify()
+    assert not result.ok and result.problems == [
+        "no entry of the 4 is keyed: written before the audit key was set (the next lookup "
+        "starts the keyed chain), or changed and re-hashed without the key"]
+
+
+def test_a_log_from_before_keying_is_keyed_from_its_next_entry(tmp_path):
+    """Entries of an older, unkeyed log keep their plain hashes; the first keyed entry covers
+    them (its HMAC takes their last hash), so an edit there shows at that entry."""
+    path = tmp_path / "audit.sqlite"
+    AuditLog(f"sqlite:///{path}").append([entry(i) for i in range(3)])     # before keying
+    keyed = AuditLog(f"sqlite:///{path}", KEY)
+    assert not keyed.verify().ok                     # not keyed yet: said, not passed
+    keyed.append([entry(10), entry(11)])
+    result = keyed.verify()
+    assert result.ok and result.keyed_from == 4 and result.entries == 5, result.problems
+    without_key = AuditLog(f"sqlite:///{path}").verify()
+    assert without_key.problems == ["entries from 4 are keyed: verifying them needs the audit "
+                                    "key (CITYCREDIT_AUDIT_KEY)"]
+    with sqlite3.connect(path) as db:
+        db.executescript("DROP TRIGGER audit_log_no_update; "
+                         "UPDATE audit_log SET status = 403 WHERE seq = 2")
+    rehash(_editable(path), 2, None, until=4)        # the plain part re-hashed, entry 4 relinked
+    result = keyed.verify()
+    assert not result.ok and result.problems == [
+        "entry 4: changed (its hash does not match its content under the audit key)"]
+
+
+def test_audit_verify_says_whether_the_chain_is_intact_under_the_key(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from citycredit.cli import cli
+    from citycredit.lookup.audit import audit_log
+
+    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(tmp_path / "wh"))
+    (tmp_path / "wh" / "lookup").mkdir(parents=True)
+    audit_log(load_settings()).append([entry(i) for i in range(3)])
+    intact = CliRunner().invoke(cli, ["audit", "verify"])
+    assert intact.exit_code == 0, intact.output
+    assert "3 entries" in intact.output and "keyed (HMAC-SHA256) from entry 1" in intact.output
+    assert "chain intact" in intact.output
+    path = tmp_path / "wh" / "lookup" / "audit.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript("DROP TRIGGER audit_log_no_update; "
+                         "UPDATE audit_log SET purpose = 'rental' WHERE seq = 2")
+    rehash(_editable(path), 2, None)
+    broken = CliRunner().invoke(cli, ["audit", "verify"])
+    assert broken.exit_code == 1
+    assert "BROKEN: entry 2: not keyed after keyed entries" in broken.output
+    assert "CHAIN BROKEN" in broken.output
