@@ -80,6 +80,9 @@ def _under_the_lock(command: str):
         def locked(scheme, *args, settings: Settings | None = None, **kwargs):
             settings = settings or load_settings()
             what = f"citycredit {command} {scheme} " + " ".join(map(str, args))
+            if not Path(settings.warehouse).is_dir():
+                # no warehouse: nothing to protect, and a lock would create one; the tool refuses
+                return function(scheme, *args, settings=settings, **kwargs)
             with warehouse_lock(settings.warehouse, what.strip(), SHARED):
                 return function(scheme, *args, settings=settings, **kwargs)
         return locked

@@ -78,7 +78,7 @@ def test_a_production_run_without_a_key_is_not_started(tmp_path, conf):
     done = _cli(tmp_path, CITYCREDIT_ENV="production", CITYCREDIT_CONF=str(conf))
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("NOT STARTED: configuration error: no subject "
+    assert len(lines) == 1 and lines[0].startswith("NOT STARTED: no subject "
                                                    "key: set CITYCREDIT_SUBJECT_KEY (CITYCREDIT_ENV"
                                                    "=production has none)")
     assert not (tmp_path / "wh").exists()
@@ -103,7 +103,7 @@ def test_the_warehouse_refuses_another_key_before_landing(tmp_path, conf):
     # a worker that forgot its settings: local env, development key, same warehouse
     done = _cli(tmp_path)
     assert done.returncode == 2, done.stderr
-    assert "NOT STARTED: configuration error:" in done.stderr
+    assert "NOT STARTED: " in done.stderr
     assert "subject keys were made with another key (a production key)" in done.stderr
     assert key_fingerprint(DEV_KEY) in done.stderr and "nothing was landed" in done.stderr
     assert sorted(p.name for p in (tmp_path / "wh").iterdir()) == ["_keys", "_locks"]
