@@ -30,7 +30,7 @@ $(JARS): jars/pom.xml
 	@$(MVN) -B -q -f jars/pom.xml org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies >jars/mvn.log 2>&1 || { \
 	  grep -m3 ERROR jars/mvn.log; echo; \
 	  if grep -qiE "could not (transfer|resolve)|unknown ?host|timed out|refused|unreachable|no route" jars/mvn.log; then \
-	    echo "Maven Central (https://repo.maven.apache.org) is unreachable from here (or a version pinned in"; \
+	    echo "Maven Central is unreachable from here (or a version pinned in"; \
 	    echo "jars/pom.xml is not on it): the delta-spark jars could not be fetched. Allow it, or name a"; \
 	    echo "mirror in ~/.m2/settings.xml, or copy the jars docs/cluster.md lists into jars/lib/ and"; \
 	    echo "'touch $(JARS)'. (A site without them runs with spark.delta: off, docs/cluster.md.)"; \
