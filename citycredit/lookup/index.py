@@ -102,12 +102,12 @@ class Generation:
     def table(self, part: str) -> str:
         """The table serving `part` ("scores:<scheme>", "lines:<scheme>", "consents"); a
         generation built before parts existed has one table per kind for every scheme."""
-        if self.tables:
+        if self.tables or not self.months:      # no months: nothing published, no parts yet
             return self.tables.get(part, "")
         return f"lk{self.id}_{part.partition(':')[0]}"
 
     def parts(self) -> list[str]:
-        if self.tables:
+        if self.tables or not self.months:
             return list(self.tables)
         return ["consents", *[f"{kind}:{scheme}" for scheme in self.months
                               for kind in ("scores", "lines")]]

@@ -220,9 +220,12 @@ def test_dag_runs_two_months_end_to_end(airflow_home, tmp_path, monkeypatch, spa
                                        "utf-8")
     monkeypatch.setenv("CITYCREDIT_RULES", str(rules))
     before = DeltaTable(str(warehouse / "gold" / "published_scores")).version()
-    run = dag.test(run_conf={"month": "2026-02"})
+    # the month was published under the shipped rules: re-scoring it under the edited file is
+    # asked for explicitly (docs/rule-format.md §12), so that publication's checks decide
+    run = dag.test(run_conf={"month": "2026-02", "rescore_with_current_rules": True})
     states = {ti.task_id: ti.state for ti in run.get_task_instances() if ti.map_index < 0}
     assert run.state == DagRunState.FAILED
+    assert states["score"] == TaskInstanceState.SUCCESS
     assert states["publish"] == TaskInstanceState.FAILED
     assert states["report"] == TaskInstanceState.SUCCESS
     assert states["erase"] == TaskInstanceState.SUCCESS     # erasure does not wait for a publishable month

@@ -164,3 +164,17 @@ def test_the_spark_submit_entry_refuses_production_without_a_key(tmp_path):
                            "2026-10"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("NOT STARTED: no subject key: set CITYCREDIT_SUBJECT_KEY")
+
+
+def test_a_lookup_on_a_warehouse_with_nothing_published_answers_without_a_traceback(
+        tmp_path, warehouse_env):
+    """Before anything is published (or with CITYCREDIT_WAREHOUSE forgotten) a lookup is refused
+    like any other (no consent to check against), not a crash of the serving index."""
+    from citycredit.identity import check_char
+
+    body = "37100219900101123"
+    result = CliRunner().invoke(cli, ["lookup", "--grantee", "BANK01", "--purpose", "loan",
+                                      "--scheme", "haibei"], input=body + check_char(body) + "\n")
+    assert result.exit_code == 1, result.output
+    assert "403" in result.output and "no consent" in result.output
+    assert "Traceback" not in result.output and body not in result.output
