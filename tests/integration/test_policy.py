@@ -224,10 +224,12 @@ def findings_exchanges(df) -> int:
 
 
 def findings_scans(df) -> int:
+    """Scans of silver/findings in df's plan (by the scan's root paths: a delta-spark scan's
+    description abbreviates its location)."""
     plan = df._jdf.queryExecution().executedPlan()
     return sum(1 for node in _nodes(plan)
                if node.getClass().getSimpleName() == "FileSourceScanExec"
-               and "silver/findings" in node.toString())
+               and "silver/findings" in node.relation().location().rootPaths().toString())
 
 
 # --------------------------------------------------------------------------------- evaluate

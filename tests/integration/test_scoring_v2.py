@@ -214,8 +214,10 @@ def test_explanations_sum_to_every_raw_score(march):
     for l in lines:
         explained[l.subject_key] = explained.get(l.subject_key, Decimal(0)) + l.points
     for key, row in scores.items():
-        assert row.points_positive + row.points_negative == explained[key], key
-        raw = Decimal(1000) + explained[key]
+        # a person with nothing in force and no subject rule that applies has no line (SPEC §5
+        # as amended 2026-12-05): no points either
+        assert row.points_positive + row.points_negative == explained.get(key, 0), key
+        raw = Decimal(1000) + explained.get(key, Decimal(0))
         assert row.score == int(raw.quantize(Decimal(1), rounding="ROUND_HALF_UP")), key
 
 
