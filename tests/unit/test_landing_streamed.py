@@ -79,6 +79,20 @@ def lenient(settings):
                                                      "max_bad_share": 1.0})
 
 
+def strict(settings):
+    """One bad row in twenty stops the month (a refused delivery)."""
+    return dataclasses.replace(settings, validation={**settings.validation,
+                                                     "max_bad_share": 0.05, "min_bad_rows": 1})
+
+
+def court_versions(settings) -> dict:
+    """The Delta versions of the tables a court delivery lands in."""
+    return {t: tables.version(loc) for t, loc in (
+        ("bronze", catalog.bronze("court", "findings").at(settings)),
+        ("quarantine", catalog.QUARANTINE.at(settings)),
+        ("staging", catalog.staging("findings").at(settings)))}
+
+
 @pytest.mark.parametrize("source_id,kind,make", [("population", "population", population),
                                                  ("court", "findings", findings),
                                                  ("traffic_police", "findings", traffic)])
@@ -134,12 +148,9 @@ def test_a_rerun_in_chunks_replaces_the_month(settings):
 
 def test_a_refused_delivery_in_chunks_keeps_staging_out_and_quarantine_in(settings):
     findings(settings.landing)
-    strict = dataclasses.replace(settings, validation={**settings.validation,
-                                                       "max_bad_share": 0.05,
-                                                       "min_bad_rows": 1})
     with pytest.raises(BatchRejected, match=r"court 2026-01: .*3 of 9 rows quarantined.*"
                                             r"Bad rows by file: court.csv 3 of 9"):
-        land_source("court", MONTH, "r1", strict, chunk_rows=2)
+        land_source("court", MONTH, "r1", strict(settings), chunk_rows=2)
     month = month_tables(settings, "court", "findings")
     assert "staging" not in month
     assert len(month["bronze"]) == 9 and len(month["quarantine"]) == 3
@@ -152,20 +163,11 @@ def test_a_rejected_redelivery_leaves_the_month_as_it_was_landed(settings):
     findings(settings.landing)
     first = land_source("court", MONTH, "r1", lenient(settings), chunk_rows=3)
     before = month_tables(settings, "court", "findings")
-    versions = {t: tables.version(loc) for t, loc in (
-        ("bronze", catalog.bronze("court", "findings").at(settings)),
-        ("quarantine", catalog.QUARANTINE.at(settings)),
-        ("staging", catalog.staging("findings").at(settings)))}
-    strict = dataclasses.replace(settings, validation={**settings.validation,
-                                                       "max_bad_share": 0.05,
-                                                       "min_bad_rows": 1})
+    versions = court_versions(settings)
     with pytest.raises(BatchRejected, match=r"court 2026-01: delivery rejected.*the month as "
                                             r"landed before stands"):
-        land_source("court", MONTH, "r2", strict, chunk_rows=3)
+        land_source("court", MONTH, "r2", strict(settings), chunk_rows=3)
     assert month_tables(settings, "court", "findings") == before
     assert {r["load_id"] for rows in before.values() for r in rows} == {"r1"}
     assert len(before["staging"]) == first["accepted"]
-    assert versions == {t: tables.version(loc) for t, loc in (
-        ("bronze", catalog.bronze("court", "findings").at(settings)),
-        ("quarantine", catalog.QUARANTINE.at(settings)),
-        ("staging", catalog.staging("findings").at(settings)))}
+    assert versions == court_versions(settings)
