@@ -105,6 +105,9 @@ def main(argv=None) -> int:
                         help="the city's last month, the months before it bulk-loaded")
     parser.add_argument("--reuse", action="store_true",
                         help="--steady: keep a warehouse this bench loaded before")
+    parser.add_argument("--history-only", action="store_true",
+                        help="with --steady: load the history (not measured) and stop; then run "
+                             "with --reuse on a quiet box to measure the month alone")
     parser.add_argument("--driver-memory", help="default: sized from the machine")
     parser.add_argument("--shuffle-partitions", help="default: sized from the machine")
     args = parser.parse_args(argv)
@@ -153,6 +156,8 @@ def main(argv=None) -> int:
             marker.write_text(json.dumps({"months": city[:-1], **loaded}))
             print(f"history loaded: {loaded} ({figures['history']['seconds']} s, peak RSS "
                   f"{figures['history']['peak_rss_gib']} GiB)")
+        if args.history_only:
+            return 0
         print(f"steady state: month {months[0]}, the {len(city)}th of the city, "
               f"{len(city) - 1} months before it in bronze and silver")
     failed = 0

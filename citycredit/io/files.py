@@ -7,7 +7,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 from urllib.parse import unquote
 
 import pyarrow as pa
@@ -140,60 +140,40 @@ def _filter_columns(filter, schema: pa.Schema) -> set[str]:
     return {name for name in schema.names if name in text}
 
 
-def replace_files(data: pa.Table, path, partitions: list[Mapping[str, str]] = (),
-                  files: list[DataFile] = (), file_rows: int = FILE_ROWS) -> int:
+def replace_files(data: pa.Table | Iterable[pa.Table], path,
+                  partitions: list[Mapping[str, str]] = (), files: list[DataFile] = (),
+                  file_rows: int = FILE_ROWS) -> int:
     """One commit: every file of the listed partitions (each names every partition column) and
     the listed files are removed, and `data` is added — sorted by the catalogue key and cut into
     files of at most `file_rows` rows, so that each file holds a key range its statistics tell.
     Every other file is left untouched. A row of `data` outside the listed partitions and the
     partitions of the listed files is refused and the table stays as it was. Creates the table
-    when there is none. Returns the new version."""
-    partition_by = _layout(path, None, data.column_names)
+    when there is none. Returns the new version.
+
+    `data` may also be an iterable of tables (same columns), each sorted and written on its own
+    before the one commit: memory is bounded by the largest part, not the whole replacement
+    (an erasure rewriting a partition at a time)."""
+    parts = [data] if isinstance(data, pa.Table) else data
     key = list(path.table.key) if isinstance(path, Location) else []
-    if isinstance(path, Location):
-        data = data.cast(path.table.schema)
-    path = _path(path)
-    if any(set(p) != set(partition_by) for p in partitions):
-        raise TableError(f"{path}: a replaced partition must name every partition column "
-                         f"{partition_by}, got {[dict(p) for p in partitions]}")
-    replaced = {tuple(str(p[c]) for c in partition_by) for p in partitions}
-    allowed = replaced | {tuple(f.partition.get(c) for c in partition_by) for f in files}
-    if partition_by and data.num_rows:
-        present = data.group_by(partition_by).aggregate([]).to_pylist()
-        outside = [g for g in present if tuple(str(g[c]) for c in partition_by) not in allowed]
-        if outside:
-            raise TableError(f"{path}: rows outside the partitions being replaced: {outside[:3]}")
+    schema = path.table.schema if isinstance(path, Location) else None
+    location, path = path, _path(path)
     os.makedirs(path, exist_ok=True)
     written: list[tuple[str, pq.FileMetaData]] = []
+    partition_by: list[str] | None = None
     try:
-        if data.num_rows:
-            if key:
-                data = data.sort_by([(c, "ascending") for c in key])
-            ds.write_dataset(
-                data, path, format="parquet",
-                basename_template=f"part-{uuid.uuid4().hex}-{{i}}.parquet",
-                partitioning=ds.partitioning(pa.schema([data.schema.field(c) for c in partition_by]),
-                                             flavor="hive") if partition_by else None,
-                existing_data_behavior="overwrite_or_ignore", max_rows_per_file=file_rows,
-                max_rows_per_group=file_rows, preserve_order=True,
-                file_visitor=lambda f: written.append((f.path, f.metadata)))
-        actions: list = []
-        for file_path, meta in written:
-            values = _partition_values(os.path.dirname(os.path.relpath(file_path, path)))
-            actions.append(_add_action(path, file_path, values, meta))
-        table = DeltaTable(path) if exists(path) else None
-        if table is not None:
-            check_protocol(path, table)
-            if table.metadata().partition_columns != partition_by:
-                raise TableError(f"{path}: the table is partitioned by "
-                                 f"{table.metadata().partition_columns}, not {partition_by}")
-            now = int(time.time() * 1000)
-            named = {f.path for f in files}
-            actions += [RemoveAction(f.path, True, now, f.size, dict(f.partition))
-                        for f in _data_files(table)
-                        if f.path in named
-                        or tuple(f.partition.get(c) for c in partition_by) in replaced]
-        _commit_actions(path, table, data.schema, actions, partition_by)
+        for part in parts:
+            if schema is not None:
+                part = part.cast(schema)
+            schema = part.schema
+            if partition_by is None:
+                partition_by = _checked_layout(location, path, part.column_names, partitions,
+                                               files)
+            _write_sorted(part, path, partition_by, key, file_rows, partitions, files, written)
+        if schema is None:
+            raise TableError(f"{path}: nothing to replace with and no schema to create it by")
+        if partition_by is None:
+            partition_by = _checked_layout(location, path, schema.names, partitions, files)
+        return _commit_replacement(path, schema, written, partition_by, partitions, files)
     except BaseException:
         for file_path, _ in written:
             try:
@@ -201,6 +181,63 @@ def replace_files(data: pa.Table, path, partitions: list[Mapping[str, str]] = ()
             except OSError:
                 pass
         raise
+
+
+def _checked_layout(location, path: str, columns: list[str], partitions, files) -> list[str]:
+    partition_by = _layout(location, None, columns)
+    if any(set(p) != set(partition_by) for p in partitions):
+        raise TableError(f"{path}: a replaced partition must name every partition column "
+                         f"{partition_by}, got {[dict(p) for p in partitions]}")
+    return partition_by
+
+
+def _write_sorted(data: pa.Table, path: str, partition_by: list[str], key: list[str],
+                  file_rows: int, partitions, files, written: list) -> None:
+    """data sorted by `key`, written as files of at most `file_rows` rows (appended to
+    `written`: path, metadata) — refused when a row lies outside what is being replaced."""
+    replaced = {tuple(str(p[c]) for c in partition_by) for p in partitions}
+    allowed = replaced | {tuple(f.partition.get(c) for c in partition_by) for f in files}
+    if partition_by and data.num_rows:
+        present = data.group_by(partition_by).aggregate([]).to_pylist()
+        outside = [g for g in present if tuple(str(g[c]) for c in partition_by) not in allowed]
+        if outside:
+            raise TableError(f"{path}: rows outside the partitions being replaced: {outside[:3]}")
+    if not data.num_rows:
+        return
+    if key:
+        data = data.sort_by([(c, "ascending") for c in key])
+    ds.write_dataset(
+        data, path, format="parquet",
+        basename_template=f"part-{uuid.uuid4().hex}-{{i}}.parquet",
+        partitioning=ds.partitioning(pa.schema([data.schema.field(c) for c in partition_by]),
+                                     flavor="hive") if partition_by else None,
+        existing_data_behavior="overwrite_or_ignore", max_rows_per_file=file_rows,
+        max_rows_per_group=file_rows, preserve_order=True,
+        file_visitor=lambda f: written.append((f.path, f.metadata)))
+
+
+def _commit_replacement(path: str, schema: pa.Schema, written: list, partition_by: list[str],
+                        partitions, files) -> int:
+    """One commit adding the `written` files and removing the listed files and every file of
+    the replaced partitions. → the new version."""
+    replaced = {tuple(str(p[c]) for c in partition_by) for p in partitions}
+    actions: list = []
+    for file_path, meta in written:
+        values = _partition_values(os.path.dirname(os.path.relpath(file_path, path)))
+        actions.append(_add_action(path, file_path, values, meta))
+    table = DeltaTable(path) if exists(path) else None
+    if table is not None:
+        check_protocol(path, table)
+        if table.metadata().partition_columns != partition_by:
+            raise TableError(f"{path}: the table is partitioned by "
+                             f"{table.metadata().partition_columns}, not {partition_by}")
+        now = int(time.time() * 1000)
+        named = {f.path for f in files}
+        actions += [RemoveAction(f.path, True, now, f.size, dict(f.partition))
+                    for f in _data_files(table)
+                    if f.path in named
+                    or tuple(f.partition.get(c) for c in partition_by) in replaced]
+    _commit_actions(path, table, schema, actions, partition_by)
     if table is None:
         return version(path)
     table.update_incremental()

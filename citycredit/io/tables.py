@@ -295,10 +295,10 @@ def _remove_checksums_before(path: str, checkpoint: int) -> None:
                 pass
 
 
-def replace_files(data: pa.Table, path, partitions: list[Mapping[str, str]] = (),
+def replace_files(data, path, partitions: list[Mapping[str, str]] = (),
                   files: list[DataFile] = ()) -> int:
-    """One delta-rs commit removing the listed partitions' and files' rows and adding `data`
-    (citycredit.io.files.replace_files), sorted by the catalogue key in files of at most the
+    """One delta-rs commit removing the listed partitions' and files' rows and adding `data` (a
+    table, or an iterable of tables written one at a time: citycredit.io.files.replace_files), sorted by the catalogue key in files of at most the
     catalogue's `file_rows` rows (default FILE_ROWS). Returns the version."""
     file_rows = (getattr(path.table, "file_rows", None) if isinstance(path, Location)
                  else None) or FILE_ROWS     # the catalogue's file size (issue 20)

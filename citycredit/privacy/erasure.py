@@ -352,16 +352,31 @@ def _rewrite_key_range_files(location: Location, column: str, keys: set[str]) ->
 
     wanted = pa.array(sorted(keys), pa.string())
     candidates = [f for f in tables.data_files(location) if may_hold(f)]
-    rows = tables.read_files(location, candidates, with_file=True)     # read once
-    theirs = pc.is_in(rows[column], value_set=wanted)
-    holding = pc.unique(rows[tables.DATA_FILE].filter(theirs))
-    if not len(holding):
+    # First the key column alone, filtered in the scan: which files hold the persons. Then the
+    # files holding them, a partition at a time, rewritten without them in ONE commit: memory is
+    # a partition's touched files, not the table (187 persons touch every file of 35 months).
+    theirs_in: dict[str, int] = {}
+    for start in range(0, len(candidates), 256):
+        keys_read = tables.read_files(location, candidates[start:start + 256], columns=[column],
+                                      filter=pc.field(column).isin(wanted), with_file=True)
+        for path, count in zip(*pc.value_counts(keys_read[tables.DATA_FILE]).flatten()):
+            theirs_in[path.as_py()] = count.as_py()
+    if not theirs_in:
         return 0
-    in_touched = pc.is_in(rows[tables.DATA_FILE], value_set=holding)
-    kept = rows.filter(pc.and_(in_touched, pc.invert(theirs)))
-    touched = [f for f in candidates if f.path in set(holding.to_pylist())]
-    tables.replace_files(kept.select(location.table.columns), location, files=touched)
-    return pc.sum(pc.cast(theirs, pa.int64())).as_py()
+    touched = [f for f in candidates if f.path in theirs_in]
+    by_partition: dict[tuple, list] = {}
+    for f in touched:
+        by_partition.setdefault(tuple(sorted(f.partition.items(), key=lambda kv: kv[0])),
+                                []).append(f)
+
+    def kept_rows():
+        for files in by_partition.values():
+            rows = tables.read_files(location, files)
+            yield rows.filter(pc.invert(pc.is_in(rows[column], value_set=wanted))) \
+                .select(location.table.columns)
+
+    tables.replace_files(kept_rows(), location, files=touched)
+    return sum(theirs_in.values())
 
 
 def _order(location: Location) -> int:

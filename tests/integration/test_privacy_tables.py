@@ -231,6 +231,41 @@ def test_a_snapshot_in_key_range_files_loses_a_person_by_rewriting_one_file(tmp_
     assert not two & set(tables.read_arrow(location, columns=["subject_key"]).column(0).to_pylist())
 
 
+def test_persons_in_every_month_of_a_snapshot_are_erased_in_one_commit(tmp_path):
+    # the erasure rewrites the touched files a partition at a time (memory bounded by one
+    # month's files: at full scale 187 persons touch every file of 35 months) and still commits
+    # once: a reader sees every month with the persons or every month without them
+    from dataclasses import replace
+
+    from citycredit.privacy.erasure import _erase_rows
+
+    table = replace(catalog.SILVER_POPULATION, file_rows=100)
+    location = table.at(tmp_path)
+    keys = [subject_key(f"{i}", "k") for i in range(500)]
+    months = ["2026-01", "2026-02", "2026-03"]
+    for month in months:
+        rows = pa.Table.from_pylist([{"subject_key": k, "birth_date": dt.date(1980, 1, 1),
+                                      "sex": "F", "district": "d", "residency": "local",
+                                      "status": "active", "snapshot_month": month} for k in keys],
+                                    schema=table.schema)
+        tables.replace_files(rows, location, partitions=[{"snapshot_month": month}])
+    before = tables.version(location)
+    gone = {keys[7], keys[300]}
+    assert _erase_rows(location, gone, {}, {}) == {k: 3 for k in gone}
+    assert tables.version(location) == before + 1                       # one commit
+    left = tables.read_arrow(location, columns=["subject_key", "snapshot_month"])
+    assert left.num_rows == 3 * 498
+    assert not gone & set(left.column("subject_key").to_pylist())
+    assert sorted(set(left.column("snapshot_month").to_pylist())) == months
+    ranges = {}
+    for f in tables.data_files(location):
+        ranges.setdefault(f.partition["snapshot_month"], []).append(
+            (f.min["subject_key"], f.max["subject_key"]))
+    for month_ranges in ranges.values():                    # still disjoint key-range files
+        month_ranges.sort()
+        assert all(a[1] < b[0] for a, b in zip(month_ranges, month_ranges[1:]))
+
+
 def test_a_record_corrected_to_another_person_keeps_its_appeal(settings):
     # silver/findings keeps every version: a record whose correction moved it from P to Q is
     # found there as shared (erasure no longer scans gold's lines for this), so P's version goes
