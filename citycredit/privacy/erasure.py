@@ -351,7 +351,8 @@ def _rewrite_key_range_files(location: Location, column: str, keys: set[str]) ->
         return any(low <= key and key[:len(high)] <= high for key in keys)
 
     wanted = pa.array(sorted(keys), pa.string())
-    candidates = [f for f in tables.data_files(location) if may_hold(f)]
+    read = tables.snapshot(location)      # a concurrent change of these files refuses the commit
+    candidates = [f for f in read.files if may_hold(f)]
     rows = tables.read_files(location, candidates, with_file=True)     # read once
     theirs = pc.is_in(rows[column], value_set=wanted)
     holding = pc.unique(rows[tables.DATA_FILE].filter(theirs))
@@ -360,7 +361,8 @@ def _rewrite_key_range_files(location: Location, column: str, keys: set[str]) ->
     in_touched = pc.is_in(rows[tables.DATA_FILE], value_set=holding)
     kept = rows.filter(pc.and_(in_touched, pc.invert(theirs)))
     touched = [f for f in candidates if f.path in set(holding.to_pylist())]
-    tables.replace_files(kept.select(location.table.columns), location, files=touched)
+    tables.replace_files(kept.select(location.table.columns), location, files=touched,
+                         read_version=read.version)
     return pc.sum(pc.cast(theirs, pa.int64())).as_py()
 
 
