@@ -62,11 +62,16 @@ def find_delivery(landing: Path, source_id: str, month: str) -> Delivery | None:
 
     Raises DeliveryError if the folder holds something that is neither a data file nor one of
     the known control files (nothing in a delivery is silently ignored), or a bad manifest.
+    An erasure of the folder killed after its commit is completed first, so the files read and
+    their manifest agree (io.replace_together; one killed before it left the old files whole).
     """
+    from ..io.replace_together import finish_interrupted
+
     check_month(month)
     folder = Path(landing) / source_id / month
     if not folder.is_dir() or not (folder / READY_FILE).is_file():
         return None
+    finish_interrupted(folder, undo=False)
     files, ignored = [], []
     for entry in sorted(folder.iterdir(), key=lambda p: p.name):
         name = entry.name

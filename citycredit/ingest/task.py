@@ -11,6 +11,7 @@ import time
 from typing import TypedDict
 
 from ..config import Settings, load_settings
+from ..crash import crash_point
 from .bronze import bronze_rows, volume_drop, write_bronze
 from .contracts import raw_schema
 from .delivery import DeliveryError, DeliveryMissing, deliveries_of_month, find_delivery
@@ -242,6 +243,9 @@ def land_source(source_id: str, month: str, run_id: str,
         kept = bool(problems) and _in_bronze(settings, source_id, kind, month)
         if not kept:    # the month's partitions, each replaced in one commit, from the spools
             write_bronze(settings, bronze_spool.reader(), source_id, month, run_id, kind)
+            # killed here, bronze holds the new delivery and staging the old: the month's
+            # step failed, and its rerun lands the delivery again into all three
+            crash_point("land_source.bronze_written")
             write_quarantine(settings, quarantine_spool.reader(), source_id, month, run_id)
         if problems:
             raise BatchRejected(f"{source_id} {month}: delivery rejected, nothing reaches "

@@ -309,7 +309,9 @@ class DeliveryChecks:
     def finish(self) -> Verdict:
         """GX runs the batch-level suite on the delivery's `_quarantined` column: may the
         delivery proceed? (after every chunk went through split)."""
-        assert self._offset == self.n, "split every chunk of pass 1 before finish"
+        if self._offset != self.n:          # a real check: `assert` is gone under python -O
+            raise RuntimeError(f"{self.source_id} {self.month}: {self._offset} of {self.n} rows "
+                               "split before finish (split every chunk of pass 1 first)")
         batch_ok, batch_errors, batch_result = check_batch(
             self.bad, self.doc, self.params, self.min_bad_rows, self.max_bad, self.where,
             lambda: refusal_summary(self._landed_per_file, self._bad_per_file, self._reasons))
@@ -358,6 +360,9 @@ def validate_batch(raw: RawBatch, source_id: str, source_conf: dict, month: str,
     checks.run_row_checks()
     quarantined, accepted = checks.split(raw.data)
     verdict = checks.finish()
-    assert verdict.counts["landed"] == len(accepted) + len(quarantined), verdict.counts
+    if verdict.counts["landed"] != len(accepted) + len(quarantined):     # not `assert`: kept
+        raise RuntimeError(                                                 # under python -O
+            f"{source_id} {month}: {verdict.counts['landed']} rows landed but {len(accepted)} "
+            f"accepted + {len(quarantined)} quarantined: a row was lost or counted twice")
     return ValidationResult(accepted, quarantined, verdict.counts, verdict.gx_success,
                             verdict.gx_results, verdict.batch_errors)

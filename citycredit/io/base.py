@@ -20,6 +20,13 @@ class TableError(RuntimeError):
     """A write was refused or failed; the table is unchanged."""
 
 
+class ConcurrentWriteError(TableError):
+    """Another commit, made after the version a write read, removed a file the write replaces
+    or changed a partition it replaces (issue 24 item 3): committing would undo it (an erased
+    row could come back). Nothing was committed; rerunning the write reads the table again.
+    The message names the table and the versions, never a row."""
+
+
 def _path(ref) -> str:
     return ref.path if isinstance(ref, Location) else str(ref)
 

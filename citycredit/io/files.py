@@ -3,6 +3,7 @@ maintenance reads and replaces only the files that matter (silver's versions, th
 scans). Other code goes through citycredit.io.tables, never here."""
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -21,7 +22,8 @@ from deltalake.transaction import AddAction, RemoveAction, create_table_with_add
 
 from ..catalog import Location
 from .filesystem import native_filesystem
-from .base import TableError, _layout, _path, arrow_schema, check_protocol, exists, version
+from .base import (ConcurrentWriteError, TableError, _layout, _path, arrow_schema, check_protocol,
+                   exists, version)
 from .bridge import _add_action, _check_same_schema, _partition_values
 
 @dataclass(frozen=True)
@@ -36,11 +38,31 @@ class DataFile:
     max: dict[str, Any]
 
 
+#: Snapshot.version when there was no table: a later write checks every commit since (from 0)
+NO_TABLE = -1
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The current version of a table and its data files, read together: a write computed
+    from them passes `version` to replace_files(read_version=…), which refuses to commit over
+    a concurrent change of what it replaces."""
+
+    version: int                       # NO_TABLE when there is no table yet
+    files: list[DataFile]
+
+
+def snapshot(path) -> Snapshot:
+    """The current version and its data files (NO_TABLE and none when there is no table)."""
+    if not exists(path):
+        return Snapshot(NO_TABLE, [])
+    table = DeltaTable(_path(path))
+    return Snapshot(table.version(), _data_files(table))
+
+
 def data_files(path) -> list[DataFile]:
     """The current snapshot's data files (none when there is no table yet)."""
-    if not exists(path):
-        return []
-    return _data_files(DeltaTable(_path(path)))
+    return snapshot(path).files
 
 
 def _data_files(table: DeltaTable) -> list[DataFile]:
@@ -142,7 +164,7 @@ def _filter_columns(filter, schema: pa.Schema) -> set[str]:
 
 def replace_files(data: pa.Table | Iterable[pa.Table], path,
                   partitions: list[Mapping[str, str]] = (), files: list[DataFile] = (),
-                  file_rows: int = FILE_ROWS) -> int:
+                  file_rows: int = FILE_ROWS, read_version: int | None = None) -> int:
     """One commit: every file of the listed partitions (each names every partition column) and
     the listed files are removed, and `data` is added — sorted by the catalogue key and cut into
     files of at most `file_rows` rows, so that each file holds a key range its statistics tell.
@@ -152,7 +174,15 @@ def replace_files(data: pa.Table | Iterable[pa.Table], path,
 
     `data` may also be an iterable of tables (same columns), each sorted and written on its own
     before the one commit: memory is bounded by the largest part, not the whole replacement
-    (an erasure rewriting a partition at a time)."""
+    (an erasure rewriting a partition at a time).
+
+
+    `read_version`: the version `files` and `data` were computed from (Snapshot.version). When
+    the table has moved on since, the commits in between are read from the Delta log: if one
+    removed a listed file, or added or removed a file in a listed partition, the write raises
+    ConcurrentWriteError and commits nothing (a concurrent erasure is never undone); other
+    commits (another partition, a property) do not matter. None: no check (a writer that read
+    nothing of the table and replaces whole partitions under the warehouse lock)."""
     parts = [data] if isinstance(data, pa.Table) else data
     key = list(path.table.key) if isinstance(path, Location) else []
     schema = path.table.schema if isinstance(path, Location) else None
@@ -173,7 +203,8 @@ def replace_files(data: pa.Table | Iterable[pa.Table], path,
             raise TableError(f"{path}: nothing to replace with and no schema to create it by")
         if partition_by is None:
             partition_by = _checked_layout(location, path, schema.names, partitions, files)
-        return _commit_replacement(path, schema, written, partition_by, partitions, files)
+        return _commit_replacement(path, schema, written, partition_by, partitions, files,
+                                   read_version)
     except BaseException:
         for file_path, _ in written:
             try:
@@ -217,9 +248,10 @@ def _write_sorted(data: pa.Table, path: str, partition_by: list[str], key: list[
 
 
 def _commit_replacement(path: str, schema: pa.Schema, written: list, partition_by: list[str],
-                        partitions, files) -> int:
+                        partitions, files, read_version: int | None = None) -> int:
     """One commit adding the `written` files and removing the listed files and every file of
-    the replaced partitions. → the new version."""
+    the replaced partitions (refused when a commit since `read_version` conflicts: see
+    replace_files). → the new version."""
     replaced = {tuple(str(p[c]) for c in partition_by) for p in partitions}
     actions: list = []
     for file_path, meta in written:
@@ -231,8 +263,11 @@ def _commit_replacement(path: str, schema: pa.Schema, written: list, partition_b
         if table.metadata().partition_columns != partition_by:
             raise TableError(f"{path}: the table is partitioned by "
                              f"{table.metadata().partition_columns}, not {partition_by}")
-        now = int(time.time() * 1000)
         named = {f.path for f in files}
+        if read_version is not None:
+            _check_unchanged_since(path, table.version(), read_version,
+                                   {unquote(p) for p in named}, replaced, partition_by)
+        now = int(time.time() * 1000)
         actions += [RemoveAction(f.path, True, now, f.size, dict(f.partition))
                     for f in _data_files(table)
                     if f.path in named
@@ -242,6 +277,47 @@ def _commit_replacement(path: str, schema: pa.Schema, written: list, partition_b
         return version(path)
     table.update_incremental()
     return table.version()
+
+
+def _check_unchanged_since(path: str, latest: int, read_version: int, removing: set[str],
+                           replaced: set[tuple], partition_by: list[str]) -> None:
+    """Raise ConcurrentWriteError when a commit after `read_version` (up to `latest`) removed
+    one of the files being removed (`removing`, unquoted paths) or added or removed a file in
+    a partition being replaced (`replaced`: partition-value tuples in `partition_by` order).
+    The commits are read from the Delta log's JSON files; one that is gone (history purged by
+    an erasure) cannot be told harmless, so it counts as a conflict."""
+    for number in range(read_version + 1, latest + 1):
+        entry = os.path.join(path, "_delta_log", f"{number:020d}.json")
+        try:
+            with open(entry, encoding="utf-8") as log:
+                actions = [json.loads(line) for line in log if line.strip()]
+        except FileNotFoundError:
+            raise ConcurrentWriteError(
+                f"{path}: the table moved on from version {read_version} (read) to {latest}, "
+                f"and the log of version {number} is gone (history purged, e.g. by an "
+                "erasure); nothing was committed: rerun to read the table again") from None
+        operation = next((a["commitInfo"].get("operation") for a in actions
+                          if "commitInfo" in a), None) or "a commit"
+        for action in actions:
+            kind = "add" if "add" in action else "remove" if "remove" in action else None
+            if kind is None:
+                continue
+            file_path = unquote(action[kind]["path"])
+            values = action[kind].get("partitionValues")
+            if values is None:
+                values = _partition_values(os.path.dirname(file_path))
+            what = None
+            if kind == "remove" and file_path in removing:
+                what = "removed a file this write replaces"
+            elif partition_by and tuple(values.get(c) for c in partition_by) in replaced:
+                partition = {c: values.get(c) for c in partition_by}
+                what = (f"{'added' if kind == 'add' else 'removed'} a file in a partition this "
+                        f"write replaces ({partition})")
+            if what:
+                raise ConcurrentWriteError(
+                    f"{path}: version {number} ({operation}), committed after version "
+                    f"{read_version} this write read, {what}; nothing was committed (the "
+                    f"table stays at version {latest}): rerun to read the table again")
 
 
 def _commit_actions(path, table: DeltaTable | None, schema: pa.Schema, actions: list,

@@ -20,6 +20,12 @@ citycredit.io.spark.DELTA_TABLE_PROPERTIES, and every write here first refuses (
 table that has gained another feature (`check_protocol`) rather than write or rewrite it.
 Two writer processes on one table need the warehouse lock (citycredit.io.lock): on a local file
 system delta-spark's commit is atomic only inside its own JVM.
+Concurrent commits (issue 24 item 3, docs/operating.md "Crashes and concurrent writers"):
+`replace_files` is told the version its input was read at and refuses (ConcurrentWriteError)
+when a commit since removed a file it replaces or touched a partition it replaces; delta-rs'
+DELETE and partition writes (`delete_where`, `write_arrow`) and delta-spark's `replaceWhere`
+read and commit in one transaction, whose own conflict check refuses a concurrent delete or
+rewrite of what they replace.
 """
 from __future__ import annotations
 
@@ -36,12 +42,14 @@ from pyspark.sql import DataFrame, SparkSession
 from ..catalog import Location
 from . import bridge
 from . import files as _files
-from .base import (SHARED_READER_FEATURES, SHARED_WRITER_FEATURES, TableError,  # noqa: F401
+from .base import (SHARED_READER_FEATURES, SHARED_WRITER_FEATURES,  # noqa: F401
+                   ConcurrentWriteError, TableError,
                    _filters, _layout, _path, arrow_schema, check_protocol, exists,
                    partition_columns, partitions, version)
 from .bridge import (STAGING_PREFIX, _arrow_schema_of, _check_same_schema,  # noqa: F401
                      remove_leftover_folders, remove_staging_leftovers)
-from .files import DATA_FILE, DataFile, data_files, read_files, scan_batches  # noqa: F401
+from .files import (DATA_FILE, NO_TABLE, DataFile, Snapshot, data_files,  # noqa: F401
+                    read_files, scan_batches, snapshot)
 from .filesystem import native_filesystem
 from .spark import has_delta_spark
 
@@ -296,13 +304,17 @@ def _remove_checksums_before(path: str, checkpoint: int) -> None:
 
 
 def replace_files(data, path, partitions: list[Mapping[str, str]] = (),
-                  files: list[DataFile] = ()) -> int:
+                  files: list[DataFile] = (), read_version: int | None = None) -> int:
     """One delta-rs commit removing the listed partitions' and files' rows and adding `data` (a
     table, or an iterable of tables written one at a time: citycredit.io.files.replace_files), sorted by the catalogue key in files of at most the
-    catalogue's `file_rows` rows (default FILE_ROWS). Returns the version."""
+    catalogue's `file_rows` rows (default FILE_ROWS). Returns the version. With `read_version`
+    (the Snapshot.version `files` and `data` come from) a commit made since that removed a
+    listed file or touched a listed partition refuses the write: ConcurrentWriteError, nothing
+    committed."""
     file_rows = (getattr(path.table, "file_rows", None) if isinstance(path, Location)
                  else None) or FILE_ROWS     # the catalogue's file size (issue 20)
-    return _files.replace_files(data, path, partitions, files, file_rows=file_rows)
+    return _files.replace_files(data, path, partitions, files, file_rows=file_rows,
+                                read_version=read_version)
 
 
 # ---------------------------------------------------------------------------------------------

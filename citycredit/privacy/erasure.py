@@ -351,7 +351,8 @@ def _rewrite_key_range_files(location: Location, column: str, keys: set[str]) ->
         return any(low <= key and key[:len(high)] <= high for key in keys)
 
     wanted = pa.array(sorted(keys), pa.string())
-    candidates = [f for f in tables.data_files(location) if may_hold(f)]
+    read = tables.snapshot(location)      # a concurrent change of these files refuses the commit
+    candidates = [f for f in read.files if may_hold(f)]
     # First the key column alone, filtered in the scan: which files hold the persons. Then the
     # files holding them, a partition at a time, rewritten without them in ONE commit: memory is
     # a partition's touched files, not the table (187 persons touch every file of 35 months).
@@ -375,7 +376,7 @@ def _rewrite_key_range_files(location: Location, column: str, keys: set[str]) ->
             yield rows.filter(pc.invert(pc.is_in(rows[column], value_set=wanted))) \
                 .select(location.table.columns)
 
-    tables.replace_files(kept_rows(), location, files=touched)
+    tables.replace_files(kept_rows(), location, files=touched, read_version=read.version)
     return sum(theirs_in.values())
 
 

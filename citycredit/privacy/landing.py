@@ -10,8 +10,10 @@ delivery files that still hold an erased person's rows:
 * manifest.json: `row_count` lowered by the rows removed, counted by the reader itself
   (citycredit.ingest.read), so a re-landing of the month still reconciles.
 
-A file is replaced atomically (written beside it as a dotfile, which a delivery ignores, then
-renamed over it). A row is the person's when its text holds one of their identity numbers
+A folder's rewritten files and its manifest are replaced together (io.replace_together: staged
+in a dot folder a delivery ignores, committed by a journal, then renamed): a process killed at
+any moment leaves the delivery as it was or, once the next erasure or landing of the month has
+looked at it, as erased — never files without their manifest. A row is the person's when its text holds one of their identity numbers
 (an `x` check character matches too), or when it is about one of their findings
 (appeals: `source_id` + `record_id`).
 """
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import shutil
 from collections import Counter
@@ -31,6 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..ingest.delivery import DATA_SUFFIXES, MANIFEST_FILE, Delivery, DeliveryError
+from ..io.replace_together import Replacement
 from ..months import is_month
 
 __all__ = ["Targets", "FileErased", "erase_from_landing", "erase_from_delivery",
@@ -237,18 +239,9 @@ def _count_rows(folder: Path, name: str, source_id: str, month: str, conf: dict)
     return batch.landed
 
 
-def _replace_file(path: Path, write) -> None:
-    temporary = path.with_name(f".{path.name}.erasing")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-
-
 def _erase_file(folder: Path, name: str, source_id: str, month: str, conf: dict,
-                targets: Targets) -> FileErased | None:
+                targets: Targets, replacement: Replacement) -> FileErased | None:
+    """The file without the targets' rows, staged in `replacement` (None: none of theirs)."""
     path = folder / name
     suffix = path.suffix.lower()
     encoding = (conf.get("encoding") or "utf-8") if suffix == ".csv" else "utf-8"
@@ -263,8 +256,8 @@ def _erase_file(folder: Path, name: str, source_id: str, month: str, conf: dict,
         # a text file's rows as landing counts them (blank lines, quoted line breaks) are
         # what its manifest counted: read before and after
         before = _count_rows(folder, name, source_id, month, conf)
-        _replace_file(path, lambda tmp: tmp.write_bytes(new))
-        after = _count_rows(folder, name, source_id, month, conf)
+        replacement.path(name).write_bytes(new)
+        after = _count_rows(replacement.stage, name, source_id, month, conf)
         removed = (before - after) if before is not None and after is not None \
             else sum(owners.values())
     else:
@@ -276,11 +269,13 @@ def _erase_file(folder: Path, name: str, source_id: str, month: str, conf: dict,
             return None
         # a Parquet row is a landed row: the rows filtered out are the rows removed
         removed = sum(owners.values())
-        _replace_file(path, lambda tmp: pq.write_table(kept, tmp))
+        pq.write_table(kept, replacement.path(name))
     return FileErased(source_id, month, name, removed, owners)
 
 
-def _adjust_manifest(folder: Path, removed: int) -> tuple[int, int] | None:
+def _adjust_manifest(folder: Path, removed: int,
+                     replacement: Replacement) -> tuple[int, int] | None:
+    """The manifest's row_count lowered by `removed`, staged in `replacement`."""
     path = folder / MANIFEST_FILE
     if not removed or not path.is_file():
         return None
@@ -290,7 +285,7 @@ def _adjust_manifest(folder: Path, removed: int) -> tuple[int, int] | None:
     except (ValueError, KeyError, TypeError, OSError):
         return None          # an unreadable manifest is refused at landing anyway
     manifest["row_count"] = max(0, before - removed)
-    _replace_file(path, lambda tmp: tmp.write_text(json.dumps(manifest), encoding="utf-8"))
+    replacement.path(MANIFEST_FILE).write_text(json.dumps(manifest), encoding="utf-8")
     return before, manifest["row_count"]
 
 
@@ -316,16 +311,20 @@ def erase_from_landing(landing: Path, sources: dict[str, dict], targets: Targets
 def erase_from_delivery(folder: Path, source_id: str, conf: dict, targets: Targets
                         ) -> list[FileErased]:
     """Rewrite one delivery folder's data files without the targets' rows; adjust its
-    manifest. Returns the files rewritten."""
+    manifest; files and manifest replaced together (module docstring). An earlier erasure of
+    the folder that was killed is completed or undone first. Returns the files rewritten."""
     erased, removed = [], 0
-    for entry in sorted(folder.iterdir()):
-        if entry.is_file() and not entry.name.startswith((".", "_")) \
-                and entry.name.lower().endswith(DATA_SUFFIXES):
-            result = _erase_file(folder, entry.name, source_id, folder.name, conf, targets)
-            if result is not None:
-                erased.append(result)
-                removed += result.rows_removed
-    manifest = _adjust_manifest(folder, removed)
+    with Replacement(folder) as replacement:
+        for entry in sorted(folder.iterdir()):
+            if entry.is_file() and not entry.name.startswith((".", "_")) \
+                    and entry.name.lower().endswith(DATA_SUFFIXES):
+                result = _erase_file(folder, entry.name, source_id, folder.name, conf, targets,
+                                     replacement)
+                if result is not None:
+                    erased.append(result)
+                    removed += result.rows_removed
+        manifest = _adjust_manifest(folder, removed, replacement)   # renamed last
+        replacement.commit()
     for result in erased:
         result.manifest = manifest
     return erased

@@ -57,6 +57,8 @@ def build_silver(month: str, run_id: str, landed: list[dict],
         out["rewritten"]["consents"] = {"files": merged.files_rewritten,
                                         "rows": merged.rows_rewritten}
     if landed_sources["population"]:
+        population = catalog.SILVER_POPULATION.at(settings)
+        read_version = tables.snapshot(population).version    # before staging is read
         snapshot = tables.read_arrow(catalog.staging("population").at(settings),
                                      where={"month": month})
         snapshot = snapshot.rename_columns(
@@ -64,8 +66,8 @@ def build_silver(month: str, run_id: str, landed: list[dict],
         # sorted by subject_key in files of key ranges: an erasure rewrites the one file of a
         # snapshot that holds the person, not the month's whole snapshot (issue 20)
         tables.replace_files(snapshot.select(catalog.SILVER_POPULATION.columns),
-                             catalog.SILVER_POPULATION.at(settings),
-                             partitions=[{"snapshot_month": month}])
+                             population, partitions=[{"snapshot_month": month}],
+                             read_version=read_version)
         out["tables"]["population"] = snapshot.num_rows
     if landed_sources["optouts"]:
         optouts = tables.read_arrow(catalog.staging("optouts").at(settings), where={"month": month})

@@ -77,14 +77,18 @@ def merge_month(location: Location, delivered: pa.Table, month: str,
     of the same month there is replaced (a re-delivery), and the delivered versions, with the
     versions around them, get their known_until (= the delivery month of the next version of
     their key). The result equals recomputing known_until over all versions from scratch.
-    Raises tables.TableError if the table's layout differs from the catalogue's.
+    Raises tables.TableError if the table's layout differs from the catalogue's, and
+    tables.ConcurrentWriteError (nothing committed) when a commit made after the files were
+    read removed one of those it rewrites or touched the month's partitions (an erasure's
+    delete: its rows must not come back); rerunning the merge reads the table again.
     """
     table = location.table
     key = [c for c in table.key if c != "known_from"]
     month_parts = [{**scope, "known_from": month} for scope in scopes]
     delivered = delivered.append_column("known_until", pa.nulls(delivered.num_rows, pa.string()))
     delivered = delivered.select(table.columns).cast(table.schema)
-    files = tables.data_files(location)
+    read = tables.snapshot(location)       # the commit refuses a concurrent change of it
+    files = read.files
     in_month = [f for f in files if any(_within(f, p) for p in month_parts)]
     in_scope = [f for f in files if f not in in_month and any(_within(f, s) for s in scopes)]
     scope_columns = sorted({c for s in scopes for c in s})
@@ -113,7 +117,8 @@ def merge_month(location: Location, delivered: pa.Table, month: str,
     rows = _set_known_until(rows, changed.select([*key, "known_from", "new_until"]), key)
     tables.replace_files(pa.concat_tables([rows.select(table.columns).cast(table.schema),
                                            delivered]),
-                         location, partitions=month_parts, files=rewritten_files)
+                         location, partitions=month_parts, files=rewritten_files,
+                         read_version=read.version)
     earlier = found.filter(pc.less(found["known_from"], month)).select(key)
     return MonthMerge(versions=delivered.num_rows, earlier=earlier.group_by(key).aggregate([]),
                       files_rewritten=len(rewritten_files), rows_rewritten=rows.num_rows,

@@ -171,3 +171,50 @@ def test_a_rejected_redelivery_leaves_the_month_as_it_was_landed(settings):
     assert {r["load_id"] for rows in before.values() for r in rows} == {"r1"}
     assert len(before["staging"]) == first["accepted"]
     assert versions == court_versions(settings)
+
+
+REDELIVER = """import dataclasses, sys
+from pathlib import Path
+from citycredit.config import load_settings
+from citycredit.ingest.task import land_source
+settings = load_settings(Path(sys.argv[1]), env="local")
+settings = dataclasses.replace(settings, validation={**settings.validation, "max_bad_share": 1.0})
+land_source("court", sys.argv[2], "r2", settings, chunk_rows=3)
+"""
+
+
+def test_a_redelivery_killed_after_bronze_is_landed_whole_by_the_rerun(settings, tmp_path):
+    """Killed (a marked crash point, as SIGKILL would) after bronze took the re-delivery and
+    before quarantine and staging did: the month's step failed, and its rerun lands the
+    delivery into all three, nothing of the first landing left beside it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from citycredit.crash import CRASH_VARIABLE
+
+    findings(settings.landing)
+    land_source("court", MONTH, "r1", lenient(settings), chunk_rows=3)
+    folder = settings.landing / "court" / MONTH
+    header, rest = (folder / "court.csv").read_text(encoding="utf-8").split("\n", 1)
+    (folder / "court.csv").write_text(                                    # one more finding
+        f"{header}\nT10,{idn()},张三,DEBT_PERFORMED,,,2026-01-07,,active,\n{rest}",
+        encoding="utf-8")
+    project = Path(__file__).resolve().parents[2]
+    script = tmp_path / "redeliver.py"      # a file, not -c: pyspark.sql.connect, imported by
+    script.write_text(REDELIVER)            # GX, exits a process whose __main__ has no file
+    killed = subprocess.run(
+        [sys.executable, str(script), str(project / "conf"), MONTH], cwd=tmp_path,
+        env={**os.environ, CRASH_VARIABLE: "land_source.bronze_written",
+             "PYTHONPATH": str(project)}, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == 137, killed.stderr[-2000:]
+    month = month_tables(settings, "court", "findings")
+    assert {r["load_id"] for r in month["bronze"]} == {"r2"}               # the window
+    assert {r["load_id"] for r in month["staging"]} == {"r1"}
+    again = land_source("court", MONTH, "r3", lenient(settings), chunk_rows=3)
+    month = month_tables(settings, "court", "findings")
+    assert {r["load_id"] for rows in month.values() for r in rows} == {"r3"}
+    assert (len(month["bronze"]), len(month["staging"]), len(month["quarantine"])) == \
+        (again["landed"], again["accepted"], again["quarantined"]) == (10, 7, 3)
+    assert "T10" in {r["record_id"] for r in month["staging"]}
