@@ -24,6 +24,7 @@ from deltalake import DeltaTable
 from . import catalog
 from .config import Settings, load_settings
 from .io.filesystem import native_filesystem
+from .publish.published import RUN_TABLES, published_mask, published_runs
 from .rules import Scheme, load_schemes
 
 #: personal-data kinds left out of a read unless named in `columns`
@@ -72,7 +73,10 @@ def read_table(name: str, where: Mapping[str, object] | None = None,
     """A table of the catalogue as a pandas DataFrame.
 
     where: column → value (or a list of values: any of them), e.g. {"scheme": "haibei",
-    "score_month": ["2026-09", "2026-10"]}; partition columns prune files. columns: the columns
+    "score_month": ["2026-09", "2026-10"]}; partition columns prune files. gold.scores and
+    gold.score_lines give the PUBLISHED run's rows of each month (a refused or unpublished
+    run's rows are not the month's results: citycredit.publish.published) unless `where` names
+    a run_id. columns: the columns
     wanted (default all but identity numbers and raw delivered text). Decimals become float64,
     dates datetime64. A table not written yet reads as an empty frame with the catalogue's
     columns. Raises UnknownTable for a name the catalogue does not have."""
@@ -83,7 +87,9 @@ def read_table(name: str, where: Mapping[str, object] | None = None,
     where = dict(where or {})
     location = entry.at(settings)
     others = [c for c in where if c not in entry.partitions]
+    per_run = entry in RUN_TABLES and "run_id" not in where
     read = columns + [c for c in others if c not in columns]
+    read += [c for c in ("scheme", "score_month", "run_id") if per_run and c not in read]
     if not (Path(location.path) / "_delta_log").is_dir():
         data = entry.schema.empty_table().select(read)
     else:
@@ -93,6 +99,8 @@ def read_table(name: str, where: Mapping[str, object] | None = None,
     for column in others:     # other columns filtered after the read (Parquet string views)
         values = pa.array(_values(where[column]), pa.string())
         data = data.filter(pc.is_in(data.column(column).cast(pa.string()), value_set=values))
+    if per_run:               # the month's results: the published run's rows only
+        data = data.filter(published_mask(data, published_runs(settings)))
     data = data.select(columns)
     decimal = [i for i, f in enumerate(data.schema) if pa.types.is_decimal(f.type)]
     for i in decimal:
@@ -111,17 +119,21 @@ def schemes(settings: Settings) -> dict[str, Scheme]:
 
 
 def scored_months(settings: Settings, scheme_id: str) -> list[str]:
-    """The months gold/scores holds for a scheme, in order."""
+    """The months published for a scheme (gold/scores holds their published run's rows), in
+    order."""
     location = catalog.SCORES.at(settings)
     if not (Path(location.path) / "_delta_log").is_dir():
         return []
-    return sorted({p["score_month"] for p in DeltaTable(location.path).partitions()
-                   if p["scheme"] == scheme_id})
+    held = {p["score_month"] for p in DeltaTable(location.path).partitions()
+            if p["scheme"] == scheme_id}
+    return sorted(month for scheme, month in published_runs(settings)
+                  if scheme == scheme_id and month in held)
 
 
 def latest_month(settings: Settings, scheme_id: str) -> str:
-    """The latest month scored for a scheme; LookupError when none was."""
+    """The latest month published for a scheme; LookupError when none was."""
     months = scored_months(settings, scheme_id)
     if not months:
-        raise LookupError(f"gold/scores holds no month of {scheme_id} in {settings.warehouse}")
+        raise LookupError(f"gold/scores holds no published month of {scheme_id} in "
+                          f"{settings.warehouse}")
     return months[-1]

@@ -196,9 +196,13 @@ SCORES = Table(
             ("points_positive", POINTS), ("points_negative", POINTS),
             ("dimension_points", pa.map_(_S, POINTS)), ("finding_count", _I32),
             ("rules_version", _S), ("run_id", _S), ("computed_at", TIMESTAMP)),
-    partitions=("scheme", "score_month"), key=("scheme", "score_month", "subject_key"),
+    # by run too: a run writes only its own rows, and readers take the published run's
+    # (citycredit.publish.published); other runs' rows go once a run of the month is published
+    partitions=("scheme", "score_month", "run_id"),
+    key=("scheme", "score_month", "run_id", "subject_key"),
     personal={"subject_key": SUBJECT_KEY},
-    description="one row per scheme, month and scored adult (restricted)")
+    description="one row per scheme, month, scoring run and scored adult (restricted); the "
+                "month's results are the rows of the run gold/published_scores names")
 
 SCORE_LINES = Table(
     "gold", "score_lines",
@@ -208,21 +212,23 @@ SCORE_LINES = Table(
             ("dimension", _S), ("last_valid_day", _D), ("finding_points", POINTS),
             ("points", POINTS), ("status", _S), ("deduplicated_by", _S), ("repaired_on", _D),
             ("rules_version", _S), ("run_id", _S)),
-    partitions=("scheme", "score_month"),
-    key=("scheme", "score_month", "subject_key", "line_type", "source_id", "record_id",
-         "rule_id", "dimension"),
+    partitions=("scheme", "score_month", "run_id"),
+    key=("scheme", "score_month", "run_id", "subject_key", "line_type", "source_id",
+         "record_id", "rule_id", "dimension"),
     personal={"subject_key": SUBJECT_KEY},
     description="why each score is what it is and why it changed: the findings in force or "
                 "changed since the previous month, tier, growth, subject-rule (that apply) "
-                "and cap rows")
+                "and cap rows, per scoring run (readers take the published run's)")
 
 PUBLISHED_SCORES = Table(
     "gold", "published_scores",
     _schema(("subject_key", _S), ("scheme", _S), ("score_month", _S), ("score", _I32),
-            ("grade", _S), ("grade_label", _S), ("published_at", TIMESTAMP)),
+            ("grade", _S), ("grade_label", _S), ("published_at", TIMESTAMP), ("run_id", _S)),
     partitions=("scheme", "score_month"), key=("scheme", "score_month", "subject_key"),
     personal={"subject_key": SUBJECT_KEY},
-    description="the portals' query table: score and grade only")
+    description="the portals' query table: score and grade only, and the scoring run they "
+                "come from (its gold/scores and gold/score_lines rows are the month's); all "
+                "schemes of a month are published in one commit")
 
 SILVER_CONSENTS = Table(
     "silver", "consents",

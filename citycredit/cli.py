@@ -83,6 +83,9 @@ def run(month, schemes, accept_drift, rescore_with_current_rules):
             click.echo(getattr(exc, "summary", ""))
             click.echo(f"NOT PUBLISHED: {exc}", err=True)
             sys.exit(1)
+        except (RuleFileError, ConfigError) as exc:  # a scheme or setting (or rules changed
+            click.echo(f"NOT STARTED: {exc}", err=True)   # since publication): before anything
+            sys.exit(2)                                   # runs
         except pipeline.REFUSALS as exc:
             click.echo(getattr(exc, "summary", ""))
             click.echo(f"STOPPED: {exc}", err=True)
@@ -90,9 +93,6 @@ def run(month, schemes, accept_drift, rescore_with_current_rules):
         except pipeline.WarehouseBusy as exc:
             click.echo(f"NOT STARTED: {exc}", err=True)
             sys.exit(_BUSY)
-        except (RuleFileError, ConfigError) as exc:  # a scheme or setting: before anything runs
-            click.echo(f"NOT STARTED: {exc}", err=True)
-            sys.exit(2)
     click.echo(outcome["summary"])
 
 

@@ -35,7 +35,7 @@ from .months import score_month_of_run as resolve_month
 from .privacy.task import erase
 from .publish.task import PublishRefused, publish, report
 from .rules import UnknownSchemeError
-from .scoring.rules_in_force import rules_for_month
+from .scoring.rules_in_force import RulesChangedSincePublication, rules_for_month
 from .scoring.task import score
 from .silver.task import build_silver
 
@@ -45,7 +45,11 @@ __all__ = ["STEPS", "Step", "REFUSALS", "SourceSkipped", "run_month", "run_step"
 
 #: a refusal gives the same answer on every try (missing or unreadable delivery, rejected batch,
 #: refused publication): the DAG fails such a task at once instead of retrying it
-REFUSALS = (DeliveryMissing, DeliveryError, BatchRejected, PublishRefused)
+#: a month the warehouse refuses (not an error to retry): the DAG fails the task without retries,
+#: the run report records why. RulesChangedSincePublication: re-scoring a published month under
+#: other rules than it was published with (scoring.rules_in_force), until asked for explicitly
+REFUSALS = (DeliveryMissing, DeliveryError, BatchRejected, PublishRefused,
+            RulesChangedSincePublication)
 
 
 class SourceSkipped(Exception):

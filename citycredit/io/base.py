@@ -75,8 +75,33 @@ def partitions(path) -> list[dict[str, str]]:
     return DeltaTable(_path(path)).partitions() if exists(path) else []
 
 
+def _values(value) -> list[str] | None:
+    """The values of a `where`/`replace` entry given as a list (any of them), else None."""
+    return [str(v) for v in value] if isinstance(value, (list, tuple, set, frozenset)) else None
+
+
 def _filters(where: Mapping[str, str] | None):
-    return [(k, "=", str(v)) for k, v in where.items()] if where else None
+    """delta-rs partition filters of `where`: column → value, or a list of values (any)."""
+    if not where:
+        return None
+    return [(k, "in", _values(v)) if _values(v) is not None else (k, "=", str(v))
+            for k, v in where.items()]
+
+
+def _matches(where: Mapping[str, str], values: Mapping[str, str | None]) -> bool:
+    """Do a file's partition `values` lie inside `where` (a value, or a list of values)?"""
+    return all(values.get(k) in (_values(v) if _values(v) is not None else [str(v)])
+               for k, v in where.items())
+
+
+def _predicate(where: Mapping[str, str], quote: str = "") -> str:
+    """`where` as a SQL predicate (`k = 'v'`, `k IN ('a', 'b')`), names quoted with `quote`."""
+    def literal(value) -> str:
+        return "'" + str(value).replace("'", "''") + "'"
+    return " AND ".join(
+        f"{quote}{k}{quote} IN ({', '.join(literal(x) for x in _values(v))})"
+        if _values(v) is not None else f"{quote}{k}{quote} = {literal(v)}"
+        for k, v in where.items())
 
 
 def check_protocol(path, table: DeltaTable | None = None) -> None:

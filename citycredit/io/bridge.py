@@ -29,7 +29,7 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from .base import TableError, _filters, _path, exists, version
+from .base import TableError, _filters, _matches, _path, _values, exists, version
 
 STAGING_PREFIX = "_staging-"
 
@@ -68,14 +68,15 @@ def write_parquet(df: DataFrame, path: str, mode: str, partition_by: list[str],
     staging = os.path.join(path, f"{STAGING_PREFIX}{uuid.uuid4().hex}")
     moved: list[str] = []
     try:
-        if replace and partition_by and set(replace) == set(partition_by):
+        if replace and partition_by and set(replace) == set(partition_by) \
+                and not any(_values(v) is not None for v in replace.values()):
             _write_one_partition(df, staging, path, partition_by, replace)
         else:
             df.write.mode("error").partitionBy(*partition_by).parquet(staging)
         actions = []
         for rel_dir, name in _staged_files(staging):
             values = _partition_values(rel_dir)
-            if replace and any(values.get(k) != str(v) for k, v in replace.items()):
+            if replace and not _matches(replace, values):
                 raise TableError(f"{path}: rows outside the partition being replaced "
                                  f"({dict(replace)}): found {values}")
             target_dir = os.path.join(path, rel_dir)

@@ -44,8 +44,8 @@ from . import bridge
 from . import files as _files
 from .base import (SHARED_READER_FEATURES, SHARED_WRITER_FEATURES,  # noqa: F401
                    ConcurrentWriteError, TableError,
-                   _filters, _layout, _path, arrow_schema, check_protocol, exists,
-                   partition_columns, partitions, version)
+                   _filters, _layout, _path, _predicate, _values, arrow_schema,
+                   check_protocol, exists, partition_columns, partitions, version)
 from .bridge import (STAGING_PREFIX, _arrow_schema_of, _check_same_schema,  # noqa: F401
                      remove_leftover_folders, remove_staging_leftovers)
 from .files import (DATA_FILE, NO_TABLE, DataFile, Snapshot, data_files,  # noqa: F401
@@ -73,7 +73,8 @@ def read(spark: SparkSession, path, where: Mapping[str, str] | None = None,
         reader = reader.option("versionAsOf", as_of_version)
     df = reader.load(path)
     for key, value in (where or {}).items():
-        df = df.where(df[key] == str(value))
+        values = _values(value)
+        df = df.where(df[key].isin(values) if values is not None else df[key] == str(value))
     return df
 
 
@@ -83,7 +84,9 @@ def write(df: DataFrame, path, mode: str = "append",
     """Write `df` as one Delta commit and return the new version.
 
     mode 'append' adds rows; 'overwrite' replaces the whole table, or — with `replace`, e.g.
-    {'scheme': 'haibei', 'score_month': '2026-01'} — exactly that partition, atomically. Rows of
+    {'scheme': 'haibei', 'score_month': '2026-01'} — exactly that partition, atomically (a list
+    value replaces any of its values' partitions: {'score_month': M, 'scheme': [a, b]}, one
+    commit). Rows of
     `df` outside `replace`, data whose schema differs from the table's (append, replace), and a
     table with Delta features both engines do not write are refused with TableError; the table
     then stays as it was.
@@ -108,8 +111,7 @@ def write(df: DataFrame, path, mode: str = "append",
                              f"{list(table.metadata().partition_columns)}, not {partition_by}")
     writer = df.write.format("delta").mode(mode).partitionBy(*partition_by)
     if replace:
-        writer = writer.option("replaceWhere", " AND ".join(
-            f"`{k}` = {sql_literal(str(v))}" for k, v in replace.items()))
+        writer = writer.option("replaceWhere", _predicate(replace, quote="`"))
     elif mode == "overwrite":
         writer = writer.option("overwriteSchema", "true")     # as the bridge's overwrite did
     started = time.time()
@@ -173,7 +175,7 @@ def write_arrow(data: pa.Table | pa.RecordBatchReader, path, mode: str = "append
         data = (data.cast(schema) if isinstance(data, pa.Table) else
                 pa.RecordBatchReader.from_batches(schema, (b.cast(schema) for b in data)))
     path = _path(path)
-    predicate = " AND ".join(f"{k} = '{v}'" for k, v in replace.items()) if replace else None
+    predicate = _predicate(replace) if replace else None
     if replace and mode != "overwrite":
         raise TableError(f"{path}: a partition replace is an overwrite")
     if exists(path):

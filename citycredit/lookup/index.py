@@ -5,8 +5,10 @@ A *generation* of the index is three tables built from one version of each sourc
 
   lk<N>_scores    gold/published_scores: per scheme, its latest published month — subject_key,
                   scheme, score_month, score, grade, grade_label (key: subject_key, scheme)
-  lk<N>_lines     gold/score_lines of those (scheme, month)s, for the person's own report: the
-                  finding lines counted, deduplicated, expired or masked, and the tier / cap rows
+  lk<N>_lines     gold/score_lines of those (scheme, month)s, of the run published (never a
+                  refused or unpublished run's: publish.published), for the person's own report:
+                  the finding lines counted, deduplicated, expired or masked, and the tier / cap
+                  rows
   lk<N>_consents  silver/consents, the current version of every consent
 
 plus `lk_generations` (the Delta versions and months each generation was built from) and
@@ -43,6 +45,7 @@ from deltalake import DeltaTable
 from .. import catalog
 from ..config import Settings, load_settings
 from ..io import tables
+from ..publish.published import published_runs
 from .consents import Consent
 from .store import DriverStatement, checkpoint, index_url, make_engine, writer_lock
 
@@ -257,10 +260,13 @@ def _files_digest(paths) -> str:
     return hashlib.sha256("\n".join(sorted(paths)).encode("utf-8")).hexdigest()
 
 
-def fingerprints(settings: Settings, versions: dict, months: dict) -> dict[str, str]:
+def fingerprints(settings: Settings, versions: dict, months: dict,
+                 runs: dict | None = None) -> dict[str, str]:
     """part → digest of the Delta data files (paths: immutable, so the same files are the same
     rows) a generation reads for it at `versions`: per scheme its latest month's partition of
-    gold/published_scores and of gold/score_lines, and silver/consents whole."""
+    gold/published_scores and the published run's partition of gold/score_lines (`runs`:
+    publish.published.published_runs at the published version), and silver/consents whole."""
+    runs = published_runs(settings, versions["published"]) if runs is None else runs
     out: dict[str, str] = {}
     for part, name, key in (("scores", "published", SOURCES["published"]),
                             ("lines", "lines", SOURCES["lines"])):
@@ -268,10 +274,15 @@ def fingerprints(settings: Settings, versions: dict, months: dict) -> dict[str, 
             continue
         actions = pa.table(DeltaTable(key.at(settings).path,
                                       version=versions[name]).get_add_actions(flatten=True))
+        run_ids = (actions.column("partition.run_id").to_pylist()
+                   if part == "lines" and "partition.run_id" in actions.column_names
+                   else [None] * actions.num_rows)
         columns = actions.select(["path", "partition.scheme", "partition.score_month"]).to_pydict()
         by_part: dict[tuple, list] = {}
-        for path, scheme, month in zip(columns["path"], columns["partition.scheme"],
-                                       columns["partition.score_month"]):
+        for path, scheme, month, run_id in zip(columns["path"], columns["partition.scheme"],
+                                               columns["partition.score_month"], run_ids):
+            if part == "lines" and runs.get((scheme, month)) not in (None, run_id):
+                continue                          # another run's lines: never shown
             by_part.setdefault((scheme, month), []).append(path)
         for scheme, month in months.items():
             out[f"{part}:{scheme}"] = _files_digest([month, *by_part.get((scheme, month), [])])
@@ -283,8 +294,9 @@ def fingerprints(settings: Settings, versions: dict, months: dict) -> dict[str, 
 
 
 def _load_part(connection, settings: Settings, versions: dict, months: dict, part: str,
-               table: sa.Table) -> int:
-    """One part's rows from its Delta table (at the generation's version) into `table`."""
+               table: sa.Table, runs: dict | None = None) -> int:
+    """One part's rows from its Delta table (at the generation's version) into `table`; the
+    lines of the published run only (`runs`: as fingerprints takes them)."""
     kind, _, scheme = part.partition(":")
     if kind == "consents":
         return _insert(connection, table, _batches(
@@ -295,6 +307,9 @@ def _load_part(connection, settings: Settings, versions: dict, months: dict, par
         return _insert(connection, table, _batches(
             catalog.PUBLISHED_SCORES.at(settings), versions["published"],
             list(table.columns.keys()), where))
+    runs = published_runs(settings, versions["published"]) if runs is None else runs
+    if runs.get((scheme, months[scheme])) is not None:
+        where = where & (pc.field("run_id") == runs[(scheme, months[scheme])])
     wanted = where & (pc.field("status").isin(REPORT_STATUSES)
                       | pc.field("line_type").isin(ADJUSTMENT_LINES))
     names = [c for c in table.columns.keys() if c != "seq"]
@@ -336,7 +351,8 @@ def build_index(settings: Settings | None = None, force: bool = False,
                 return current
             generation = (connection.scalar(sa.select(sa.func.max(GENERATIONS.c.id))) or 0) + 1
             months = latest_months(settings, versions["published"])
-            prints = fingerprints(settings, versions, months)
+            runs = published_runs(settings, versions["published"])
+            prints = fingerprints(settings, versions, months, runs)
             before = {}
             if current is not None and current.tables and not force:
                 before = {r.part: r for r in connection.execute(
@@ -353,7 +369,8 @@ def build_index(settings: Settings | None = None, force: bool = False,
                     name = _part_table_name(generation, part)
                     table = _part_table(kind, name)
                     table.create(connection)
-                    rows = _load_part(connection, settings, versions, months, part, table)
+                    rows = _load_part(connection, settings, versions, months, part, table,
+                                      runs)
                     _part_index(kind, table).create(connection)
                 counts[kind] += rows
                 parts.append({"generation": generation, "part": part, "table_name": name,

@@ -91,12 +91,16 @@ def require_month(settings: Settings, month: str) -> None:
 
 def gold_scores(spark: SparkSession, settings: Settings, scheme: str, month: str
                 ) -> DataFrame | None:
-    """gold/scores of (scheme, month) as the monthly run wrote them, or None when absent."""
+    """gold/scores of (scheme, month) as the monthly run published them (the published run's
+    rows: publish.published), or None when the month is not published for the scheme."""
+    from ..publish.published import published_where
+
     location = catalog.SCORES.at(settings)
-    partition = {"scheme": scheme, "score_month": month}
-    if partition not in tables.partitions(location):
+    where = published_where(settings, scheme, month) if tables.exists(location) else None
+    if where is None or not any(all(p.get(k) == v for k, v in where.items())
+                                for p in tables.partitions(location)):
         return None
-    return tables.read(spark, location, where=partition)
+    return tables.read(spark, location, where=where)
 
 
 def silver(spark: SparkSession, settings: Settings, table: catalog.Table,

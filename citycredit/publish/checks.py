@@ -29,6 +29,12 @@ def previous_publication(settings: Settings, scheme: str, month: str) -> tuple[s
     return months[-1], dict(Counter(grades))
 
 
+def run_rows(scored: dict, month: str) -> dict:
+    """The `where` of one scheme's rows of the scoring run `scored` (scoring.task.Scored) in
+    gold/scores and gold/score_lines: exactly what that run wrote, no other run's rows."""
+    return {"scheme": scored["scheme"], "score_month": month, "run_id": scored["run_id"]}
+
+
 def grade_shares(counts: dict[str, int]) -> dict[str, float]:
     total = sum(counts.values()) or 1
     return {g: n / total for g, n in counts.items()}
@@ -62,24 +68,25 @@ def publication_checks(spark: SparkSession, settings: Settings, scored: dict, mo
     `scored` is the score step's result for the scheme (scoring.task.Scored): what the job
     recorded while writing gold (adults given, score rows, checksums of subject keys and of
     points per subject on scores and explanation lines, the grade counts). The checks compare
-    those, and make one cheap pass over gold/scores (row count and key checksum: gold still
-    holds what the job wrote). Only when a figure disagrees are the month's inputs and the
+    those, and make one cheap pass over the run's own rows of gold/scores (row count and key
+    checksum: gold still holds what the job wrote). Only when a figure disagrees are the month's inputs and the
     explanation lines read again, to say exactly what is wrong."""
     from ..scoring.job import key_weight
 
     scheme = scored["scheme"]
-    where = {"scheme": scheme, "score_month": month}
+    where = run_rows(scored, month)
     scores = tables.read(spark, catalog.SCORES.at(settings), where=where)
     gold = scores.agg(F.count(F.lit(1)).alias("rows"), F.sum(key_weight()).alias("keys")).first()
     if (gold.rows, gold.keys or 0) != (scored["subjects"], scored["subject_keys"]):
-        return [f"{scheme}: gold/scores of {month} holds {gold.rows} rows, not the "
-                f"{scored['subjects']} the score step wrote (scored again since?): rerun the month"]
+        return [f"{scheme}: gold/scores of {month} holds {gold.rows} rows of run "
+                f"{where['run_id']}, not the {scored['subjects']} the score step wrote: rerun "
+                "the month"]
     problems = []
     if not (scored["subjects"] == scored["adults"] == scored["adults_distinct"]
             and scored["subject_keys"] == scored["adult_keys"]):
         problems += _subject_problems(spark, settings, scheme, month, scores)
     if scored["points_scored"] != scored["points_explained"]:
-        problems += _explanation_problems(spark, settings, scheme, month, scores)
+        problems += _explanation_problems(spark, settings, where, scores)
     previous, before = previous_publication(settings, scheme, month)
     if previous:
         bound = settings.publish["max_grade_share_change"]
@@ -112,10 +119,11 @@ def _subject_problems(spark: SparkSession, settings: Settings, scheme: str, mont
     return problems or [f"{scheme}: the scored subjects differ from the month's adults"]
 
 
-def _explanation_problems(spark: SparkSession, settings: Settings, scheme: str, month: str,
+def _explanation_problems(spark: SparkSession, settings: Settings, where: dict,
                           scores) -> list[str]:
-    """How many subjects' explanation lines miss their score (the refusal's path)."""
-    where = {"scheme": scheme, "score_month": month}
+    """How many subjects' explanation lines of the run (`where`: run_rows) miss their score
+    (the refusal's path)."""
+    scheme = where["scheme"]
     lines = tables.read(spark, catalog.SCORE_LINES.at(settings), where=where) \
         .groupBy("subject_key").agg(F.sum("points").alias("explained"))
     unexplained = (scores.join(lines, "subject_key", "left")

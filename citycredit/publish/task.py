@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from functools import reduce
 from typing import TypedDict
 
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from .. import catalog
 from ..config import Settings, load_settings
 from ..io import tables
+from ..crash import crash_point
 from ..io.spark import get_spark
-from .checks import publication_checks
+from .checks import publication_checks, run_rows
+from .published import drop_other_runs, keep_gold_layout
 from .report import write_report
 
 
@@ -32,12 +36,18 @@ class Published(TypedDict):
 
 def publish(month: str, run_id: str, scored: list[dict], accept_drift: bool = False,
             settings: Settings | None = None) -> Published:
-    """Checks first; only when all pass does gold/published_scores get the month (one atomic
-    partition replace per scheme). A refusal raises PublishRefused and leaves the previous
-    publication as it was (pipeline.run_step records it in run_report)."""
+    """Checks first, on exactly the scoring run's rows (each Scored names its run_id; default
+    `run_id`); only when all pass are those rows promoted to gold/published_scores: every
+    scheme of the month in ONE commit (a replace of score_month = month over the schemes
+    scored), carrying the run_id. Then, in a later commit, the month's rows of other runs of
+    those schemes leave gold/scores and gold/score_lines (a crash before leaves rows no reader
+    takes: citycredit.publish.published). A refusal raises PublishRefused and leaves the
+    previous publication as it was (pipeline.run_step records it in run_report)."""
     settings = settings or load_settings()
     started = time.perf_counter()
     spark = get_spark(settings)
+    scored = [{**result, "run_id": result.get("run_id") or run_id} for result in scored]
+    keep_gold_layout(spark, settings)
     problems = []
     for result in scored:
         problems += publication_checks(spark, settings, result, month, accept_drift)
@@ -45,15 +55,19 @@ def publish(month: str, run_id: str, scored: list[dict], accept_drift: bool = Fa
         raise PublishRefused(f"month {month} not published (the previous publication stays): "
                              + "; ".join(problems), problems)
     published_at = dt.datetime.now(dt.timezone.utc)
-    rows = {}
-    for result in scored:
-        where = {"scheme": result["scheme"], "score_month": month}
-        scores = tables.read(spark, catalog.SCORES.at(settings), where=where)
-        stamp = F.lit(published_at).cast("timestamp").alias("published_at")
+    stamp = F.lit(published_at).cast("timestamp").alias("published_at")
+    crash_point("publish.checked")
+    parts = [tables.read(spark, catalog.SCORES.at(settings), where=run_rows(result, month))
+             for result in scored]
+    rows = {result["scheme"]: result["subjects"] for result in scored}
+    if parts:
+        scores = reduce(DataFrame.unionByName, parts)
         out = scores.select(*[stamp if c == "published_at" else F.col(c)
                               for c in catalog.PUBLISHED_SCORES.columns])
-        tables.write(out, catalog.PUBLISHED_SCORES.at(settings), mode="overwrite", replace=where)
-        rows[result["scheme"]] = result["subjects"]
+        tables.write(out, catalog.PUBLISHED_SCORES.at(settings), mode="overwrite",
+                     replace={"score_month": month, "scheme": sorted(rows)})
+        crash_point("publish.promoted")
+        drop_other_runs(settings, month, {r["scheme"]: r["run_id"] for r in scored})
     return {"month": month, "published": rows, "published_at": published_at.isoformat(),
             "seconds": round(time.perf_counter() - started, 2)}
 

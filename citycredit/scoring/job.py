@@ -1,5 +1,6 @@
 """The scoring job's edges: silver as known at the month in, gold out (atomic partition
-replace per scheme and month). `jobs/score.py` (spark-submit), the month's score step
+replace per scheme, month and run: a run's rows stay unseen until publication promotes them,
+citycredit.publish.published). `jobs/score.py` (spark-submit), the month's score step
 (scoring.task.score) and the policy tools (policy.job.ScoredTogether) all score through
 `MonthScan`: the month's findings are read once, repartitioned by subject_key and persisted, and
 every scheme is evaluated inside that partitioning (no second scan or shuffle of the findings).
@@ -23,6 +24,7 @@ from pyspark.sql import functions as F
 from .. import catalog
 from ..config import Settings
 from ..io import tables
+from ..publish.published import keep_gold_layout
 from ..rules import Scheme, load_catalogue
 from ..silver.adults import scored_subjects
 from ..silver.versions import as_known_at
@@ -255,15 +257,18 @@ def _observed_lines(lines: DataFrame) -> tuple[DataFrame, Observation]:
 def run_scoring(spark: SparkSession, settings: Settings, schemes: Scheme | Iterable[Scheme],
                 month: str, run_id: str | None = None, inputs: MonthInputs | None = None,
                 progress=None) -> list[ScoringResult]:
-    """Score `schemes` for one month from one scan (MonthScan) and replace each scheme's gold
-    partitions (scores, score_lines: one atomic commit per table and scheme). Returns one
-    ScoringResult per scheme, in the order given."""
+    """Score `schemes` for one month from one scan (MonthScan) and write each scheme's gold
+    rows under this run's own partition (scheme, score_month, run_id of gold/scores and
+    gold/score_lines: one atomic commit per table and scheme). Readers do not see them until
+    publication promotes the run (citycredit.publish.published); a run_id scored again
+    replaces only its own rows. Returns one ScoringResult per scheme, in the order given."""
     schemes = [schemes] if isinstance(schemes, Scheme) else list(schemes)
     run_id = run_id or uuid.uuid4().hex[:12]
     say = progress or (lambda stage, detail="": None)
     computed_at = dt.datetime.now(dt.timezone.utc)
     results = []
     started = time.perf_counter()
+    keep_gold_layout(spark, settings)
     with MonthScan(spark, settings, month, schemes, inputs, progress=say) as scan:
         adults = scan.adults()
         shared = time.perf_counter() - started          # the scan's time, split among schemes
@@ -273,7 +278,7 @@ def run_scoring(spark: SparkSession, settings: Settings, schemes: Scheme | Itera
             scored = scan.score(scheme, run_id, computed_at)
             scores, score_stats = _observed_scores(scored.scores, scheme)
             lines, line_stats = _observed_lines(scored.lines)
-            partition = {"scheme": scheme.scheme, "score_month": month}
+            partition = {"scheme": scheme.scheme, "score_month": month, "run_id": run_id}
             try:
                 tables.write(lines, catalog.SCORE_LINES.at(settings), mode="overwrite",
                              replace=partition)

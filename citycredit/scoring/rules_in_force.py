@@ -12,7 +12,7 @@ in force now is refused with :class:`RulesChangedSincePublication` — unless
 
 The rules_version a month was published with is read from the run report (report/run_report:
 the latest run whose publish row lists the scheme, and that run's scheme row), or, for a
-publication the run report does not record, from gold/scores of the month.
+publication the run report does not record, from the published run's rows of gold/scores.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import json
 from .. import catalog
 from ..config import Settings
 from ..io import tables
+from ..publish.published import published_runs, published_where
 from ..rules import RuleFileError, Scheme, schemes_in_force
 
 
@@ -40,8 +41,12 @@ def published_rules_versions(settings: Settings, month: str, names: list[str]) -
                  if p["score_month"] == month and p["scheme"] in names}
     versions = _reported_versions(settings, month, published)
     gold = catalog.SCORES.at(settings)
+    runs = published_runs(settings)
     for name in sorted(published - set(versions) if tables.exists(gold) else ()):
-        kept = tables.read_arrow(gold, where={"scheme": name, "score_month": month},
+        where = published_where(settings, name, month, runs)
+        if where is None:
+            continue
+        kept = tables.read_arrow(gold, where=where,
                                  columns=["rules_version"]).column("rules_version").unique()
         if len(kept) == 1:
             versions[name] = kept[0].as_py()

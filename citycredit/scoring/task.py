@@ -15,6 +15,7 @@ from .rules_in_force import not_in_force_reason, rules_for_month
 class Scored(TypedDict):
     scheme: str
     month: str
+    run_id: str                    # the scoring run: its gold rows are what publication checks
     subjects: int                  # scores written
     lines: int                     # explanation lines written
     rules_version: str
@@ -48,7 +49,7 @@ def score(month: str, run_id: str, settings: Settings | None = None,
     spark = get_spark(settings)
     results = run_scoring(spark, settings, list(loaded.values()), month, run_id,
                           progress=progress)
-    return [{"scheme": r.scheme, "month": month, "subjects": r.subjects, "lines": r.lines,
+    return [{"scheme": r.scheme, "month": month, "run_id": r.run_id, "subjects": r.subjects, "lines": r.lines,
              "rules_version": loaded[r.scheme].rules_version, "grades": r.grades,
              "unmatched": r.unmatched, "seconds": r.seconds, "adults": r.adults,
              "adults_distinct": r.adults_distinct, "adult_keys": r.adult_keys,

@@ -38,9 +38,11 @@ def subject_keys(id_numbers: list[str], key: str) -> list[str]:
 
 
 def publish_scores(warehouse, keys: list[str], scheme: Scheme, month: str, seed: int = 0,
-                   scores: list[int] | None = None) -> None:
+                   scores: list[int] | None = None, run_id: str | None = None) -> None:
     """gold/published_scores (scheme, month) for these subject keys: the given scores, else
-    scores drawn around the scheme's base; grades and labels from the scheme."""
+    scores drawn around the scheme's base; grades and labels from the scheme. run_id: the
+    scoring run whose gold rows they are (None: any run's, as a publication made before runs
+    were recorded — citycredit.publish.published)."""
     rng = np.random.default_rng([seed, len(keys)])
     base = int(scheme.base_score)
     values = np.asarray(scores if scores is not None else
@@ -55,6 +57,7 @@ def publish_scores(warehouse, keys: list[str], scheme: Scheme, month: str, seed:
         "grade": pa.array([g.grade for g in grades], pa.string()),
         "grade_label": pa.array([g.label for g in grades], pa.string()),
         "published_at": pa.array([now] * len(keys), catalog.TIMESTAMP),
+        "run_id": pa.array([run_id] * len(keys), pa.string()),
     })
     tables.write_arrow(data, catalog.PUBLISHED_SCORES.at(warehouse), mode="overwrite",
                        replace={"scheme": scheme.scheme, "score_month": month})

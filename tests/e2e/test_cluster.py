@@ -140,11 +140,13 @@ def submit(master: str, py_files: Path, script: Path, *args, env: dict) -> str:
     return done.stdout
 
 
-def gold(settings) -> dict[str, list]:
-    """gold/scores and gold/score_lines of the month, all columns but run_id and computed_at."""
+def gold(settings, run_id: str) -> dict[str, list]:
+    """gold/scores and gold/score_lines of the month's run `run_id`, all columns but run_id and
+    computed_at."""
     out = {}
     for table in (catalog.SCORES, catalog.SCORE_LINES):
-        rows = tables.read_arrow(table.at(settings), where={"score_month": MONTH})
+        rows = tables.read_arrow(table.at(settings), where={"score_month": MONTH,
+                                                            "run_id": run_id})
         rows = rows.drop([c for c in ("run_id", "computed_at") if c in rows.column_names])
         out[table.name] = sorted(map(repr, rows.to_pylist()))
     return out
@@ -160,7 +162,7 @@ def test_scoring_submitted_to_a_standalone_cluster_writes_the_embedded_runs_gold
     settings = load_settings(PROJECT / "conf", env="local", environ=environ)
     embedded = pipeline.run_month(MONTH, settings=settings)
     assert embedded["published"]
-    want = gold(settings)
+    want = gold(settings, embedded["run_id"])
     assert len(want["scores"]) > 400 and len(want["score_lines"]) > len(want["scores"])
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITYCREDIT_")}
@@ -175,11 +177,12 @@ def test_scoring_submitted_to_a_standalone_cluster_writes_the_embedded_runs_gold
         printed = submit(master, py_files, PROJECT / "jobs" / "score.py", "--month", MONTH,
                          "--run-id", "on-cluster", env=env)
         seen = submit(master, py_files, probe, env=env)
-    # the month's gold now comes from the cluster run, and it is the embedded run's
-    assert gold(settings) == want
+    # the cluster run wrote its own gold rows (beside the published run's, unseen until a
+    # publication promotes them), and they are the embedded run's
+    assert gold(settings, "on-cluster") == want
     runs = {r["run_id"] for r in tables.read_arrow(catalog.SCORES.at(settings),
                                                    where={"score_month": MONTH}).to_pylist()}
-    assert runs == {"on-cluster"}
+    assert runs == {embedded["run_id"], "on-cluster"}
     # …written by delta-spark on the cluster, not by the bridge
     for table in (catalog.SCORES, catalog.SCORE_LINES):
         last = DeltaTable(table.at(settings).path).history(1)[0]

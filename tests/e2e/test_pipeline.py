@@ -247,7 +247,7 @@ def test_publication_checks_the_figures_the_scoring_job_recorded(own):
     scored = pipeline.score("2026-03", "figures", settings, schemes=["haibei", "huzhou"])
     assert [s["scheme"] for s in scored] == ["haibei", "huzhou"]
     for s in scored:
-        where = {"scheme": s["scheme"], "score_month": "2026-03"}
+        where = {"scheme": s["scheme"], "score_month": "2026-03", "run_id": "figures"}
         gold = tables.read_arrow(catalog.SCORES.at(settings), where=where)
         lines = tables.read_arrow(catalog.SCORE_LINES.at(settings), where=where, columns=["run_id"])
         assert s["subjects"] == s["adults"] == s["adults_distinct"] == gold.num_rows > 2500
@@ -275,8 +275,8 @@ def test_publication_checks_the_figures_the_scoring_job_recorded(own):
                                                  haibei["points_explained"] + 1}],
                          accept_drift=True, settings=settings)
     with pytest.raises(pipeline.PublishRefused,
-                       match=r"haibei: gold/scores of 2026-03 holds \d+ rows, not the \d+ the "
-                             r"score step wrote"):
+                       match=r"haibei: gold/scores of 2026-03 holds \d+ rows of run figures, "
+                             r"not the \d+ the score step wrote"):
         pipeline.publish("2026-03", "figures", [{**haibei, "subjects": haibei["subjects"] - 1}],
                          accept_drift=True, settings=settings)
     assert tables.version(catalog.PUBLISHED_SCORES.at(settings)) == version

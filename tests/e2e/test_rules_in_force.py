@@ -14,8 +14,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from citycredit import catalog, pipeline
+from citycredit.cli import cli as citycredit_cli
 from citycredit.config import load_settings
 from citycredit.io import tables
 from citycredit.rules import adopt
@@ -73,10 +75,11 @@ def city(tmp_path_factory, spark):
     shutil.copy(PROJECT / "rules" / "catalogue.yaml", rules)
     shutil.copy(PROJECT / "rules" / "haibei.yaml", rules)
     (rules / "dazixiang.yaml").write_text(revised("dazixiang", "2026.1", "2026-03"), "utf-8")
-    settings = load_settings(PROJECT / "conf", env="local", environ={
-        "CITYCREDIT_LANDING": str(root / "landing"),
-        "CITYCREDIT_WAREHOUSE": str(root / "warehouse"), "CITYCREDIT_RULES": str(rules)})
-    return {"settings": settings, "rules": rules}
+    environ = {"CITYCREDIT_LANDING": str(root / "landing"),
+               "CITYCREDIT_WAREHOUSE": str(root / "warehouse"), "CITYCREDIT_RULES": str(rules)}
+    settings = load_settings(PROJECT / "conf", env="local", environ=environ)
+    return {"settings": settings, "rules": rules, "environ": {**environ,
+                                                              "CITYCREDIT_ENV": "local"}}
 
 
 def test_rules_in_force_month_by_month(city):
@@ -126,6 +129,19 @@ def test_rules_in_force_month_by_month(city):
                              rf"needs --rescore-with-current-rules"):
         run(settings, "2026-03")
     assert tables.version(catalog.RUN_REPORT.at(settings)) == report_version   # nothing ran
+    # `citycredit run` says so and ends 2 (NOT STARTED), and the DAG's steps treat it as a
+    # refusal of the month (failed without retries, recorded in the run report)
+    ended = CliRunner().invoke(citycredit_cli, ["run", "--month", "2026-03", "--accept-drift",
+                                          "--schemes", ",".join(SCHEMES)],
+                               env=city["environ"], catch_exceptions=False)
+    assert ended.exit_code == 2, ended.output
+    assert "NOT STARTED: haibei 2026-03 was published under rules" in ended.stderr
+    assert "--rescore-with-current-rules" in ended.stderr
+    assert tables.version(catalog.RUN_REPORT.at(settings)) == report_version
+    with pytest.raises(pipeline.REFUSALS):
+        pipeline.run_step(pipeline.STEP_BY_NAME["score"], "2026-03", "dag-run", settings, {},
+                          None, {"schemes": ["haibei"]})
+    assert tables.version(catalog.RUN_REPORT.at(settings)) == report_version + 1  # recorded
     with pytest.raises(RulesChangedSincePublication):
         pipeline.score("2026-03", "unasked", settings, schemes=["haibei"])
     assert published(settings, "2026-03", "haibei") == first_march

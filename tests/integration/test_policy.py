@@ -300,9 +300,10 @@ def test_a_draft_never_touches_gold_published_or_the_run_report(world, draft_pat
     # the monthly run's own tables exist: gold for M, a publication, a run report
     adopted = load_schemes(world.rules, ["haibei"])["haibei"]
     run_scoring(spark, world, adopted, M, "monthly-run")
-    gold = tables.read(spark, catalog.SCORES.at(world), where={"scheme": "haibei", "score_month": M})
+    gold = tables.read(spark, catalog.SCORES.at(world),
+                       where={"scheme": "haibei", "score_month": M, "run_id": "monthly-run"})
     published = gold.select("subject_key", "scheme", "score_month", "score", "grade",
-                            "grade_label", F.current_timestamp().alias("published_at"))
+                            "grade_label", F.current_timestamp().alias("published_at"), "run_id")
     tables.write(published, catalog.PUBLISHED_SCORES.at(world), mode="overwrite",
                  replace={"scheme": "haibei", "score_month": M})
     tables.write_arrow(pa.table({"run_id": ["monthly-run"], "score_month": [M],

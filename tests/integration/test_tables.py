@@ -139,3 +139,31 @@ def test_arrow_writes_replace_a_partition_too(tmp_path):
                        replace={"score_month": "2026-01"})
     assert tables.read_arrow(path, where={"score_month": "2026-01"}).num_rows == 1
     assert tables.read_arrow(path).num_rows == 3
+
+
+def test_a_replace_of_several_partitions_is_one_commit_on_both_engines(spark, tmp_path):
+    """{'score_month': M, 'scheme': [a, b]}: those partitions replaced in one commit, the others
+    kept; rows outside them refused — by delta-spark (replaceWhere … IN) and by the bridge."""
+    replace = {"score_month": "2026-01", "scheme": ["haibei", "huzhou"]}
+    for engine in ("session", "bridge"):
+        path = str(tmp_path / engine)
+        write(spark, path, rows("haibei", "2026-01", 5) + rows("huzhou", "2026-01", 2)
+              + rows("bailu", "2026-01", 3) + rows("haibei", "2026-02", 4))
+
+        def replace_with(data):
+            df = spark.createDataFrame(data, SCHEMA)
+            if engine == "bridge":
+                return tables.bridge.write_parquet(df, path, "overwrite",
+                                                   ["scheme", "score_month"], replace)
+            return tables.write(df, path, mode="overwrite",
+                                partition_by=["scheme", "score_month"], replace=replace)
+        assert replace_with(rows("haibei", "2026-01", 2, score=500)
+                            + rows("huzhou", "2026-01", 1, score=500)) == 1
+        assert counts(spark, path) == {("haibei", "2026-01"): 2, ("huzhou", "2026-01"): 1,
+                                       ("bailu", "2026-01"): 3, ("haibei", "2026-02"): 4}, engine
+        both = tables.read(spark, path, where={"scheme": ["haibei", "huzhou"],
+                                               "score_month": "2026-01"})
+        assert sorted(r.score for r in both.collect()) == [500, 500, 501], engine
+        with pytest.raises(tables.TableError, match="outside the partition"):
+            replace_with(rows("bailu", "2026-01", 1))
+        assert DeltaTable(path).version() == 1 and counts(spark, path)[("bailu", "2026-01")] == 3

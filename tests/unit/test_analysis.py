@@ -11,20 +11,34 @@ from citycredit import analysis, catalog
 from citycredit.io import tables
 
 
-def scores(rows):
-    now = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+
+
+def scores(rows, run_id="r"):
     return pa.Table.from_pylist([
         {"subject_key": k, "scheme": s, "score_month": m, "score": v, "grade": g,
          "grade_label": "良好", "base_score": Decimal("1000"), "points_positive": Decimal("0.5"),
          "points_negative": Decimal("0"), "dimension_points": [], "finding_count": 0,
-         "rules_version": "1", "run_id": "r", "computed_at": now}
+         "rules_version": "1", "run_id": run_id, "computed_at": NOW}
         for k, s, m, v, g in rows], schema=catalog.SCORES.schema)
+
+
+def publish(data: pa.Table, settings) -> None:
+    """gold/published_scores as a publication of these gold rows (their run) would write."""
+    rows = data.select([c for c in catalog.PUBLISHED_SCORES.columns if c != "published_at"])
+    rows = rows.add_column(6, "published_at", pa.array([NOW] * len(rows), catalog.TIMESTAMP))
+    tables.write_arrow(rows, catalog.PUBLISHED_SCORES.at(settings), mode="overwrite")
 
 
 def test_read_table_by_name_filters_partitions_and_other_columns(settings):
     data = scores([("a", "haibei", "2026-09", 1000, "A"), ("b", "haibei", "2026-10", 990, "B"),
                    ("c", "haibei", "2026-10", 1100, "AA"), ("a", "bailu", "2026-10", 600, "A")])
     tables.write_arrow(data, catalog.SCORES.at(settings), mode="overwrite")
+    publish(data, settings)
+    # a later run of 2026-10 (and of 2026-11) whose publication was refused: not the month's
+    refused = scores([("b", "haibei", "2026-10", 1, "D"), ("c", "haibei", "2026-11", 2, "D")],
+                     run_id="refused")
+    tables.write_arrow(refused, catalog.SCORES.at(settings), mode="append")
     frame = analysis.read_table("gold.scores", where={"scheme": "haibei",
                                                       "score_month": ["2026-10"]},
                                 columns=["subject_key", "score", "points_positive"],
@@ -35,6 +49,10 @@ def test_read_table_by_name_filters_partitions_and_other_columns(settings):
     one = analysis.read_table("gold/scores", where={"subject_key": "c", "scheme": "haibei"},
                               settings=settings)
     assert one.grade.tolist() == ["AA"]
+    assert sorted(analysis.read_table("gold.scores", where={"scheme": "haibei"},
+                                      settings=settings).score) == [990, 1000, 1100]
+    named = analysis.read_table("gold.scores", where={"run_id": "refused"}, settings=settings)
+    assert sorted(named.score) == [1, 2]
     assert analysis.scored_months(settings, "haibei") == ["2026-09", "2026-10"]
     assert analysis.latest_month(settings, "haibei") == "2026-10"
 

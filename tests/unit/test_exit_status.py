@@ -75,6 +75,11 @@ def test_the_notebooks_reader_reads_without_a_python_filesystem(settings, no_pyt
         for k in ("a", "b")], schema=catalog.SCORES.schema)
     tables.write_arrow(rows, catalog.SCORES.at(settings), mode="overwrite")
     DeltaTable(catalog.SCORES.at(settings).path).create_checkpoint()
+    published = rows.select(["subject_key", "scheme", "score_month", "score", "grade",
+                             "grade_label", "computed_at", "run_id"])      # run "r" published
+    tables.write_arrow(published.rename_columns([*published.column_names[:6], "published_at",
+                                                 "run_id"]),
+                       catalog.PUBLISHED_SCORES.at(settings), mode="overwrite")
     assert sorted(analysis.read_table("gold.scores", settings=settings).subject_key) == ["a", "b"]
 
 
