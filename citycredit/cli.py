@@ -12,8 +12,7 @@ from .config import ConfigError, load_settings
 from .months import MonthError, check_month
 
 
-#: exit status when the warehouse lock is held by another run, erasure or cleanup
-_BUSY = 75
+_BUSY = 75      # exit status when the warehouse lock is held by another run, erasure or cleanup
 
 
 def _month(_ctx, _param, value):
@@ -79,16 +78,15 @@ def run(month, schemes, accept_drift, rescore_with_current_rules):
         try:
             outcome = pipeline.run_month(month, chosen, accept_drift, progress=progress,
                                          rescore_with_current_rules=rescore_with_current_rules)
-        except pipeline.PublishRefused as exc:
-            click.echo(getattr(exc, "summary", ""))
-            click.echo(f"NOT PUBLISHED: {exc}", err=True)
-            sys.exit(1)
         except (RuleFileError, ConfigError) as exc:  # a scheme or setting (or rules changed
             click.echo(f"NOT STARTED: {exc}", err=True)   # since publication): before anything
             sys.exit(2)                                   # runs
-        except pipeline.REFUSALS as exc:
+        except pipeline.REFUSALS as exc:    # the reason once: the report says it already
+            said = str(exc) in getattr(exc, "summary", "")
             click.echo(getattr(exc, "summary", ""))
-            click.echo(f"STOPPED: {exc}", err=True)
+            click.echo(("NOT PUBLISHED" if isinstance(exc, pipeline.PublishRefused) else "STOPPED")
+                       + (": why is said in the report's NOT PUBLISHED line above" if said
+                          else f": {exc}"), err=True)
             sys.exit(1)
         except pipeline.WarehouseBusy as exc:
             click.echo(f"NOT STARTED: {exc}", err=True)
@@ -104,6 +102,8 @@ def _policy_console(title: str):
     status = console.status(title)
 
     def progress(stage, detail=""):
+        if stage == "warning":      # said in full, not as a log line
+            return click.echo(f"WARNING: {detail}", err=True)
         status.update(f"[bold]{title}[/] {stage}: {detail}")
         console.log(f"{stage} {detail}")
     return status, progress
@@ -267,14 +267,19 @@ def notebooks(warehouse, out, only, pictures):
 # lookups (issue "Lookups"): citycredit/lookup/
 def _lookup_setup_checked(function):
     """A lookup command whose configuration is refused (grantees, rules, recognition tables)
-    says so in one line and exits 2."""
+    says so in one line and exits 2; without a warehouse folder, exit 1 (store.no_warehouse)."""
     import functools
 
     @functools.wraps(function)
     def checked(*args, **kwargs):
         from .lookup.lookups import LookupSetupError
+        from .lookup.store import no_warehouse
         from .rules import RuleFileError
 
+        problem = no_warehouse(load_settings())
+        if problem:
+            click.echo(problem, err=True)
+            sys.exit(1)
         try:
             return function(*args, **kwargs)
         except (LookupSetupError, RuleFileError) as exc:

@@ -187,8 +187,9 @@ def _check_types(values: dict, origins: dict, schema: Mapping, prefix=""):
 
 
 def _check_values(values: dict, origins: dict, env: str = DEVELOPMENT_ENV):
-    def fail(dotted, message):
-        raise ConfigError(f"{origins.get(dotted, 'conf')}: key '{dotted}' {message}")
+    def fail(dotted, message):      # the value quoted: no secret is checked here
+        raise ConfigError(f"{origins.get(dotted, 'conf')}: key '{dotted}' {message}, got "
+                          f"{_get(values, dotted)!r}")
 
     memory = values["spark"]["driver_memory"]
     if memory != AUTO and not re.fullmatch(r"\d+[kmgt]?", memory, re.I):

@@ -14,9 +14,9 @@ shuffles the month's findings once and evaluates each scheme inside that partiti
 (scoring.job.MonthScan). Per-scheme tasks could not share that: each task is its own process,
 and a persisted Spark frame lives only as long as the session that made it.
 
-A step is a task function of a stage package (ingest, silver, privacy, scoring, publish) taking
-the score month, the run id, settings, the results of the earlier steps it names and — run per
-source — that item. Results are JSON-able TypedDicts (they travel through XCom). Each function
+A step is a task function of a stage (ingest, citycredit.landing above ingest and privacy, silver,
+privacy, scoring, publish) taking the score month, the run id, settings, the results of the
+earlier steps it names and — run per source — that item. Results are JSON-able TypedDicts (they travel through XCom). Each function
 loads settings and Spark itself, so each can run in its own process.
 """
 from __future__ import annotations
@@ -30,7 +30,8 @@ from .config import Settings, load_settings
 from .io.lock import EXCLUSIVE, SHARED, WarehouseBusy, warehouse_lock
 from .io.memory import give_back_memory
 from .ingest.delivery import DeliveryError, DeliveryMissing
-from .ingest.task import BatchRejected, check_deliveries, land_source
+from .ingest.task import BatchRejected, check_deliveries
+from .landing import land_source
 from .months import score_month_of_run as resolve_month
 from .privacy.task import erase
 from .publish.task import PublishRefused, publish, report

@@ -9,8 +9,9 @@ fields), is on the list. The list holds subject keys only, so every row's number
 An appeal names a finding, not a person: it is suppressed when the finding it is about
 (source_id, record_id) was an erased person's — recorded by the erasure, and by landing for
 findings of erased persons dropped later, as keyed references (identity.finding_keys).
-The delivery files then lose those rows too (citycredit.privacy.erasure.erase_late_delivery),
-so the landing zone does not keep what the warehouse refused.
+The delivery files then lose those rows too (citycredit.privacy.erasure.erase_late_delivery,
+called by the landing step above both: citycredit.landing), so the landing zone does not keep
+what the warehouse refused.
 """
 from __future__ import annotations
 

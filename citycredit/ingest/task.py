@@ -8,21 +8,23 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TypedDict
+from typing import Callable, TypedDict
 
 from ..config import Settings, load_settings
 from ..crash import crash_point
+from ..io.spool import spools
+from ..suppression import suppressed_finding_keys, suppressed_keys
 from .bronze import bronze_rows, volume_drop, write_bronze
 from .contracts import raw_schema
-from .delivery import DeliveryError, DeliveryMissing, deliveries_of_month, find_delivery
+from .delivery import (Delivery, DeliveryError, DeliveryMissing, deliveries_of_month,
+                       find_delivery)
 from .quarantine import quarantine_rows, quarantine_subject_keys, write_quarantine
 from .read import CHUNK_ROWS, iter_delivery
-from .spool import spools
 from .staging import staging_rows, write_staging
 from .suppress import drop_appeals_of_erased, drop_suppressed, dropped_finding_refs
 
 __all__ = ["BatchRejected", "DeliveryError", "DeliveryMissing", "Deliveries", "Landed",
-           "check_deliveries", "land_source"]
+           "LateDelivery", "check_deliveries", "land_source"]
 
 
 class BatchRejected(RuntimeError):
@@ -133,32 +135,43 @@ def _drop_erased(settings: Settings, raw, erased: set[str], erased_findings: set
             dropped_finding_refs(before, source_id, numbers))
 
 
-def _record_late_delivery(settings: Settings, delivery, month: str, run_id: str,
-                          numbers: dict[str, str], appealed: set, late_findings: set) -> None:
+#: what is done with the files of a late delivery about erased persons, called as
+#: `late_delivery(delivery, numbers, appealed)`: numbers, upper-case identity number →
+#: subject_key of the rows landing dropped; appealed, the (source_id, record_id) the dropped
+#: appeals named. The landing step above ingest and privacy (citycredit.landing) passes the
+#: privacy rewrite of the delivery files; ingest itself never imports privacy.
+LateDelivery = Callable[[Delivery, dict, set], None]
+
+
+def _record_late_delivery(settings: Settings, delivery: Delivery, month: str,
+                          numbers: dict[str, str], appealed: set, late_findings: set,
+                          late_delivery: LateDelivery | None) -> None:
     """A late delivery about erased persons: their late findings are recorded as suppressed
-    findings (so appeals about them are dropped too), and the delivery files lose the rows
-    landing dropped (the erasure log says so)."""
+    findings (so appeals about them are dropped too), and `late_delivery` is given the rows
+    landing dropped (the delivery files lose them too)."""
     import datetime as dt
 
-    from ..privacy.suppression import add_suppressed_findings
+    from ..suppression import add_suppressed_findings
 
     if late_findings:
         add_suppressed_findings(settings, late_findings, settings.subject_key, month,
                                 dt.datetime.now(dt.timezone.utc))
-    if numbers or appealed:
-        from ..privacy.erasure import erase_late_delivery
-
-        erase_late_delivery(settings, delivery, numbers, month, run_id, appealed)
+    if (numbers or appealed) and late_delivery is not None:
+        late_delivery(delivery, numbers, appealed)
 
 
 def land_source(source_id: str, month: str, run_id: str,
-                settings: Settings | None = None, *, chunk_rows: int = CHUNK_ROWS) -> Landed:
+                settings: Settings | None = None, *, chunk_rows: int = CHUNK_ROWS,
+                late_delivery: LateDelivery | None = None) -> Landed:
     """Landing → bronze → GX validation → quarantine, and the accepted rows (pseudonymised)
     into staging for silver. A re-delivery replaces the month's partitions atomically.
+    `late_delivery` (LateDelivery) is called after the first pass when the delivery held rows
+    of erased persons, whatever the verdict; the month's step is citycredit.landing's, which
+    rewrites the delivery files without them.
 
     The delivery is read and checked in chunks of `chunk_rows` rows (memory bounded by a
     chunk and a few bytes per row for the checks, not by the delivery: issue 15); the rows of
-    bronze, quarantine and staging wait in spools on local disk (ingest.spool) until the
+    bronze, quarantine and staging wait in spools on local disk (io.spool) until the
     verdict, and each table's month is then replaced in one commit streamed from its spool.
 
     Raises DeliveryMissing (a required source without a delivery), DeliveryError (a file that
@@ -181,8 +194,6 @@ def land_source(source_id: str, month: str, run_id: str,
                 "accepted": 0, "quarantined": 0, "suppressed": 0, "by_reason": {},
                 "seconds": 0.0,
                 "note": "no delivery this month (required: false); earlier deliveries stand"}
-    from ..privacy.suppression import suppressed_finding_keys, suppressed_keys
-
     kind = conf["kind"]
     catalogue = load_catalogue(settings.rules)
     items = {code: (set(item.levels) if item.levels else None)
@@ -214,8 +225,8 @@ def land_source(source_id: str, month: str, run_id: str,
             bronze_spool.append(bronze_rows(raw, source_id, month, run_id, bronze))
             rows_read.append_frame(raw.data)
             checks.add(raw.data)
-        _record_late_delivery(settings, delivery, month, run_id, numbers, appealed,
-                              late_findings)
+        _record_late_delivery(settings, delivery, month, numbers, appealed, late_findings,
+                              late_delivery)
         checks.run_row_checks()
         # pass 2: the same rows again, split into quarantined and accepted
         quarantine_spool = spool("quarantine", catalog.QUARANTINE.schema)

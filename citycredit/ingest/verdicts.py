@@ -79,7 +79,39 @@ def check_rows(work: pd.DataFrame, doc: dict, params: dict, where: str) -> RowCh
                 masks[reason] &= ~masks[other]
     for failure in failures:
         failure.mask &= masks[failure.reason]
+    _control_character_alone(work, doc, masks, failures)
     return RowChecks(masks, rules, failures, errors, gx_failed, result)
+
+
+#: the reason of a control character inside a value (ingest.controls)
+CONTROL_REASON = "control_character"
+
+
+def _control_character_alone(work: pd.DataFrame, doc: dict, masks: dict[str, np.ndarray],
+                             failures: list[CheckFailure]) -> None:
+    """A control character inside a value is one problem with one reason: the row's other
+    failures about that same column (a NUL inside an identity number is not also a bad
+    identity number, nor a date a bad date) give way to `control_character`, in the failures
+    and in `masks`. The column of a check on a derived column is the column it derives from."""
+    if CONTROL_REASON not in masks or "_control_characters" not in work.columns:
+        return
+    held: dict[str, np.ndarray] = {}       # column → rows whose value holds a control
+    for pos, columns in enumerate(work["_control_characters"].tolist()):
+        if isinstance(columns, str):
+            for column in columns.split(";"):
+                held.setdefault(column, np.zeros(len(work), dtype=bool))[pos] = True
+    if not held:
+        return
+    derived = doc.get("meta", {}).get("citycredit", {}).get("derived_columns", {})
+    changed = set()
+    for failure in failures:
+        checked = failure.kwargs.get("column")
+        column = (derived.get(checked) or {}).get("column", checked)
+        if failure.reason != CONTROL_REASON and column in held and failure.mask.any():
+            failure.mask &= ~held[column]
+            changed.add(failure.reason)
+    for reason in changed:
+        masks[reason] = np.logical_or.reduce([f.mask for f in failures if f.reason == reason])
 
 
 def check_batch(bad: np.ndarray, doc: dict, params: dict, min_bad_rows: int,

@@ -12,6 +12,7 @@ Checks, in this order, each with its status and the outcome the audit log record
   401  no_key / bad_key            no or unknown API key (HTTP only)
   422  malformed_body / malformed_id / unknown_recognition
   403  scheme_not_allowed / purpose_not_allowed / report_not_self
+  503  not_published                nothing is published in the warehouse yet (no month run)
   403  no_consent / consent_expired / consent_revoked / consent_not_yet_valid   (consents.py)
   404  not_found                   the person has no published score (not an adult, opted out)
   200  granted
@@ -143,6 +144,10 @@ class Lookups:
                                              f"{', '.join(known) or 'none'})"},
                              "unknown_recognition", purpose, key)
         with self.index.reader() as reader:
+            if not reader.generation.months:         # no month published: no one to look up
+                return reply(503, {"detail": "no scores are published yet: a month's run "
+                                             "(`citycredit run`) publishes them"},
+                             "not_published", purpose, key)
             state = consent_rules.consent_state(reader.consents(key, grantee.id, purpose),
                                                 consent_rules.today(self.timezone))
             if state != consent_rules.VALID:

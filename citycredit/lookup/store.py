@@ -37,6 +37,18 @@ def audit_url(settings: Settings) -> str:
         f"sqlite:///{Path(settings.warehouse) / 'lookup' / 'audit.sqlite'}"
 
 
+def no_warehouse(settings: Settings) -> str | None:
+    """What to say when `settings` name no warehouse folder (a lookup command run from another
+    folder, CITYCREDIT_WAREHOUSE unset): nothing is published there. One line naming the
+    setting, its value and where it came from; None when the folder exists."""
+    if Path(settings.warehouse).is_dir():
+        return None
+    origin = settings.origins.get("paths.warehouse", "conf")
+    return (f"nothing is published: no warehouse at {settings.warehouse} (paths.warehouse, from "
+            f"{origin}); run a month first (`citycredit run`), or set CITYCREDIT_WAREHOUSE to "
+            "the warehouse's folder")
+
+
 def shown(url: str) -> str:
     """A URL fit for a message: the password hidden."""
     return make_url(url).render_as_string(hide_password=True)

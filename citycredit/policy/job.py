@@ -116,7 +116,7 @@ def write_simulation(df: DataFrame, settings: Settings, scheme: str, draft: str,
     Persons on the suppression list are left out: what was read before an erasure does not
     bring an erased subject_key back into the sandbox (the caller holds the warehouse lock, so
     no erasure adds to the list between this check and the commit)."""
-    from ..privacy.suppression import suppressed_keys
+    from ..suppression import suppressed_keys
 
     erased = sorted(suppressed_keys(settings))
     if erased:

@@ -162,6 +162,19 @@ def rule_table(adopted: pd.DataFrame, draft: pd.DataFrame, adopted_scheme: Schem
                       "draft": stats(draft, rule_id, draft_scheme)} for rule_id in order}
 
 
+def draft_predates(adopted: Scheme, draft: Scheme, draft_name: str) -> str | None:
+    """A warning when the draft starts before the adopted version of its scheme (an
+    `effective_from` earlier than the current file's): it was written from rules replaced
+    since, so the migration shown mixes its own changes with every change the adoption made —
+    and `citycredit adopt` would refuse it. None otherwise."""
+    if draft.effective_from >= adopted.effective_from:
+        return None
+    return (f"the draft {draft_name} (version {draft.version}, effective_from "
+            f"{draft.effective_from}) predates the adopted {adopted.scheme} rules (version "
+            f"{adopted.version}, effective_from {adopted.effective_from}): it revises rules "
+            "replaced since, so what it moves includes every change of the adoption")
+
+
 def summarise(counts: pd.DataFrame, adopted: Scheme, draft: Scheme, draft_name: str,
               month: str) -> dict:
     """The summary's figures from movement_counts: subjects, moved (grade changes), the

@@ -95,7 +95,9 @@ def simulate(scheme: str, draft: str | Path, month: str, *, settings: Settings |
              report_path: Path | None = None, progress: Progress | None = None) -> dict:
     """Score `month` under the adopted scheme and the draft in one job, write the side-by-side
     rows to sandbox/simulated_scores, the HTML report (default <policy.reports>/simulate-<draft>-
-    <month>.html) and, with json_path, the JSON summary. Returns the summary.
+    <month>.html) and, with json_path, the JSON summary. Returns the summary; a draft that
+    predates the adopted version (simulate.draft_predates) is said first, as progress stage
+    "warning", and kept in the summary's `warnings`.
 
     Raises RuleFileError (a refused draft, or one of another scheme), UnknownSchemeError,
     PolicyDataMissing (silver lacks the month)."""
@@ -103,6 +105,9 @@ def simulate(scheme: str, draft: str | Path, month: str, *, settings: Settings |
     settings = settings or load_settings()
     say = progress or _quiet
     adopted, draft_scheme, draft_name = _load(settings, scheme, draft)
+    predates = sim.draft_predates(adopted, draft_scheme, draft_name)
+    if predates:                            # said first: the run may take minutes
+        say("warning", predates)
     require_month(settings, month)          # refuse before Spark starts
     run_id = run_id or _run_id()
     spark = get_spark(settings, "citycredit-simulate")
@@ -134,7 +139,8 @@ def simulate(scheme: str, draft: str | Path, month: str, *, settings: Settings |
         sample_lines[ADOPTED], sample_lines[draft_name], sample, sample_scores)
     report_path = Path(report_path) if report_path else \
         Path(settings.policy["reports"]) / f"simulate-{draft_name}-{month}.html"
-    summary.update({"run_id": run_id, "seconds": round(time.perf_counter() - started, 2),
+    summary.update({"warnings": [predates] if predates else [], "run_id": run_id,
+                    "seconds": round(time.perf_counter() - started, 2),
                     "sandbox_table": catalog.SIMULATED_SCORES.at(settings).path,
                     "report": str(report_path), "json": str(json_path) if json_path else None})
     say("report", str(report_path))

@@ -39,8 +39,8 @@ from ..identity import subject_keys
 from ..io import tables
 from ..months import last_day
 from .landing import FileErased, Targets, erase_from_delivery, erase_from_landing
-from .suppression import (COMPLETE, add_suppressed_findings, add_to_suppression_list,
-                          log_erasure, unfinished_erasures)
+from ..suppression import (COMPLETE, add_suppressed_findings, add_to_suppression_list,
+                           log_erasure, unfinished_erasures)
 
 __all__ = ["ErasureError", "Erasure", "due_optouts", "erase_due", "erase_late_delivery",
            "warehouse_tables"]
@@ -432,7 +432,7 @@ def _erase_due(settings, month: str, run_id: str) -> Erasure:
     log_erasure(settings, _landing_log(done.landing, done.persons, now, month, run_id,
                                        "delivery file rewritten without the rows"))
 
-    from ..ingest.spool import remove_spool_leftovers
+    from ..io.spool import remove_spool_leftovers
 
     # a killed landing's spools hold delivered rows in clear (the erase step holds the lock
     # exclusively, so no landing is using one)
@@ -501,7 +501,7 @@ def erase_late_delivery(settings, delivery, numbers: dict[str, str], month: str,
     too, and the erasure log says so. `numbers`: upper-case identity number → subject_key;
     `appealed`: (source_id, record_id) of erased persons' findings that dropped appeals named
     (logged without a subject key: an appeal does not say whose finding it is about)."""
-    from .suppression import suppression_list
+    from ..suppression import suppression_list
 
     conf = settings.sources[delivery.source_id]
     erased = erase_from_delivery(Path(delivery.path), delivery.source_id, conf,

@@ -95,7 +95,7 @@ def _cleanup(settings: Settings, today: dt.date | None, dry_run: bool) -> Cleane
         staging += tables.remove_staging_leftovers(location, staging_age)
         vacuumed += len(tables.vacuum(location, retention_hours=hours))
     if not dry_run:     # spools of killed landings (the lock says no landing is running)
-        from ..ingest.spool import remove_spool_leftovers
+        from ..io.spool import remove_spool_leftovers
 
         staging += remove_spool_leftovers(settings.warehouse, staging_age)
     folders = (old_deliveries if dry_run else remove_old_deliveries)(

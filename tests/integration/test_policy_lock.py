@@ -19,7 +19,7 @@ from citycredit import catalog
 from citycredit.config import load_settings
 from citycredit.io import tables
 from citycredit.io.lock import EXCLUSIVE, holders, warehouse_lock
-from citycredit.privacy.suppression import add_to_suppression_list
+from citycredit.suppression import add_to_suppression_list
 from test_policy import DRAFT_MINOR_60, M, build_world
 
 PROJECT = Path(__file__).resolve().parents[2]

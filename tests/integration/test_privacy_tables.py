@@ -15,7 +15,7 @@ from citycredit.identity import subject_key
 from citycredit.io import tables
 from citycredit.privacy.erasure import erase_due
 from citycredit.privacy.scan import needles_for, scan_for
-from citycredit.privacy.suppression import (COMPLETE, add_to_suppression_list,
+from citycredit.suppression import (COMPLETE, add_to_suppression_list,
                                             suppressed_keys, unfinished_erasures)
 
 P = "37100219900115000X"

@@ -54,6 +54,24 @@ def test_run_refuses_a_rules_folder_without_schemes(tmp_path, monkeypatch, wareh
     assert not (tmp_path / "warehouse").exists()
 
 
+def test_run_without_deliveries_says_each_missing_path_once(tmp_path, warehouse_env):
+    """The landing folder unset (nothing delivered where it points): the report's NOT PUBLISHED
+    line lists every required source's expected `_READY`, and the STOPPED line does not list
+    them all again."""
+    from citycredit.config import load_settings
+
+    result = CliRunner().invoke(cli, ["run", "--month", "2026-10", "--schemes", "haibei"])
+    assert result.exit_code == 1, result.output
+    required = [s for s, conf in load_settings().sources.items() if conf["required"]]
+    assert len(required) > 1
+    for source in required:
+        expected = str(tmp_path / "landing" / source / "2026-10" / "_READY")
+        assert result.output.count(expected) == 1, (expected, result.output)
+    assert "NOT PUBLISHED (the previous publication stays): month 2026-10: no complete " \
+           "delivery from required source(s)" in result.output
+    assert "STOPPED: why is said in the report's NOT PUBLISHED line above" in result.output
+
+
 def test_privacy_scan_refuses_what_is_not_a_number_or_key(tmp_path, warehouse_env):
     runner = CliRunner()
     short = runner.invoke(cli, ["privacy-scan", "--id-number", "3710021990"])
@@ -166,15 +184,38 @@ def test_the_spark_submit_entry_refuses_production_without_a_key(tmp_path):
     assert done.stderr.startswith("NOT STARTED: no subject key: set CITYCREDIT_SUBJECT_KEY")
 
 
-def test_a_lookup_on_a_warehouse_with_nothing_published_answers_without_a_traceback(
-        tmp_path, warehouse_env):
-    """Before anything is published (or with CITYCREDIT_WAREHOUSE forgotten) a lookup is refused
-    like any other (no consent to check against), not a crash of the serving index."""
+def _lookup(body: str):
     from citycredit.identity import check_char
 
+    return CliRunner().invoke(cli, ["lookup", "--grantee", "BANK01", "--purpose", "loan",
+                                    "--scheme", "haibei"], input=body + check_char(body) + "\n")
+
+
+def test_a_lookup_without_a_warehouse_says_nothing_is_published_and_creates_nothing(
+        tmp_path, warehouse_env):
+    """Run from a folder without a warehouse (CITYCREDIT_WAREHOUSE forgotten): one line saying
+    nothing is published there, naming the setting and where it came from — not a 403 about
+    consent, and no ./warehouse made by a read."""
     body = "37100219900101123"
-    result = CliRunner().invoke(cli, ["lookup", "--grantee", "BANK01", "--purpose", "loan",
-                                      "--scheme", "haibei"], input=body + check_char(body) + "\n")
+    result = _lookup(body)
     assert result.exit_code == 1, result.output
-    assert "403" in result.output and "no consent" in result.output
+    assert result.output.startswith(
+        f"nothing is published: no warehouse at {tmp_path / 'warehouse'} (paths.warehouse, "
+        "from environment variable CITYCREDIT_WAREHOUSE)")
+    assert "Traceback" not in result.output and body not in result.output
+    assert not (tmp_path / "warehouse").exists()
+    served = CliRunner().invoke(cli, ["serve", "--port", "18089"])
+    assert served.exit_code == 1 and served.output.startswith("nothing is published: no warehouse")
+    assert not (tmp_path / "warehouse").exists()
+
+
+def test_a_lookup_on_a_warehouse_with_nothing_published_says_so(tmp_path, warehouse_env):
+    """A warehouse before its first month: the lookup answers 503 'no scores are published yet'
+    (not a refusal about consent, not a crash of the serving index)."""
+    (tmp_path / "warehouse").mkdir()
+    body = "37100219900101123"
+    result = _lookup(body)
+    assert result.exit_code == 1, result.output
+    assert "503: no scores are published yet" in result.output
+    assert "consent" not in result.output
     assert "Traceback" not in result.output and body not in result.output

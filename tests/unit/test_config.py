@@ -80,6 +80,15 @@ def test_bad_value_from_environment_names_the_variable(conf):
         load_settings(conf, environ={"CITYCREDIT_SPARK_SHUFFLE_PARTITIONS": "lots"})
 
 
+def test_a_bad_driver_memory_from_environment_quotes_value_and_variable(conf):
+    """CITYCREDIT_SPARK_DRIVER_MEMORY=lots: the message names the variable and quotes the value."""
+    with pytest.raises(ConfigError) as refused:
+        load_settings(conf, environ={"CITYCREDIT_SPARK_DRIVER_MEMORY": "lots"})
+    assert str(refused.value) == ("environment variable CITYCREDIT_SPARK_DRIVER_MEMORY: key "
+                                  "'spark.driver_memory' must look like 4g or 8192m, or be "
+                                  "'auto', got 'lots'")
+
+
 def test_spark_is_sized_from_the_machine_unless_set(conf):
     from citycredit.io.spark import Machine, driver_memory_for, local_cores, shuffle_partitions_for
 

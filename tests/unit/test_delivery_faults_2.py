@@ -146,6 +146,28 @@ def test_control_characters_never_reach_the_accepted_rows(tmp_path, source_id, n
         assert not accepted.reset_index()[col].astype(str).str.contains(r"[\x00-\x08]").any()
 
 
+def test_a_nul_inside_a_value_is_one_reason_not_two(settings):
+    """A NUL byte inside an identity number or a date is a control character — not also a bad
+    identity number or a bad date: the row, its detail and the rejection name one reason."""
+    number = idn(seq=2)
+    deliver(settings.landing, "court", {"fy.csv": csv_of(
+        row("T1"), row("T2", id_number=number[:6] + "\x00" + number[6:]),
+        row("T3", occurred="2026-01\x00-05"), row("T4"))})
+    _, result = land_and_validate(settings.landing, "court")
+    assert reasons_by_line(result) == {2: {"control_character"}, 3: {"control_character"}}
+    details = result.quarantined.set_index("line")["detail"]
+    assert details[2] == ("id_number: control character U+0000 at character 7 of 19 (inside "
+                          "the value; only tab and line breaks are text)")
+    assert details[3].startswith("occurred_on: control character U+0000 at character 8 of 11")
+    with pytest.raises(BatchRejected) as rejected:     # 2 of 4 bad: over max_bad_share
+        land_source("court", MONTH, "r1", dataclasses.replace(
+            settings, validation={**settings.validation, "max_bad_share": 0.1,
+                                  "min_bad_rows": 1}))
+    said = str(rejected.value)
+    assert "By reason: control_character 2 (e.g. fy.csv line 2: id_number: control" in said
+    assert "bad_id_number" not in said and "bad_date" not in said and number not in said
+
+
 def test_padding_removed_is_said_in_the_detail_of_a_quarantined_row(tmp_path):
     deliver(tmp_path, "court", {"cc.csv": csv_of(
         row("C1", id_number=idn(seq=1, good=False), case_ref="JJ-1\x00\x00"),

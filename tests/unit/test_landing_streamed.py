@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from citycredit import catalog
-from citycredit.ingest.spool import SPOOL_PREFIX
+from citycredit.io.spool import SPOOL_PREFIX
 from citycredit.ingest.task import BatchRejected, land_source
 from citycredit.io import tables
 from test_landing_validation import FINDINGS_HEADER, MONTH, deliver, id_with_x, idn

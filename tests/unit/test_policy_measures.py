@@ -289,3 +289,36 @@ def test_cli_refusals_name_the_problem(tmp_path, monkeypatch, args, status, mess
     assert result.exit_code == status, result.output
     assert message in result.output
     assert not (tmp_path / "warehouse").exists()
+
+
+def test_simulate_warns_when_the_draft_predates_the_adopted_rules(tmp_path, monkeypatch):
+    """A draft written from rules replaced since (its effective_from before the adopted
+    version's): said first, naming both versions, before the run goes on (here: to its refusal
+    for want of data)."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from citycredit.cli import cli
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    adopted = rules / "haibei.yaml"
+    adopted.write_text(adopted.read_text("utf-8").replace('version: "2026.1"', 'version: "2026.2"')
+                       .replace("effective_from: 2026-01", "effective_from: 2026-07"), "utf-8")
+    for var in [k for k in __import__("os").environ if k.startswith("CITYCREDIT_")]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(tmp_path / "warehouse"))
+    monkeypatch.setenv("CITYCREDIT_RULES", str(rules))
+    monkeypatch.chdir(RULES.parent)
+    result = CliRunner().invoke(cli, ["simulate", "--scheme", "haibei", "--draft",
+                                      "rules/drafts/haibei-blood-15.yaml", "--month", "2026-10"])
+    assert result.exit_code == 1, result.output
+    assert ("WARNING: the draft haibei-blood-15 (version draft-2026.1, effective_from 2026-01) "
+            "predates the adopted haibei rules (version 2026.2, effective_from 2026-07)"
+            ) in result.output
+    assert "STOPPED: silver has no population snapshot for 2026-10" in result.output
+    adopted.write_text((RULES / "haibei.yaml").read_text("utf-8"), "utf-8")
+    current = CliRunner().invoke(cli, ["simulate", "--scheme", "haibei", "--draft",
+                                       "rules/drafts/haibei-blood-15.yaml", "--month", "2026-10"])
+    assert current.exit_code == 1 and "WARNING" not in current.output     # same start: no warning

@@ -10,9 +10,9 @@ import datetime as dt
 
 import pyarrow as pa
 
-from .. import catalog
-from ..identity import finding_keys
-from ..io import tables
+from . import catalog
+from .identity import finding_keys
+from .io import tables
 
 
 #: the erasure-log place of the row that closes a person's erasure

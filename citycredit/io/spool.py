@@ -81,6 +81,6 @@ def remove_spool_leftovers(warehouse: Path, min_age_seconds: float = 0.0) -> lis
     identity numbers among them), untouched for `min_age_seconds`, removed; their names. Call
     it only while holding the warehouse lock exclusively (citycredit.io.lock): then no landing
     is using a spool."""
-    from ..io.tables import remove_leftover_folders
+    from .tables import remove_leftover_folders
 
     return remove_leftover_folders(warehouse, SPOOL_PREFIX, min_age_seconds)
