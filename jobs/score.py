@@ -7,14 +7,21 @@ the DAG's score step when conf names a cluster: citycredit.cluster, docs/cluster
 import argparse
 import datetime as dt
 import sys
+from pathlib import Path
 
-from citycredit.cluster import write_result
-from citycredit.config import ConfigError, load_settings
-from citycredit.io.lock import SHARED, WarehouseBusy, warehouse_lock
-from citycredit.months import MonthError, check_month
-from citycredit.rules import RuleFileError
-from citycredit.scoring.rules_in_force import not_in_force_reason, rules_for_month
-from citycredit.scoring.task import score
+# spark-submit puts the --py-files zip (for the executors) first on the driver's path; the driver
+# runs in the checkout this file is in, whose citycredit finds conf/ and rules/ beside it
+CHECKOUT = Path(__file__).resolve().parents[1]
+if (CHECKOUT / "citycredit").is_dir():
+    sys.path.insert(0, str(CHECKOUT))
+
+from citycredit.cluster import write_result  # noqa: E402  (after the path above)
+from citycredit.config import ConfigError, load_settings  # noqa: E402
+from citycredit.io.lock import SHARED, WarehouseBusy, warehouse_lock  # noqa: E402
+from citycredit.months import MonthError, check_month  # noqa: E402
+from citycredit.rules import RuleFileError  # noqa: E402
+from citycredit.scoring.rules_in_force import not_in_force_reason, rules_for_month  # noqa: E402
+from citycredit.scoring.task import score  # noqa: E402
 
 
 def main(argv=None) -> int:
