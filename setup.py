@@ -23,6 +23,10 @@ setup(
         "delta-spark==4.4.0",
         "deltalake>=1.6,<2",
         "apache-airflow>=3.3,<4",
+        # the DAG's score step on a cluster (spark.submit.conn_id): SparkSubmitOperator. 5.6, not
+        # 6.x: 6.x requires pyspark-client, a second distribution owning 366 of pyspark's files
+        # (identical at 4.2.0, but uninstalling or upgrading either breaks the other)
+        "apache-airflow-providers-apache-spark==5.6.0",
         "great-expectations>=1.24,<2",
         "pyarrow>=19",
         "pandas>=2.2,<3",          # PySpark 4.2 does not support pandas 3 yet
@@ -56,7 +60,7 @@ setup(
         "notebooks": NOTEBOOKS,
         # production lookups on PostgreSQL (lookup.index_url / lookup.audit_url)
         "postgres": ["psycopg[binary]==3.3.9"],
-        # kept for old install lines: delta-spark is a normal requirement now
+        # kept for old install lines: delta-spark and the Spark provider are normal requirements
         "cluster": [],
     },
     entry_points={"console_scripts": ["citycredit=citycredit.cli:main"]},

@@ -33,6 +33,13 @@ def pipeline_run_id(airflow_run_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", rid)
 
 
+def month_and_run_id(context, timezone: str) -> tuple[str, str]:
+    """The score month and pipeline run id of the running task's DAG run (its context)."""
+    return (run_month(context.get("logical_date"), context["dag_run"].run_after,
+                      context["params"].get("month"), timezone),
+            pipeline_run_id(context["run_id"]))
+
+
 #: a task waits this long for an operator's erase or cleanup to finish (then fails, and
 #: Airflow's retries try again)
 _LOCK_WAIT_SECONDS = 600.0
@@ -48,8 +55,7 @@ def _run_task(step_name: str, timezone: str, item: str | None, inputs: dict):
     from . import pipeline
 
     context = get_current_context()
-    month = run_month(context.get("logical_date"), context["dag_run"].run_after,
-                      context["params"].get("month"), timezone)
+    month, run_id = month_and_run_id(context, timezone)
     step = pipeline.STEP_BY_NAME[step_name]
     # results of mapped steps arrive as lazy XCom sequences (skipped items are left out): one
     # slice reads them all at once
@@ -62,7 +68,7 @@ def _run_task(step_name: str, timezone: str, item: str | None, inputs: dict):
                    bool(context["params"].get("rescore_with_current_rules")),
                "progress": lambda stage, detail="": print(f"{stage} {detail}", flush=True)}
     try:
-        outcome = pipeline.run_step(step, month, pipeline_run_id(context["run_id"]), None,
+        outcome = pipeline.run_step(step, month, run_id, None,
                                     results, item, options, lock_wait_seconds=_LOCK_WAIT_SECONDS)
     except pipeline.SourceSkipped as exc:
         raise AirflowSkipException(str(exc)) from exc
@@ -89,8 +95,9 @@ def wire_steps(settings: Settings, timezone: str, outlets: dict | None = None,
     """Inside a @dag function: one task per pipeline step, in the declared order. A step run
     per item is mapped over its items; a step's inputs become XCom arguments; an `always` step
     is a teardown: it runs whatever happened upstream (the erasure and the report of a refused
-    month)."""
-    from airflow.sdk import TriggerRule, task
+    month). With `spark.submit.conn_id` in conf the score step is a spark-submit of
+    jobs/score.py to that cluster (airflow_submit.ScoreSubmitOperator; same result)."""
+    from airflow.sdk import BaseOperator, TriggerRule, task
 
     from . import pipeline
 
@@ -105,13 +112,21 @@ def wire_steps(settings: Settings, timezone: str, outlets: dict | None = None,
             options["map_index_template"] = "{{ task.op_kwargs['" + step.each + "'] }}"
             if step.name in (max_active_per_run or {}):
                 options["max_active_tis_per_dagrun"] = max_active_per_run[step.name]
-        operator = task(**options)(_task_body(step.name, timezone))
-        inputs = {keyword: made[source] for keyword, source in step.inputs.items()}
-        if step.each:
-            made[step.name] = operator.partial(**inputs).expand(
-                **{step.each: pipeline.items_of(step, settings)})
+        # a classic operator's (the spark-submit score step's) result is its .output
+        inputs = {keyword: made[source].output if isinstance(made[source], BaseOperator)
+                  else made[source] for keyword, source in step.inputs.items()}
+        if step.name == "score" and settings.spark_submit_conn_id:
+            # on a cluster: spark-submit of jobs/score.py through the Spark provider
+            from .airflow_submit import ScoreSubmitOperator
+
+            made[step.name] = ScoreSubmitOperator(
+                conn_id=settings.spark_submit_conn_id, timezone=timezone,
+                lock_wait_seconds=_LOCK_WAIT_SECONDS, **options)
+        elif step.each:
+            made[step.name] = task(**options)(_task_body(step.name, timezone)).partial(
+                **inputs).expand(**{step.each: pipeline.items_of(step, settings)})
         else:
-            made[step.name] = operator(**inputs)
+            made[step.name] = task(**options)(_task_body(step.name, timezone))(**inputs)
         if step.always:
             # a teardown runs whatever happened upstream, and the run's state is still decided
             # by the other tasks: a refused month is reported (and its erasure carried out),

@@ -38,6 +38,7 @@ ENV_OVERRIDES = {
     "CITYCREDIT_SPARK_DRIVER_MEMORY": "spark.driver_memory",
     "CITYCREDIT_SPARK_SHUFFLE_PARTITIONS": "spark.shuffle_partitions",
     "CITYCREDIT_SPARK_DELTA": "spark.delta",
+    "CITYCREDIT_SPARK_SUBMIT_CONN_ID": "spark.submit.conn_id",
     "CITYCREDIT_LOOKUP_INDEX_URL": "lookup.index_url",
     "CITYCREDIT_LOOKUP_AUDIT_URL": "lookup.audit_url",
     "CITYCREDIT_LOOKUP_REFRESH_SECONDS": "lookup.refresh_seconds",
@@ -67,7 +68,7 @@ _SCHEMA: dict[str, Any] = {
     "paths": {"landing": str, "warehouse": str, "rules": str, "expectations": str},
     "subject_key": (str, type(None)),
     "spark": {"master": str, "driver_memory": str, "shuffle_partitions": _IntOrAuto,
-              "delta": str, "conf": dict},
+              "delta": str, "conf": dict, "submit": {"conn_id": (str, type(None))}},
     "validation": {"max_bad_share": float, "min_bad_rows": int, "min_volume_ratio": float,
                    "min_volume_rows": int, "forbidden_columns": list},
     "scoring": {"appeal_mask_working_days": int},
@@ -111,6 +112,9 @@ class Settings:
     cleanup: dict = field(default_factory=lambda: {"retention_days": 7,
                                                    "staging_min_age_hours": 1.0})
     spark_delta: str = AUTO                # delta-spark on the session: auto | on | off
+    #: the Airflow connection (a Spark cluster) the DAG's score step spark-submits jobs/score.py
+    #: to; None: the step scores in its own task process (citycredit.cluster)
+    spark_submit_conn_id: str | None = None
     #: where each setting came from: dotted key → a conf file's path, "environment variable X"
     #: or "default"; also "conf" (the folder) and "env" (the overlay's name)
     origins: dict = field(default_factory=dict)
@@ -337,6 +341,8 @@ def load_settings(folder: Path | str | None = None, env: str | None = None,
     _overlay(values, origins, _read_yaml(base), _SCHEMA, str(base))
     overlay = conf / f"{env}.yaml"
     _overlay(values, origins, _read_yaml(overlay), _SCHEMA, str(overlay))
+    # added after conf folders outside the checkout were written: absent means embedded
+    values.setdefault("spark", {}).setdefault("submit", {}).setdefault("conn_id", None)
     for var, dotted in ENV_OVERRIDES.items():
         if var in environ:
             _set(values, dotted, environ[var])
@@ -376,6 +382,7 @@ def load_settings(folder: Path | str | None = None, env: str | None = None,
         spark_shuffle_partitions=values["spark"]["shuffle_partitions"],
         spark_conf=dict(values["spark"]["conf"]),
         spark_delta=values["spark"]["delta"],
+        spark_submit_conn_id=values["spark"]["submit"]["conn_id"] or None,
         validation=dict(values["validation"]),
         scoring=dict(values["scoring"]),
         publish=dict(values["publish"]),
@@ -438,7 +445,7 @@ def _value_of(settings: Settings, dotted: str):
     holder = getattr(settings, section, None)
     if isinstance(holder, dict) and name in holder:
         return holder[name]
-    return getattr(settings, f"{section}_{name}", None)
+    return getattr(settings, dotted.replace(".", "_"), None)
 
 
 def describe(settings: Settings) -> list[tuple[str, str, str]]:

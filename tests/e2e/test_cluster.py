@@ -18,8 +18,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-import zipfile
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pyspark
@@ -29,7 +29,8 @@ from deltalake import DeltaTable
 from citycredit import catalog, pipeline
 from citycredit.config import load_settings
 from citycredit.io import tables
-from citycredit.io.spark import delta_jars, spark_submit_args
+from citycredit.cluster import Submission, package_zip, read_result, score_submission
+from citycredit.io.spark import delta_jars
 from citycredit.synth import generate_city
 
 pytestmark = pytest.mark.cluster
@@ -117,27 +118,20 @@ def standalone_cluster(folder: Path, cores: int = 2, memory: str = "2g"):
             stop(process)
 
 
-def package_zip(folder: Path) -> Path:
-    """citycredit as --py-files ships it to the executors' Python workers."""
-    target = folder / "citycredit.zip"
-    with zipfile.ZipFile(target, "w") as z:
-        for path in (PROJECT / "citycredit").rglob("*.py"):
-            z.write(path, path.relative_to(PROJECT))
-    return target
-
-
-def submit(master: str, py_files: Path, script: Path, *args, env: dict) -> str:
-    """spark-submit as an operator runs it: the package as --py-files, delta-spark's jars and
-    settings as --jars / --conf (citycredit.io.spark.spark_submit_args, the embedded session's)."""
+def submit(master: str, submission: Submission, env: dict) -> tuple[str, float]:
+    """spark-submit as the DAG's score step on a cluster runs it: citycredit.cluster's
+    submission (the package as --py-files, delta-spark's jars and settings as --jars / --conf,
+    the embedded session's) with small executors. Returns its output and wall seconds."""
+    started = time.perf_counter()
     done = subprocess.run(
-        [str(SPARK_BIN / "spark-submit"), "--master", master, "--py-files", str(py_files),
-         *spark_submit_args(), "--driver-memory", "1g", "--executor-memory", "1g",
-         "--conf", f"spark.pyspark.python={sys.executable}", str(script), *args],
+        [str(SPARK_BIN / "spark-submit"), "--executor-memory", "1g",
+         *submission.arguments(master)],
         env=env, cwd=PROJECT, capture_output=True, text=True, timeout=900)
     if done.returncode:
-        pytest.fail(f"spark-submit {script.name} exited {done.returncode}:\n{done.stderr[-6000:]}",
-                    pytrace=False)
-    return done.stdout
+        pytest.fail(f"spark-submit {Path(submission.application).name} exited {done.returncode}"
+                    f" (its Python's output is in stdout):\n{done.stdout[-3000:]}\n"
+                    f"{done.stderr[-3000:]}", pytrace=False)
+    return done.stdout, time.perf_counter() - started
 
 
 def gold(settings, run_id: str) -> dict[str, list]:
@@ -158,7 +152,9 @@ def test_scoring_submitted_to_a_standalone_cluster_writes_the_embedded_runs_gold
         pytest.fail("the delta-spark jars are not installed: `make jars`", pytrace=False)
     landing, warehouse = tmp_path / "landing", tmp_path / "warehouse"
     generate_city(landing, adults=600, months=1, end=MONTH, seed=5, bad_share=0.0)
-    environ = {"CITYCREDIT_LANDING": str(landing), "CITYCREDIT_WAREHOUSE": str(warehouse)}
+    # a small driver: the test shares its machine (the embedded run's session is running)
+    environ = {"CITYCREDIT_LANDING": str(landing), "CITYCREDIT_WAREHOUSE": str(warehouse),
+               "CITYCREDIT_SPARK_DRIVER_MEMORY": "1g"}
     settings = load_settings(PROJECT / "conf", env="local", environ=environ)
     embedded = pipeline.run_month(MONTH, settings=settings)
     assert embedded["published"]
@@ -170,13 +166,19 @@ def test_scoring_submitted_to_a_standalone_cluster_writes_the_embedded_runs_gold
     # is named, as on any cluster
     env.update(environ, CITYCREDIT_CONF=str(PROJECT / "conf"), PYTHONPATH=str(PROJECT),
                PYSPARK_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1")
-    py_files = package_zip(tmp_path)
+    result = tmp_path / "result.json"
+    job = score_submission(settings, MONTH, "on-cluster", package_zip(tmp_path), result)
     probe = tmp_path / "probe.py"
     probe.write_text(PROBE)
     with standalone_cluster(tmp_path) as master:
-        printed = submit(master, py_files, PROJECT / "jobs" / "score.py", "--month", MONTH,
-                         "--run-id", "on-cluster", env=env)
-        seen = submit(master, py_files, probe, env=env)
+        printed, wall = submit(master, job, env)
+        seen, _ = submit(master, replace(job, application=str(probe), application_args=[]), env)
+    scored = read_result(result)
+    rows = {name: len(found) for name, found in gold(settings, "on-cluster").items()}
+    print(f"
+cluster test: {len(scored)} schemes of {MONTH} scored on the standalone cluster "
+          f"in {wall:.1f} s (spark-submit wall); gold rows {rows}; "
+          f"delta-spark jars: {len(job.jars.split(','))}")
     # the cluster run wrote its own gold rows (beside the published run's, unseen until a
     # publication promotes them), and they are the embedded run's
     assert gold(settings, "on-cluster") == want
@@ -188,6 +190,10 @@ def test_scoring_submitted_to_a_standalone_cluster_writes_the_embedded_runs_gold
         last = DeltaTable(table.at(settings).path).history(1)[0]
         assert "Apache-Spark" in last.get("engineInfo", ""), last
     assert printed.count(MONTH) == len(embedded["scored"])
+    # …and the step's result (what the DAG's publish takes) is the embedded step's
+    assert [{**r, "seconds": 0, "run_id": None} for r in scored] == \
+        [{**r, "seconds": 0, "run_id": None} for r in embedded["scored"]]
+    assert {r["run_id"] for r in scored} == {"on-cluster"}
     # …and the executors' Python workers imported the very citycredit this test runs
     mine = json.dumps({m: hashlib.sha256(inspect.getsource(
         sys.modules[m] if m in sys.modules else __import__(m, fromlist=["_"])).encode())

@@ -6,6 +6,7 @@ imported, so nothing here imports airflow at module level.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -156,6 +157,75 @@ def test_run_month_and_run_id():
         "manual__2026-03-05T030000.123456Z"
     assert pipeline_run_id("scheduled__2026-03-04T19:00:00+00:00") == \
         "scheduled__2026-03-04T190000Z"
+
+
+# ---- the score step on a cluster (spark.submit.conn_id) -----------------------------------------
+CLUSTER_CONN = "citycredit_cluster"
+
+
+@pytest.fixture
+def cluster_conf(monkeypatch, tmp_path):
+    """conf naming an Airflow connection to a standalone master (client deploy mode), and a
+    warehouse of the test's own."""
+    for var in [k for k in os.environ if k.startswith("CITYCREDIT_")]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(tmp_path / "warehouse"))
+    monkeypatch.setenv("CITYCREDIT_SPARK_SUBMIT_CONN_ID", CLUSTER_CONN)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CLUSTER_CONN.upper()}", json.dumps(
+        {"conn_type": "spark", "host": "spark://127.0.0.1", "port": 7077,
+         "extra": {"deploy-mode": "client"}}))
+    return tmp_path
+
+
+def test_on_a_cluster_the_score_step_spark_submits_the_scoring_job(airflow_home, cluster_conf):
+    """With spark.submit.conn_id the score task is the Spark provider's SparkSubmitOperator:
+    jobs/score.py for the run's month on the connection's master, with delta-spark's jars and
+    settings as the embedded session has them (io/spark.py); the graph around it is unchanged
+    and publish takes its result."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    from citycredit.cluster import result_path
+    from citycredit.config import load_settings
+    from citycredit.io.spark import DELTA_CATALOG, DELTA_EXTENSION, delta_jars
+
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    dag = bag.dags[DAG_ID]
+    score = dag.task_dict["score"]
+    assert isinstance(score, SparkSubmitOperator) and score.retries >= 1
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "check_deliveries", "land_source", "build_silver", "score", "publish", "erase",
+        "report"]
+    assert score.upstream_task_ids == {"build_silver"}
+    assert score.downstream_task_ids == {"publish", "report"}     # both take its result
+    assert dag.task_dict["publish"].op_kwargs["scored"].operator is score
+
+    settings = load_settings()
+    assert settings.spark_submit_conn_id == CLUSTER_CONN
+    result = score.prepare(settings, "2026-02", "manual__2026-03-05T030000Z", cluster_conf)
+    command = score.command_line()
+    assert command[:3] == ["spark-submit", "--master", "spark://127.0.0.1:7077"]
+    job = command.index(str(PROJECT / "jobs" / "score.py"))
+    assert command[job + 1:] == ["--month", "2026-02", "--run-id", "manual__2026-03-05T030000Z",
+                                 "--result", str(result), "--lock-wait", "600"]
+    assert result == result_path(settings, "2026-02", "manual__2026-03-05T030000Z")
+    assert result.is_relative_to(settings.warehouse)
+    options = dict(zip(command[3:job:2], command[4:job:2]))
+    assert options["--deploy-mode"] == "client" and options["--driver-memory"]
+    conf = dict(a.split("=", 1) for flag, a in zip(command, command[1:]) if flag == "--conf")
+    assert conf["spark.sql.extensions"] == DELTA_EXTENSION
+    assert conf["spark.sql.catalog.spark_catalog"] == DELTA_CATALOG
+    assert conf["spark.databricks.delta.properties.defaults.minWriterVersion"] == "2"
+    assert conf["spark.pyspark.python"] == sys.executable
+    jars = options["--jars"].split(",")
+    assert jars == [str(j) for j in delta_jars()] and any("delta-spark_" in j for j in jars)
+    import zipfile
+
+    with zipfile.ZipFile(options["--py-files"]) as package:
+        assert "citycredit/scoring/job.py" in package.namelist()
+    # the secrets stay in the environment the job inherits, never on its command line
+    assert not any("development-key" in part for part in command)
 
 
 # ---- a real month, end to end -------------------------------------------------------------------
