@@ -9,7 +9,8 @@ corrections, appeals, opt-outs) with DuckDB, at the size of ARCHITECTURE's refer
 own (wall time, peak RSS of its process tree): the real scoring job, `jobs/score.py --month M`
 (every scheme; silver read through the table seam, gold/scores and gold/score_lines written; the
 wall includes the JVM's start), and `reference.duckdb_scorer.score_reference` for every scheme
-(scores only, in memory). Their scores are compared subject by subject. With --scaling the Spark
+(scores in memory, the same explanation lines as gold/score_lines written to parquet). Their
+scores are compared subject by subject, their line counts per scheme. With --scaling the Spark
 side also runs on silver with those multiples of the findings (same adults): seconds per million
 finding versions at each size. The last line printed is the Spark / reference wall-time ratio.
 """
@@ -30,6 +31,7 @@ from pathlib import Path
 import duckdb
 import psutil
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 
@@ -175,7 +177,9 @@ def run_side(label: str, command: list[str], warehouse: Path, figures: dict) -> 
 
 
 def reference_side(warehouse: Path, out: Path) -> None:
-    """Every scheme by the reference, each result to out/<scheme>.parquet (a subprocess)."""
+    """Every scheme by the reference, each result to out/<scheme>.parquet and its explanation
+    lines (the same lines as gold/score_lines, SPEC §5) to out/score_lines/<scheme>.parquet, so
+    its wall includes writing them as the Spark side's does (a subprocess)."""
     from reference.duckdb_scorer import score_reference
     from citycredit.config import load_settings
     from citycredit.rules import available_schemes
@@ -184,10 +188,11 @@ def reference_side(warehouse: Path, out: Path) -> None:
     silver = warehouse / "silver"
     files = {n: [u.removeprefix("file://") for u in DeltaTable(str(silver / n)).file_uris()]
              for n in ("findings", "population", "appeals", "optouts")}
-    out.mkdir(parents=True, exist_ok=True)
+    (out / "score_lines").mkdir(parents=True, exist_ok=True)
     for scheme in available_schemes(settings.rules):
         scored = score_reference(files, settings.rules / f"{scheme}.yaml", MONTH,
-                                 mask_working_days=settings.scoring["appeal_mask_working_days"])
+                                 mask_working_days=settings.scoring["appeal_mask_working_days"],
+                                 lines_to=out / "score_lines" / f"{scheme}.parquet")
         pq.write_table(scored.select(["subject_key", "score", "grade"]), out / f"{scheme}.parquet")
 
 
@@ -205,6 +210,18 @@ def disagreements(warehouse: Path, reference: Path) -> dict[str, int]:
             FULL JOIN ref USING (subject_key)
             WHERE g.score IS DISTINCT FROM ref.score OR g.grade IS DISTINCT FROM ref.grade
             """).fetchone()[0]
+    return out
+
+
+def line_counts(warehouse: Path, reference: Path) -> dict[str, tuple[int, int]]:
+    """Per scheme: (gold/score_lines rows of the month, the reference's lines) — the same
+    contract (SPEC §5), so the same count; the differential test compares them line by line."""
+    gold = DeltaTable(str(warehouse / "gold" / "score_lines")).to_pyarrow_dataset()
+    out = {}
+    for path in sorted((reference / "score_lines").glob("*.parquet")):
+        spark_n = gold.count_rows(filter=(ds.field("scheme") == path.stem)
+                                  & (ds.field("score_month") == MONTH))
+        out[path.stem] = (spark_n, pq.ParquetFile(path).metadata.num_rows)
     return out
 
 
@@ -262,6 +279,7 @@ def main(argv=None) -> int:
             print(f"  reference, all schemes: {ref['seconds']:.1f} s, peak RSS "
                   f"{ref['peak_rss_gib']:.2f} GiB", flush=True)
             differ = disagreements(warehouse, reference)
+            lines = line_counts(warehouse, reference)
 
     print(f"\nscore month {MONTH}, {args.adults:,} adults; figures per step (wall, peak RSS of "
           f"its process tree):")
@@ -269,6 +287,8 @@ def main(argv=None) -> int:
         print(f"  {label:34} {f['seconds']:>8.1f} s   peak RSS {f['peak_rss_gib']:.2f} GiB")
     print("subjects that differ from the reference: "
           + ", ".join(f"{scheme} {n}" for scheme, n in differ.items()))
+    print("explanation lines, Spark / reference: "
+          + ", ".join(f"{scheme} {s:,} / {r:,}" for scheme, (s, r) in lines.items()))
     if len(spark) > 1:
         print("scaling, Spark all schemes: " + "  ".join(
             f"×{m:g} {versions / 1e6:.2f} M findings {seconds:.1f} s = "

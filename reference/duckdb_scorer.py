@@ -37,10 +37,14 @@ Rule format v2 (SPEC §4.1, issue "Rule format v2"), evaluated here in its own w
 
 "Current" = step 1 (latest version, not revoked, not upheld, not masked) and not after A.
 
+Explanation lines (SPEC §5 as amended 2026-12-05): ``score_reference(..., lines=True)`` also
+returns the lines that explain the month, computed in SQL over the temporary tables of the
+evaluation (reference/duckdb_lines.py); ``lines_to=`` writes them to parquet.
+
 CLI::
 
     python -m reference.duckdb_scorer --warehouse DIR --rules DIR --scheme S --month YYYY-MM \
-        [--out scores.parquet] [--threads N] [--mask-working-days 10]
+        [--out scores.parquet] [--lines-out lines.parquet] [--threads N] [--mask-working-days 10]
 """
 
 from __future__ import annotations
@@ -607,9 +611,13 @@ def _rules_tables(scheme: Scheme) -> dict[str, pa.Table]:
             "cap": pa.array([r.cap for r in rules], dec),
             "dgrp": pa.array([None if r.dedupe_group is None else groups.index(r.dedupe_group) for r in rules], pa.int32()),
             "dim_idx": pa.array([dims.index(r.dimension) for r in rules], pa.int32()),
+            "rule_id": pa.array([r.id for r in rules], pa.string()),
         }
     )
-    out = {"rules": rules_t}
+    dims_t = pa.table({"dim_idx": pa.array(range(len(dims)), pa.int32()),
+                       "dimension": pa.array(dims, pa.string()),
+                       "cap": pa.array(list(scheme.dimensions.values()), dec)})
+    out = {"rules": rules_t, "dims": dims_t}
     # growth rules take a finding only when no other rule does (they take none from other rules)
     for prefix, subset in (("rule", [r for r in rules if r.kind != "growth"]),
                            ("growth", [r for r in rules if r.kind == "growth"])):
@@ -657,7 +665,7 @@ def _months_to(day: str) -> str:
 
 def _stage_sql(scheme: Scheme, appeal_cols: set[str], optout_cols: set[str], findings_cols: set[str]) -> list[str]:
     """Steps 1-5 as temporary tables: adults, current findings (cur), counting findings after the
-    dedupe (counted).  Repair (a queue per person) runs in Python between this and _final_sql."""
+    dedupe (counted).  Repair (a queue per person) runs in Python between this and _totals_sql."""
     s = scheme.scale
     D = f"DECIMAL(38,{s})"
     demanding = [r for r in scheme.rules if r.requires]
@@ -697,50 +705,80 @@ SELECT p.subject_key, CAST(row_number() OVER () AS INTEGER) AS sid, p.birth_date
 FROM pop p ANTI JOIN opted_out o ON o.subject_key = p.subject_key
 """,
         f"""
--- step 1: the current version as known at M (one filter: known_from <= M < known_until), not
--- revoked, of a scored adult, not dropped (appeal upheld and resolved by A) or masked (open on A,
--- filed before $cutoff), not after A; with the rule it takes (step 2), or none
-CREATE TEMP TABLE cur AS
-WITH appeal_out AS (
-    SELECT DISTINCT a.source_id, a.record_id FROM appeals a
+-- steps 1-3 for every finding version as known at M (one filter: known_from <= M < known_until)
+-- of a scored adult, with the rule it takes (step 2, or none), its last valid day and its
+-- status before requires / dedupe / repair, in the order a finding line reports it: revoked,
+-- appeal upheld (resolved by A), masked (open on A, filed before $cutoff), no rule, after A,
+-- expired (last valid day before A; a growth rule has no validity), else counted
+CREATE TEMP TABLE evaluated AS
+WITH appealed AS (
+    SELECT a.source_id, a.record_id,
+           bool_or(a.outcome = 'upheld' AND a.resolved_on <= $asof) AS upheld,
+           bool_or((a.resolved_on IS NULL OR a.resolved_on > $asof) AND a.filed_on < $cutoff) AS masked
+    FROM appeals a
     WHERE {_asof_filter('a', appeal_cols)}
-      AND (   (a.outcome = 'upheld' AND a.resolved_on <= $asof)
-           OR ((a.resolved_on IS NULL OR a.resolved_on > $asof) AND a.filed_on < $cutoff))
+    GROUP BY a.source_id, a.record_id
+),
+matched AS (
+    SELECT a.sid, f.source_id, f.record_id, f.item_code, f.level, f.occurred_on, f.valid_until, f.case_ref,
+           f.status AS delivered_status, f.known_from,
+           CAST(f.quantity AS DECIMAL(38,{QUANTITY_SCALE})) AS quantity,
+           coalesce(rs.rule_idx, rd.rule_idx, gs.rule_idx, gd.rule_idx) AS rule_idx,
+           coalesce(x.upheld, false) AS upheld, coalesce(x.masked, false) AS masked
+    FROM findings f
+    JOIN adults a ON a.subject_key = f.subject_key
+    LEFT JOIN rule_specific rs ON rs.item = f.item_code AND rs.level = f.level
+    LEFT JOIN rule_default rd ON rd.item = f.item_code
+    LEFT JOIN growth_specific gs ON gs.item = f.item_code AND gs.level = f.level
+    LEFT JOIN growth_default gd ON gd.item = f.item_code
+    LEFT JOIN appealed x ON x.source_id = f.source_id AND x.record_id = f.record_id
+    WHERE {_asof_filter('f', findings_cols | {'known_from'})}
+),
+dated AS (
+    SELECT m.*, CASE WHEN r.kind <> 'growth' THEN
+                  least(m.valid_until, CAST(m.occurred_on + to_months(r.valid_months) AS DATE) - 1)
+                END AS last_valid_day
+    FROM matched m LEFT JOIN rules r ON r.rule_idx = m.rule_idx
 )
-SELECT a.sid, f.source_id, f.record_id, f.item_code, f.level, f.occurred_on, f.valid_until, f.case_ref,
-       CAST(f.quantity AS DECIMAL(38,{QUANTITY_SCALE})) AS quantity,
-       coalesce(rs.rule_idx, rd.rule_idx, gs.rule_idx, gd.rule_idx) AS rule_idx
-FROM findings f
-JOIN adults a ON a.subject_key = f.subject_key
-LEFT JOIN rule_specific rs ON rs.item = f.item_code AND rs.level = f.level
-LEFT JOIN rule_default rd ON rd.item = f.item_code
-LEFT JOIN growth_specific gs ON gs.item = f.item_code AND gs.level = f.level
-LEFT JOIN growth_default gd ON gd.item = f.item_code
-ANTI JOIN appeal_out x ON x.source_id = f.source_id AND x.record_id = f.record_id
-WHERE {_asof_filter('f', findings_cols | {'known_from'})}
-  AND f.status IS DISTINCT FROM 'revoked'
-  AND f.occurred_on <= $asof
+SELECT d.* EXCLUDE (delivered_status, upheld, masked),
+       CASE WHEN d.delivered_status = 'revoked' THEN 'revoked'
+            WHEN d.upheld THEN 'appeal_upheld'
+            WHEN d.masked THEN 'masked'
+            WHEN d.rule_idx IS NULL THEN 'no_rule'
+            WHEN d.occurred_on > $asof THEN 'not_yet_valid'
+            WHEN d.last_valid_day < $asof THEN 'expired'
+            ELSE 'counted' END AS status
+FROM dated d
+""",
+        """
+-- step 1: current = not revoked, not upheld or masked on appeal, not after A (any rule, validity)
+CREATE TEMP TABLE cur AS
+SELECT * EXCLUDE (status, known_from) FROM evaluated
+WHERE status NOT IN ('revoked', 'appeal_upheld', 'masked') AND occurred_on <= $asof
 """,
         f"""
--- steps 3-5: valid on A (step 3), its points (step 4), a `requires` met (v2), then the
--- highest-value dedupe within a dedupe_group, per subject and behaviour (behaviour = the same
--- case_ref, or with case_ref null on both, the same occurred_on); value = |points|, for a tiers
--- rule |quantity|; ties: earliest occurred_on, source_id, record_id
+-- steps 3-4: valid on A (step 3), its points (step 4), whether a `requires` is met (v2)
+CREATE TEMP TABLE valid AS
+SELECT c.sid, c.source_id, c.record_id, c.occurred_on, c.case_ref, r.rule_idx, r.kind, r.dgrp, c.quantity,
+       CAST(CASE r.kind
+              WHEN 'points'   THEN r.points
+              WHEN 'per_unit' THEN coalesce(c.quantity, 0) * r.per_unit
+            END AS {D}) AS points,
+       {requirement} AS met
+FROM cur c JOIN rules r ON r.rule_idx = c.rule_idx
+WHERE r.kind <> 'growth' AND $asof <= c.last_valid_day
+""",
+        """
+-- step 5: the highest-value dedupe within a dedupe_group, per subject and behaviour (behaviour =
+-- the same case_ref, or with case_ref null on both, the same occurred_on) among the findings
+-- whose requirement is met; value = |points|, for a tiers rule |quantity|; ties: earliest
+-- occurred_on, source_id, record_id
 CREATE TEMP TABLE counted AS
-WITH valid AS (
-    SELECT c.sid, c.source_id, c.record_id, c.occurred_on, c.case_ref, r.rule_idx, r.kind, r.dgrp, c.quantity,
-           CAST(CASE r.kind
-                  WHEN 'points'   THEN r.points
-                  WHEN 'per_unit' THEN coalesce(c.quantity, 0) * r.per_unit
-                END AS {D}) AS points
-    FROM cur c JOIN rules r ON r.rule_idx = c.rule_idx
-    WHERE r.kind <> 'growth'
-      AND $asof <= least(c.valid_until, CAST(c.occurred_on + to_months(r.valid_months) AS DATE) - 1)
-      AND {requirement}
-)
-SELECT sid, source_id, record_id, occurred_on, rule_idx, quantity, points FROM valid WHERE dgrp IS NULL
+SELECT sid, source_id, record_id, occurred_on, rule_idx, quantity, points FROM valid
+WHERE met AND dgrp IS NULL
 UNION ALL
-SELECT sid, source_id, record_id, occurred_on, rule_idx, quantity, points FROM valid WHERE dgrp IS NOT NULL
+SELECT sid, source_id, record_id, occurred_on, rule_idx, quantity, points FROM valid
+WHERE met AND dgrp IS NOT NULL
 QUALIFY row_number() OVER (
     PARTITION BY sid, dgrp, case_ref, CASE WHEN case_ref IS NULL THEN occurred_on END
     ORDER BY abs(CASE WHEN kind = 'tiers' THEN coalesce(quantity, 0) ELSE points END) DESC,
@@ -749,11 +787,17 @@ QUALIFY row_number() OVER (
     ]
 
 
-def _final_sql(scheme: Scheme) -> str:
+def _totals_sql(scheme: Scheme) -> list[str]:
+    """Step 6 as temporary tables, read by the scores (_scores_sql) and the explanation lines
+    (reference.duckdb_lines): ``rule_tot`` one row per subject and rule total (a scored rule with
+    counting findings, a growth rule, a subject rule that applies) with its value before (raw) and
+    after (total) the rule cap; ``dim_tot`` one row per subject and dimension with the sum of its
+    rule totals before (raw) and after (total) the dimension cap."""
     s = scheme.scale
     D = f"DECIMAL(38,{s})"
     zero = f"CAST(0 AS {D})"
     dims = list(scheme.dimensions)
+    Q = f"DECIMAL(38,{QUANTITY_SCALE})"
 
     # step 6: a tiers rule's points for the summed quantity (highest at_least reached, else 0)
     tier_cases = []
@@ -766,8 +810,8 @@ def _final_sql(scheme: Scheme) -> str:
     rule_value = (
         f"CASE rule_idx {' '.join(tier_cases)} ELSE pts END" if tier_cases else "pts"
     )
-    # v2: growth totals (per person and growth rule) and subject rules (per person), as
-    # (sid, dim_idx, total) rows beside the rule totals, before the dimension caps
+    # v2: growth totals (per person and growth rule) and subject rules (per person), as rows
+    # beside the rule totals, before the dimension caps
     extra = []
     for r in scheme.rules:
         if r.kind != "growth":
@@ -779,13 +823,15 @@ def _final_sql(scheme: Scheme) -> str:
         periods = f"({_months_to('start_day')} // {every})"
         value = _clamp_abs(f"CAST({_dec(per_period, s)} * {periods} AS {D})", gcap, s)
         extra.append(f"""
-    SELECT sid, {dims.index(r.dimension)} AS dim_idx, {_clamp_abs(value, r.cap, s)} AS total
-    FROM (SELECT sid, CASE WHEN reset_day >= first_day THEN reset_day ELSE first_day END AS start_day
-          FROM (SELECT c.sid,
-                       min(c.occurred_on) FILTER (WHERE c.item_code = {_sql_str(r.item)}{level}) AS first_day,
-                       {reset} AS reset_day
-                FROM cur c GROUP BY c.sid)
-          WHERE first_day IS NOT NULL)""")
+    SELECT sid, {dims.index(r.dimension)} AS dim_idx, {_sql_str(r.id)} AS rule_id, 'growth' AS kind,
+           raw, CAST({_clamp_abs('raw', r.cap, s)} AS {D}) AS total, CAST(periods AS {Q}) AS qty, start_day
+    FROM (SELECT sid, start_day, {periods} AS periods, CAST({value} AS {D}) AS raw
+          FROM (SELECT sid, CASE WHEN reset_day >= first_day THEN reset_day ELSE first_day END AS start_day
+                FROM (SELECT c.sid,
+                             min(c.occurred_on) FILTER (WHERE c.item_code = {_sql_str(r.item)}{level}) AS first_day,
+                             {reset} AS reset_day
+                      FROM cur c GROUP BY c.sid)
+                WHERE first_day IS NOT NULL))""")
     for sr in scheme.subject_rules:
         conds = []
         for attr, op, value in sr.tests:
@@ -797,16 +843,43 @@ def _final_sql(scheme: Scheme) -> str:
                 f"NOT EXISTS (SELECT 1 FROM cur c WHERE c.sid = a.sid AND {_of_rules(scheme, sr.unless, 'c')} "
                 f"AND c.occurred_on > CAST($asof - to_months({sr.within_months}) AS DATE))")
         extra.append(f"""
-    SELECT a.sid, {dims.index(sr.dimension)} AS dim_idx, {_dec(sr.points, s)} AS total
+    SELECT a.sid, {dims.index(sr.dimension)} AS dim_idx, {_sql_str(sr.id)} AS rule_id, 'subject' AS kind,
+           {_dec(sr.points, s)} AS raw, {_dec(sr.points, s)} AS total, CAST(NULL AS {Q}) AS qty,
+           CAST(NULL AS DATE) AS start_day
     FROM adults a WHERE {' AND '.join(conds) or 'true'}""")
     extra_sql = "".join(f"\n    UNION ALL{e}" for e in extra)
+    return [f"""
+-- step 6: per subject and rule: sum, tiers on the summed quantity, rule cap; (v2) repaired
+-- findings stop counting
+CREATE TEMP TABLE rule_tot AS
+WITH counting AS (
+    SELECT c.* FROM counted c
+    ANTI JOIN repaired x ON x.sid = c.sid AND x.source_id = c.source_id AND x.record_id = c.record_id
+),
+rule_sums AS (
+    SELECT sid, rule_idx, sum(points) AS pts, coalesce(sum(quantity), 0) AS qty
+    FROM counting GROUP BY sid, rule_idx
+)
+SELECT s.sid, r.dim_idx, r.rule_id, r.kind, s.v AS raw,
+       CAST(CASE WHEN r.cap IS NULL THEN s.v ELSE least(greatest(s.v, -r.cap), r.cap) END AS {D}) AS total,
+       CAST(s.qty AS {Q}) AS qty, CAST(NULL AS DATE) AS start_day
+FROM (SELECT sid, rule_idx, qty, CAST({rule_value} AS {D}) AS v FROM rule_sums) s
+JOIN rules r ON r.rule_idx = s.rule_idx{extra_sql}
+""", f"""
+-- step 6: each dimension total bounded by its (absolute) cap
+CREATE TEMP TABLE dim_tot AS
+SELECT t.sid, t.dim_idx, t.raw,
+       CAST(CASE WHEN d.cap IS NULL THEN t.raw ELSE least(greatest(t.raw, -d.cap), d.cap) END AS {D}) AS total
+FROM (SELECT sid, dim_idx, CAST(sum(total) AS {D}) AS raw FROM rule_tot GROUP BY sid, dim_idx) t
+JOIN dims d ON d.dim_idx = t.dim_idx
+"""]
 
-    # step 6: dimension totals (bounded by the dimension cap), summed per subject
-    dim_terms = [
-        _clamp_abs(f"coalesce(sum(total) FILTER (WHERE dim_idx = {k}), {zero})", cap, s)
-        for k, cap in enumerate(scheme.dimensions.values())
-    ]
-    # step 7
+
+def _scores_sql(scheme: Scheme) -> str:
+    """Step 7 over dim_tot: base + Σ dimensions; clamp; round half away from zero; grade."""
+    s = scheme.scale
+    D = f"DECIMAL(38,{s})"
+    zero = f"CAST(0 AS {D})"
     clamp = "raw_score"
     if scheme.min_score is not None:
         clamp = f"greatest({clamp}, {_dec(scheme.min_score, s)})"
@@ -823,28 +896,9 @@ def _final_sql(scheme: Scheme) -> str:
 
     return f"""
 WITH
--- (v2) repaired findings stop counting
-counting AS (
-    SELECT c.* FROM counted c
-    ANTI JOIN repaired x ON x.sid = c.sid AND x.source_id = c.source_id AND x.record_id = c.record_id
-),
--- step 6: per subject and rule: sum, tiers on the summed quantity, rule cap
-rule_sums AS (
-    SELECT sid, rule_idx, sum(points) AS pts, sum(quantity) AS qty
-    FROM counting GROUP BY sid, rule_idx
-),
-rule_tot AS (
-    SELECT s.sid, r.dim_idx,
-           CASE WHEN r.cap IS NULL THEN v ELSE least(greatest(v, -r.cap), r.cap) END AS total
-    FROM (SELECT sid, rule_idx, CAST({rule_value} AS {D}) AS v FROM rule_sums) s
-    JOIN rules r ON r.rule_idx = s.rule_idx{extra_sql}
-),
--- step 6: each dimension total bounded by its cap; their sum per subject
 subject_pts AS (
-    SELECT sid, CAST({' + '.join(dim_terms)} AS {D}) AS pts
-    FROM rule_tot GROUP BY sid
+    SELECT sid, CAST(sum(total) AS {D}) AS pts FROM dim_tot GROUP BY sid
 ),
--- step 7: base + dimensions; clamp; round half away from zero; grade
 raw AS (
     SELECT a.subject_key, CAST({_dec(scheme.base_score, s)} + coalesce(p.pts, {zero}) AS {D}) AS raw_score
     FROM adults a LEFT JOIN subject_pts p ON p.sid = a.sid
@@ -859,12 +913,18 @@ ORDER BY subject_key
 
 
 def _repairs(breaches: list[tuple], events: list[tuple], units: dict[str, Fraction]) -> list[tuple]:
-    """One person's repaired findings of one rule: [(source_id, record_id)].
+    """One person's repaired findings of one rule: [(source_id, record_id)] (see _repair_queue)."""
+    return [(source_id, record_id) for source_id, record_id, _ in _repair_queue(breaches, events, units)]
+
+
+def _repair_queue(breaches: list[tuple], events: list[tuple], units: dict[str, Fraction]) -> list[tuple]:
+    """One person's repaired findings of one rule: [(source_id, record_id, repaired_on)].
 
     breaches: (occurred_on, source_id, record_id) of the counting findings of the rule; events:
     (occurred_on, item_code, quantity or None) of the person's current findings of the energy
     items.  Breaches oldest first (ties source_id, record_id) each take one whole unit from the
-    earliest energy on or after their own day that no older breach has taken."""
+    earliest energy on or after their own day that no older breach has taken; repaired_on is the
+    day of the energy that completes the unit."""
     left = sorted([day, Fraction(1 if q is None else Fraction(q)) / units[item]] for day, item, q in events)
     repaired = []
     for day, source_id, record_id in sorted(breaches):
@@ -876,10 +936,10 @@ def _repairs(breaches: list[tuple], events: list[tuple], units: dict[str, Fracti
             event[1] -= take
             need -= take
             if need == 0:
+                repaired.append((source_id, record_id, event[0]))
                 break
         if need > 0:
             break  # the energy after this breach is short of a unit: no later breach has more
-        repaired.append((source_id, record_id))
     return repaired
 
 
@@ -903,10 +963,11 @@ def _repair_table(con: duckdb.DuckDBPyConnection, scheme: Scheme) -> pa.Table:
                     f"WHERE c.item_code IN ({items})", {"idx": r.idx}).fetchall():
                 events.setdefault(sid, []).append((day, item, quantity))
         for sid, own in breaches.items():
-            rows += [(sid, source_id, record_id) for source_id, record_id in _repairs(own, events.get(sid, []), units)]
+            rows += [(sid, *repair) for repair in _repair_queue(own, events.get(sid, []), units)]
     return pa.table({"sid": pa.array([x[0] for x in rows], pa.int32()),
                      "source_id": pa.array([x[1] for x in rows], pa.string()),
-                     "record_id": pa.array([x[2] for x in rows], pa.string())})
+                     "record_id": pa.array([x[2] for x in rows], pa.string()),
+                     "repaired_on": pa.array([x[3] for x in rows], pa.date32())})
 
 
 def score_reference(
@@ -916,15 +977,22 @@ def score_reference(
     *,
     mask_working_days: int = 10,
     threads: int | None = None,
-) -> pa.Table:
+    lines: bool = False,
+    lines_to: Path | str | None = None,
+) -> pa.Table | tuple[pa.Table, pa.Table]:
     """Score every adult of ``month`` under the scheme file ``scheme_yaml``.
 
     ``tables`` maps ``findings``, ``population``, ``appeals``, ``optouts`` to a pyarrow.Table or a
     list of parquet paths (Hive partition folders such as ``source_id=court/`` are read back as
     columns).  ``appeals`` and ``optouts`` may be missing or empty.  ``population`` may hold every
     snapshot (months_resident counts those up to ``month``).  Returns
-    ``subject_key, score (int64), grade, raw_score (decimal)`` sorted by subject_key.
+    ``subject_key, score (int64), grade, raw_score (decimal)`` sorted by subject_key; with
+    ``lines=True`` the pair (scores, explanation lines), the lines with the columns
+    reference.duckdb_lines.LINE_COLUMNS (the lines that explain the month, SPEC §5 as amended).
+    ``lines_to``: also write those lines to this parquet file (by DuckDB, without collecting them).
     """
+    from reference.duckdb_lines import lines_sql  # it reads this module's temporary tables
+
     scheme = load_scheme(scheme_yaml)
     asof = month_last_day(month)
     if scheme.effective_from and month < scheme.effective_from:
@@ -933,6 +1001,11 @@ def score_reference(
 
     tmp = tempfile.mkdtemp(prefix="refduck-")
     con = duckdb.connect(config={"temp_directory": tmp})
+
+    def run(sql: str) -> duckdb.DuckDBPyConnection:
+        params = {"month": month, "asof": asof, "cutoff": cutoff}
+        return con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+
     try:
         con.execute("SET enable_progress_bar = false")
         if threads:
@@ -944,12 +1017,17 @@ def score_reference(
         optout_cols = _register_input(con, "optouts", tables.get("optouts"), optional=True)
         for name, table in _rules_tables(scheme).items():
             con.register(name, table)
-        params = {"month": month, "asof": asof, "cutoff": cutoff}
         for statement in _stage_sql(scheme, appeal_cols, optout_cols, findings_cols):
-            con.execute(statement, {k: v for k, v in params.items() if f"${k}" in statement})
+            run(statement)
         con.register("repaired", _repair_table(con, scheme))
-        sql = _final_sql(scheme)
-        out = con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).fetch_arrow_table()
+        for statement in _totals_sql(scheme):
+            run(statement)
+        out = run(_scores_sql(scheme)).fetch_arrow_table()
+        explanation = lines_sql(scheme.scale, scheme.scheme, month)
+        if lines_to is not None:
+            con.execute(f"COPY ({explanation}) TO {_sql_str(os.fspath(lines_to))} (FORMAT parquet)")
+        if lines:
+            out = (out, con.execute(explanation).fetch_arrow_table())
     finally:
         con.close()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -981,6 +1059,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scheme", required=True)
     ap.add_argument("--month", required=True, help="score month YYYY-MM")
     ap.add_argument("--out", type=Path, help="write the scores to this parquet file")
+    ap.add_argument("--lines-out", type=Path, help="write the explanation lines to this parquet file")
     ap.add_argument("--threads", type=int)
     ap.add_argument("--mask-working-days", type=int, default=10)
     ap.add_argument("--show", type=int, default=0, metavar="N", help="also print the first N score rows")
@@ -1001,12 +1080,15 @@ def main(argv: list[str] | None = None) -> int:
     if not tables["population"]:
         print(f"no silver/population snapshot for {args.month} under {args.warehouse}", file=sys.stderr)
         return 2
+    if args.lines_out:
+        args.lines_out.parent.mkdir(parents=True, exist_ok=True)
     scores = score_reference(
         tables,
         args.rules / f"{args.scheme}.yaml",
         args.month,
         mask_working_days=args.mask_working_days,
         threads=args.threads,
+        lines_to=args.lines_out,
     )
     wall = time.perf_counter() - t0
     if args.out:
@@ -1025,6 +1107,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{row['subject_key']}\t{row['score']}\t{row['grade']}\t{row['raw_score']}")
     if args.out:
         print(f"wrote {args.out}")
+    if args.lines_out:
+        print(f"wrote {args.lines_out}")
     return 0
 
 

@@ -2,7 +2,15 @@
 every subject's score and grade, for every shipped scheme, on a random silver city that exercises
 versions (corrections, revocations), multi-department overlaps, tiers, caps, appeals, opt-outs,
 minors and the deceased; and, for rule format v2, on a city made by the generator
-(citycredit.synth) with repair and growth cases and credit-service findings."""
+(citycredit.synth) with repair and growth cases and credit-service findings.
+
+The reference also writes the explanation lines of the month (SPEC §5 as amended: findings in
+force or changed since the previous month, tier / growth / subject / cap lines); they must be
+the Spark scorer's lines exactly: per scheme and subject the same multiset of lines, each line
+compared on (line_type, status, rule_id, dimension, points) and, what identifies it, the
+finding (source_id, record_id), its repaired_on, and for tier and growth lines the quantity and
+the day growth counts from (occurred_on). Every line kind can match exactly: both scorers apply
+the same contract to the same findings, so no line is compared only by counts."""
 from __future__ import annotations
 
 import datetime as dt
@@ -31,6 +39,40 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 from v2_cases import SCHEME as V2_SCHEME  # noqa: E402
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
+#: what a line is compared on (see the module docstring)
+LINE_FIELDS = ("line_type", "status", "rule_id", "dimension", "points", "source_id", "record_id",
+               "repaired_on", "quantity", "occurred_on")
+
+
+def per_subject_lines(rows) -> dict[str, Counter]:
+    """subject_key → multiset of lines (LINE_FIELDS; a finding line's quantity and occurred_on are
+    the finding's own, compared too). Decimals compare by value (1.0 == 1.00000000)."""
+    out: dict[str, Counter] = {}
+    for row in rows:
+        out.setdefault(row["subject_key"], Counter())[tuple(row[f] for f in LINE_FIELDS)] += 1
+    return out
+
+
+def assert_lines_agree(spark_lines, reference_lines: pa.Table) -> Counter:
+    """The Spark lines (a DataFrame) and the reference's (pyarrow) are the same per subject;
+    returns the number of lines per (line_type, status)."""
+    spark = per_subject_lines(r.asDict() for r in spark_lines.select("subject_key", *LINE_FIELDS)
+                              .toLocalIterator())
+    ref = per_subject_lines(reference_lines.select(["subject_key", *LINE_FIELDS]).to_pylist())
+    differing = [k for k in set(spark) | set(ref) if spark.get(k, Counter()) != ref.get(k, Counter())]
+    if differing:
+        only_spark, only_ref = Counter(), Counter()
+        for k in differing:
+            only_spark.update(spark.get(k, Counter()) - ref.get(k, Counter()))
+            only_ref.update(ref.get(k, Counter()) - spark.get(k, Counter()))
+        raise AssertionError(
+            f"explanation lines differ for {len(differing)} subjects; only Spark: "
+            f"{only_spark.most_common(4)}; only the reference: {only_ref.most_common(4)}")
+    kinds = Counter()
+    for lines in spark.values():
+        for line, n in lines.items():
+            kinds[line[0], line[1]] += n
+    return kinds
 MONTHS = ["2026-01", "2026-02", "2026-03", "2026-04"]
 
 
@@ -130,7 +172,7 @@ def test_spark_agrees_with_the_reference_on_every_subject(spark, city, scheme_na
         df["optouts"].where(f"known_from <= '{month}'"), scheme, month, "diff")
     spark_rows = {r.subject_key: (r.score, r.grade) for r in scores.select(
         "subject_key", "score", "grade").collect()}
-    ref = score_reference(city, RULES / f"{scheme_name}.yaml", month)
+    ref, ref_lines = score_reference(city, RULES / f"{scheme_name}.yaml", month, lines=True)
     ref_rows = dict(zip(ref.column("subject_key").to_pylist(),
                         zip(ref.column("score").to_pylist(), ref.column("grade").to_pylist())))
     assert len(spark_rows) > 1500                                   # adults, not everyone
@@ -145,6 +187,17 @@ def test_spark_agrees_with_the_reference_on_every_subject(spark, city, scheme_na
     wrong = {k: (scheme.base_score + v, raw[k]) for k, v in sums.items()
              if scheme.base_score + v != raw[k]}
     assert not wrong, f"explanations do not sum for {len(wrong)} subjects: {list(wrong.items())[:3]}"
+    # the reference writes the same lines; the city has every kind the month explains
+    kinds = assert_lines_agree(lines, ref_lines)
+    for kind in [("finding", "counted"), ("finding", "expired"), ("finding", "deduplicated"),
+                 ("finding", "masked"), ("finding", "appeal_upheld"), ("tier", "counted")]:
+        assert kinds[kind] > 0, kind
+    assert kinds["rule_cap", "counted"] + kinds["dimension_cap", "counted"] > 0
+    if month == "2026-02":                       # findings dated after the month's end
+        assert kinds["finding", "not_yet_valid"] > 0
+    if month == "2026-04":                       # revocations delivered in the month
+        assert kinds["finding", "revoked"] > 0
+    assert kinds["finding", "no_rule"] == 0
 
 
 # ------------------------------------------------------------------------------------------
@@ -252,7 +305,7 @@ def test_spark_agrees_with_the_reference_on_rule_format_v2(spark, generated_city
     lines = lines.persist()
     spark_rows = {r.subject_key: (r.score, r.grade) for r in scores.select(
         "subject_key", "score", "grade").collect()}
-    ref = score_reference(silver, rules / f"{scheme_name}.yaml", month)
+    ref, ref_lines = score_reference(silver, rules / f"{scheme_name}.yaml", month, lines=True)
     ref_rows = dict(zip(ref.column("subject_key").to_pylist(),
                         zip(ref.column("score").to_pylist(), ref.column("grade").to_pylist())))
     assert len(spark_rows) > 35_000 and set(spark_rows) == set(ref_rows)
@@ -283,5 +336,7 @@ def test_spark_agrees_with_the_reference_on_rule_format_v2(spark, generated_city
     wrong = {k: (scheme.base_score + v, raw[k]) for k, v in sums.items()
              if scheme.base_score + v != raw[k]}
     assert not wrong, f"explanations do not sum for {len(wrong)} subjects: {list(wrong.items())[:3]}"
+    # the reference writes the same lines (repaired, unmet, growth and subject lines included)
+    assert_lines_agree(lines, ref_lines)
     for frame in (lines, evaluated, subjects):
         frame.unpersist()
