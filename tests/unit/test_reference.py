@@ -597,6 +597,52 @@ def test_rule_cap_and_dimension_cap(schemes):
     assert res["charity"] == (1050, "AA", Decimal("1050"))
 
 
+def test_explanation_lines_explain_the_month(schemes):
+    """SPEC §5 as amended: lines for findings in force or changed since the previous month, tier
+    and cap lines; none for a finding expired before the previous month, a revocation delivered
+    earlier or an item no rule scores. Base + Σ points = raw score for everyone."""
+    rows = [
+        finding("old", "UNCIVIL_CONDUCT", "2024-01-10", source_id="urban_management"),   # expired 2025-01
+        finding("recent", "UNCIVIL_CONDUCT", "2025-02-15", source_id="urban_management"),  # expired 2026-02-14
+        finding("recent", "NO_SUCH_ITEM", "2026-03-01"),                                    # no rule
+        finding("revoked", "BRAVERY", "2026-01-01", status="revoked", known_from="2026-03"),
+        finding("revoked", "BRAVERY", "2025-01-01", status="revoked", known_from="2025-12"),
+        finding("later", "BRAVERY", "2026-04-02", source_id="civilization_office"),
+        *[finding("blood", "BLOOD_DONATION", f"2026-0{m}-0{m}", source_id="blood_center") for m in (1, 2, 3)],
+        *[finding("blood", "BLOOD_DONATION", day, source_id="blood_center") for day in ("2025-10-10", "2025-11-11")],
+        finding("award", "COMMENDATION", "2026-01-01", level="national", case_ref="d1"),
+        finding("award", "COMMENDATION", "2026-01-01", level="provincial", case_ref="d2"),
+        finding("award", "BRAVERY", "2026-01-01", source_id="civilization_office"),
+        finding("volunteer", "VOLUNTEER_SERVICE", "2026-02-01", quantity=60, source_id="volunteer_federation"),
+        finding("fined", "ADMIN_PENALTY", "2026-02-01", level="minor", case_ref="p1", source_id="public_security"),
+        finding("fined", "ADMIN_PENALTY", "2026-02-01", level="serious", case_ref="p1", source_id="traffic_police"),
+    ]
+    people = {k: "1980-05-17" for k in ("old", "recent", "revoked", "later", "blood", "award", "volunteer", "fined")}
+    tables = {"findings": findings_table(rows), "population": population_table("2026-03", people)}
+    scores, lines = score_reference(tables, schemes["t"], "2026-03", lines=True)
+    got: dict[str, list] = {k: [] for k in people}
+    for r in lines.to_pylist():
+        assert (r["scheme"], r["score_month"]) == ("t", "2026-03")
+        got[r["subject_key"]].append((r["line_type"], r["status"], r["rule_id"], r["points"]))
+    D = Decimal
+    assert got["old"] == []
+    assert got["recent"] == [("finding", "expired", "uncivil", 0)]
+    assert got["revoked"] == [("finding", "revoked", "bravery", 0)]
+    assert got["later"] == [("finding", "not_yet_valid", "bravery", 0)]
+    assert sorted(got["blood"]) == [("finding", "counted", "blood", D(10))] * 5 + [("rule_cap", "counted", "blood", D(-10))]
+    assert sorted(got["award"]) == [("dimension_cap", "counted", None, D(-90)),
+                                    ("finding", "counted", "award-national", D(100)),
+                                    ("finding", "counted", "award-provincial", D(60)),
+                                    ("finding", "counted", "bravery", D(80))]
+    assert sorted(got["volunteer"]) == [("finding", "counted", "volunteer", 0), ("tier", "counted", "volunteer", D(10))]
+    assert sorted(got["fined"]) == [("finding", "counted", "fine-serious", D(-60)),
+                                    ("finding", "deduplicated", "fine-minor", 0)]
+    tier = [r for r in lines.to_pylist() if r["line_type"] == "tier"][0]
+    assert tier["quantity"] == 60 and tier["dimension"] == "public"
+    raw = dict(zip(scores.column("subject_key").to_pylist(), scores.column("raw_score").to_pylist()))
+    assert {k: 1000 + sum(p for *_, p in v) for k, v in got.items()} == raw
+
+
 def test_clamp_to_min_and_max(schemes):
     rows = ([finding("low", "ADMIN_PENALTY", f"2026-01-0{i}") for i in (1, 2, 3)]  # 100 - 180 = -80 -> 0
             + [finding("high", "COMMENDATION", f"2026-01-0{i}") for i in (1, 2)]  # 100 + 80 = 180 -> 150
