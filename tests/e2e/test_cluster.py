@@ -175,8 +175,7 @@ def test_scoring_submitted_to_a_standalone_cluster_writes_the_embedded_runs_gold
         seen, _ = submit(master, replace(job, application=str(probe), application_args=[]), env)
     scored = read_result(result)
     rows = {name: len(found) for name, found in gold(settings, "on-cluster").items()}
-    print(f"
-cluster test: {len(scored)} schemes of {MONTH} scored on the standalone cluster "
+    print(f"\ncluster test: {len(scored)} schemes of {MONTH} scored on the standalone cluster "
           f"in {wall:.1f} s (spark-submit wall); gold rows {rows}; "
           f"delta-spark jars: {len(job.jars.split(','))}")
     # the cluster run wrote its own gold rows (beside the published run's, unseen until a
