@@ -108,6 +108,9 @@ def main(argv=None) -> int:
     parser.add_argument("--history-only", action="store_true",
                         help="with --steady: load the history (not measured) and stop; then run "
                              "with --reuse on a quiet box to measure the month alone")
+    parser.add_argument("--spark-delta", choices=("auto", "on", "off"),
+                        help="the engine Spark writes Delta with (spark.delta): 'off' measures the "
+                             "Parquet + delta-rs bridge against delta-spark on the same city")
     parser.add_argument("--driver-memory", help="default: sized from the machine")
     parser.add_argument("--shuffle-partitions", help="default: sized from the machine")
     args = parser.parse_args(argv)
@@ -131,6 +134,8 @@ def main(argv=None) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITYCREDIT_SPARK_")}
     env.update(CITYCREDIT_LANDING=str(landing),
                CITYCREDIT_WAREHOUSE=str(args.warehouse.resolve()))
+    if args.spark_delta:
+        env["CITYCREDIT_SPARK_DELTA"] = args.spark_delta
     if args.driver_memory:
         env["CITYCREDIT_SPARK_DRIVER_MEMORY"] = args.driver_memory
     if args.shuffle_partitions:
