@@ -8,6 +8,7 @@ import click
 
 from .cli_check import check_delivery
 from .cli_admin import adopt, show_config
+from .cli_audit import audit
 from .config import ConfigError, load_settings
 from .months import MonthError, check_month
 
@@ -85,8 +86,8 @@ def run(month, schemes, accept_drift, rescore_with_current_rules):
             said = str(exc) in getattr(exc, "summary", "")
             click.echo(getattr(exc, "summary", ""))
             click.echo(("NOT PUBLISHED" if isinstance(exc, pipeline.PublishRefused) else "STOPPED")
-                       + (": why is said in the report's NOT PUBLISHED line above" if said
-                          else f": {exc}"), err=True)
+                       + (f": {getattr(exc, 'short', exc)} (in full: the report's NOT PUBLISHED "
+                          "line above)" if said else f": {exc}"), err=True)
             sys.exit(1)
         except pipeline.WarehouseBusy as exc:
             click.echo(f"NOT STARTED: {exc}", err=True)
@@ -348,87 +349,6 @@ def lookup(grantee, purpose, scheme, report, as_scheme):
 
 
 @cli.group()
-def audit():
-    """The audit log of lookups: verify its hash chain, show entries."""
-
-
-@audit.command("verify")
-def audit_verify():
-    """Check the hash chain (HMAC under CITYCREDIT_AUDIT_KEY): exit 1 naming every changed,
-    removed or reordered entry — also one changed and re-hashed by someone without the key."""
-    from .lookup.audit import audit_log
-    from .lookup.store import shown
-
-    log = audit_log(load_settings())
-    result = log.verify()
-    for problem in result.problems:
-        click.echo(f"BROKEN: {problem}", err=True)
-    keyed = (f"keyed (HMAC-SHA256) from entry {result.keyed_from}"
-             + (f", entries 1–{result.keyed_from - 1} from before keying"
-                if result.keyed_from > 1 else "") if result.keyed_from else "not keyed")
-    click.echo(f"{shown(log.url)}: {result.entries} entries, head {result.head_seq} "
-               f"{result.head_hash}, {keyed} — "
-               f"{'chain intact' if result.ok else 'CHAIN BROKEN'}")
-    sys.exit(0 if result.ok else 1)
-
-
-def _day(_ctx, _param, value):
-    import datetime as dt
-
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"'{value}' is not a date: use YYYY-MM-DD") from None
-
-
-@audit.command("show")
-@click.option("--grantee", default=None)
-@click.option("--subject", is_flag=True,
-              help="only this person: the identity number is read from standard input and "
-                   "hashed on the way in")
-@click.option("--from", "since", callback=_day, default=None, help="first day, YYYY-MM-DD")
-@click.option("--to", "until", callback=_day, default=None, help="last day, YYYY-MM-DD")
-@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
-def audit_show(grantee, subject, since, until, as_json):
-    """Entries of the audit log (days in lookup.timezone), oldest first."""
-    import datetime as dt
-    import json
-    import zoneinfo
-
-    from .identity import is_valid_id_number, subject_key
-    from .lookup.audit import AuditLog
-    from .lookup.store import audit_url
-
-    settings = load_settings()
-    zone = zoneinfo.ZoneInfo(settings.lookup["timezone"])
-
-    def utc(day):
-        return None if day is None else dt.datetime.combine(day, dt.time(), zone) \
-            .astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
-
-    key = None
-    if subject:
-        number = _read_id_number("identity number")
-        if not is_valid_id_number(number):
-            raise click.BadParameter("not a valid resident identity number", param_hint="--subject")
-        key = subject_key(number, settings.subject_key)
-    entries = AuditLog(audit_url(settings)).show(
-        grantee=grantee, subject_key=key, since=utc(since),
-        until=utc(until + dt.timedelta(days=1)) if until else None)
-    for e in entries:
-        if as_json:
-            click.echo(json.dumps(e, ensure_ascii=False))
-        else:
-            click.echo(f"{e['seq']:>7} {e['at']} {e['channel']:<12} {e['grantee'] or '-':<8} "
-                       f"{e['purpose'] or '-':<8} {e['scheme'] or '-':<9} {e['kind']:<11} "
-                       f"{e['status']} {e['outcome']:<22} {e['subject_key'] or '-'}")
-    if not as_json:
-        click.echo(f"{len(entries)} entries", err=True)
-
-
-@cli.group()
 def recognition():
     """Grade recognition across schemes (互认): rules/recognition/<from>__<to>.yaml."""
 
@@ -573,6 +493,7 @@ def privacy_scan(id_number, subject_key, as_json):
 cli.add_command(check_delivery)     # citycredit check-delivery (cli_check.py)
 cli.add_command(show_config)        # citycredit config (cli_admin.py)
 cli.add_command(adopt)              # citycredit adopt (cli_admin.py)
+cli.add_command(audit)              # citycredit audit verify|show (cli_audit.py)
 
 
 def main():

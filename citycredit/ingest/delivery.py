@@ -19,7 +19,12 @@ DATA_SUFFIXES = (".csv", ".jsonl", ".parquet")
 
 
 class DeliveryMissing(RuntimeError):
-    """A required source has no complete delivery for the month."""
+    """A required source has no complete delivery for the month. `.short`: the same without
+    the expected paths (the STOPPED line when the run report lists them already)."""
+
+    def __init__(self, message: str, short: str | None = None):
+        super().__init__(message)
+        self.short = short or message
 
 
 
@@ -113,5 +118,8 @@ def deliveries_of_month(landing: Path, sources: dict[str, dict], month: str) -> 
     if missing_required:
         where = ", ".join(f"{s} (expected {Path(landing) / s / month / READY_FILE})"
                           for s in missing_required)
-        raise DeliveryMissing(f"month {month}: no complete delivery from required source(s) {where}")
+        raise DeliveryMissing(
+            f"month {month}: no complete delivery from required source(s) {where}",
+            short=f"month {month}: no complete delivery from required source(s) "
+                  f"{', '.join(missing_required)}")
     return {"ready": ready, "missing_optional": missing_optional}

@@ -37,6 +37,24 @@ def audit_url(settings: Settings) -> str:
         f"sqlite:///{Path(settings.warehouse) / 'lookup' / 'audit.sqlite'}"
 
 
+def missing_audit_log(settings: Settings) -> str | None:
+    """What to say when the audit log a reader (audit verify / show) is pointed at does not
+    exist — a SQLite file missing, e.g. a typo in lookup.audit_url or the wrong warehouse —
+    rather than creating an empty log that would verify as intact. None when it exists (or the
+    URL is a server database, whose absence its connection reports)."""
+    url = audit_url(settings)
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database \
+            or parsed.database == ":memory:" or Path(parsed.database).is_file():
+        return None
+    if settings.lookup.get("audit_url"):
+        setting = f"lookup.audit_url, from {settings.origins.get('lookup.audit_url', 'conf')}"
+    else:
+        setting = (f"the default under paths.warehouse, from "
+                   f"{settings.origins.get('paths.warehouse', 'conf')}")
+    return f"no audit log at {parsed.database} ({setting}): nothing was verified"
+
+
 def no_warehouse(settings: Settings) -> str | None:
     """What to say when `settings` name no warehouse folder (a lookup command run from another
     folder, CITYCREDIT_WAREHOUSE unset): nothing is published there. One line naming the

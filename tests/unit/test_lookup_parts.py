@@ -308,3 +308,25 @@ def test_audit_verify_says_whether_the_chain_is_intact_under_the_key(tmp_path, m
     assert broken.exit_code == 1
     assert "BROKEN: entry 2: not keyed after keyed entries" in broken.output
     assert "CHAIN BROKEN" in broken.output
+
+
+def test_audit_verify_and_show_refuse_a_log_that_does_not_exist(tmp_path, monkeypatch):
+    # a typo in lookup.audit_url (or the wrong warehouse) must not verify an empty log it
+    # created as "chain intact" (newcomer try-out, 2026-12-05)
+    from click.testing import CliRunner
+
+    from citycredit.cli import cli
+
+    typo = tmp_path / "typo.sqlite"
+    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(tmp_path / "wh"))
+    monkeypatch.setenv("CITYCREDIT_LOOKUP_AUDIT_URL", f"sqlite:///{typo}")
+    for command in (["audit", "verify"], ["audit", "show"]):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 2, result.output
+        assert f"NOT FOUND: no audit log at {typo} (lookup.audit_url, from " in result.output
+        assert "chain intact" not in result.output
+    assert not typo.exists()
+    monkeypatch.delenv("CITYCREDIT_LOOKUP_AUDIT_URL")
+    result = CliRunner().invoke(cli, ["audit", "verify"])
+    assert result.exit_code == 2 and "the default under paths.warehouse" in result.output
+    assert not (tmp_path / "wh").exists()
