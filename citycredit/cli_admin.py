@@ -16,7 +16,7 @@ def show_config():
     environment variable); secrets masked. docs/configuration.md"""
     from .config import describe
 
-    settings = load_settings()
+    settings = load_settings(keys_required=False)     # shown even before the keys are set
     origins = settings.origins
     click.echo(f"conf folder  {settings.conf_dir.resolve()}  ← {origins['conf']}")
     click.echo(f"environment  {settings.env} ({settings.conf_dir.resolve() / (settings.env + '.yaml')}"
@@ -29,6 +29,9 @@ def show_config():
                f"{settings.conf_dir.resolve() / 'sources.yaml'}")
     click.echo(f"{'grantees':<{width}}  (serve, lookup)  ← "
                f"{settings.conf_dir.resolve() / 'grantees.yaml'}")
+    if settings.key_problem:
+        click.echo(f"NOT READY: {settings.key_problem}", err=True)
+        sys.exit(2)
 
 
 @click.command()

@@ -118,6 +118,8 @@ class Settings:
     #: where each setting came from: dotted key → a conf file's path, "environment variable X"
     #: or "default"; also "conf" (the folder) and "env" (the overlay's name)
     origins: dict = field(default_factory=dict)
+    #: load_settings(keys_required=False) only: why a run would not start for its keys (else None)
+    key_problem: str | None = None
 
 
 def _read_yaml(path: Path) -> dict:
@@ -190,7 +192,8 @@ def _check_types(values: dict, origins: dict, schema: Mapping, prefix=""):
             raise ConfigError(f"{where}: key '{dotted}' must be {want}, got {value!r}")
 
 
-def _check_values(values: dict, origins: dict, env: str = DEVELOPMENT_ENV):
+def _check_values(values: dict, origins: dict, env: str = DEVELOPMENT_ENV,
+                  keys_required: bool = True) -> str | None:
     def fail(dotted, message):      # the value quoted: no secret is checked here
         raise ConfigError(f"{origins.get(dotted, 'conf')}: key '{dotted}' {message}, got "
                           f"{_get(values, dotted)!r}")
@@ -225,7 +228,13 @@ def _check_values(values: dict, origins: dict, env: str = DEVELOPMENT_ENV):
     for dotted in ("cleanup.retention_days", "cleanup.staging_min_age_hours"):
         if _get(values, dotted) < 0:
             fail(dotted, "must not be negative")
-    _check_keys(values, origins, env)
+    try:
+        _check_keys(values, origins, env)
+    except ConfigError as exc:
+        if keys_required:
+            raise
+        return str(exc)
+    return None
 
 
 def _check_keys(values: dict, origins: dict, env: str) -> None:
@@ -323,8 +332,10 @@ def forbidden_columns(environ: Mapping[str, str] | None = None) -> tuple[str, ..
 
 
 def load_settings(folder: Path | str | None = None, env: str | None = None,
-                  environ: Mapping[str, str] | None = None) -> Settings:
-    """Read the configuration; raise ConfigError naming the file and key on any problem."""
+                  environ: Mapping[str, str] | None = None, keys_required: bool = True) -> Settings:
+    """Read the configuration; raise ConfigError naming the file and key on any problem.
+    `keys_required=False` (`citycredit config` only): a missing or development key is kept in
+    Settings.key_problem instead, so that the settings can be looked over before keys are set."""
     environ = os.environ if environ is None else environ
     unknown = sorted(k for k in environ if k.startswith("CITYCREDIT_")
                      and k not in ENV_OVERRIDES and k not in ENV_SELECTORS)
@@ -348,7 +359,7 @@ def load_settings(folder: Path | str | None = None, env: str | None = None,
             _set(values, dotted, environ[var])
             origins[dotted] = f"environment variable {var}"
     _check_types(values, origins, _SCHEMA)
-    _check_values(values, origins, env)
+    key_problem = _check_values(values, origins, env, keys_required)
 
     cwd = Path.cwd()
 
@@ -370,6 +381,7 @@ def load_settings(folder: Path | str | None = None, env: str | None = None,
                "env": ("argument" if env_given else "environment variable CITYCREDIT_ENV"
                        if environ.get("CITYCREDIT_ENV") else "default")}
     return Settings(
+        key_problem=key_problem,
         env=env,
         conf_dir=conf,
         landing=data_path("paths.landing"),

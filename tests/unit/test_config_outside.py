@@ -119,3 +119,18 @@ def test_config_shows_each_setting_with_its_origin_and_masks_secrets(etc, tmp_pa
     for secret in ("prod-subject-key-123", "s3cret-pw", "pw-in-conf",
                    "citycredit-development-key-not-for-production"):
         assert secret not in result.output
+
+
+def test_config_shows_production_settings_before_the_keys_are_set(etc, monkeypatch):
+    # an operator looks the settings over before setting the keys (newcomer try-out): shown,
+    # then what would stop a run, exit 2; a run itself still refuses to start
+    (etc / "production.yaml").write_text("paths:\n  warehouse: /srv/credit/warehouse\n")
+    monkeypatch.setenv("CITYCREDIT_ENV", "production")
+    monkeypatch.delenv("CITYCREDIT_SUBJECT_KEY", raising=False)
+    result = CliRunner().invoke(cli, ["config"])
+    assert result.exit_code == 2, result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines() if line.strip()}
+    assert lines["paths.warehouse"].split()[1] == "/srv/credit/warehouse"
+    assert "NOT READY: no subject key: set CITYCREDIT_SUBJECT_KEY" in result.output
+    with pytest.raises(ConfigError, match="no subject key"):
+        load_settings()
