@@ -53,6 +53,18 @@ def per_subject_lines(rows) -> dict[str, Counter]:
     return out
 
 
+@pytest.fixture(autouse=True)
+def _release_spark_memory(spark):
+    """Each case builds 35 k-adult cities as DataFrames from Arrow and persists frames; release
+    them after the case (passed or failed) so that nine cases in one session do not pile up
+    (seen: AGGREGATE_OUT_OF_MEMORY in the ninth case of a full run, not when run alone)."""
+    yield
+    import gc
+
+    spark.catalog.clearCache()
+    gc.collect()
+
+
 def assert_lines_agree(spark_lines, reference_lines: pa.Table) -> Counter:
     """The Spark lines (a DataFrame) and the reference's (pyarrow) are the same per subject;
     returns the number of lines per (line_type, status)."""
