@@ -29,6 +29,7 @@ from typing import Any, Callable
 from .config import Settings, load_settings
 from .io.lock import EXCLUSIVE, SHARED, WarehouseBusy, warehouse_lock
 from .io.memory import give_back_memory
+from .io.spark import spark_running, stop_spark
 from .ingest.delivery import DeliveryError, DeliveryMissing
 from .ingest.task import BatchRejected, check_deliveries
 from .landing import land_source
@@ -68,7 +69,8 @@ class Step:
     `always` runs the step even when an earlier step refused (inputs of such steps are then
     None or partial; in the DAG a teardown: the run's state stays the other tasks'); `lock` is the warehouse lock the step holds while it runs
     (citycredit.io.lock: SHARED for steps that write, EXCLUSIVE for erasure, None for steps that
-    only read)."""
+    only read); `spark`: the step runs Spark jobs (the run stops the Spark it started after the
+    last such step, so that the steps after it do not share the machine with an idle JVM)."""
 
     name: str
     function: Callable[..., Any]
@@ -80,6 +82,7 @@ class Step:
     takes_run_id: bool = True
     stage: str = ""            # the name its time is reported under
     lock: str | None = SHARED
+    spark: bool = False
 
 
 STEPS: tuple[Step, ...] = (
@@ -88,9 +91,10 @@ STEPS: tuple[Step, ...] = (
          stage="land+validate"),
     Step("build_silver", build_silver, inputs={"landed": "land_source"}, stage="silver"),
     Step("score", score, after=("build_silver",),
-         options=("schemes", "progress", "rescore_with_current_rules"), stage="score"),
+         options=("schemes", "progress", "rescore_with_current_rules"), stage="score",
+         spark=True),
     Step("publish", publish, inputs={"scored": "score"}, options=("accept_drift",),
-         stage="publish"),
+         stage="publish", spark=True),
     Step("erase", erase, after=("publish",), always=True, stage="erase", lock=EXCLUSIVE),
     Step("report", report, always=True, stage="report",
          inputs={"deliveries": "check_deliveries", "landed": "land_source",
@@ -176,8 +180,14 @@ def _run_month(month: str, schemes: list[str] | None, accept_drift: bool, run_id
     results: dict[str, Any] = {}
     stages: dict[str, float] = {}
     stopped: BaseException | None = None
+    # a session the caller runs (a notebook's, a test's) is left running; one this run started
+    # ends with its last Spark step: erasure after publication needs no JVM (4 GiB resident)
+    spark_is_ours = not spark_running()
 
-    for step in STEPS:
+    for position, step in enumerate(STEPS):
+        if spark_is_ours and not any(later.spark and (stopped is None or later.always)
+                                     for later in STEPS[position:]):
+            stop_spark()
         if stopped is not None and not step.always:
             continue
         if step.name == "report":       # the report also gets the stage times

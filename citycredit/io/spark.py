@@ -241,3 +241,39 @@ def launched_by_spark_submit() -> bool:
 def has_delta_spark(spark: SparkSession) -> bool:
     """True when the session carries delta-spark: the seam then uses format('delta')."""
     return DELTA_EXTENSION in (spark.conf.get("spark.sql.extensions", "") or "")
+
+
+def spark_running() -> bool:
+    """True when this process already has a SparkContext (a caller's session, e.g. a notebook's
+    or a test's, which a run must leave running)."""
+    from pyspark import SparkContext
+
+    return SparkContext._active_spark_context is not None
+
+
+def stop_spark() -> None:
+    """Stop this process's Spark session and end its JVM (the embedded driver): `stop()` alone
+    leaves the JVM resident with its heap (4 GiB at full scale), beside the steps after scoring
+    that need no Spark (erasure's Arrow rewrites). A later get_spark starts a new JVM. Nothing to
+    do under spark-submit (its JVM owns this process) or when no session runs."""
+    from pyspark import SparkContext
+
+    if launched_by_spark_submit():
+        return
+    session = SparkSession._instantiatedSession
+    if session is not None:
+        session.stop()              # also forgets it: the next getOrCreate builds a new one
+    elif SparkContext._active_spark_context is not None:
+        SparkContext._active_spark_context.stop()
+    gateway = SparkContext._gateway
+    process = getattr(gateway, "proc", None)
+    if gateway is None or process is None:
+        return
+    gateway.shutdown()
+    process.stdin.close()           # the JVM pyspark launched exits at the end of its stdin
+    try:
+        process.wait(timeout=60)
+    except Exception:               # noqa: BLE001 — a JVM that does not leave is killed
+        process.kill()
+    SparkContext._gateway = None
+    SparkContext._jvm = None

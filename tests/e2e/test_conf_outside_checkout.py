@@ -34,7 +34,8 @@ def command(root: Path, *args: str, stdin: str = "", timeout: int = 900):
     env.update(CITYCREDIT_CONF=str(root / "etc" / "citycredit"), PYTHONPATH=str(PROJECT),
                CITYCREDIT_SPARK_SHUFFLE_PARTITIONS="4", SPARK_LOCAL_IP="127.0.0.1",
                GX_ANALYTICS_ENABLED="false")
-    argv = list(args) if args[0] == "-c" else ["-m", "citycredit.cli", *args]
+    argv = list(args) if args[0] == "-c" or args[0].endswith(".py") \
+        else ["-m", "citycredit.cli", *args]
     return subprocess.run([sys.executable, *argv], cwd=root / "work", env=env, input=stdin,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -120,3 +121,27 @@ def test_evaluate_exits_with_its_own_status(checkpointed):
         assert "STOPPED:" in done.stderr and "Traceback" not in done.stderr
     else:
         assert "report:" in done.stdout
+
+
+def test_the_run_ends_its_spark_jvm_before_erasure(month):
+    """Erasure after publication is Arrow work: the JVM the run started for scoring and
+    publication (4 GiB resident at full scale) is gone by then; the month is published again
+    (a rerun) all the same."""
+    assert month["run"].returncode == 0, month["run"].stderr[-3000:]
+    # a script file, not `python -c`: pyspark.sql.connect takes a main module without a file
+    # for its own doctests and exits (0) when GX imports it
+    probe = month["root"] / "jvm_probe.py"
+    probe.write_text(
+        "import json, psutil\n"
+        "from citycredit.pipeline import run_month\n"
+        "jvm = {}\n"
+        "def progress(stage, detail=''):\n"
+        "    jvm.setdefault(stage, any('java' in p.name() for p in\n"
+        "                               psutil.Process().children(recursive=True)))\n"
+        f"run_month('{MONTH}', schemes=['haibei'], progress=progress)\n"
+        "print(json.dumps(jvm))\n")
+    seen = command(month["root"], str(probe))
+    assert seen.returncode == 0, seen.stderr[-3000:]
+    jvm = json.loads(seen.stdout.strip().splitlines()[-1])
+    assert jvm["publish"] is True, jvm        # scoring started it, publication still uses it
+    assert jvm["erase"] is False, jvm

@@ -180,6 +180,48 @@ def test_landing_files_are_rewritten_without_the_person_and_still_land(tmp_path)
     assert not list((tmp_path / "landing").rglob(".*"))            # no temporary files left
 
 
+def test_an_unquoted_csv_is_rewritten_as_a_reader_of_every_record_would(tmp_path):
+    """The usual delivery (no quotes, one record a line) takes the fast path: only the lines
+    holding a target are judged, and the result is byte for byte the reader-of-every-record's —
+    CRLF, gb18030 names, a lower-case x, a number in the wrong column, a row too short, blank
+    lines, a last line without its line break; the rows removed are what the reader counts."""
+    from citycredit.privacy.landing import _rewrite_csv, _rewrite_csv_records
+
+    lines = ["\r\n", "record_id,id_number,name,item_code,level,quantity,occurred_on,valid_until,"
+             "status,case_ref", f"R1,{Q},李四,ADMIN_PENALTY,minor,,2026-01-05,,active,c",
+             f"R2,{P},张三,ADMIN_PENALTY,minor,,2026-01-05,,active,c", "",
+             f"R3,{P.lower()},张三,ADMIN_PENALTY,minor,,2026-01-05,,active,c",
+             f"R4,{Q},李四,ADMIN_PENALTY,minor,,2026-01-05,,active,see {P}",
+             f"R5,{P}", f"R6,{Q},王五,ADMIN_PENALTY,minor,,2026-01-05,,active,c",
+             f"R7,{P},张三,ADMIN_PENALTY,minor,,2026-01-05,,active,last"]
+    data = "\r\n".join(lines).encode("gb18030")
+    key = subject_key(P, KEY)
+    targets = Targets({P: key})
+    fast, fast_owners = _rewrite_csv(data, "gb18030", targets)
+    full, full_owners = _rewrite_csv_records(data, "gb18030", targets)
+    assert (fast, fast_owners) == (full, full_owners)
+    assert fast_owners == {key: 5} and P.encode() not in fast.upper()
+    assert fast.count(b"\n") == data.count(b"\n")          # every other row keeps its line
+
+    delivery(tmp_path, "public_security", {"a.csv": data}, manifest=7)
+    before = read_delivery(find_delivery(tmp_path / "landing", "public_security", "2026-01"),
+                           SOURCES["public_security"])
+    done = erase_from_landing(tmp_path / "landing", SOURCES, targets, {"findings"})
+    assert [(f.rows_removed, f.manifest) for f in done] == [(5, (7, 2))]
+    after = read_delivery(find_delivery(tmp_path / "landing", "public_security", "2026-01"),
+                          SOURCES["public_security"])           # the manifest still matches
+    assert after.data["record_id"].tolist() == ["R1", "R6"]
+    assert before.landed - after.landed == 5
+
+    # appeals name a finding by record id: matched on its fields, without any identity number
+    appeals = b"appeal_id,source_id,record_id,filed_on,resolved_on,outcome\n" \
+              b"A1,court,C-P,2026-01-04,,\nA2,court,C-Q,2026-01-04,,\nA3,other,C-P,2026-01-04,,\n"
+    by_finding = Targets({}, {("court", "C-P"): key})
+    assert _rewrite_csv(appeals, "utf-8", by_finding) == \
+        _rewrite_csv_records(appeals, "utf-8", by_finding)
+    assert _rewrite_csv(appeals, "utf-8", by_finding)[1] == {key: 1}
+
+
 def test_landing_retention_removes_only_older_delivery_folders(tmp_path):
     for month in ("2025-11", "2025-12", "2026-01"):
         delivery(tmp_path, "court", {"c.csv": (HEADER + "\n").encode()}, month=month)
