@@ -1,6 +1,7 @@
 """Shared fixtures: one real local Spark session for the whole run, settings in a temp folder."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -40,7 +41,12 @@ def spark():
     from citycredit.config import load_settings
     from citycredit.io.spark import get_spark
 
-    session = get_spark(load_settings(PROJECT / "conf", env="local", environ={}), "citycredit-tests")
+    settings = load_settings(PROJECT / "conf", env="local", environ={})
+    # one session serves ~700 tests: the shuffle files of finished queries leave its local dir
+    # only when the JVM collects their objects, which a large heap seldom does (default 30 min)
+    settings = dataclasses.replace(settings, spark_conf={
+        **settings.spark_conf, "spark.cleaner.periodicGC.interval": "1min"})
+    session = get_spark(settings, "citycredit-tests")
     yield session
     # Airflow's logging setup (DAG tests) turns py4j's INFO on; its goodbye at exit would then
     # write to pytest's closed capture streams.
