@@ -51,6 +51,10 @@ class Table:
     #: None: tables.FILE_ROWS). Small files for the big per-person tables: an erasure's delete
     #: rewrites only the few files whose key range holds the person (issue 20)
     file_rows: int | None = None
+    #: written by the Spark stages (delta-spark): gold and the policy sandbox, the big per-run
+    #: tables. With a cluster configured, erasure deletes their rows on the cluster too
+    #: (citycredit.privacy.erasure); every other table is written on the Arrow side (delta-rs)
+    spark_written: bool = False
 
     @property
     def id(self) -> str:
@@ -201,6 +205,7 @@ SCORES = Table(
     partitions=("scheme", "score_month", "run_id"),
     key=("scheme", "score_month", "run_id", "subject_key"),
     personal={"subject_key": SUBJECT_KEY},
+    spark_written=True,
     description="one row per scheme, month, scoring run and scored adult (restricted); the "
                 "month's results are the rows of the run gold/published_scores names")
 
@@ -216,6 +221,7 @@ SCORE_LINES = Table(
     key=("scheme", "score_month", "run_id", "subject_key", "line_type", "source_id",
          "record_id", "rule_id", "dimension"),
     personal={"subject_key": SUBJECT_KEY},
+    spark_written=True,
     description="why each score is what it is and why it changed: the findings in force or "
                 "changed since the previous month, tier, growth, subject-rule (that apply) "
                 "and cap rows, per scoring run (readers take the published run's)")
@@ -226,6 +232,7 @@ PUBLISHED_SCORES = Table(
             ("grade", _S), ("grade_label", _S), ("published_at", TIMESTAMP), ("run_id", _S)),
     partitions=("scheme", "score_month"), key=("scheme", "score_month", "subject_key"),
     personal={"subject_key": SUBJECT_KEY},
+    spark_written=True,
     description="the portals' query table: score and grade only, and the scoring run they "
                 "come from (its gold/scores and gold/score_lines rows are the month's); all "
                 "schemes of a month are published in one commit")
@@ -259,6 +266,7 @@ SIMULATED_SCORES = Table(
     partitions=("scheme", "draft", "score_month"),
     key=("scheme", "draft", "score_month", "subject_key"),
     personal={"subject_key": SUBJECT_KEY},
+    spark_written=True,
     description="a draft scheme beside the adopted one, per scored adult (citycredit simulate; "
                 "draft = the draft file's name)")
 

@@ -233,6 +233,12 @@ def get_spark(settings: Settings, app_name: str = "citycredit") -> SparkSession:
     return spark
 
 
+def on_a_cluster(settings: Settings) -> bool:
+    """True when conf names a cluster master (`spark.master` other than local[…]): the steps
+    then send their Spark work there, erasure's deletes on the Spark-written tables included."""
+    return not str(settings.spark_master).startswith("local")
+
+
 def launched_by_spark_submit() -> bool:
     """True in a Python driver started by spark-submit (its JVM hands pyspark a gateway port)."""
     return "PYSPARK_GATEWAY_PORT" in os.environ

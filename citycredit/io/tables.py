@@ -236,6 +236,26 @@ def delete_where(path, predicate: str) -> dict:
     return table.delete(predicate)
 
 
+def delete_where_on_spark(spark: SparkSession, path, predicate: str) -> dict:
+    """delete_where run by delta-spark on `spark`'s cluster (a Spark SQL predicate): the
+    executors rewrite the files holding the rows, one commit, no deletion vectors (the pinned
+    table properties). → {'num_deleted_rows': n} from the commit's metrics (0: no commit, as
+    delta-rs). Raises TableError for a session without delta-spark or a table with features
+    the engines do not share."""
+    path = _path(path)
+    check_protocol(path)
+    if not has_delta_spark(spark):
+        raise TableError(f"{path}: a delete on Spark needs delta-spark on the session")
+    from delta.tables import DeltaTable as SparkDeltaTable
+
+    before = version(path)
+    SparkDeltaTable.forPath(spark, path).delete(predicate)
+    if version(path) == before:
+        return {"num_deleted_rows": 0}
+    metrics = DeltaTable(path).history(1)[0].get("operationMetrics") or {}
+    return {"num_deleted_rows": int(metrics.get("numDeletedRows", 0))}
+
+
 def vacuum(path, retention_hours: float = 0) -> list[str]:
     """Physically remove files the current version does not reference, once unreferenced for
     longer than `retention_hours` (0: all of them — erasure, SPEC §7). A full vacuum: files

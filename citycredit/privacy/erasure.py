@@ -304,9 +304,11 @@ def _predicate(table: Table, rows: list[dict], by_key_column: str | None) -> str
 
 
 def _erase_rows(location: Location, keys: set[str], numbers: dict[str, str],
-                findings: dict[tuple[str, str], str], found: Found | None = None) -> Counter:
+                findings: dict[tuple[str, str], str], found: Found | None = None,
+                spark=None) -> Counter:
     """Delete the persons' rows of one table in one commit (rows already read by
-    _their_findings taken from `found`). → rows removed per subject_key."""
+    _their_findings taken from `found`); by delta-spark on `spark` (a cluster's session) when
+    given, else by delta-rs here. → rows removed per subject_key."""
     if not tables.exists(location):
         return Counter()
     match = _match(location, keys, numbers, findings)
@@ -322,7 +324,10 @@ def _erase_rows(location: Location, keys: set[str], numbers: dict[str, str],
     for row in rows:
         row["_by_key"] = key_column is not None and row.get(key_column) in keys
     owners = Counter(_owner(row, table, keys, numbers, findings) for row in rows)
-    if table.file_rows and key_column and all(row["_by_key"] for row in rows):
+    if spark is not None:
+        deleted = tables.delete_where_on_spark(spark, location, _predicate(
+            table, rows, key_column)).get("num_deleted_rows")
+    elif table.file_rows and key_column and all(row["_by_key"] for row in rows):
         deleted = _rewrite_key_range_files(location, key_column, keys)
     else:
         deleted = tables.delete_where(location, _predicate(table, rows, key_column)).get(
@@ -390,19 +395,22 @@ def _order(location: Location) -> int:
     return 0 if table.layer == "bronze" else 1
 
 
-def erase_due(settings, month: str, run_id: str) -> Erasure:
+def erase_due(settings, month: str, run_id: str, spark=None) -> Erasure:
     """Carry out every opt-out requested on or before the last day of `month` that is still in
-    silver/optouts (see the module docstring). Raises ErasureError when a table does not delete
-    what was found (a concurrent writer): rerunning completes it."""
+    silver/optouts (see the module docstring). `spark`: a session on a cluster (conf names
+    one: privacy.task.erase) that deletes the rows of the tables Spark writes (the catalogue's
+    `spark_written`: gold, the sandbox) on its executors; everything else, and without it
+    everything, is delta-rs's here. Raises ErasureError when a table does not delete what was
+    found (a concurrent writer): rerunning completes it."""
     from ..io.lock import EXCLUSIVE, warehouse_lock
 
     # no writer beside it: the zero-retention vacuum and the leftovers of any age below would
     # delete files a live writer has yet to commit (a no-op when the caller holds it already)
     with warehouse_lock(settings.warehouse, f"erasure of {month} (run {run_id})", EXCLUSIVE):
-        return _erase_due(settings, month, run_id)
+        return _erase_due(settings, month, run_id, spark)
 
 
-def _erase_due(settings, month: str, run_id: str) -> Erasure:
+def _erase_due(settings, month: str, run_id: str, spark=None) -> Erasure:
     for location in warehouse_tables(settings):     # a purge killed half-way: history kept again
         tables.restore_log_retention(location)
     done = Erasure(month)
@@ -438,7 +446,8 @@ def _erase_due(settings, month: str, run_id: str) -> Erasure:
     # exclusively, so no landing is using one)
     done.staging_removed += len(remove_spool_leftovers(settings.warehouse))
     for location in sorted(locations, key=_order):
-        owners = _erase_rows(location, keys, numbers, findings, found)
+        on_spark = spark if location.table.spark_written else None
+        owners = _erase_rows(location, keys, numbers, findings, found, on_spark)
         done.staging_removed += len(tables.remove_staging_leftovers(location))
         if tables.exists(location) and (_has_people(location) or owners):
             done.files_vacuumed += len(tables.vacuum(location, retention_hours=0))
@@ -448,7 +457,8 @@ def _erase_due(settings, month: str, run_id: str) -> Erasure:
             done.rows[location.table.id] = sum(owners.values())
             log_erasure(settings, [
                 entry(owner, location.table.id, rows,
-                      "rows deleted; files vacuumed (zero retention); log purged")
+                      ("rows deleted by delta-spark on the cluster" if on_spark is not None
+                       else "rows deleted") + "; files vacuumed (zero retention); log purged")
                 for owner, rows in sorted(owners.items())])
     done.index_rebuilt = _refresh_lookup_index(settings)
     log_erasure(settings, [entry(owner, COMPLETE, 0, f"erasure complete: {len(locations)} "

@@ -49,13 +49,17 @@ def erase(month: str, run_id: str, settings: Settings | None = None) -> Erased:
     the suppression list. Raises ErasureError when a table could not be completed (a rerun
     finishes it), WarehouseBusy when a run or a cleanup holds the warehouse (the month's own
     run holds it already: this step takes nothing more)."""
+    from ..io.spark import get_spark, on_a_cluster
     from ..key_record import check_subject_key
 
     settings = settings or load_settings()
     check_subject_key(settings)     # another key would make keys that match no one here
     started = time.perf_counter()
+    # on a cluster its executors delete from the big Spark-written tables (gold); embedded,
+    # delta-rs does it all here without starting a JVM
+    spark = get_spark(settings, "citycredit-erase") if on_a_cluster(settings) else None
     with warehouse_lock(settings.warehouse, f"erase {month} (run {run_id})", EXCLUSIVE):
-        done = erase_due(settings, month, run_id)
+        done = erase_due(settings, month, run_id, spark)
     return {"month": month, "persons": len(done.persons), "rows": dict(sorted(done.rows.items())),
             "landing_files": len(done.landing),
             "landing_rows": sum(f.rows_removed for f in done.landing),

@@ -98,6 +98,35 @@ def test_erasure_is_driven_by_the_catalogue_and_reaches_unknown_tables(settings)
     assert erase_due(settings, "2026-01", "run-2").persons == {}
 
 
+def test_on_a_cluster_the_spark_written_tables_lose_the_rows_on_spark(settings, spark):
+    """With a cluster configured (privacy.task.erase passes its session), gold's rows go by a
+    delta-spark DELETE on the executors, the rest by delta-rs; the log says which; nothing of
+    the person is left on disk either way."""
+    from citycredit.io.spark import has_delta_spark
+
+    assert has_delta_spark(spark), "make jars: the test session runs delta-spark"
+    k, q, _sandbox = build_warehouse(settings)
+    at = dt.datetime(2026, 2, 1, tzinfo=dt.timezone.utc)
+    published = pa.Table.from_pylist(
+        [{"subject_key": key, "scheme": "haibei", "score_month": "2026-01", "score": score,
+          "grade": "A", "grade_label": "良好", "published_at": at, "run_id": "r1"}
+         for key, score in ((k, 900), (q, 1000), (q + "0", 950))],
+        schema=catalog.PUBLISHED_SCORES.schema)
+    tables.write(spark.createDataFrame(published), catalog.PUBLISHED_SCORES.at(settings),
+                 mode="overwrite", replace={"scheme": "haibei", "score_month": "2026-01"})
+
+    done = erase_due(settings, "2026-01", "run-1", spark=spark)
+    assert done.rows["gold/published_scores"] == 1 and done.rows["bronze/court"] == 1
+    assert sorted(tables.read_arrow(catalog.PUBLISHED_SCORES.at(settings))
+                  .column("score").to_pylist()) == [950, 1000]
+    log = tables.read_arrow(catalog.ERASURE_LOG.at(settings)).to_pylist()
+    detail = {r["place"]: r["detail"] for r in log}
+    assert detail["gold/published_scores"].startswith("rows deleted by delta-spark on the cluster")
+    assert detail["bronze/court"].startswith("rows deleted;")
+    scan = scan_for(needles_for(P, k), settings.warehouse, settings.landing, RECORD)
+    assert scan.clean, scan.outside_record
+
+
 def test_an_interrupted_erasure_is_completed_by_the_next_one(settings):
     """Interrupted after the suppression list was written; a re-landing then suppressed the
     opt-out itself (silver/optouts and bronze/optouts no longer have it): the list drives the
