@@ -22,6 +22,7 @@ loads settings and Spark itself, so each can run in its own process.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -40,6 +41,8 @@ from .rules import UnknownSchemeError
 from .scoring.rules_in_force import RulesChangedSincePublication, rules_for_month
 from .scoring.task import score
 from .silver.task import build_silver
+
+log = logging.getLogger(__name__)
 
 __all__ = ["STEPS", "Step", "REFUSALS", "SourceSkipped", "run_month", "run_step", "resolve_month",
            "DeliveryError", "DeliveryMissing", "BatchRejected", "PublishRefused", "WarehouseBusy",
@@ -187,7 +190,10 @@ def _run_month(month: str, schemes: list[str] | None, accept_drift: bool, run_id
     for position, step in enumerate(STEPS):
         if spark_is_ours and not any(later.spark and (stopped is None or later.always)
                                      for later in STEPS[position:]):
-            stop_spark()
+            try:
+                stop_spark()
+            except Exception:   # noqa: BLE001 — a JVM already gone must not skip erase/report
+                log.warning("could not stop the Spark session cleanly", exc_info=True)
         if stopped is not None and not step.always:
             continue
         if step.name == "report":       # the report also gets the stage times

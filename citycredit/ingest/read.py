@@ -36,6 +36,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import gc
+import threading
 from pathlib import Path
 from typing import Iterable
 
@@ -157,17 +158,27 @@ class DeliveryStream:
                                                  self.contract), [], self.delivery)
 
 
+_gc_lock = threading.Lock()
+_gc_pausing = {"readers": 0, "was_enabled": False}
+
+
 @contextlib.contextmanager
 def _gc_paused():
     """Reading keeps ~one list per row alive; the cyclic GC would rescan them all again and
-    again (it doubles the cost of a 500 k-row csv). Nothing here makes reference cycles."""
-    enabled = gc.isenabled()
-    gc.disable()
+    again (it doubles the cost of a 500 k-row csv). Nothing here makes reference cycles.
+    Readers in several threads (erasure's landing rewrite): the last one out enables it again."""
+    with _gc_lock:
+        if _gc_pausing["readers"] == 0:
+            _gc_pausing["was_enabled"] = gc.isenabled()
+            gc.disable()
+        _gc_pausing["readers"] += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _gc_lock:
+            _gc_pausing["readers"] -= 1
+            if _gc_pausing["readers"] == 0 and _gc_pausing["was_enabled"]:
+                gc.enable()
 
 
 def read_parquet_file(ctx: ReadContext, path: Path, chunk_rows: int | None):

@@ -225,6 +225,14 @@ def sql_literal(value) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def spark_sql_literal(value) -> str:
+    """sql_literal in Spark SQL's dialect, where a quote is escaped by a backslash ('it\\'s'):
+    Spark reads 'it''s' as two adjacent literals, 'its'."""
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return sql_literal(value)
+
+
 def delete_where(path, predicate: str) -> dict:
     """Delete the rows matching a SQL predicate in one commit; only the files holding them are
     rewritten (delta-rs). The old files stay on disk (time travel still reads them) until

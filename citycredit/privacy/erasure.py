@@ -28,6 +28,7 @@ suppression list without that row are erased again by the next erasure, whatever
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -275,12 +276,14 @@ def _unique(columns) -> list[str]:
     return list(dict.fromkeys(columns))
 
 
-def _predicate(table: Table, rows: list[dict], by_key_column: str | None) -> str:
+def _predicate(table: Table, rows: list[dict], by_key_column: str | None,
+               literal=tables.sql_literal) -> str:
     """The delete predicate for `rows`: per partition, `<subject key column> IN (…)` for rows
     found by their subject key, else the row keys (`line IN (…)` per file for bronze and
-    quarantine) — never an identity number."""
+    quarantine) — never an identity number. `literal`: the SQL dialect's (delta-rs's, or
+    tables.spark_sql_literal for delta-spark)."""
     def equal(column, value):
-        return f"{column} IS NULL" if value is None else f"{column} = {tables.sql_literal(value)}"
+        return f"{column} IS NULL" if value is None else f"{column} = {literal(value)}"
 
     groups: dict[tuple, set] = defaultdict(set)
     key = [k for k in table.key]
@@ -297,7 +300,7 @@ def _predicate(table: Table, rows: list[dict], by_key_column: str | None) -> str
     clauses = []
     for (fixed, last), values in sorted(groups.items(), key=repr):
         terms = [equal(c, v) for c, v in fixed]
-        listed = ", ".join(tables.sql_literal(v) for v in sorted(values, key=repr))
+        listed = ", ".join(literal(v) for v in sorted(values, key=repr))
         terms.append(f"{last} IN ({listed})")
         clauses.append("(" + " AND ".join(terms) + ")")
     return " OR ".join(clauses)
@@ -305,28 +308,33 @@ def _predicate(table: Table, rows: list[dict], by_key_column: str | None) -> str
 
 def _erase_rows(location: Location, keys: set[str], numbers: dict[str, str],
                 findings: dict[tuple[str, str], str], found: Found | None = None,
-                spark=None) -> Counter:
+                cluster_spark=None) -> tuple[Counter, str]:
     """Delete the persons' rows of one table in one commit (rows already read by
-    _their_findings taken from `found`); by delta-spark on `spark` (a cluster's session) when
-    given, else by delta-rs here. → rows removed per subject_key."""
+    _their_findings taken from `found`); by delta-spark on the session `cluster_spark()`
+    gives (a cluster's, asked for only when there are rows to delete) when that session has
+    delta-spark, else by delta-rs here. → (rows removed per subject_key, the engine)."""
     if not tables.exists(location):
-        return Counter()
+        return Counter(), "delta-rs"
     match = _match(location, keys, numbers, findings)
     if match is None:
-        return Counter()
+        return Counter(), "delta-rs"
     table = location.table
     present = set(tables.arrow_schema(location).names)
     rows = _find_rows(location, match, found)
     if not rows:
-        return Counter()
+        return Counter(), "delta-rs"
     key_column = next((c for c, what in table.personal.items()
                        if what == SUBJECT_KEY and c in present), None)
     for row in rows:
         row["_by_key"] = key_column is not None and row.get(key_column) in keys
     owners = Counter(_owner(row, table, keys, numbers, findings) for row in rows)
-    if spark is not None:
+    from ..io.spark import has_delta_spark
+
+    spark = cluster_spark() if cluster_spark is not None else None
+    engine = "delta-spark" if spark is not None and has_delta_spark(spark) else "delta-rs"
+    if engine == "delta-spark":
         deleted = tables.delete_where_on_spark(spark, location, _predicate(
-            table, rows, key_column)).get("num_deleted_rows")
+            table, rows, key_column, tables.spark_sql_literal)).get("num_deleted_rows")
     elif table.file_rows and key_column and all(row["_by_key"] for row in rows):
         deleted = _rewrite_key_range_files(location, key_column, keys)
     else:
@@ -335,7 +343,7 @@ def _erase_rows(location: Location, keys: set[str], numbers: dict[str, str],
     if deleted != len(rows):
         raise ErasureError(f"{table.id}: found {len(rows)} rows of the persons being erased but "
                            f"deleted {deleted}; rerun the erasure")
-    return owners
+    return owners, engine
 
 
 def _rewrite_key_range_files(location: Location, column: str, keys: set[str]) -> int:
@@ -395,22 +403,23 @@ def _order(location: Location) -> int:
     return 0 if table.layer == "bronze" else 1
 
 
-def erase_due(settings, month: str, run_id: str, spark=None) -> Erasure:
+def erase_due(settings, month: str, run_id: str, cluster_spark=None) -> Erasure:
     """Carry out every opt-out requested on or before the last day of `month` that is still in
-    silver/optouts (see the module docstring). `spark`: a session on a cluster (conf names
-    one: privacy.task.erase) that deletes the rows of the tables Spark writes (the catalogue's
-    `spark_written`: gold, the sandbox) on its executors; everything else, and without it
-    everything, is delta-rs's here. Raises ErasureError when a table does not delete what was
-    found (a concurrent writer): rerunning completes it."""
+    silver/optouts (see the module docstring). `cluster_spark`: a function giving a session on
+    a cluster (conf names one: privacy.task.erase), called once a table Spark writes (the
+    catalogue's `spark_written`: gold, the sandbox) has rows to delete; with delta-spark on it
+    those deletes run on the executors. Everything else — and everything without it, or on a
+    cluster without delta-spark — is delta-rs's here. Raises ErasureError when a table does not
+    delete what was found (a concurrent writer): rerunning completes it."""
     from ..io.lock import EXCLUSIVE, warehouse_lock
 
     # no writer beside it: the zero-retention vacuum and the leftovers of any age below would
     # delete files a live writer has yet to commit (a no-op when the caller holds it already)
     with warehouse_lock(settings.warehouse, f"erasure of {month} (run {run_id})", EXCLUSIVE):
-        return _erase_due(settings, month, run_id, spark)
+        return _erase_due(settings, month, run_id, cluster_spark)
 
 
-def _erase_due(settings, month: str, run_id: str, spark=None) -> Erasure:
+def _erase_due(settings, month: str, run_id: str, cluster_spark=None) -> Erasure:
     for location in warehouse_tables(settings):     # a purge killed half-way: history kept again
         tables.restore_log_retention(location)
     done = Erasure(month)
@@ -445,9 +454,11 @@ def _erase_due(settings, month: str, run_id: str, spark=None) -> Erasure:
     # a killed landing's spools hold delivered rows in clear (the erase step holds the lock
     # exclusively, so no landing is using one)
     done.staging_removed += len(remove_spool_leftovers(settings.warehouse))
+    if cluster_spark is not None:       # started once, and only if a Spark table needs it
+        cluster_spark = functools.cache(cluster_spark)
     for location in sorted(locations, key=_order):
-        on_spark = spark if location.table.spark_written else None
-        owners = _erase_rows(location, keys, numbers, findings, found, on_spark)
+        owners, engine = _erase_rows(location, keys, numbers, findings, found,
+                                     cluster_spark if location.table.spark_written else None)
         done.staging_removed += len(tables.remove_staging_leftovers(location))
         if tables.exists(location) and (_has_people(location) or owners):
             done.files_vacuumed += len(tables.vacuum(location, retention_hours=0))
@@ -457,7 +468,7 @@ def _erase_due(settings, month: str, run_id: str, spark=None) -> Erasure:
             done.rows[location.table.id] = sum(owners.values())
             log_erasure(settings, [
                 entry(owner, location.table.id, rows,
-                      ("rows deleted by delta-spark on the cluster" if on_spark is not None
+                      ("rows deleted by delta-spark on the cluster" if engine == "delta-spark"
                        else "rows deleted") + "; files vacuumed (zero retention); log purged")
                 for owner, rows in sorted(owners.items())])
     done.index_rebuilt = _refresh_lookup_index(settings)

@@ -135,14 +135,18 @@ def _rewrite_unquoted_csv(data: bytes, encoding: str, targets: Targets
     lines holding a target's identity number or record id are decoded and judged, as the
     reader would read each of them."""
     lines = _byte_lines(data)
+
+    def text(k: int) -> str:        # as _rewrite_csv_records and the reader: a BOM is no text
+        decoded = _decode(lines[k], encoding)
+        return decoded.lstrip("\ufeff") if k == 0 else decoded
+
     h = 0
-    while h < len(lines) and not _decode(lines[h], encoding).strip():
+    while h < len(lines) and not text(h).strip():
         h += 1
     if h == len(lines):
         return data, Counter()
     try:
-        header = [c.strip().lower()
-                  for c in next(csv.reader([_decode(lines[h], encoding).lstrip("\ufeff")]))]
+        header = [c.strip().lower() for c in next(csv.reader([text(h)]))]
     except csv.Error:
         return data, Counter()
     needles = sorted({n.encode(encoding, errors="ignore")
@@ -154,7 +158,10 @@ def _rewrite_unquoted_csv(data: bytes, encoding: str, targets: Targets
         record = _decode(lines[k], encoding)
         if not record.strip():
             continue
-        fields = next(csv.reader([record]), None)
+        try:
+            fields = next(csv.reader([record]), None)
+        except csv.Error:           # e.g. a field over csv's size limit: judged by its text
+            fields = None
         named = dict(zip(header, fields)) if fields is not None and len(fields) == len(header) \
             else None
         who = targets.owner(record, named)

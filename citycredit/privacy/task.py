@@ -55,11 +55,12 @@ def erase(month: str, run_id: str, settings: Settings | None = None) -> Erased:
     settings = settings or load_settings()
     check_subject_key(settings)     # another key would make keys that match no one here
     started = time.perf_counter()
-    # on a cluster its executors delete from the big Spark-written tables (gold); embedded,
-    # delta-rs does it all here without starting a JVM
-    spark = get_spark(settings, "citycredit-erase") if on_a_cluster(settings) else None
+    # on a cluster its executors delete from the big Spark-written tables (gold), the session
+    # started only if one of them holds rows to delete; embedded, delta-rs does it all here
+    cluster = (lambda: get_spark(settings, "citycredit-erase")) if on_a_cluster(settings) \
+        else None
     with warehouse_lock(settings.warehouse, f"erase {month} (run {run_id})", EXCLUSIVE):
-        done = erase_due(settings, month, run_id, spark)
+        done = erase_due(settings, month, run_id, cluster)
     return {"month": month, "persons": len(done.persons), "rows": dict(sorted(done.rows.items())),
             "landing_files": len(done.landing),
             "landing_rows": sum(f.rows_removed for f in done.landing),

@@ -220,6 +220,14 @@ def test_an_unquoted_csv_is_rewritten_as_a_reader_of_every_record_would(tmp_path
     assert _rewrite_csv(appeals, "utf-8", by_finding) == \
         _rewrite_csv_records(appeals, "utf-8", by_finding)
     assert _rewrite_csv(appeals, "utf-8", by_finding)[1] == {key: 1}
+    # a BOM alone on the first line is no header; a field beyond csv's size limit is no stop
+    with_bom = "\ufeff\r\n".encode() + appeals.replace(b"\n", b"\r\n")
+    assert _rewrite_csv(with_bom, "utf-8", by_finding) == \
+        _rewrite_csv_records(with_bom, "utf-8", by_finding)
+    assert _rewrite_csv(with_bom, "utf-8", by_finding)[1] == {key: 1}
+    huge = b"record_id,id_number,case_ref\nR1," + P.encode() + b"," + b"a" * 200_000 + b"\n"
+    assert _rewrite_csv(huge, "utf-8", targets)[1] == \
+        _rewrite_csv_records(huge, "utf-8", targets)[1] == {key: 1}
 
 
 def test_landing_retention_removes_only_older_delivery_folders(tmp_path):
