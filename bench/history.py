@@ -32,7 +32,7 @@ def load_history(settings: Settings, months: list[str], say=print) -> dict:
 
     counts = load_bronze_and_silver(settings, months, say=say)
     started = time.perf_counter()
-    erased = erase_due(settings, months[-1], run_id="bulk-history")
+    erased = erase_due(settings, months[-1], run_id=RUN_ID)
     counts["erased persons"] = len(erased.persons)
     say(f"  history: {len(erased.persons)} opted-out person(s) erased "
         f"({time.perf_counter() - started:.0f} s)")
@@ -40,8 +40,13 @@ def load_history(settings: Settings, months: list[str], say=print) -> dict:
     return counts
 
 
+#: the run the history's publication names (it has no gold/scores rows: nothing reads them)
+RUN_ID = "bulk-history"
+
+
 def publish_reference(settings: Settings, month: str) -> int:
-    """gold/published_scores of `month` for every scheme, scored by the DuckDB reference."""
+    """gold/published_scores of `month` for every scheme, scored by the DuckDB reference, as
+    published by the run RUN_ID."""
     from reference.duckdb_scorer import score_reference
     from citycredit.rules import load_schemes
 
@@ -66,7 +71,8 @@ def publish_reference(settings: Settings, month: str) -> int:
             "score": pc.cast(scored["score"], pa.int32()),
             "grade": scored["grade"],
             "grade_label": pa.array([labels[g] for g in scored["grade"].to_pylist()], pa.string()),
-            "published_at": pa.array([now] * n, catalog.TIMESTAMP)})
+            "published_at": pa.array([now] * n, catalog.TIMESTAMP),
+            "run_id": pa.array([RUN_ID] * n, pa.string())})
         tables.write_arrow(rows, catalog.PUBLISHED_SCORES.at(settings), mode="overwrite",
                            replace={"scheme": scheme_id, "score_month": month})
         written += n
