@@ -58,10 +58,15 @@ class Targets:
     def __bool__(self) -> bool:
         return bool(self.ids or self.findings)
 
+    def needles(self, encoding: str) -> list[bytes]:
+        """The identity numbers (both cases of x) and record ids as bytes of `encoding`: a row
+        about the targets holds one of them."""
+        return sorted({n.encode(encoding, errors="ignore")
+                       for n in list(self.variants) + list(self.record_ids)})
+
     def may_hold(self, data: bytes, encoding: str) -> bool:
         """A cheap first look at a file's bytes: could any row be about the targets?"""
-        needles = list(self.variants) + list(self.record_ids)
-        return any(n.encode(encoding, errors="ignore") in data for n in needles)
+        return any(n in data for n in self.needles(encoding))
 
     def owner(self, text: str | None, fields: dict | None = None) -> str | None:
         """The subject_key of the person a row is about, or None: an identity number in its
@@ -149,10 +154,8 @@ def _rewrite_unquoted_csv(data: bytes, encoding: str, targets: Targets
         header = [c.strip().lower() for c in next(csv.reader([text(h)]))]
     except csv.Error:
         return data, Counter()
-    needles = sorted({n.encode(encoding, errors="ignore")
-                      for n in list(targets.variants) + list(targets.record_ids)})
     out, owners = None, Counter()
-    for k in _lines_holding(data, needles):
+    for k in _lines_holding(data, targets.needles(encoding)):
         if k <= h or k >= len(lines):
             continue
         record = _decode(lines[k], encoding)
