@@ -28,9 +28,10 @@ suppression list without that row are erased again by the next erasure, whatever
 from __future__ import annotations
 
 import datetime as dt
-import functools
+import threading
 import os
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -444,25 +445,31 @@ def _erase_due(settings, month: str, run_id: str, cluster_spark=None) -> Erasure
 
     kinds = {kind for kind in catalog.EXTRACT_KINDS
              if catalog.bronze("x", kind).personal or catalog.bronze("x", kind).finding_ref}
-    done.landing = erase_from_landing(settings.landing, settings.sources,
-                                      Targets(numbers, findings), kinds)
-    log_erasure(settings, _landing_log(done.landing, done.persons, now, month, run_id,
-                                       "delivery file rewritten without the rows"))
-
     from ..io.spool import remove_spool_leftovers
 
     # a killed landing's spools hold delivered rows in clear (the erase step holds the lock
     # exclusively, so no landing is using one)
     done.staging_removed += len(remove_spool_leftovers(settings.warehouse))
     if cluster_spark is not None:       # started once, and only if a Spark table needs it
-        cluster_spark = functools.cache(cluster_spark)
-    for location in sorted(locations, key=_order):
+        cluster_spark = _once(cluster_spark)
+
+    def erase_table(location: Location) -> tuple[Counter, str, int, int]:
+        """One table: its rows deleted, staging leftovers removed, vacuumed, history purged.
+        → (rows per owner, engine, staging files removed, files vacuumed)."""
         owners, engine = _erase_rows(location, keys, numbers, findings, found,
                                      cluster_spark if location.table.spark_written else None)
-        done.staging_removed += len(tables.remove_staging_leftovers(location))
+        staged = len(tables.remove_staging_leftovers(location))
+        vacuumed = -1
         if tables.exists(location) and (_has_people(location) or owners):
-            done.files_vacuumed += len(tables.vacuum(location, retention_hours=0))
+            vacuumed = len(tables.vacuum(location, retention_hours=0))
             tables.purge_history(location)
+        return owners, engine, staged, vacuumed
+
+    def record(location: Location, result: tuple[Counter, str, int, int]) -> None:
+        owners, engine, staged, vacuumed = result
+        done.staging_removed += staged
+        if vacuumed >= 0:
+            done.files_vacuumed += vacuumed
             done.tables_purged += 1
         if owners:      # logged table by table: an interrupted erasure keeps what it did
             done.rows[location.table.id] = sum(owners.values())
@@ -471,12 +478,54 @@ def _erase_due(settings, month: str, run_id: str, cluster_spark=None) -> Erasure
                       ("rows deleted by delta-spark on the cluster" if engine == "delta-spark"
                        else "rows deleted") + "; files vacuumed (zero retention); log purged")
                 for owner, rows in sorted(owners.items())])
+
+    # The tables other than bronze (_order 1) depend neither on landing nor on one another, and
+    # each is I/O plus Arrow/delta-rs work outside the GIL: they run beside landing's rewrite, a
+    # worker per core. Bronze follows landing (a person whose number is gone from bronze must be
+    # gone from landing: _identity_numbers); the opt-out tables go last, in order. The log is
+    # written by this thread alone, table by table as each one finishes.
+    ordered = sorted(locations, key=_order)
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        landing_done = pool.submit(erase_from_landing, settings.landing, settings.sources,
+                                   Targets(numbers, findings), kinds)
+        running = {pool.submit(erase_table, loc): loc for loc in ordered if _order(loc) == 1}
+        failed: BaseException | None = None
+        try:
+            done.landing = landing_done.result()
+            log_erasure(settings, _landing_log(done.landing, done.persons, now, month, run_id,
+                                               "delivery file rewritten without the rows"))
+            running.update({pool.submit(erase_table, loc): loc
+                            for loc in ordered if _order(loc) == 0})
+        except BaseException as exc:        # bronze waits for landing: it is not started
+            failed = exc
+        for future in as_completed(running):    # what finishes is logged, failing or not
+            if future.exception() is not None:
+                failed = failed or future.exception()
+            else:
+                record(running[future], future.result())
+        if failed is not None:
+            raise failed
+    for location in [loc for loc in ordered if _order(loc) >= 2]:
+        record(location, erase_table(location))
     done.index_rebuilt = _refresh_lookup_index(settings)
     log_erasure(settings, [entry(owner, COMPLETE, 0, f"erasure complete: {len(locations)} "
                                                      f"tables, their history and the landing zone"
                                  + ("; lookup index rebuilt" if done.index_rebuilt else ""))
                            for owner in sorted(keys)])
     return done
+
+
+def _once(make):
+    """`make()` called at most once, whichever of the erasure's threads asks first."""
+    lock = threading.Lock()
+    made = []
+
+    def once():
+        with lock:
+            if not made:
+                made.append(make())
+            return made[0]
+    return once
 
 
 def _refresh_lookup_index(settings) -> bool:

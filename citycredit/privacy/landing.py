@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -282,6 +283,39 @@ def _text_columns(table: pa.Table) -> dict[str, pa.ChunkedArray]:
     return out
 
 
+def _values_holding(column: pa.ChunkedArray, needles: list[bytes]) -> pa.ChunkedArray:
+    """Which values of a string column hold one of `needles` (pc.match_substring for many
+    needles at once; null → False). Each chunk's UTF-8 data is searched as one byte string
+    (bytes.find, C speed: a regex per value was half of landing erasure's time at full scale)
+    and each occurrence mapped to its row by the offsets; one that spans two values is none."""
+    out = []
+    for chunk in column.chunks:
+        hit = np.zeros(len(chunk), dtype=bool)
+        data = chunk.buffers()[2] if len(chunk) else None
+        if data is not None:
+            width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+            offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[
+                chunk.offset:chunk.offset + len(chunk) + 1]
+            if len(offsets) < 2 or np.diff(offsets).max() < min(map(len, needles)):
+                out.append(pa.array(hit, pa.bool_()))     # no value long enough (dates, codes)
+                continue
+            text, start, end = data.to_pybytes(), int(offsets[0]), int(offsets[-1])
+            for needle in needles:
+                at = text.find(needle, start, end)
+                while at != -1:
+                    row = int(np.searchsorted(offsets, at, side="right")) - 1
+                    row_end = int(offsets[row + 1])
+                    if at + len(needle) <= row_end:
+                        hit[row] = True
+                        at = text.find(needle, row_end, end)
+                    else:
+                        at = text.find(needle, at + 1, end)
+            if chunk.null_count:
+                hit &= np.asarray(chunk.is_valid())
+        out.append(pa.array(hit, pa.bool_()))
+    return pa.chunked_array(out, pa.bool_())
+
+
 def _rewrite_parquet(path: Path, targets: Targets) -> tuple[pa.Table | None, Counter]:
     """The file's rows less the targets' (None when there is none of theirs)."""
     table = pq.read_table(path)
@@ -290,9 +324,9 @@ def _rewrite_parquet(path: Path, targets: Targets) -> tuple[pa.Table | None, Cou
     texts = _text_columns(table)
     hit = pa.chunked_array([pa.array([False] * table.num_rows)])
     if targets.variants:
-        pattern = "|".join(re.escape(v) for v in sorted(targets.variants))
+        needles = sorted(v.encode("utf-8") for v in targets.variants)
         for column in texts.values():
-            hit = pc.or_(hit, pc.fill_null(pc.match_substring_regex(column, pattern), False))
+            hit = pc.or_(hit, _values_holding(column, needles))
     if targets.findings and "record_id" in texts and "source_id" in texts:
         refs = pc.binary_join_element_wise(pc.utf8_trim_whitespace(texts["source_id"]),
                                            pc.utf8_trim_whitespace(texts["record_id"]), "\x1f")
