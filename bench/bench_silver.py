@@ -2,13 +2,18 @@
 same, in proportion to the month's delivery, not the history behind it.
 
     python -m bench.bench_silver [--per-month 43000] [--adults 0] [--histories 3,12,36]
+                                 [--spark-merge]
 
 For each history length H: finding versions of months 1..H-1 are bulk-loaded into silver (the
 fast path: all versions, known_until computed once, one write), month H's delivery is put in
 staging, and the real step (`silver.task.build_silver`) merges it — then again as a re-delivery
 of the same month. Then, on a copy of the same silver, the alternative measured against it: a
-delta-rs MERGE that finds the superseded versions itself. Each is run --repeat times from the
-same starting silver and the median printed (the machine is shared). Volumes follow the synthetic city
+delta-rs MERGE that finds the superseded versions itself, and with --spark-merge the same MERGE
+run by delta-spark on a local[2] session (4g driver; started and warmed up before anything is
+timed, the delivered Arrow table's conversion into a Spark DataFrame timed with the MERGE). Each
+is run --repeat times from the same starting silver and the median printed (the machine is
+shared); the first run of each alternative must leave silver's versions as the real step did
+(with --spark-merge every peak RSS includes the session's JVM). Volumes follow the synthetic city
 (citycredit.synth): `--per-month` new findings over 13 departments, 0.5 % corrections and 0.3 %
 revocations of records up to 6 months old, appeals on 0.2 %; `--adults` > 0 adds the provincial
 credit score of every adult (all in month 1, re-sent every 12 months, new adults monthly).
@@ -177,7 +182,66 @@ def merge_alternative(path: str, delivered: pa.Table, month: str) -> None:
      .execute())
 
 
-def run_history(args, history: int) -> dict:
+def spark_merge_alternative(spark, path: str, delivered: pa.Table, month: str) -> None:
+    """merge_alternative run by delta-spark on `spark`: the same source (each delivered row
+    twice, once with the key to match, once without it to insert), condition and actions; the
+    delivered Arrow table becomes a Spark DataFrame here (timed with the MERGE)."""
+    from delta.tables import DeltaTable as SparkDeltaTable
+
+    n = delivered.num_rows
+    source = pa.concat_tables([delivered.append_column("_key", delivered["record_id"]),
+                               delivered.append_column("_key", pa.nulls(n, pa.string()))])
+    columns = [c for c in delivered.column_names if c != "_key"]
+    (SparkDeltaTable.forPath(spark, path).alias("t")
+     .merge(spark.createDataFrame(source).alias("s"),
+            "t.source_id = s.source_id AND t.record_id = s._key AND t.known_until IS NULL")
+     .whenMatchedUpdate(set={"known_until": "s.known_from"})
+     .whenNotMatchedInsert(condition="s._key IS NULL",
+                           values={**{c: f"s.{c}" for c in columns},
+                                   "known_until": "CAST(NULL AS STRING)"})
+     .execute())
+
+
+def delivered_findings(findings: pa.Table, month: str) -> pa.Table:
+    """A month's findings as silver/findings rows less known_until (the MERGEs' delivery)."""
+    from citycredit import catalog
+
+    delivered = findings.append_column("known_from", pa.array([month] * findings.num_rows))
+    delivered = delivered.append_column("load_id", pa.array(["bench"] * findings.num_rows))
+    return delivered.select([c for c in catalog.SILVER_FINDINGS.columns if c != "known_until"])
+
+
+def versions_of(path) -> pa.Table:
+    """Every version's key and known_until, sorted: what two merges of a month must agree on."""
+    columns = ["source_id", "record_id", "known_from", "known_until"]
+    rows = DeltaTable(str(path)).to_pyarrow_table(columns=columns)
+    return rows.sort_by([(c, "ascending") for c in columns])
+
+
+def merge_files(path) -> tuple[int, int]:
+    """(files removed, files added) by the table's last commit, from its operation metrics
+    (delta-rs and delta-spark name them differently)."""
+    metrics = DeltaTable(str(path)).history(1)[0].get("operationMetrics") or {}
+
+    def pick(*names: str) -> int:
+        return int(next((metrics[n] for n in names if n in metrics), -1))
+
+    return (pick("numTargetFilesRemoved", "num_target_files_removed"),
+            pick("numTargetFilesAdded", "num_target_files_added"))
+
+
+def spark_session(args):
+    """The project's session (citycredit.io.spark.get_spark, delta-spark required), kept to
+    local[2] with a 4g driver on this shared box."""
+    from citycredit.config import load_settings
+    from citycredit.io.spark import get_spark
+
+    settings = dataclasses.replace(load_settings(), spark_master="local[2]",
+                                   spark_driver_memory="4g", spark_delta="on")
+    return get_spark(settings, app_name="bench-silver")
+
+
+def run_history(args, history: int, spark=None) -> dict:
     """Bulk-load months 1..H-1, stage month H, then measure (each --repeat times from the same
     starting silver; the median is kept): the month, its re-delivery, the MERGE alternative."""
     from citycredit.config import load_settings
@@ -198,16 +262,19 @@ def run_history(args, history: int) -> dict:
     silver = root / "silver"
     before = root / "silver-before"
     shutil.copytree(silver, before)
-    delivered = findings.append_column("known_from", pa.array([month] * findings.num_rows))
-    delivered = delivered.append_column("load_id", pa.array(["bench"] * findings.num_rows))
-    delivered = delivered.select([c for c in catalog.SILVER_FINDINGS.columns if c != "known_until"])
+    delivered = delivered_findings(findings, month)
     runs: dict[str, list] = {"month": [], "re-delivery": [], "delta-rs MERGE": []}
-    for _ in range(args.repeat):
+    if spark is not None:
+        runs["delta-spark MERGE"] = []
+    expected = None
+    for run in range(args.repeat):
         shutil.rmtree(silver)
         shutil.copytree(before, silver)
         with measured("month", figures):
             result = build_silver(month, "bench", landed, settings)
         runs["month"].append(figures["month"])
+        if run == 0:
+            expected = versions_of(silver / "findings")
         with measured("re-delivery", figures):
             build_silver(month, "bench-again", landed, settings)
         runs["re-delivery"].append(figures["re-delivery"])
@@ -216,6 +283,23 @@ def run_history(args, history: int) -> dict:
         with measured("delta-rs MERGE", figures):
             merge_alternative(str(silver / "findings"), delivered, month)
         runs["delta-rs MERGE"].append(figures["delta-rs MERGE"])
+        if run == 0:
+            assert versions_of(silver / "findings").equals(expected), \
+                "the delta-rs MERGE left other versions than the silver step"
+            touched = {"delta-rs MERGE": merge_files(silver / "findings")}
+        if spark is not None:
+            # a fresh path each run: Spark caches a table's log by path, and a copy put back
+            # under the same path would be an older version than the one it holds
+            spark_silver = root / f"silver-spark-{run}"
+            shutil.copytree(before, spark_silver)
+            with measured("delta-spark MERGE", figures):
+                spark_merge_alternative(spark, str(spark_silver / "findings"), delivered, month)
+            runs["delta-spark MERGE"].append(figures["delta-spark MERGE"])
+            if run == 0:
+                assert versions_of(spark_silver / "findings").equals(expected), \
+                    "the delta-spark MERGE left other versions than the silver step"
+                touched["delta-spark MERGE"] = merge_files(spark_silver / "findings")
+            shutil.rmtree(spark_silver)
     for label, measured_runs in runs.items():
         figures[label] = sorted(measured_runs, key=lambda f: f["seconds"])[len(measured_runs) // 2]
     files = len(tables.data_files(catalog.SILVER_FINDINGS.at(settings)))
@@ -224,15 +308,18 @@ def run_history(args, history: int) -> dict:
           f"{findings.num_rows:,} findings ({corrections:,} corrections), {appeals.num_rows:,} "
           f"appeals; earlier files rewritten: {result['rewritten']['findings']['files']} of "
           f"{files} ({result['rewritten']['findings']['rows']:,} rows)")
+    print("  files removed / added by the MERGE: " + ", ".join(
+        f"{label} {removed} / {added}" for label, (removed, added) in touched.items()))
     for label, f in figures.items():
-        print(f"  {label:16} {f['seconds']:>7.1f} s   peak RSS {f['peak_rss_gib']:.2f} GiB"
+        print(f"  {label:17} {f['seconds']:>7.1f} s   peak RSS {f['peak_rss_gib']:.2f} GiB"
               + (f"   (median of {args.repeat})" if label in runs else ""))
     shutil.rmtree(before, ignore_errors=True)
     return figures
 
 
-def warm_up(args) -> None:
-    """One small month first, so that no measured month pays for imports and first calls."""
+def warm_up(args, spark=None) -> None:
+    """One small month first, so that no measured month pays for imports and first calls
+    (with `spark`, a delta-spark MERGE of a third month too)."""
     from citycredit.config import load_settings
     from citycredit.silver.task import build_silver
 
@@ -243,6 +330,10 @@ def warm_up(args) -> None:
     for i in range(2):
         build_silver(month_name(i), "warm-up", stage(settings, month_name(i), *city.month(i)),
                      settings)
+    if spark is not None:
+        findings, _ = city.month(2)
+        spark_merge_alternative(spark, str(root / "silver" / "findings"),
+                                delivered_findings(findings, month_name(2)), month_name(2))
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -255,15 +346,25 @@ def main(argv=None) -> int:
     parser.add_argument("--histories", default="3,12,36", help="history lengths, in months")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/citycredit-silver-bench"))
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median")
+    parser.add_argument("--spark-merge", action="store_true",
+                        help="also time the MERGE by delta-spark (local[2], 4g; needs Java and "
+                             "the delta-spark jars of `make jars`)")
     args = parser.parse_args(argv)
     histories = [int(h) for h in args.histories.split(",")]
-    warm_up(args)
-    results = {h: run_history(args, h) for h in histories}
+    spark = spark_session(args) if args.spark_merge else None
+    warm_up(args, spark)
+    results = {h: run_history(args, h, spark) for h in histories}
     short, long = results[min(histories)], results[max(histories)]
     print("silver step per month (median): " + ", ".join(
         f"{h}-month history {results[h]['month']['seconds']:.1f} s" for h in histories)
         + "; delta-rs MERGE: " + ", ".join(
-        f"{results[h]['delta-rs MERGE']['seconds']:.1f} s" for h in histories))
+        f"{results[h]['delta-rs MERGE']['seconds']:.1f} s" for h in histories)
+        + ("; delta-spark MERGE: " + ", ".join(
+            f"{results[h]['delta-spark MERGE']['seconds']:.1f} s" for h in histories)
+           if spark is not None else ""))
+    if spark is not None:
+        from citycredit.io.spark import stop_spark
+        stop_spark()
     print(f"long / short history, seconds per month: "
           f"{long['month']['seconds'] / max(short['month']['seconds'], 0.01):.2f}")
     return 0

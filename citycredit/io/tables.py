@@ -6,14 +6,15 @@ when its columns differ from the catalogue's schema. A plain path is accepted fo
 tests and tools.
 
 One engine per operation (ARCHITECTURE §2, docs/cluster.md):
-- Spark DataFrames (`read`, `write`: silver's versions, gold's scores and score lines, the
-  publication, policy runs) — delta-spark, `format("delta")`, a partition replace by
+- Spark DataFrames (`read`: silver's versions; `read`, `write`: gold's scores and score lines,
+  the publication, policy runs) — delta-spark, `format("delta")`, a partition replace by
   `replaceWhere` (one atomic commit: readers see all old or all new rows), on every session that
   carries it (conf spark.delta: auto, the default once `make install` fetched its jars). A session
   without it (spark.delta: off) uses the old Parquet + delta-rs bridge (citycredit.io.bridge).
 - Arrow on the driver (`read_arrow`, `write_arrow`, `replace_files`, `read_files`,
-  `scan_batches`: landing → bronze, quarantine, reports, the lookup index) and erasure's
-  `find` / `delete_where` / `vacuum` / `purge_history` — delta-rs.
+  `scan_batches`: landing → bronze, quarantine, reports, silver's month merge, the lookup index)
+  and erasure's `find` / `delete_where` / `vacuum` / `purge_history` — delta-rs. Silver stays
+  here: its file replace beat a delta-spark MERGE 12-32× (docs/performance.md, 2026-12-06).
 Both engines write one table only while its protocol stays reader 1 / writer 2 with no table
 features either cannot write: every table delta-spark creates gets the properties pinned in
 citycredit.io.spark.DELTA_TABLE_PROPERTIES, and every write here first refuses (TableError) a
