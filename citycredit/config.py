@@ -46,6 +46,8 @@ ENV_OVERRIDES = {
 }
 # Variables that choose *which* configuration is read rather than a value in it.
 ENV_SELECTORS = ("CITYCREDIT_ENV", "CITYCREDIT_CONF")
+#: where this installation keeps a part (not a setting: citycredit.io.spark reads it)
+ENV_INSTALL = ("CITYCREDIT_DELTA_JARS",)
 
 #: a Spark size left to the machine (citycredit.io.spark.size_from_machine)
 AUTO = "auto"
@@ -338,10 +340,11 @@ def load_settings(folder: Path | str | None = None, env: str | None = None,
     Settings.key_problem instead, so that the settings can be looked over before keys are set."""
     environ = os.environ if environ is None else environ
     unknown = sorted(k for k in environ if k.startswith("CITYCREDIT_")
-                     and k not in ENV_OVERRIDES and k not in ENV_SELECTORS)
+                     and k not in (*ENV_OVERRIDES, *ENV_SELECTORS, *ENV_INSTALL))
     if unknown:
+        known = sorted([*ENV_OVERRIDES, *ENV_SELECTORS, *ENV_INSTALL])
         raise ConfigError(f"environment: {unknown[0]} is not a citycredit setting "
-                          f"(known: {', '.join(sorted([*ENV_OVERRIDES, *ENV_SELECTORS]))})")
+                          f"(known: {', '.join(known)})")
     conf = Path(folder) if folder else conf_dir(environ)
     env_given = bool(env)
     env = env or environ.get("CITYCREDIT_ENV") or "local"

@@ -49,6 +49,12 @@ def test_unknown_variable_is_named(conf):
         load_settings(conf, environ={"CITYCREDIT_WAREHOUS": "/x"})
 
 
+def test_the_jars_folder_variable_is_not_refused(conf, tmp_path):
+    # io/spark.py reads CITYCREDIT_DELTA_JARS (docs/cluster.md): every command must still start
+    s = load_settings(conf, environ={"CITYCREDIT_DELTA_JARS": str(tmp_path)})
+    assert s.warehouse
+
+
 @pytest.mark.parametrize("file,text,message", [
     ("local.yaml", "spark:\n  shuffle_partitons: 4\n", r"local.yaml: unknown key 'spark.shuffle_partitons'"),
     ("local.yaml", "spark:\n  shuffle_partitions: many\n", r"local.yaml: key 'spark.shuffle_partitions' must be int"),
