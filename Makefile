@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= demo
 
-.PHONY: install jars demo notebooks test test-fast bench bench-month bench-lookup bench-simulate bench-silver \
+.PHONY: install jars demo notebooks test test-fast bench bench-month bench-lookup bench-simulate bench-silver bench-erasure \
         bench-generate bench-land bench-scan cluster-test check-wrk airflow-test check-java cjk-font postgresql \
         system-deps clean
 
@@ -113,6 +113,11 @@ END  ?= 2026-12
 bench-month: install check-java
 	[ -d $(CITY)/population ] || $(PY) -m bench.bench_generate --adults $(ADULTS) --months $(MONTHS) --end $(END) --out $(CITY)
 	$(PY) -m bench.bench_month --landing $(CITY) --steady
+
+## Erasure on its own on the warehouse bench-month left (run that first): 6 new opt-outs of
+## persons with findings recorded, then the erase step's function; wall, peak RSS, per part.
+bench-erasure: install
+	$(PY) -m bench.bench_erasure
 
 ## The silver step per month on a 3- and a 36-month history (1.5 M finding versions), and the
 ## delta-rs MERGE it was measured against; the last line is long / short history.

@@ -7,42 +7,22 @@ bronze and silver of every month, gold of the last two). Picks `--persons` adult
 among those with findings (`--seed`), records their opt-outs as landing would (a row each in
 bronze/optouts and silver/optouts of the warehouse's last month), then runs the erase step's
 own function (`citycredit.privacy.erasure.erase_due`) and prints wall time, peak RSS, the rows
-and files it removed, and the seconds spent per part (landing, each table; parts overlap: they
-run side by side). Destructive like the real thing: each run erases other persons for good,
+and files it removed, and the seconds per part it reports (landing, each table; parts overlap:
+they run side by side). Destructive like the real thing: each run erases other persons for good,
 so the figure stays comparable from run to run (same warehouse, new persons).
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import functools
 import os
 import random
-import threading
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import pyarrow as pa
 
 from bench.bench_score import measured
-
-
-def _timed(spent: dict, module, name: str, per_table: bool = False) -> None:
-    """Wrap module.name so that its seconds add up in spent[label] (thread-safe)."""
-    original = getattr(module, name)
-    lock = threading.Lock()
-
-    @functools.wraps(original)
-    def wrapper(*args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            label = name + (":" + args[0].table.id if per_table and args else "")
-            with lock:
-                spent[label] += time.perf_counter() - started
-    setattr(module, name, wrapper)
 
 
 def record_optouts(settings, month: str, numbers: list[str]) -> None:
@@ -100,13 +80,6 @@ def main(argv=None) -> int:
     chosen = random.Random(seed).sample(numbers, args.persons)
     record_optouts(settings, month, chosen)
 
-    spent: dict[str, float] = defaultdict(float)
-    _timed(spent, erasure, "erase_from_landing")
-    _timed(spent, erasure, "_their_findings")
-    _timed(spent, erasure, "_erase_rows", per_table=True)
-    _timed(spent, erasure, "_refresh_lookup_index")
-    _timed(spent, tables, "vacuum")
-    _timed(spent, tables, "purge_history")
     figures: dict = {}
     with measured("erasure", figures):
         done = erasure.erase_due(settings, month, f"bench-erasure-{seed}")
@@ -115,7 +88,8 @@ def main(argv=None) -> int:
           f"{sum(f.rows_removed for f in done.landing)} rows from {len(done.landing)} landing "
           f"files, {done.tables_purged} tables purged")
     print("seconds per part (side by side, so they add up to more than the wall): " + ", ".join(
-        f"{label} {seconds:.1f}" for label, seconds in sorted(spent.items(), key=lambda kv: -kv[1])
+        f"{part} {seconds:.1f}" for part, seconds in sorted(done.seconds.items(),
+                                                            key=lambda kv: -kv[1])
         if seconds >= 0.5))
     print(f"erasure on its own: {figures['erasure']['seconds']:.1f} s, peak RSS "
           f"{figures['erasure']['peak_rss_gib']:.2f} GiB")

@@ -48,8 +48,9 @@ class Table:
     #: purpose, so erasure leaves it alone and the privacy scan reports it apart
     erasure_record: bool = False
     #: rows per data file when the table is written sorted by its key (io.tables.replace_files;
-    #: None: tables.FILE_ROWS). Small files for the big per-person tables: an erasure's delete
-    #: rewrites only the few files whose key range holds the person (issue 20)
+    #: None: tables.FILE_ROWS; a Spark write, io.tables.write, then ranges and sorts by the key
+    #: too). Small files for the big per-person tables: an erasure's delete rewrites only the
+    #: few files whose key range holds the person (issue 20)
     file_rows: int | None = None
     #: written by the Spark stages (delta-spark): gold and the policy sandbox, the big per-run
     #: tables. With a cluster configured, erasure deletes their rows on the cluster too
@@ -234,7 +235,7 @@ PUBLISHED_SCORES = Table(
     _schema(("subject_key", _S), ("scheme", _S), ("score_month", _S), ("score", _I32),
             ("grade", _S), ("grade_label", _S), ("published_at", TIMESTAMP), ("run_id", _S)),
     partitions=("scheme", "score_month"), key=("scheme", "score_month", "subject_key"),
-    personal={"subject_key": SUBJECT_KEY},
+    personal={"subject_key": SUBJECT_KEY}, file_rows=1 << 16,
     spark_written=True,
     description="the portals' query table: score and grade only, and the scoring run they "
                 "come from (its gold/scores and gold/score_lines rows are the month's); all "

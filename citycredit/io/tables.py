@@ -30,6 +30,7 @@ rewrite of what they replace.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Mapping
@@ -93,6 +94,10 @@ def write(df: DataFrame, path, mode: str = "append",
     then stays as it was.
     """
     partition_by = _layout(path, partition_by, df.columns)
+    file_rows = getattr(path.table, "file_rows", None) if isinstance(path, Location) else None
+    if file_rows:       # files of key ranges, as replace_files writes them (erasure, issue 20)
+        key = [c for c in path.table.key if c in df.columns]
+        df = df.repartitionByRange(*key).sortWithinPartitions(*key)
     path = _path(path)
     if mode not in ("append", "overwrite"):
         raise TableError(f"{path}: mode must be 'append' or 'overwrite', not {mode!r}")
@@ -104,7 +109,8 @@ def write(df: DataFrame, path, mode: str = "append",
     if table is not None:
         check_protocol(path, table)
     if not has_delta_spark(df.sparkSession):
-        return bridge.write_parquet(df, path, mode, partition_by, replace)
+        with _max_records_per_file(df.sparkSession, file_rows):
+            return bridge.write_parquet(df, path, mode, partition_by, replace)
     if table is not None and (replace or mode == "append"):
         _check_same_schema(path, table, DeltaSchema.from_arrow(_arrow_schema_of(df)))
         if list(table.metadata().partition_columns) != partition_by:
@@ -117,7 +123,8 @@ def write(df: DataFrame, path, mode: str = "append",
         writer = writer.option("overwriteSchema", "true")     # as the bridge's overwrite did
     started = time.time()
     try:
-        writer.save(path)
+        with _max_records_per_file(df.sparkSession, file_rows):
+            writer.save(path)
     except Exception as error:       # py4j / pyspark errors: the table is as it was
         _remove_uncommitted(path, started)
         text = str(error)
@@ -127,6 +134,25 @@ def write(df: DataFrame, path, mode: str = "append",
         first = next((line for line in text.splitlines() if line.strip()), type(error).__name__)
         raise TableError(f"{path}: delta-spark refused the write: {first[:500]}") from error
     return DeltaTable(path).version()
+
+
+@contextlib.contextmanager
+def _max_records_per_file(spark, rows: int | None):
+    """Spark's writers (delta-spark's and the bridge's Parquet) cut files at `rows` rows for
+    the writes inside (None: as configured)."""
+    if not rows:
+        yield
+        return
+    name = "spark.sql.files.maxRecordsPerFile"
+    before = spark.conf.get(name, None)
+    spark.conf.set(name, str(rows))
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(name)
+        else:
+            spark.conf.set(name, before)
 
 
 def _remove_uncommitted(path: str, since: float) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 import os
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -64,6 +65,8 @@ class Erasure:
     tables_purged: int = 0
     staging_removed: int = 0
     index_rebuilt: bool = False      # the lookup service's index rebuilt without the persons
+    #: wall seconds per part: "landing" and each table id (parts run side by side)
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,6 +432,7 @@ def _erase_due(settings, month: str, run_id: str, cluster_spark=None) -> Erasure
         return done
     keys = set(done.persons)
     now = dt.datetime.now(dt.timezone.utc)
+    began = time.perf_counter()
     numbers = _identity_numbers(settings, settings.sources, keys, settings.subject_key)
     add_to_suppression_list(settings, done.persons, month, now)
 
@@ -437,6 +441,7 @@ def _erase_due(settings, month: str, run_id: str, cluster_spark=None) -> Erasure
     findings = _their_findings(locations, keys, numbers, found)
     # before anything is deleted: an appeal about these findings re-delivered later is dropped
     add_suppressed_findings(settings, findings, settings.subject_key, month, now)
+    done.seconds["finding their findings"] = round(time.perf_counter() - began, 2)
 
     def entry(owner: str, place: str, rows: int, detail: str) -> dict:
         return {"subject_key": owner, "requested_on": done.persons.get(owner), "erased_at": now,
@@ -456,6 +461,7 @@ def _erase_due(settings, month: str, run_id: str, cluster_spark=None) -> Erasure
     def erase_table(location: Location) -> tuple[Counter, str, int, int]:
         """One table: its rows deleted, staging leftovers removed, vacuumed, history purged.
         → (rows per owner, engine, staging files removed, files vacuumed)."""
+        started = time.perf_counter()
         owners, engine = _erase_rows(location, keys, numbers, findings, found,
                                      cluster_spark if location.table.spark_written else None)
         staged = len(tables.remove_staging_leftovers(location))
@@ -463,6 +469,7 @@ def _erase_due(settings, month: str, run_id: str, cluster_spark=None) -> Erasure
         if tables.exists(location) and (_has_people(location) or owners):
             vacuumed = len(tables.vacuum(location, retention_hours=0))
             tables.purge_history(location)
+        done.seconds[location.table.id] = round(time.perf_counter() - started, 2)
         return owners, engine, staged, vacuumed
 
     def record(location: Location, result: tuple[Counter, str, int, int]) -> None:
@@ -486,12 +493,14 @@ def _erase_due(settings, month: str, run_id: str, cluster_spark=None) -> Erasure
     # written by this thread alone, table by table as each one finishes.
     ordered = sorted(locations, key=_order)
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        started = time.perf_counter()
         landing_done = pool.submit(erase_from_landing, settings.landing, settings.sources,
                                    Targets(numbers, findings), kinds)
         running = {pool.submit(erase_table, loc): loc for loc in ordered if _order(loc) == 1}
         failed: BaseException | None = None
         try:
             done.landing = landing_done.result()
+            done.seconds["landing"] = round(time.perf_counter() - started, 2)
             log_erasure(settings, _landing_log(done.landing, done.persons, now, month, run_id,
                                                "delivery file rewritten without the rows"))
             running.update({pool.submit(erase_table, loc): loc
@@ -507,7 +516,9 @@ def _erase_due(settings, month: str, run_id: str, cluster_spark=None) -> Erasure
             raise failed
     for location in [loc for loc in ordered if _order(loc) >= 2]:
         record(location, erase_table(location))
+    began = time.perf_counter()
     done.index_rebuilt = _refresh_lookup_index(settings)
+    done.seconds["lookup index"] = round(time.perf_counter() - began, 2)
     log_erasure(settings, [entry(owner, COMPLETE, 0, f"erasure complete: {len(locations)} "
                                                      f"tables, their history and the landing zone"
                                  + ("; lookup index rebuilt" if done.index_rebuilt else ""))

@@ -178,7 +178,12 @@ def _rewrite_unquoted_csv(data: bytes, encoding: str, targets: Targets
 
 def _unquoted(data: bytes) -> bool:
     """No quote character and no CR outside a CRLF: each physical line is one csv record."""
-    return b'"' not in data and data.count(b"\r") == data.count(b"\r\n")
+    return b'"' not in data and _no_lone_cr(data)
+
+
+def _no_lone_cr(data: bytes) -> bool:
+    """No CR outside a CRLF: the reader's lines (universal newlines) are the LF-split lines."""
+    return data.count(b"\r") == data.count(b"\r\n")
 
 
 def _rewrite_csv(data: bytes, encoding: str, targets: Targets) -> tuple[bytes, Counter]:
@@ -250,26 +255,30 @@ def _rewrite_csv_records(data: bytes, encoding: str, targets: Targets
 
 
 def _rewrite_jsonl(data: bytes, targets: Targets) -> tuple[bytes, Counter]:
+    """The JSON Lines file without the targets' records (their lines blanked), and whose they
+    were. Only the lines whose bytes hold a target's identity number or record id can be about
+    one (Targets.owner), so only they are parsed and judged."""
     lines = _byte_lines(data)
-    out, owners = [], Counter()
-    for line in lines:
-        text = _decode(line, "utf-8").strip()
-        who = None
-        if text:
-            fields = None
-            try:
-                obj = json.loads(text)
-                if isinstance(obj, dict):
-                    fields = {str(k).strip().lower(): v for k, v in obj.items()}
-            except ValueError:
-                pass
-            who = targets.owner(text, fields)
+    out, owners = None, Counter()
+    for k in _lines_holding(data, targets.needles("utf-8")):
+        if k >= len(lines):
+            continue
+        text = _decode(lines[k], "utf-8").strip()
+        if not text:
+            continue
+        fields = None
+        try:
+            obj = json.loads(text)
+            if isinstance(obj, dict):
+                fields = {str(key).strip().lower(): v for key, v in obj.items()}
+        except ValueError:
+            pass
+        who = targets.owner(text, fields)
         if who:
             owners[who] += 1
-            out.append(_blank(line))
-        else:
-            out.append(line)
-    return b"".join(out), owners
+            out = out if out is not None else list(lines)
+            out[k] = _blank(lines[k])
+    return (b"".join(out) if out is not None else data), owners
 
 
 def _text_columns(table: pa.Table) -> dict[str, pa.ChunkedArray]:
@@ -368,7 +377,7 @@ def _erase_file(folder: Path, name: str, source_id: str, month: str, conf: dict,
         if not owners:
             return None
         replacement.path(name).write_bytes(new)
-        if suffix == ".csv" and _unquoted(data):
+        if _unquoted(data) if suffix == ".csv" else _no_lone_cr(data):
             # one record a line, each blanked line a non-blank record: the reader counts one
             # row fewer for each (reading a month's population twice cost ~1 s a file)
             removed = sum(owners.values())

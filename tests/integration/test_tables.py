@@ -167,3 +167,42 @@ def test_a_replace_of_several_partitions_is_one_commit_on_both_engines(spark, tm
         with pytest.raises(tables.TableError, match="outside the partition"):
             replace_with(rows("bailu", "2026-01", 1))
         assert DeltaTable(path).version() == 1 and counts(spark, path)[("bailu", "2026-01")] == 3
+
+
+def test_a_table_with_file_rows_is_written_in_files_of_key_ranges(spark, tmp_path):
+    """A catalogue table with `file_rows` (gold/published_scores): Spark's write sorts by the
+    key and cuts files at that many rows, so that each file holds a key range an erasure can
+    find by its statistics and rewrite alone."""
+    import dataclasses
+    import random
+
+    import pyarrow.parquet as pq
+
+    from citycredit import catalog
+
+    table = dataclasses.replace(catalog.PUBLISHED_SCORES, file_rows=3)
+    location = catalog.Location(table, str(tmp_path / "published"))
+    keys = [f"k{i:03d}" for i in range(11)]
+    random.Random(5).shuffle(keys)
+    data = [(k, 700, "A", "良好", dt.datetime(2026, 2, 1, tzinfo=dt.timezone.utc), "r1", "haibei",
+             "2026-01") for k in keys] + \
+           [(k, 650, "B", "一般", dt.datetime(2026, 2, 1, tzinfo=dt.timezone.utc), "r1", "bailu",
+             "2026-01") for k in keys[:4]]
+    df = spark.createDataFrame(data, "subject_key string, score int, grade string, "
+                                     "grade_label string, published_at timestamp, run_id string, "
+                                     "scheme string, score_month string")
+    tables.write(df.select(*table.columns), location, mode="overwrite",
+                 replace={"score_month": "2026-01", "scheme": ["haibei", "bailu"]})
+    assert counts(spark, location.path) == {("haibei", "2026-01"): 11, ("bailu", "2026-01"): 4}
+    by_partition: dict[str, list[tuple[str, str]]] = {}
+    for name in parquet_files(location.path):
+        column = pq.read_table(os.path.join(location.path, name)).column("subject_key")
+        assert 0 < len(column) <= 3, name
+        values = column.to_pylist()
+        assert values == sorted(values), name
+        by_partition.setdefault(os.path.dirname(name), []).append((values[0], values[-1]))
+    for partition, ranges in by_partition.items():
+        ranges.sort()
+        assert all(a[1] < b[0] for a, b in zip(ranges, ranges[1:])), (partition, ranges)
+    assert len(by_partition[os.path.join("scheme=haibei", "score_month=2026-01")]) >= 4
+    assert spark.conf.get("spark.sql.files.maxRecordsPerFile", None) in (None, "0")

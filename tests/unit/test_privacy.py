@@ -230,6 +230,35 @@ def test_an_unquoted_csv_is_rewritten_as_a_reader_of_every_record_would(tmp_path
         _rewrite_csv_records(huge, "utf-8", targets)[1] == {key: 1}
 
 
+def test_a_jsonl_file_loses_exactly_the_records_the_reader_counts(tmp_path):
+    """JSON Lines: only the lines holding a target are parsed; each removed record is a row
+    fewer for the reader (blank lines, CRLF, a line that is not JSON, a number inside a text
+    field, an appeal's finding named by record id), and the manifest still matches."""
+    import json
+
+    def rec(record_id, number, **more):
+        return json.dumps({"record_id": record_id, "id_number": number, "name": "张三",
+                           "item_code": "ADMIN_PENALTY", "level": "minor",
+                           "occurred_on": "2026-01-05", "status": "active", **more},
+                          ensure_ascii=False)
+    key = subject_key(P, KEY)
+    lines = [rec("T1", Q), rec("T2", P), "", rec("T3", P.lower()), f"not json {P}",
+             rec("T4", Q, case_ref=f"see {P}"), rec("T5", Q), rec("T6", P)]
+    data = "\r\n".join(lines).encode()
+    delivery(tmp_path, "traffic_police", {"t.jsonl": data}, manifest=7)
+    before = read_delivery(find_delivery(tmp_path / "landing", "traffic_police", "2026-01"),
+                           SOURCES["traffic_police"])
+    done = erase_from_landing(tmp_path / "landing", SOURCES, Targets({P: key}), {"findings"})
+    assert [(f.rows_removed, dict(f.owners), f.manifest) for f in done] == \
+        [(5, {key: 5}, (7, 2))]
+    after = read_delivery(find_delivery(tmp_path / "landing", "traffic_police", "2026-01"),
+                          SOURCES["traffic_police"])
+    assert before.landed - after.landed == 5
+    assert after.data["record_id"].tolist() == ["T1", "T5"]
+    written = next((tmp_path / "landing").rglob("t.jsonl")).read_bytes()
+    assert P.encode() not in written.upper() and written.count(b"\n") == data.count(b"\n")
+
+
 def test_landing_retention_removes_only_older_delivery_folders(tmp_path):
     for month in ("2025-11", "2025-12", "2026-01"):
         delivery(tmp_path, "court", {"c.csv": (HEADER + "\n").encode()}, month=month)
