@@ -27,8 +27,10 @@ def show_config():
         click.echo(f"{name:<{width}}  {value}  ← {origin}")
     click.echo(f"{'sources':<{width}}  {', '.join(settings.sources)}  ← "
                f"{settings.conf_dir.resolve() / 'sources.yaml'}")
-    click.echo(f"{'grantees':<{width}}  (serve, lookup)  ← "
-               f"{settings.conf_dir.resolve() / 'grantees.yaml'}")
+    grantees = settings.conf_dir.resolve() / "grantees.yaml"
+    click.echo(f"{'grantees':<{width}}  (serve, lookup)  ← " + (
+        str(grantees) if grantees.is_file()
+        else f"none: {grantees} is missing (serve and lookup will not start without it)"))
     if settings.key_problem:
         click.echo(f"NOT READY: {settings.key_problem}", err=True)
         sys.exit(2)

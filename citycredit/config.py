@@ -346,6 +346,12 @@ def load_settings(folder: Path | str | None = None, env: str | None = None,
         raise ConfigError(f"environment: {unknown[0]} is not a citycredit setting "
                           f"(known: {', '.join(known)})")
     conf = Path(folder) if folder else conf_dir(environ)
+    if not conf.is_dir():
+        named = ("CITYCREDIT_CONF names" if not folder and environ.get("CITYCREDIT_CONF")
+                 else "the conf folder")
+        raise ConfigError(f"{named} {conf}, which is not a folder: point it at a conf folder "
+                          "holding base.yaml, sources.yaml and <env>.yaml (the project's "
+                          "conf/ is one)")
     env_given = bool(env)
     env = env or environ.get("CITYCREDIT_ENV") or "local"
 

@@ -235,6 +235,8 @@ class AuditLog:
         prev, expected, count = GENESIS, 1, 0
         last_hash = GENESIS
         keyed_from = None
+        keyed_changed: list[str] = []       # keyed entries whose hash the key does not give
+        keyed_checked = 0
         with self.engine.connect() as connection:
             head = connection.execute(sa.select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.hash)).first()
             rows = connection.execution_options(yield_per=10_000).execute(
@@ -261,10 +263,19 @@ class AuditLog:
                 elif not (keyed and self.key is None) and entry_hash(
                         values["prev_hash"], values["seq"], values,
                         self.key if keyed else None) != values["hash"]:
-                    problems.append(f"entry {values['seq']}: changed (its hash does not match "
-                                    f"its content{' under the audit key' if keyed else ''})")
+                    (keyed_changed if keyed else problems).append(
+                        f"entry {values['seq']}: changed (its hash does not match its content"
+                        f"{' under the audit key' if keyed else ''})")
+                keyed_checked += keyed and self.key is not None
                 prev = last_hash = values["hash"]
                 expected = values["seq"] + 1
+            if keyed_checked > 1 and len(keyed_changed) == keyed_checked:
+                # not one keyed entry verifies: a wrong key far likelier than every entry changed
+                problems.append(f"none of the {keyed_checked} keyed entries verifies under "
+                                f"this key: CITYCREDIT_AUDIT_KEY is not the key the log was "
+                                f"written with (or every keyed entry was changed)")
+            else:
+                problems += keyed_changed
             head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
             if (head_seq, head_hash) != (expected - 1, last_hash):
                 problems.append(f"the head says the last entry is {head_seq}, the log ends at "

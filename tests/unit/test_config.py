@@ -49,6 +49,11 @@ def test_unknown_variable_is_named(conf):
         load_settings(conf, environ={"CITYCREDIT_WAREHOUS": "/x"})
 
 
+def test_a_conf_variable_naming_no_folder_says_so(tmp_path):
+    with pytest.raises(ConfigError, match=r"CITYCREDIT_CONF names .*nowhere, which is not a folder"):
+        load_settings(environ={"CITYCREDIT_CONF": str(tmp_path / "nowhere")})
+
+
 def test_the_jars_folder_variable_is_not_refused(conf, tmp_path):
     # io/spark.py reads CITYCREDIT_DELTA_JARS (docs/cluster.md): every command must still start
     s = load_settings(conf, environ={"CITYCREDIT_DELTA_JARS": str(tmp_path)})

@@ -116,6 +116,10 @@ def test_config_shows_each_setting_with_its_origin_and_masks_secrets(etc, tmp_pa
     assert lines["spark.conf.spark.ssl.keyPassword"].split()[1] == "********"
     assert lines["spark.conf.spark.ui.enabled"].split()[1] == "false"
     assert lines["sources"].endswith(f"← {etc / 'sources.yaml'}")
+    assert lines["grantees"].endswith(f"← {etc / 'grantees.yaml'}")
+    (etc / "grantees.yaml").unlink()
+    missing = CliRunner().invoke(cli, ["config"]).output
+    assert f"none: {etc / 'grantees.yaml'} is missing (serve and lookup will not start" in missing
     for secret in ("prod-subject-key-123", "s3cret-pw", "pw-in-conf",
                    "citycredit-development-key-not-for-production"):
         assert secret not in result.output

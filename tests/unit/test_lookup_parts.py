@@ -251,6 +251,15 @@ def test_an_entry_changed_and_rehashed_without_the_key_is_found(tmp_path, forger
     assert AuditLog(f"sqlite:///{path}").verify().ok is False    # nor is it clean without a key
 
 
+def test_a_wrong_key_is_said_once_not_as_every_entry_changed(tmp_path):
+    path = tmp_path / "audit.sqlite"
+    AuditLog(f"sqlite:///{path}", KEY).append([entry(i) for i in range(5)])
+    result = AuditLog(f"sqlite:///{path}", "not-the-key").verify()
+    assert not result.ok and result.problems == [
+        "none of the 5 keyed entries verifies under this key: CITYCREDIT_AUDIT_KEY is not the "
+        "key the log was written with (or every keyed entry was changed)"]
+
+
 def test_a_whole_chain_rehashed_without_the_key_is_not_keyed(tmp_path):
     path = tmp_path / "audit.sqlite"
     AuditLog(f"sqlite:///{path}", KEY).append([entry(i) for i in range(4)])
