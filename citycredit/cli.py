@@ -383,6 +383,9 @@ def erase(month):
     run_id = "erase-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     try:
         done = erase_month(month, run_id)
+    except ConfigError as exc:      # e.g. no landing zone where paths.landing points
+        click.echo(f"NOT STARTED: configuration error: {exc}", err=True)
+        sys.exit(2)
     except ErasureError as exc:
         click.echo(f"ERASURE NOT COMPLETE: {exc}", err=True)
         sys.exit(1)

@@ -469,6 +469,20 @@ def _value_of(settings: Settings, dotted: str):
     return getattr(settings, dotted.replace(".", "_"), None)
 
 
+def landing_folder(settings: Settings) -> Path:
+    """settings.landing, which must be a folder: a month's check and an erasure refuse a landing
+    zone that is not there (a mistyped path would otherwise read as every delivery folder gone
+    by retention, and leave the delivery files of erased persons untouched). Raises
+    ConfigError naming the setting and where it came from."""
+    if not settings.landing.is_dir():
+        where = settings.origins.get("paths.landing")
+        came = ("default" if where is None else where if where.startswith("environment")
+                else f"{where}: paths.landing")
+        raise ConfigError(f"paths.landing: no landing folder at {settings.landing} (from "
+                          f"{came}): point it at the landing zone the departments deliver to")
+    return settings.landing
+
+
 def describe(settings: Settings) -> list[tuple[str, str, str]]:
     """[(setting, value as shown, origin)] for every setting of conf/base.yaml's shape, resolved:
     paths absolute, secrets masked (`shown`); the origin is "<conf file>: <key>", "environment

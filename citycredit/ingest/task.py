@@ -10,7 +10,7 @@ import json
 import time
 from typing import Callable, TypedDict
 
-from ..config import Settings, load_settings
+from ..config import Settings, landing_folder, load_settings
 from ..crash import crash_point
 from ..io.spool import spools
 from ..suppression import suppressed_finding_keys, suppressed_keys
@@ -63,6 +63,7 @@ def check_deliveries(month: str, settings: Settings | None = None) -> Deliveries
 
     settings = settings or load_settings()
     record_subject_key(settings)
+    landing_folder(settings)        # missing: a setting's mistake, not every folder retired
     kept = [s for s in settings.sources if _kept_in_warehouse(settings, s, month)]
     found = deliveries_of_month(settings.landing, {s: c for s, c in settings.sources.items()
                                                    if s not in kept}, month)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from .. import catalog
-from ..config import Settings, load_settings
+from ..config import Settings, landing_folder, load_settings
 from ..io.lock import EXCLUSIVE, SHARED, warehouse_lock
 from ..months import month_of, shift_month
 from .erasure import ErasureError, erase_due, warehouse_tables
@@ -54,6 +54,7 @@ def erase(month: str, run_id: str, settings: Settings | None = None) -> Erased:
 
     settings = settings or load_settings()
     check_subject_key(settings)     # another key would make keys that match no one here
+    landing_folder(settings)        # a mistyped path would leave the delivery files as they are
     started = time.perf_counter()
     # on a cluster its executors delete from the big Spark-written tables (gold), the session
     # started only if one of them holds rows to delete; embedded, delta-rs does it all here

@@ -168,6 +168,7 @@ def test_the_scan_and_erase_commands(settings, monkeypatch):
 
     monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(settings.warehouse))
     monkeypatch.setenv("CITYCREDIT_LANDING", str(settings.landing))
+    settings.landing.mkdir(parents=True, exist_ok=True)      # the (empty) landing zone
     build_warehouse(settings)
     runner = CliRunner()
     before = runner.invoke(cli, ["privacy-scan", "--id-number", "-"], input=P + "\n")
@@ -196,6 +197,7 @@ def test_the_audit_log_is_kept_by_erasure_and_the_scan_allows_it(settings, monke
 
     monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(settings.warehouse))
     monkeypatch.setenv("CITYCREDIT_LANDING", str(settings.landing))
+    settings.landing.mkdir(parents=True, exist_ok=True)      # the (empty) landing zone
     reports = settings.warehouse.parent / "reports"
     monkeypatch.setenv("CITYCREDIT_REPORTS", str(reports))
     from citycredit.lookup.index import build_index

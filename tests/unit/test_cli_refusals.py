@@ -55,11 +55,12 @@ def test_run_refuses_a_rules_folder_without_schemes(tmp_path, monkeypatch, wareh
 
 
 def test_run_without_deliveries_says_each_missing_path_once(tmp_path, warehouse_env):
-    """The landing folder unset (nothing delivered where it points): the report's NOT PUBLISHED
-    line lists every required source's expected `_READY`, and the STOPPED line does not list
-    them all again."""
+    """Nothing delivered where the landing folder points: the report's NOT PUBLISHED line lists
+    every required source's expected `_READY`, and the STOPPED line does not list them all
+    again."""
     from citycredit.config import load_settings
 
+    (tmp_path / "landing").mkdir()
     result = CliRunner().invoke(cli, ["run", "--month", "2026-10", "--schemes", "haibei"])
     assert result.exit_code == 1, result.output
     required = [s for s, conf in load_settings().sources.items() if conf["required"]]
@@ -222,3 +223,14 @@ def test_a_lookup_on_a_warehouse_with_nothing_published_says_so(tmp_path, wareho
     assert "503: no scores are published yet" in result.output
     assert "consent" not in result.output
     assert "Traceback" not in result.output and body not in result.output
+
+
+def test_run_and_erase_refuse_a_landing_zone_that_is_not_there(tmp_path, warehouse_env):
+    """A mistyped CITYCREDIT_LANDING is a setting's mistake: not every delivery folder gone by
+    retention (the month was published from bronze), nor an erasure that leaves delivery files."""
+    for command in (["run", "--month", "2026-10"], ["erase", "--month", "2026-10"]):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 2, (command, result.output)
+        assert f"paths.landing: no landing folder at {tmp_path / 'landing'} (from environment " \
+               "variable CITYCREDIT_LANDING)" in result.output, result.output
+    assert not (tmp_path / "warehouse" / "gold").exists()

@@ -39,6 +39,7 @@ def _holder(warehouse: Path, what: str, mode: str) -> subprocess.Popen:
 @pytest.fixture
 def environ(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "landing").mkdir()
     return {"CITYCREDIT_WAREHOUSE": str(tmp_path / "wh"),
             "CITYCREDIT_LANDING": str(tmp_path / "landing")}
 
