@@ -56,6 +56,9 @@ AUTO = "auto"
 #: Identity numbers are few enough to enumerate, so a pseudonym made with a known key is no
 #: pseudonym (issue 24 item 5): any other CITYCREDIT_ENV must bring its own keys.
 DEVELOPMENT_ENV = "local"
+#: the shortest subject or audit key accepted outside the development environment (a
+#: token_urlsafe(32) has 43 characters, 256 bits)
+MIN_KEY_CHARS = 32
 #: the public development keys (conf/local.yaml); refused outside DEVELOPMENT_ENV
 DEVELOPMENT_KEYS = {"subject_key": "citycredit-development-key-not-for-production",
                     "lookup.audit_key": "citycredit-development-audit-key-not-for-production"}
@@ -255,6 +258,15 @@ def _check_keys(values: dict, origins: dict, env: str) -> None:
                 f"{origins.get(dotted, 'conf')}: key '{dotted}' is the public development key, "
                 f"used only with CITYCREDIT_ENV={DEVELOPMENT_ENV}; environment '{env}' must set "
                 f"its own ({variable})")
+        key = _get(values, dotted)
+        if env != DEVELOPMENT_ENV and key and len(str(key)) < MIN_KEY_CHARS:
+            # identity numbers are few enough to enumerate: a guessable key is no pseudonym
+            variable = next(v for v, d in ENV_OVERRIDES.items() if d == dotted)
+            raise ConfigError(
+                f"{origins.get(dotted, 'conf')}: key '{dotted}' ({variable}) has "
+                f"{len(str(key))} characters; outside CITYCREDIT_ENV={DEVELOPMENT_ENV} a key "
+                f"has at least {MIN_KEY_CHARS} random ones — make one with: python -c "
+                f"'import secrets; print(secrets.token_urlsafe(32))'")
 
 
 def load_sources(path: Path) -> dict[str, dict]:

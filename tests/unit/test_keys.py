@@ -15,6 +15,9 @@ import pytest
 from citycredit.config import DEVELOPMENT_KEYS, ConfigError, load_settings
 from citycredit.key_record import KeyMismatch, check_subject_key, key_fingerprint, record_path
 
+REAL_KEY = "a-real-secret-of-at-least-32-characters"
+CENTRE_KEY = "the-centre-s-secret-key-long-enough-32+"
+
 PROJECT = Path(__file__).resolve().parents[2]
 DEV_KEY = DEVELOPMENT_KEYS["subject_key"]
 
@@ -56,14 +59,27 @@ def test_the_development_audit_key_is_refused_outside_local(conf):
     with pytest.raises(ConfigError, match=r"environment variable CITYCREDIT_AUDIT_KEY: key "
                                           r"'lookup.audit_key' is the public development key"):
         load_settings(conf, environ={"CITYCREDIT_ENV": "production",
-                                     "CITYCREDIT_SUBJECT_KEY": "a-real-secret",
+                                     "CITYCREDIT_SUBJECT_KEY": REAL_KEY,
                                      "CITYCREDIT_AUDIT_KEY": DEVELOPMENT_KEYS["lookup.audit_key"]})
 
 
 def test_production_with_its_own_keys_starts(conf):
     settings = load_settings(conf, environ={"CITYCREDIT_ENV": "production",
-                                            "CITYCREDIT_SUBJECT_KEY": "a-real-secret"})
-    assert settings.subject_key == "a-real-secret" and settings.lookup["audit_key"] is None
+                                            "CITYCREDIT_SUBJECT_KEY": REAL_KEY})
+    assert settings.subject_key == REAL_KEY and settings.lookup["audit_key"] is None
+
+
+def test_production_refuses_a_short_key_without_showing_it(conf):
+    with pytest.raises(ConfigError, match=r"key 'subject_key' \(CITYCREDIT_SUBJECT_KEY\) has 3 "
+                                          r"characters; outside CITYCREDIT_ENV=local a key has "
+                                          r"at least 32") as refused:
+        load_settings(conf, environ={"CITYCREDIT_ENV": "production",
+                                     "CITYCREDIT_SUBJECT_KEY": "abc"})
+    assert "abc" not in str(refused.value).replace("abcd", "")
+    with pytest.raises(ConfigError, match=r"key 'lookup.audit_key' \(CITYCREDIT_AUDIT_KEY\)"):
+        load_settings(conf, environ={"CITYCREDIT_ENV": "production",
+                                     "CITYCREDIT_SUBJECT_KEY": "k" * 43,
+                                     "CITYCREDIT_AUDIT_KEY": "short"})
 
 
 def _cli(tmp_path, **env):
@@ -90,14 +106,14 @@ def test_the_warehouse_refuses_another_key_before_landing(tmp_path, conf):
     from citycredit.ingest.task import check_deliveries
 
     production = load_settings(conf, environ={
-        "CITYCREDIT_ENV": "production", "CITYCREDIT_SUBJECT_KEY": "the-centre-s-secret",
+        "CITYCREDIT_ENV": "production", "CITYCREDIT_SUBJECT_KEY": CENTRE_KEY,
         "CITYCREDIT_WAREHOUSE": str(tmp_path / "wh"), "CITYCREDIT_LANDING": str(tmp_path / "l")})
     with pytest.raises(Exception):          # no deliveries: but the key is recorded first
         check_deliveries("2026-10", production)
     record = json.loads(record_path(tmp_path / "wh").read_text())
-    assert record["fingerprint"] == key_fingerprint("the-centre-s-secret")
+    assert record["fingerprint"] == key_fingerprint(CENTRE_KEY)
     assert record["development"] is False
-    assert "the-centre-s-secret" not in record_path(tmp_path / "wh").read_text()
+    assert CENTRE_KEY not in record_path(tmp_path / "wh").read_text()
     check_subject_key(production)           # the same key: accepted
 
     # a worker that forgot its settings: local env, development key, same warehouse
