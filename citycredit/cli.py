@@ -453,6 +453,10 @@ def privacy_scan(id_number, subject_key, as_json):
     if not values:
         raise click.UsageError("nothing to look for" + (" on standard input" if given == "-"
                                                         else ": the value is empty"))
+    if id_number is not None and given != "-":
+        click.echo("warning: an identity number on the command line stays in the shell's "
+                   "history and shows in the process list: prefer --id-number - < file",
+                   err=True)
     many = len(values) > 1
     try:
         result = (scan(id_numbers=values) if id_number is not None

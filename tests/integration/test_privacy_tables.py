@@ -180,7 +180,8 @@ def test_the_scan_and_erase_commands(settings, monkeypatch):
     assert erased.output.startswith("1 person(s) erased")
     after = runner.invoke(cli, ["privacy-scan", "--id-number", P, "--json"])
     assert after.exit_code == 0, after.output
-    result = json.loads(after.output)
+    assert "prefer --id-number - < file" in after.stderr and P not in after.stderr
+    result = json.loads(after.stdout)
     assert result["clean"] and {p["table"] for p in result["places"]} == set(RECORD)
     usage = runner.invoke(cli, ["privacy-scan"])
     assert usage.exit_code == 2 and "exactly one of" in usage.output
