@@ -21,7 +21,7 @@ def _month(ctx, param, value):
 @click.option("--source", "source_id", required=True, help="the source id in conf/sources.yaml")
 @click.option("--month", callback=_month, default=None,
               help="the delivery's month, YYYY-MM (default: the files' folder if it is a "
-                   "month, else last month)")
+                   "month, else the month all the file names carry, else last month)")
 @click.option("--json", "as_json", is_flag=True, help="print the verdict as JSON")
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(exists=True, path_type=Path))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -154,13 +155,24 @@ class DeliveryVerdict:
 
 def delivery_month(files, today: dt.date | None = None) -> str:
     """The month a delivery is for: the name of the folder that holds the files when it is a
-    month (`<landing>/<source>/<YYYY-MM>/`), else the month before today's (a month is
+    month (`<landing>/<source>/<YYYY-MM>/`), else the one month every file's name carries
+    (`court_2026-10_01.csv`, docs/departments.md), else the month before today's (a month is
     delivered after it ends)."""
     parents = {Path(f).resolve().parent.name if Path(f).is_file() else Path(f).resolve().name
                for f in files}
     if len(parents) == 1 and is_month(next(iter(parents))):
         return next(iter(parents))
+    names = [p.name for f in map(Path, files)
+             for p in (sorted(f.iterdir()) if f.is_dir() else [f])
+             if p.is_file() and p.suffix.lower() in (".csv", ".jsonl", ".parquet")]
+    named = {m for name in names for m in _MONTH_IN_NAME.findall(name)}
+    if names and len(named) == 1 and all(_MONTH_IN_NAME.search(n) for n in names):
+        return named.pop()
     return month_before(month_of(today or dt.date.today()))
+
+
+#: a month in a file name: 2026-10 (not part of a longer number or a date's day)
+_MONTH_IN_NAME = re.compile(r"(?<![0-9])([0-9]{4}-(?:0[1-9]|1[0-2]))(?![0-9]|-[0-9])")
 
 
 def _stage(folder: Path, files) -> None:

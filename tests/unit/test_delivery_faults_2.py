@@ -327,3 +327,26 @@ def test_check_delivery_writes_nothing_and_reports_in_both_languages(settings, t
     result = CliRunner().invoke(cli, ["check-delivery", "--source", "court",
                                       str(tmp_path / "nothing.csv")])
     assert result.exit_code == 2
+
+
+def test_check_delivery_takes_the_month_from_the_file_names_outside_a_month_folder(tmp_path):
+    """A department checks its export where it is: no <YYYY-MM>/ folder, but every file named
+    for the month (docs/departments.md): that month, not last month."""
+    import datetime as dt
+
+    from citycredit.ingest.check import delivery_month
+
+    folder = tmp_path / "export"
+    folder.mkdir()
+    first, second = folder / "court_2026-10_01.csv", folder / "court_2026-10_02.csv"
+    for f in (first, second):
+        f.write_text("x")
+    today = dt.date(2026, 12, 6)
+    assert delivery_month([first, second], today) == "2026-10"
+    assert delivery_month([folder], today) == "2026-10"
+    (folder / "court_2026-09_03.csv").write_text("x")      # two months named: no guess
+    assert delivery_month([folder], today) == "2026-11"
+    month_folder = tmp_path / "2026-08"
+    month_folder.mkdir()
+    (month_folder / "court_2026-10_01.csv").write_text("x")
+    assert delivery_month([month_folder / "court_2026-10_01.csv"], today) == "2026-08"
