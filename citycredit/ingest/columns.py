@@ -69,10 +69,14 @@ class ReadContext:
             raise self.error(file, f"forbidden column(s) {', '.join(forbidden)} (SPEC §7: "
                                    f"such data is rejected at landing)")
         missing = [c for c in self.contract.required if c not in seen]
-        if missing:
-            raise self.error(file, f"missing required column(s) {', '.join(missing)} of the "
-                                   f"{self.contract.kind} contract")
         unknown = [c for c in columns if c not in self.contract.columns]
+        if missing:
+            # a misspelt name is both: say the column the file has instead
+            raise self.error(file, f"missing required column(s) {', '.join(missing)} of the "
+                                   f"{self.contract.kind} contract" + (
+                                       f"; the file has {', '.join(map(_shown, unknown))}, "
+                                       "which the contract does not name (misspelt?)"
+                                       if unknown else ""))
         if unknown:
             raise self.error(file, f"column(s) {', '.join(map(_shown, unknown))} are not in the "
                                    f"{self.contract.kind} contract "

@@ -418,6 +418,15 @@ def test_csv_file_level_problems_stop_the_delivery(tmp_path, header, what):
     assert err.value.source_id == "court" and err.value.file == "fy.csv"
 
 
+def test_a_misspelt_required_column_is_named_with_the_name_the_file_has(tmp_path):
+    deliver(tmp_path, "court", {"fy.csv": FINDINGS_HEADER.replace("occurred_on", "occured_on")
+                                + "\n"})
+    with pytest.raises(DeliveryError, match=r"missing required column\(s\) occurred_on of the "
+                                            r"findings contract; the file has 'occured_on', which "
+                                            r"the contract does not name \(misspelt\?\)"):
+        read_delivery(find_delivery(tmp_path, "court", MONTH), SOURCES["court"])
+
+
 def test_parquet_forbidden_column_and_unreadable_file(tmp_path):
     table = pa.table({"id_number": [idn()], "district": ["371002"], "residency": ["hukou"],
                       "status": ["active"], "fingerprint": ["0xdead"]})
