@@ -66,7 +66,7 @@ def check_subject_key(settings: Settings) -> None:
         f"{settings.warehouse}: its subject keys were made with {made_by} (fingerprint "
         f"{record.get('fingerprint')} in {record_path(settings.warehouse)}), not the subject key "
         f"in force (fingerprint {key_fingerprint(settings.subject_key)}); set "
-        f"CITYCREDIT_SUBJECT_KEY to the warehouse's key — nothing was landed")
+        f"CITYCREDIT_SUBJECT_KEY to the warehouse's key — nothing was done")
 
 
 def record_subject_key(settings: Settings) -> None:
