@@ -252,8 +252,8 @@ def _check_keys(values: dict, origins: dict, env: str) -> None:
                else f" (CITYCREDIT_ENV={env} has none)")
             + "; identity numbers cannot be pseudonymised without it")
     for dotted, public in DEVELOPMENT_KEYS.items():
+        variable = next(v for v, d in ENV_OVERRIDES.items() if d == dotted)
         if env != DEVELOPMENT_ENV and _get(values, dotted) == public:
-            variable = next(v for v, d in ENV_OVERRIDES.items() if d == dotted)
             raise ConfigError(
                 f"{origins.get(dotted, 'conf')}: key '{dotted}' is the public development key, "
                 f"used only with CITYCREDIT_ENV={DEVELOPMENT_ENV}; environment '{env}' must set "
@@ -261,7 +261,6 @@ def _check_keys(values: dict, origins: dict, env: str) -> None:
         key = _get(values, dotted)
         if env != DEVELOPMENT_ENV and key and len(str(key)) < MIN_KEY_CHARS:
             # identity numbers are few enough to enumerate: a guessable key is no pseudonym
-            variable = next(v for v, d in ENV_OVERRIDES.items() if d == dotted)
             raise ConfigError(
                 f"{origins.get(dotted, 'conf')}: key '{dotted}' ({variable}) has "
                 f"{len(str(key))} characters; outside CITYCREDIT_ENV={DEVELOPMENT_ENV} a key "
@@ -481,17 +480,24 @@ def _value_of(settings: Settings, dotted: str):
     return getattr(settings, dotted.replace(".", "_"), None)
 
 
+def _origin(origins: Mapping[str, str], dotted: str) -> str:
+    """Where a setting came from, as `citycredit config` shows it: "<conf file>: <key>",
+    "environment variable CITYCREDIT_…", or "default"."""
+    where = origins.get(dotted)
+    if where is None:
+        return "default"
+    return where if where.startswith("environment variable") else f"{where}: {dotted}"
+
+
 def landing_folder(settings: Settings) -> Path:
     """settings.landing, which must be a folder: a month's check and an erasure refuse a landing
     zone that is not there (a mistyped path would otherwise read as every delivery folder gone
     by retention, and leave the delivery files of erased persons untouched). Raises
     ConfigError naming the setting and where it came from."""
     if not settings.landing.is_dir():
-        where = settings.origins.get("paths.landing")
-        came = ("default" if where is None else where if where.startswith("environment")
-                else f"{where}: paths.landing")
         raise ConfigError(f"paths.landing: no landing folder at {settings.landing} (from "
-                          f"{came}): point it at the landing zone the departments deliver to")
+                          f"{_origin(settings.origins, 'paths.landing')}): point it at the "
+                          "landing zone the departments deliver to")
     return settings.landing
 
 
@@ -499,13 +505,8 @@ def describe(settings: Settings) -> list[tuple[str, str, str]]:
     """[(setting, value as shown, origin)] for every setting of conf/base.yaml's shape, resolved:
     paths absolute, secrets masked (`shown`); the origin is "<conf file>: <key>", "environment
     variable CITYCREDIT_…", or "default" (not in any file: the Settings default)."""
-    origins = settings.origins
-
     def origin(dotted: str) -> str:
-        where = origins.get(dotted)
-        if where is None:
-            return "default"
-        return where if where.startswith("environment variable") else f"{where}: {dotted}"
+        return _origin(settings.origins, dotted)
 
     rows = []
 

@@ -441,7 +441,7 @@ def _erase_due(settings, month: str, run_id: str, cluster_spark=None) -> Erasure
     findings = _their_findings(locations, keys, numbers, found)
     # before anything is deleted: an appeal about these findings re-delivered later is dropped
     add_suppressed_findings(settings, findings, settings.subject_key, month, now)
-    done.seconds["finding their findings"] = round(time.perf_counter() - began, 2)
+    done.seconds["numbers and findings"] = round(time.perf_counter() - began, 2)
 
     def entry(owner: str, place: str, rows: int, detail: str) -> dict:
         return {"subject_key": owner, "requested_on": done.persons.get(owner), "erased_at": now,

@@ -301,13 +301,11 @@ def _values_holding(column: pa.ChunkedArray, needles: list[bytes]) -> pa.Chunked
     for chunk in column.chunks:
         hit = np.zeros(len(chunk), dtype=bool)
         data = chunk.buffers()[2] if len(chunk) else None
-        if data is not None:
-            width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-            offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[
-                chunk.offset:chunk.offset + len(chunk) + 1]
-            if len(offsets) < 2 or np.diff(offsets).max() < min(map(len, needles)):
-                out.append(pa.array(hit, pa.bool_()))     # no value long enough (dates, codes)
-                continue
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[
+            chunk.offset:chunk.offset + len(chunk) + 1] if data is not None else None
+        # no value long enough to hold a needle (dates, codes): nothing to search
+        if data is not None and np.diff(offsets).max() >= min(map(len, needles)):
             text, start, end = data.to_pybytes(), int(offsets[0]), int(offsets[-1])
             for needle in needles:
                 at = text.find(needle, start, end)
