@@ -32,6 +32,7 @@ def _world(root: Path):
                "CITYCREDIT_REPORTS": str(root / "reports")}
     settings = load_settings(PROJECT / "conf", env="local", environ=environ)
     build_world(settings)
+    (root / "landing").mkdir()  # erasure refuses a landing zone that is not there
     tables.write_arrow(pa.table({"subject_key": [ERASED], "requested_on": [dt.date(2025, 2, 3)],
                                  "known_from": ["2025-02"]}),
                        catalog.SILVER_OPTOUTS.at(settings), mode="overwrite")
