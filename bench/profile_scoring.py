@@ -95,6 +95,18 @@ def operator_table(executions: list[dict]) -> tuple[dict, list]:
     return dict(per_kind), sorted(single, reverse=True)
 
 
+def _span(stage: dict) -> float:
+    """A stage's wall time in seconds (first task submitted to completion)."""
+    import datetime as dt
+
+    def at(text):
+        return dt.datetime.strptime(text.replace("GMT", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z")
+    try:
+        return (at(stage["completionTime"]) - at(stage["submissionTime"])).total_seconds()
+    except (KeyError, ValueError):
+        return 0.0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--adults", type=int, default=100_000)
@@ -132,8 +144,26 @@ def main(argv=None) -> int:
     with urllib.request.urlopen(url, timeout=60) as response:
         executions = json.load(response)
     per_kind, single = operator_table(executions)
+    with urllib.request.urlopen(f"http://127.0.0.1:{args.port}/api/v1/applications/{app}"
+                                f"/allexecutors", timeout=60) as response:
+        executors = json.load(response)
+    with urllib.request.urlopen(f"http://127.0.0.1:{args.port}/api/v1/applications/{app}"
+                                f"/stages?status=complete", timeout=60) as response:
+        stages = json.load(response)
+    task_seconds = sum(e.get("totalDuration", 0) for e in executors) / 1000
+    gc_seconds = sum(e.get("totalGCTime", 0) for e in executors) / 1000
     print(f"\njob: {len(schemes)} schemes, {wall:.1f} s wall; "
           + ", ".join(f"{r.scheme} {r.subjects:,} scores / {r.lines:,} lines" for r in results))
+    print(f"tasks: {task_seconds:.1f} s of task time, of which {gc_seconds:.1f} s in the JVM's "
+          f"garbage collection ({100 * gc_seconds / max(task_seconds, 1e-9):.0f} %)")
+    stage_rows = [(_span(st), st.get("executorRunTime", 0) / 1000, st.get("numTasks", 0),
+                   st.get("name", "?")) for st in stages]
+    stage_wall = sum(r[0] for r in stage_rows)
+    print(f"stages: {len(stage_rows)}, {stage_wall:.1f} s of stage wall time (stages one after "
+          f"another: the rest of the job's wall is the driver's); a stage of 1 task uses 1 core")
+    print(f"{'wall s':>8} {'task s':>8} {'tasks':>6}  stage")
+    for wall_s, task_s, n, name in sorted(stage_rows, reverse=True)[:12]:
+        print(f"{wall_s:8.1f} {task_s:8.1f} {n:>6}  {name[:70]}")
     print("\n(time: Spark's task-time metrics summed over tasks; a WholeStageCodegen stage's "
           "duration includes the operators fused into it)")
     print(f"\n{'operator':36} {'n':>4} {'time s':>9} {'rows out':>14} {'spill MiB':>10}")

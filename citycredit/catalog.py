@@ -56,6 +56,11 @@ class Table:
     #: tables. With a cluster configured, erasure deletes their rows on the cluster too
     #: (citycredit.privacy.erasure); every other table is written on the Arrow side (delta-rs)
     spark_written: bool = False
+    #: the columns Delta keeps per-file statistics of (table property
+    #: delta.dataSkippingStatsColumns; empty: Delta's default, the first 32 columns). The big
+    #: gold tables keep the key only: what erasure's deletes skip files by; statistics of every
+    #: column cost their Spark writes 40 % more (docs/performance.md, 2026-12-06 third sitting)
+    stats_columns: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -209,7 +214,7 @@ SCORES = Table(
     partitions=("scheme", "score_month", "run_id"),
     key=("scheme", "score_month", "run_id", "subject_key"),
     personal={"subject_key": SUBJECT_KEY},
-    spark_written=True,
+    spark_written=True, stats_columns=("subject_key",),
     description="one row per scheme, month, scoring run and scored adult (restricted); the "
                 "month's results are the rows of the run gold/published_scores names")
 
@@ -225,7 +230,7 @@ SCORE_LINES = Table(
     key=("scheme", "score_month", "run_id", "subject_key", "line_type", "source_id",
          "record_id", "rule_id", "dimension"),
     personal={"subject_key": SUBJECT_KEY},
-    spark_written=True,
+    spark_written=True, stats_columns=("subject_key",),
     description="why each score is what it is and why it changed: the findings in force or "
                 "changed since the previous month, tier, growth, subject-rule (that apply) "
                 "and cap rows, per scoring run (readers take the published run's)")
@@ -236,7 +241,7 @@ PUBLISHED_SCORES = Table(
             ("grade", _S), ("grade_label", _S), ("published_at", TIMESTAMP), ("run_id", _S)),
     partitions=("scheme", "score_month"), key=("scheme", "score_month", "subject_key"),
     personal={"subject_key": SUBJECT_KEY}, file_rows=1 << 16,
-    spark_written=True,
+    spark_written=True, stats_columns=("subject_key",),
     description="the portals' query table: score and grade only, and the scoring run they "
                 "come from (its gold/scores and gold/score_lines rows are the month's); all "
                 "schemes of a month are published in one commit")

@@ -204,6 +204,12 @@ def get_spark(settings: Settings, app_name: str = "citycredit") -> SparkSession:
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
         .config("spark.sql.adaptive.enabled", "true")
+        # a write of one partition (a scheme's run partition of gold) is not sorted by its
+        # constant partition columns first: a task keeps a writer open per partition value
+        # instead (up to 4, then it sorts). The sort was 30 % of writing gold's explanation
+        # lines (docs/performance.md, 2026-12-06 third sitting)
+        .config("spark.sql.optimizer.plannedWrite.enabled", "false")
+        .config("spark.sql.maxConcurrentOutputFileWriters", "4")
     )
     if settings.spark_shuffle_partitions != AUTO:
         builder = builder.config("spark.sql.shuffle.partitions",

@@ -95,6 +95,7 @@ def write(df: DataFrame, path, mode: str = "append",
     """
     partition_by = _layout(path, partition_by, df.columns)
     file_rows = getattr(path.table, "file_rows", None) if isinstance(path, Location) else None
+    stats = _stats_property(path)
     if file_rows:       # files of key ranges, as replace_files writes them (erasure, issue 20)
         key = [c for c in path.table.key if c in df.columns]
         df = df.repartitionByRange(*key).sortWithinPartitions(*key)
@@ -108,9 +109,14 @@ def write(df: DataFrame, path, mode: str = "append",
     table = DeltaTable(path) if exists(path) else None
     if table is not None:
         check_protocol(path, table)
+        _keep_table_properties(table, stats)
     if not has_delta_spark(df.sparkSession):
         with _max_records_per_file(df.sparkSession, file_rows):
-            return bridge.write_parquet(df, path, mode, partition_by, replace)
+            written = bridge.write_parquet(df, path, mode, partition_by, replace)
+        if table is None and stats:
+            _keep_table_properties(DeltaTable(path), stats)
+            written = DeltaTable(path).version()
+        return written
     if table is not None and (replace or mode == "append"):
         _check_same_schema(path, table, DeltaSchema.from_arrow(_arrow_schema_of(df)))
         if list(table.metadata().partition_columns) != partition_by:
@@ -123,7 +129,8 @@ def write(df: DataFrame, path, mode: str = "append",
         writer = writer.option("overwriteSchema", "true")     # as the bridge's overwrite did
     started = time.time()
     try:
-        with _max_records_per_file(df.sparkSession, file_rows):
+        with _max_records_per_file(df.sparkSession, file_rows), \
+                _created_with(df.sparkSession, stats if table is None else {}):
             writer.save(path)
     except Exception as error:       # py4j / pyspark errors: the table is as it was
         _remove_uncommitted(path, started)
@@ -153,6 +160,40 @@ def _max_records_per_file(spark, rows: int | None):
             spark.conf.unset(name)
         else:
             spark.conf.set(name, before)
+
+
+def _stats_property(path) -> dict[str, str]:
+    """The table properties a catalogue table keeps (Table.stats_columns → Delta's
+    delta.dataSkippingStatsColumns: per-file statistics of those columns only)."""
+    columns = getattr(path.table, "stats_columns", ()) if isinstance(path, Location) else ()
+    return {"delta.dataSkippingStatsColumns": ",".join(columns)} if columns else {}
+
+
+def _keep_table_properties(table: DeltaTable, properties: Mapping[str, str]) -> None:
+    """Set `properties` on an existing table that lacks them (one commit, before the write: a
+    table created before the catalogue named them). Neither property adds a table feature."""
+    configuration = table.metadata().configuration
+    missing = {k: v for k, v in properties.items() if configuration.get(k) != v}
+    if missing:
+        table.alter.set_table_properties(missing)
+
+
+@contextlib.contextmanager
+def _created_with(spark, properties: Mapping[str, str]):
+    """A table delta-spark creates inside gets `properties` (Delta's session defaults)."""
+    names = {f"spark.databricks.delta.properties.defaults.{k[len('delta.'):]}": v
+             for k, v in properties.items()}
+    before = {name: spark.conf.get(name, None) for name in names}
+    for name, value in names.items():
+        spark.conf.set(name, value)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                spark.conf.unset(name)
+            else:
+                spark.conf.set(name, value)
 
 
 def _remove_uncommitted(path: str, since: float) -> None:

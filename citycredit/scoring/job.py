@@ -24,13 +24,15 @@ from pyspark.sql import functions as F
 from .. import catalog
 from ..config import Settings
 from ..io import tables
+from ..months import last_day
 from ..publish.published import keep_gold_layout
 from ..rules import Scheme, load_catalogue
 from ..silver.adults import scored_subjects
 from ..silver.versions import as_known_at
 from .decimals import as_units
 from .explain import explains_the_month
-from .steps import FINDING_COLUMNS, evaluate_month, summarise_month
+from .steps import (FINDING_COLUMNS, appeal_flags, evaluate_month, month_appeal_cutoff,
+                    summarise_month)
 
 # Held frames live on local disk (read back through the page cache), not in the heap: at 2× the
 # full city (30.9 M finding versions) a memory-first cache ran the 4 GiB heap out of memory while
@@ -152,6 +154,10 @@ class MonthScan:
         self.findings.count()
         self.subjects = self._keep(inputs.subjects)
         self.appeals = inputs.appeals
+        # the same for every scheme: read, versioned and grouped once (a few seconds a scheme)
+        self.appeal_flags = self._keep(appeal_flags(
+            inputs.appeals, last_day(self.month),
+            month_appeal_cutoff(self.month, self.settings.scoring["appeal_mask_working_days"])))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -168,10 +174,16 @@ class MonthScan:
         item by an observation on the way in (no pass of their own). For a scheme whose later
         steps read only the current findings (no subject rules, no growth: rule format v1) only
         the findings that explain the month are kept — about half of them at full scale are
-        long expired or match no rule."""
+        long expired or match no rule — and the expired and revoked ones that do not are
+        dropped before the dedupe window, which then sorts only the rest."""
         mask_days = self.settings.scoring["appeal_mask_working_days"]
+        explaining = None
+        if not reads_past_findings(scheme):
+            # before the dedupe window: it then sorts only these (no_rule rows are counted below)
+            explaining = explains_the_month(self.month) | (F.col("status") == "no_rule")
         evaluated = evaluate_month(self.findings, self.subjects, self.appeals, scheme,
-                                   self.month, mask_working_days=mask_days)
+                                   self.month, mask_working_days=mask_days, keep_rows=explaining,
+                                   flags=self.appeal_flags)
         evaluated, unmatched = _observed_unmatched(evaluated, self.item_codes)
         if not reads_past_findings(scheme):
             evaluated = evaluated.where(explains_the_month(self.month))

@@ -98,7 +98,8 @@ def appeal_flags(appeals: DataFrame, as_of: dt.date, mask_cutoff: dt.date) -> Da
 
 def evaluate_findings(findings: DataFrame, adults: DataFrame, appeals: DataFrame,
                       rules: DataFrame, scheme: Scheme, as_of: dt.date,
-                      mask_cutoff: dt.date) -> DataFrame:
+                      mask_cutoff: dt.date, keep_rows: Column | None = None,
+                      flags: DataFrame | None = None) -> DataFrame:
     """Steps 1–4 and 5: one row per finding of a scored subject with its rule, validity,
     points and status.
 
@@ -111,6 +112,15 @@ def evaluate_findings(findings: DataFrame, adults: DataFrame, appeals: DataFrame
     known_from ('YYYY-MM' delivery month of the version; findings without it — hand-made
     frames — count as delivered in the score month).
 
+    flags: appeal_flags(appeals, as_of, mask_cutoff) when the caller holds them already (a job
+    scoring several schemes computes them once); else computed here.
+
+    keep_rows: a condition on the findings once their status before the windows is known
+    (revoked, appeal_upheld, masked, no_rule, not_yet_valid, expired, counted): only the rows
+    it holds go on to the windows and the output (scoring.job keeps, for a scheme whose later
+    steps read only the current findings, those explaining the month: the dedupe window then
+    sorts half the rows). It must hold every `counted` row, whose dedupe it would change.
+
     v2: a growth rule's findings count from their occurred_on with no validity window
     (last_valid_day null; the growth line carries the points); `requires` is checked before the
     dedupe (an unmet finding does not compete), repair energy after it (a deduplicated copy
@@ -122,7 +132,8 @@ def evaluate_findings(findings: DataFrame, adults: DataFrame, appeals: DataFrame
     # The one shuffle: findings by subject_key. The dedupe window and every later aggregation
     # group by keys that start with subject_key, so Spark keeps this partitioning (explain()).
     df = (findings.select(*FINDING_COLUMNS).repartition("subject_key")
-          .join(F.broadcast(appeal_flags(appeals, as_of, mask_cutoff)),
+          .join(F.broadcast(flags if flags is not None
+                            else appeal_flags(appeals, as_of, mask_cutoff)),
                 ["source_id", "record_id"], "left")
           .withColumn("quantity", F.col("quantity").cast(QUANTITY))
           .withColumn("rule_id", match_rule(scheme.rules))
@@ -148,6 +159,8 @@ def evaluate_findings(findings: DataFrame, adults: DataFrame, appeals: DataFrame
               .when(F.col("last_valid_day") < a, "expired")
               .otherwise("counted"))
     df = df.withColumn("status", status).drop("appeal_upheld", "appeal_masked")
+    if keep_rows is not None:
+        df = df.where(keep_rows)
     df = dedupe_highest_value(requirement_status(df, scheme, as_of))
     if any(r.repair for r in scheme.rules):
         df = repair_status(df, scheme, as_of)
@@ -286,19 +299,27 @@ def score_month(findings: DataFrame, adults: DataFrame, appeals: DataFrame, opto
     return summarise_month(evaluated, subjects, scheme, month, run_id, computed_at)
 
 
+def month_appeal_cutoff(month: str, mask_working_days: int) -> dt.date:
+    """The filing day on or before which an open appeal masks its finding in `month`."""
+    return appeal_mask_cutoff(last_day(month), mask_working_days)
+
+
 def evaluate_month(findings: DataFrame, subjects: DataFrame, appeals: DataFrame,
-                   scheme: Scheme, month: str, mask_working_days: int = 10) -> DataFrame:
+                   scheme: Scheme, month: str, mask_working_days: int = 10,
+                   keep_rows: Column | None = None, flags: DataFrame | None = None
+                   ) -> DataFrame:
     """Steps 1–5 for the month: one row per finding of a scored subject (`subjects`: the
     month's scored subjects, silver.adults.scored_subjects) with its rule, validity, points and
-    status (columns: see evaluate_findings).
+    status (columns: see evaluate_findings; keep_rows and flags too).
 
     Every output of summarise_month reads the evaluated findings — four times over; a job on
     real data persists them in between (scoring.job.run_scoring), or Spark recomputes them."""
     spark = findings.sparkSession
     as_of = last_day(month)
-    cutoff = appeal_mask_cutoff(as_of, mask_working_days)
+    cutoff = month_appeal_cutoff(month, mask_working_days)
     rules = rules_frame(spark, scheme)
-    return evaluate_findings(findings, subjects, appeals, rules, scheme, as_of, cutoff)
+    return evaluate_findings(findings, subjects, appeals, rules, scheme, as_of, cutoff,
+                             keep_rows=keep_rows, flags=flags)
 
 
 def summarise_month(evaluated: DataFrame, adults: DataFrame, scheme: Scheme, month: str,

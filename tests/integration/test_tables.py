@@ -206,3 +206,47 @@ def test_a_table_with_file_rows_is_written_in_files_of_key_ranges(spark, tmp_pat
         assert all(a[1] < b[0] for a, b in zip(ranges, ranges[1:])), (partition, ranges)
     assert len(by_partition[os.path.join("scheme=haibei", "score_month=2026-01")]) >= 4
     assert spark.conf.get("spark.sql.files.maxRecordsPerFile", None) in (None, "0")
+
+
+def test_a_table_with_stats_columns_keeps_statistics_of_those_only(spark, tmp_path):
+    """gold's big tables keep per-file statistics of subject_key only (catalogue
+    stats_columns → delta.dataSkippingStatsColumns), on a table the seam creates and on one
+    created before the catalogue said so; the protocol stays the one both engines write, and
+    a delete by subject_key (erasure) still finds the person's rows."""
+    import pyarrow as pa
+
+    from citycredit import catalog
+
+    def add_actions(path):
+        return pa.table(DeltaTable(path).get_add_actions(flatten=True)).to_pylist()
+
+    def stats_of(path):
+        return sorted({name for a in add_actions(path) for name, value in a.items()
+                       if name.startswith("min.") and value is not None})
+
+    data = rows("haibei", "2026-01", 6)
+    table = catalog.Table("gold", "stats", pa.schema([(f.name, pa.string()) for f in SCHEMA]),
+                          partitions=("scheme", "score_month"), key=("subject_key",),
+                          stats_columns=("subject_key",))
+    new = catalog.Location(table, str(tmp_path / "new"))
+    tables.write(spark.createDataFrame(data, SCHEMA), new, mode="overwrite")
+    assert stats_of(new.path) == ["min.subject_key"]
+
+    old = tmp_path / "old"
+    write(spark, str(old), data, mode="overwrite")          # a plain path: Delta's defaults
+    assert "min.score" in stats_of(str(old))
+    tables.write(spark.createDataFrame(rows("haibei", "2026-02", 4), SCHEMA),
+                 catalog.Location(table, str(old)), mode="overwrite",
+                 replace={"scheme": "haibei", "score_month": "2026-02"})
+    configuration = DeltaTable(str(old)).metadata().configuration
+    assert configuration["delta.dataSkippingStatsColumns"] == "subject_key"
+    newest = [a for a in add_actions(str(old)) if a["partition.score_month"] == "2026-02"]
+    assert newest and all(a.get("min.score") is None for a in newest)
+    assert all(a["min.subject_key"] for a in newest)
+    for path in (new.path, str(old)):
+        tables.check_protocol(path)
+        protocol = DeltaTable(path).protocol()
+        assert (protocol.min_reader_version, protocol.min_writer_version) == (1, 2)
+    tables.delete_where(new.path, "subject_key = 'k0003'")
+    assert sorted(r.subject_key for r in tables.read(spark, new.path).collect()) == \
+        ["k0000", "k0001", "k0002", "k0004", "k0005"]
