@@ -95,16 +95,35 @@ def operator_table(executions: list[dict]) -> tuple[dict, list]:
     return dict(per_kind), sorted(single, reverse=True)
 
 
+def _at(text: str) -> float:
+    """A REST API time ('2026-12-06T09:12:01.123GMT') as a Unix time."""
+    import datetime as dt
+    return dt.datetime.strptime(text.replace("GMT", "+0000"),
+                                "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+
+
 def _span(stage: dict) -> float:
     """A stage's wall time in seconds (first task submitted to completion)."""
-    import datetime as dt
-
-    def at(text):
-        return dt.datetime.strptime(text.replace("GMT", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z")
     try:
-        return (at(stage["completionTime"]) - at(stage["submissionTime"])).total_seconds()
+        return _at(stage["completionTime"]) - _at(stage["submissionTime"])
     except (KeyError, ValueError):
         return 0.0
+
+
+def _idle_gaps(stages: list[dict], start: float, end: float) -> list[tuple[float, str, str]]:
+    """The stretches of [start, end] (Unix times) with no stage running: (seconds, the stage
+    that ended before, the stage that began after)."""
+    spans = sorted((_at(s["submissionTime"]), _at(s["completionTime"]), s.get("name", "?"))
+                   for s in stages if "submissionTime" in s and "completionTime" in s)
+    gaps, cursor, last = [], start, "(job start)"
+    for begin, finish, name in spans:
+        if begin > cursor:
+            gaps.append((begin - cursor, last, name))
+        if finish > cursor:
+            cursor, last = finish, name
+    if end > cursor:
+        gaps.append((end - cursor, last, "(job end)"))
+    return gaps
 
 
 def main(argv=None) -> int:
@@ -135,7 +154,7 @@ def main(argv=None) -> int:
                                 "spark.sql.ui.retainedExecutions": "1000"})
     spark = get_spark(settings, "citycredit-profile")
     schemes = list(load_schemes(settings.rules).values())
-    began = time.perf_counter()
+    began, began_at = time.perf_counter(), time.time()
     results = run_scoring(spark, settings, schemes, MONTH, run_id="profile")
     wall = time.perf_counter() - began
     app = spark.sparkContext.applicationId
@@ -157,13 +176,25 @@ def main(argv=None) -> int:
     print(f"tasks: {task_seconds:.1f} s of task time, of which {gc_seconds:.1f} s in the JVM's "
           f"garbage collection ({100 * gc_seconds / max(task_seconds, 1e-9):.0f} %)")
     stage_rows = [(_span(st), st.get("executorRunTime", 0) / 1000, st.get("numTasks", 0),
-                   st.get("name", "?")) for st in stages]
+                   st.get("description") or st.get("name", "?")) for st in stages]
+    per_step: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for wall_s, task_s, _, name in stage_rows:
+        per_step[name][0] += wall_s
+        per_step[name][1] += task_s
     stage_wall = sum(r[0] for r in stage_rows)
     print(f"stages: {len(stage_rows)}, {stage_wall:.1f} s of stage wall time (stages one after "
           f"another: the rest of the job's wall is the driver's); a stage of 1 task uses 1 core")
     print(f"{'wall s':>8} {'task s':>8} {'tasks':>6}  stage")
     for wall_s, task_s, n, name in sorted(stage_rows, reverse=True)[:12]:
         print(f"{wall_s:8.1f} {task_s:8.1f} {n:>6}  {name[:70]}")
+    print(f"\nper step (the job descriptions scoring.job sets): stage wall s, task s")
+    for name, (wall_s, task_s) in sorted(per_step.items(), key=lambda kv: -kv[1][1])[:16]:
+        print(f"{wall_s:8.1f} {task_s:8.1f}  {name[:90]}")
+    gaps = _idle_gaps(stages, began_at, began_at + wall)
+    print(f"no stage running for {sum(g for g, _, _ in gaps):.1f} s of the job's {wall:.1f} s "
+          f"(the driver: planning, Delta logs and commits, Python); longest gaps:")
+    for gap, before, after in sorted(gaps, reverse=True)[:8]:
+        print(f"  {gap:6.1f} s  after {before[:45]!r} before {after[:45]!r}")
     print("\n(time: Spark's task-time metrics summed over tasks; a WholeStageCodegen stage's "
           "duration includes the operators fused into it)")
     print(f"\n{'operator':36} {'n':>4} {'time s':>9} {'rows out':>14} {'spill MiB':>10}")

@@ -148,6 +148,7 @@ class MonthScan:
         inputs = self.inputs or load_inputs(self.spark, self.settings, self.month,
                                             self.with_months_resident)
         self.say("scan", f"findings as known at {self.month}, by subject")
+        _describe(self.spark, f"scoring {self.month}: findings by subject")
         self.findings = self._keep(inputs.findings.select(*[c for c in FINDING_COLUMNS
                                                             if c in inputs.findings.columns])
                                    .repartition("subject_key"))
@@ -215,6 +216,11 @@ class MonthScan:
         df = df.persist(_KEEP)
         self._held.append(df)
         return df
+
+
+def _describe(spark: SparkSession, what: str | None) -> None:
+    """Name the Spark jobs that follow (Spark UI, event log, bench.profile_scoring)."""
+    spark.sparkContext.setJobDescription(what)
 
 
 def reads_past_findings(scheme: Scheme) -> bool:
@@ -292,11 +298,14 @@ def run_scoring(spark: SparkSession, settings: Settings, schemes: Scheme | Itera
             lines, line_stats = _observed_lines(scored.lines)
             partition = {"scheme": scheme.scheme, "score_month": month, "run_id": run_id}
             try:
+                _describe(spark, f"scoring {month}: {scheme.scheme} gold/score_lines")
                 tables.write(lines, catalog.SCORE_LINES.at(settings), mode="overwrite",
                              replace=partition)
+                _describe(spark, f"scoring {month}: {scheme.scheme} gold/scores")
                 tables.write(scores, catalog.SCORES.at(settings), mode="overwrite",
                              replace=partition)
             finally:
+                _describe(spark, None)
                 for frame in scored.held:
                     scan.release(frame)
             s, ln = score_stats.get, line_stats.get
