@@ -109,14 +109,13 @@ def write(df: DataFrame, path, mode: str = "append",
     table = DeltaTable(path) if exists(path) else None
     if table is not None:
         check_protocol(path, table)
-        _keep_table_properties(table, stats)
-    if not has_delta_spark(df.sparkSession):
-        with _max_records_per_file(df.sparkSession, file_rows):
+    spark = df.sparkSession
+    files = {"spark.sql.files.maxRecordsPerFile": str(file_rows)} if file_rows else {}
+    if not has_delta_spark(spark):
+        with _session_conf(spark, files):
             written = bridge.write_parquet(df, path, mode, partition_by, replace)
-        if table is None and stats:
-            _keep_table_properties(DeltaTable(path), stats)
-            written = DeltaTable(path).version()
-        return written
+        # the bridge's commit carries no statistics settings: the property follows the write
+        return _keep_table_properties(DeltaTable(path), stats) or written
     if table is not None and (replace or mode == "append"):
         _check_same_schema(path, table, DeltaSchema.from_arrow(_arrow_schema_of(df)))
         if list(table.metadata().partition_columns) != partition_by:
@@ -127,10 +126,14 @@ def write(df: DataFrame, path, mode: str = "append",
         writer = writer.option("replaceWhere", _predicate(replace, quote="`"))
     elif mode == "overwrite":
         writer = writer.option("overwriteSchema", "true")     # as the bridge's overwrite did
+    if table is not None:
+        _keep_table_properties(table, stats)
+    # a table this write creates gets the properties from Delta's session defaults
+    created = {f"spark.databricks.delta.properties.defaults.{k[len('delta.'):]}": v
+               for k, v in (stats if table is None else {}).items()}
     started = time.time()
     try:
-        with _max_records_per_file(df.sparkSession, file_rows), \
-                _created_with(df.sparkSession, stats if table is None else {}):
+        with _session_conf(spark, {**files, **created}):
             writer.save(path)
     except Exception as error:       # py4j / pyspark errors: the table is as it was
         _remove_uncommitted(path, started)
@@ -144,47 +147,11 @@ def write(df: DataFrame, path, mode: str = "append",
 
 
 @contextlib.contextmanager
-def _max_records_per_file(spark, rows: int | None):
-    """Spark's writers (delta-spark's and the bridge's Parquet) cut files at `rows` rows for
-    the writes inside (None: as configured)."""
-    if not rows:
-        yield
-        return
-    name = "spark.sql.files.maxRecordsPerFile"
-    before = spark.conf.get(name, None)
-    spark.conf.set(name, str(rows))
-    try:
-        yield
-    finally:
-        if before is None:
-            spark.conf.unset(name)
-        else:
-            spark.conf.set(name, before)
-
-
-def _stats_property(path) -> dict[str, str]:
-    """The table properties a catalogue table keeps (Table.stats_columns → Delta's
-    delta.dataSkippingStatsColumns: per-file statistics of those columns only)."""
-    columns = getattr(path.table, "stats_columns", ()) if isinstance(path, Location) else ()
-    return {"delta.dataSkippingStatsColumns": ",".join(columns)} if columns else {}
-
-
-def _keep_table_properties(table: DeltaTable, properties: Mapping[str, str]) -> None:
-    """Set `properties` on an existing table that lacks them (one commit, before the write: a
-    table created before the catalogue named them). Neither property adds a table feature."""
-    configuration = table.metadata().configuration
-    missing = {k: v for k, v in properties.items() if configuration.get(k) != v}
-    if missing:
-        table.alter.set_table_properties(missing)
-
-
-@contextlib.contextmanager
-def _created_with(spark, properties: Mapping[str, str]):
-    """A table delta-spark creates inside gets `properties` (Delta's session defaults)."""
-    names = {f"spark.databricks.delta.properties.defaults.{k[len('delta.'):]}": v
-             for k, v in properties.items()}
-    before = {name: spark.conf.get(name, None) for name in names}
-    for name, value in names.items():
+def _session_conf(spark, settings: Mapping[str, str]):
+    """Spark session settings for the writes inside, restored after (maxRecordsPerFile for
+    key-range files, Delta's property defaults for a table being created)."""
+    before = {name: spark.conf.get(name, None) for name in settings}
+    for name, value in settings.items():
         spark.conf.set(name, value)
     try:
         yield
@@ -194,6 +161,25 @@ def _created_with(spark, properties: Mapping[str, str]):
                 spark.conf.unset(name)
             else:
                 spark.conf.set(name, value)
+
+
+def _stats_property(path) -> dict[str, str]:
+    """The table properties a catalogue table keeps (Table.stats_columns → Delta's
+    delta.dataSkippingStatsColumns: per-file statistics of those columns only)."""
+    columns = getattr(path.table, "stats_columns", ()) if isinstance(path, Location) else ()
+    return {"delta.dataSkippingStatsColumns": ",".join(columns)} if columns else {}
+
+
+def _keep_table_properties(table: DeltaTable, properties: Mapping[str, str]) -> int | None:
+    """Set `properties` on a table that lacks them (one commit: a table created before the
+    catalogue named them) and return the new version; None when nothing was missing. No
+    property set here adds a table feature."""
+    configuration = table.metadata().configuration
+    missing = {k: v for k, v in properties.items() if configuration.get(k) != v}
+    if not missing:
+        return None
+    table.alter.set_table_properties(missing)
+    return table.version()
 
 
 def _remove_uncommitted(path: str, since: float) -> None:

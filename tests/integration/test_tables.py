@@ -208,7 +208,8 @@ def test_a_table_with_file_rows_is_written_in_files_of_key_ranges(spark, tmp_pat
     assert spark.conf.get("spark.sql.files.maxRecordsPerFile", None) in (None, "0")
 
 
-def test_a_table_with_stats_columns_keeps_statistics_of_those_only(spark, tmp_path):
+def test_a_table_with_stats_columns_keeps_statistics_of_those_only(spark, tmp_path,
+                                                                   monkeypatch):
     """gold's big tables keep per-file statistics of subject_key only (catalogue
     stats_columns → delta.dataSkippingStatsColumns), on a table the seam creates and on one
     created before the catalogue said so; the protocol stays the one both engines write, and
@@ -243,7 +244,16 @@ def test_a_table_with_stats_columns_keeps_statistics_of_those_only(spark, tmp_pa
     newest = [a for a in add_actions(str(old)) if a["partition.score_month"] == "2026-02"]
     assert newest and all(a.get("min.score") is None for a in newest)
     assert all(a["min.subject_key"] for a in newest)
-    for path in (new.path, str(old)):
+    # a session without delta-spark (spark.delta: off) writes through the bridge: the table
+    # it creates gets the property too, so delta-spark's later writes keep to it
+    monkeypatch.setattr(tables, "has_delta_spark", lambda session: False)
+    bridged = catalog.Location(table, str(tmp_path / "bridged"))
+    version = tables.write(spark.createDataFrame(data, SCHEMA), bridged, mode="overwrite")
+    assert version == DeltaTable(bridged.path).version()
+    assert DeltaTable(bridged.path).metadata().configuration[
+        "delta.dataSkippingStatsColumns"] == "subject_key"
+    monkeypatch.undo()
+    for path in (new.path, str(old), bridged.path):
         tables.check_protocol(path)
         protocol = DeltaTable(path).protocol()
         assert (protocol.min_reader_version, protocol.min_writer_version) == (1, 2)
