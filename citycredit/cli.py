@@ -306,7 +306,11 @@ def _read_id_number(what: str) -> str:
     argument, which would show in `ps` and the shell's history."""
     if sys.stdin.isatty():
         return click.prompt(what, hide_input=True).strip()
-    return sys.stdin.readline().strip()
+    lines = [line.strip() for line in sys.stdin.read().splitlines() if line.strip()]
+    if len(lines) > 1:      # one person per command: a second line is not silently dropped
+        raise click.UsageError(f"standard input holds {len(lines)} lines: give one {what} "
+                               "per command")
+    return lines[0] if lines else ""
 
 
 @cli.command()

@@ -172,6 +172,11 @@ def _set(values: dict, dotted: str, value):
     node[last] = value
 
 
+def _integer_text(value) -> bool:
+    """A string an environment variable gives for an integer setting ('8', '-5')."""
+    return isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value) is not None
+
+
 def _check_types(values: dict, origins: dict, schema: Mapping, prefix=""):
     for key, expected in schema.items():
         dotted = f"{prefix}{key}"
@@ -183,15 +188,16 @@ def _check_types(values: dict, origins: dict, schema: Mapping, prefix=""):
             continue
         where = origins.get(dotted, "conf")
         if expected is _IntOrAuto:
-            if isinstance(value, str) and value.strip().isdigit():
+            if _integer_text(value):
                 values[key] = int(value)   # from an environment variable
             elif not (value == AUTO or isinstance(value, int) and not isinstance(value, bool)):
                 raise ConfigError(f"{where}: key '{dotted}' must be int or '{AUTO}', got {value!r}")
             continue
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             values[key] = value = float(value)
-        if expected is int and isinstance(value, str) and value.strip().isdigit():
-            values[key] = value = int(value)  # from an environment variable
+        if expected is int and _integer_text(value):
+            # from an environment variable; a negative one is then refused by its range check
+            values[key] = value = int(value)
         if not isinstance(value, expected) or isinstance(value, bool) and expected in (int, float):
             want = expected.__name__ if isinstance(expected, type) else "string or empty"
             raise ConfigError(f"{where}: key '{dotted}' must be {want}, got {value!r}")

@@ -234,3 +234,25 @@ def test_run_and_erase_refuse_a_landing_zone_that_is_not_there(tmp_path, warehou
         assert f"paths.landing: no landing folder at {tmp_path / 'landing'} (from environment " \
                "variable CITYCREDIT_LANDING)" in result.output, result.output
     assert not (tmp_path / "warehouse" / "gold").exists()
+
+
+def test_a_lookup_given_two_identity_numbers_answers_neither(monkeypatch):
+    """Standard input with a second number (lookup, audit show): refused — one person per
+    command — not the first answered and the second silently dropped; neither number echoed."""
+    import io
+
+    import click
+
+    from citycredit.cli import _read_id_number
+    from citycredit.identity import check_char
+
+    first, second = "37100219900101123", "37100219900101131"
+    one, two = first + check_char(first), second + check_char(second)
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{one}\n{two}\n"))
+    with pytest.raises(click.UsageError) as refused:
+        _read_id_number("identity number")
+    assert str(refused.value.message) == ("standard input holds 2 lines: give one identity "
+                                          "number per command")
+    assert one not in refused.value.message and two not in refused.value.message
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"\n{one}\n\n"))
+    assert _read_id_number("identity number") == one

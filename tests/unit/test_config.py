@@ -91,6 +91,17 @@ def test_bad_value_from_environment_names_the_variable(conf):
         load_settings(conf, environ={"CITYCREDIT_SPARK_SHUFFLE_PARTITIONS": "lots"})
 
 
+def test_a_negative_number_from_environment_is_refused_by_its_range_not_its_type(conf):
+    """CITYCREDIT_LOOKUP_REFRESH_SECONDS=-5 is an integer: the message says what is wrong
+    with it (was: "must be int, got '-5'")."""
+    with pytest.raises(ConfigError) as refused:
+        load_settings(conf, environ={"CITYCREDIT_LOOKUP_REFRESH_SECONDS": "-5"})
+    assert str(refused.value) == ("environment variable CITYCREDIT_LOOKUP_REFRESH_SECONDS: key "
+                                  "'lookup.refresh_seconds' must be at least 1, got -5")
+    with pytest.raises(ConfigError, match="'spark.shuffle_partitions' must be at least 1"):
+        load_settings(conf, environ={"CITYCREDIT_SPARK_SHUFFLE_PARTITIONS": "-2"})
+
+
 def test_a_bad_driver_memory_from_environment_quotes_value_and_variable(conf):
     """CITYCREDIT_SPARK_DRIVER_MEMORY=lots: the message names the variable and quotes the value."""
     with pytest.raises(ConfigError) as refused:
