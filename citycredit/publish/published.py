@@ -103,8 +103,9 @@ def published_mask(data: pa.Table, runs: Mapping[tuple[str, str], str | None]
 def keep_gold_layout(spark, settings: Settings) -> None:
     """Bring a warehouse written before gold was kept per run into this layout (once, under
     the warehouse lock): gold/scores and gold/score_lines rewritten partitioned by run too
-    (same rows, one commit each), gold/published_scores given its run_id column (null for the
-    months published before)."""
+    (same rows, one commit each, after the one that gives an old table the catalogue's
+    statistics columns: io.tables.write), gold/published_scores given its run_id column (null
+    for the months published before)."""
     for table in RUN_TABLES:
         location = table.at(settings)
         if tables.exists(location) and \
