@@ -115,7 +115,7 @@ def write(df: DataFrame, path, mode: str = "append",
         with _session_conf(spark, files):
             written = bridge.write_parquet(df, path, mode, partition_by, replace)
         # the bridge's commit carries no statistics settings: the property follows the write
-        return _keep_table_properties(DeltaTable(path), stats) or written
+        return (stats and _keep_table_properties(DeltaTable(path), stats)) or written
     if table is not None and (replace or mode == "append"):
         _check_same_schema(path, table, DeltaSchema.from_arrow(_arrow_schema_of(df)))
         if list(table.metadata().partition_columns) != partition_by:

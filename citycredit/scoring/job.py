@@ -186,7 +186,7 @@ class MonthScan:
                                    self.month, mask_working_days=mask_days, keep_rows=explaining,
                                    flags=self.appeal_flags)
         evaluated, unmatched = _observed_unmatched(evaluated, self.item_codes)
-        if not reads_past_findings(scheme):
+        if explaining is not None:
             evaluated = evaluated.where(explains_the_month(self.month))
         evaluated = self._keep(evaluated)
         held = [evaluated]
