@@ -63,6 +63,10 @@ class DeltaJarsMissingError(RuntimeError):
     """spark.delta is 'on' and the session has no delta-spark."""
 
 
+#: Delta's setting of how many tasks rebuild a table's state from its log
+SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
+
+
 def delta_jars() -> list[Path]:
     """The delta-spark jars installed for this project (jars/lib/, or the folder named by
     CITYCREDIT_DELTA_JARS); empty when `make jars` has not run."""
@@ -226,6 +230,12 @@ def get_spark(settings: Settings, app_name: str = "citycredit") -> SparkSession:
         for key, value in delta_conf([]).items():
             if key.startswith("spark.databricks.delta."):
                 spark.conf.set(key, value)
+        if SNAPSHOT_PARTITIONS not in settings.spark_conf:
+            # a table's state (its log: a few hundred file actions here) is rebuilt in this many
+            # tasks before every write and the first read; Delta's default of 50 tasks made
+            # that ~3 s a write on 2 cores (docs/performance.md, 2026-12-06 fourth sitting)
+            spark.conf.set(SNAPSHOT_PARTITIONS,
+                           str(max(2, spark.sparkContext.defaultParallelism)))
     if settings.spark_shuffle_partitions == AUTO and \
             "spark.sql.shuffle.partitions" not in settings.spark_conf:
         # a runtime setting: known only now on a cluster (the executors' cores)

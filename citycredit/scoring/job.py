@@ -30,7 +30,6 @@ from ..rules import Scheme, load_catalogue
 from ..silver.adults import scored_subjects
 from ..silver.versions import as_known_at
 from .decimals import as_units
-from .explain import explains_the_month
 from .steps import (FINDING_COLUMNS, appeal_flags, evaluate_month, month_appeal_cutoff,
                     summarise_month)
 
@@ -170,24 +169,17 @@ class MonthScan:
         """Steps 1–7 and the explanation of `scheme` from the held inputs.
 
         The evaluated findings and the per-rule totals are persisted (both outputs read them:
-        the findings are evaluated — the dedupe window's sort — once, and the totals aggregated
-        once) until release() or the scan ends. The findings matching no rule are counted per
-        item by an observation on the way in (no pass of their own). For a scheme whose later
-        steps read only the current findings (no subject rules, no growth: rule format v1) only
-        the findings that explain the month are kept — about half of them at full scale are
-        long expired or match no rule — and the expired and revoked ones that do not are
-        dropped before the dedupe window, which then sorts only the rest."""
+        the findings are evaluated — the windows' sorts — once, and the totals aggregated
+        once) until release() or the scan ends. Only the findings a later step reads are
+        evaluated (steps.findings_the_month_reads: about half of them at full scale are long
+        expired or match no rule); those matching no rule are counted per item by an
+        observation on the way in (no pass of their own), then dropped before the persist."""
         mask_days = self.settings.scoring["appeal_mask_working_days"]
-        explaining = None
-        if not reads_past_findings(scheme):
-            # before the dedupe window: it then sorts only these (no_rule rows are counted below)
-            explaining = explains_the_month(self.month) | (F.col("status") == "no_rule")
         evaluated = evaluate_month(self.findings, self.subjects, self.appeals, scheme,
-                                   self.month, mask_working_days=mask_days, keep_rows=explaining,
+                                   self.month, mask_working_days=mask_days,
                                    flags=self.appeal_flags)
         evaluated, unmatched = _observed_unmatched(evaluated, self.item_codes)
-        if explaining is not None:
-            evaluated = evaluated.where(explains_the_month(self.month))
+        evaluated = evaluated.where(F.col("status") != "no_rule")
         evaluated = self._keep(evaluated)
         held = [evaluated]
 
@@ -221,12 +213,6 @@ class MonthScan:
 def _describe(spark: SparkSession, what: str | None) -> None:
     """Name the Spark jobs that follow (Spark UI, event log, bench.profile_scoring)."""
     spark.sparkContext.setJobDescription(what)
-
-
-def reads_past_findings(scheme: Scheme) -> bool:
-    """Do the scheme's steps after the evaluation read findings that no longer count (subject
-    rules' `unless_any` look back N months, growth counts from the earliest finding)?"""
-    return bool(scheme.subject_rules) or any(r.growth for r in scheme.rules)
 
 
 def _observed_unmatched(evaluated: DataFrame, item_codes: list[str]
@@ -275,47 +261,61 @@ def _observed_lines(lines: DataFrame) -> tuple[DataFrame, Observation]:
 def run_scoring(spark: SparkSession, settings: Settings, schemes: Scheme | Iterable[Scheme],
                 month: str, run_id: str | None = None, inputs: MonthInputs | None = None,
                 progress=None) -> list[ScoringResult]:
-    """Score `schemes` for one month from one scan (MonthScan) and write each scheme's gold
-    rows under this run's own partition (scheme, score_month, run_id of gold/scores and
-    gold/score_lines: one atomic commit per table and scheme). Readers do not see them until
+    """Score `schemes` for one month from one scan (MonthScan) and write every scheme's gold
+    rows under this run's own partitions (scheme, score_month, run_id of gold/scores and
+    gold/score_lines) in one atomic commit per table: the schemes' explanation lines in one
+    write, then their scores in one (a Spark job each: the schemes' stages share the cores, and
+    the table's state is read once, not once per scheme). Readers do not see them until
     publication promotes the run (citycredit.publish.published); a run_id scored again
-    replaces only its own rows. Returns one ScoringResult per scheme, in the order given."""
+    replaces only its own rows. Returns one ScoringResult per scheme, in the order given; each
+    result's `seconds` is the job's time split evenly among the schemes (written together)."""
     schemes = [schemes] if isinstance(schemes, Scheme) else list(schemes)
     run_id = run_id or uuid.uuid4().hex[:12]
     say = progress or (lambda stage, detail="": None)
     computed_at = dt.datetime.now(dt.timezone.utc)
-    results = []
     started = time.perf_counter()
     keep_gold_layout(spark, settings)
+    names = [scheme.scheme for scheme in schemes]
+    partition = {"scheme": names if len(names) > 1 else names[0], "score_month": month,
+                 "run_id": run_id}
     with MonthScan(spark, settings, month, schemes, inputs, progress=say) as scan:
         adults = scan.adults()
-        shared = time.perf_counter() - started          # the scan's time, split among schemes
+        scored, observed = [], []
         for scheme in schemes:
             say("score", scheme.scheme)
-            began = time.perf_counter()
-            scored = scan.score(scheme, run_id, computed_at)
-            scores, score_stats = _observed_scores(scored.scores, scheme)
-            lines, line_stats = _observed_lines(scored.lines)
-            partition = {"scheme": scheme.scheme, "score_month": month, "run_id": run_id}
-            try:
-                _describe(spark, f"scoring {month}: {scheme.scheme} gold/score_lines")
-                tables.write(lines, catalog.SCORE_LINES.at(settings), mode="overwrite",
-                             replace=partition)
-                _describe(spark, f"scoring {month}: {scheme.scheme} gold/scores")
-                tables.write(scores, catalog.SCORES.at(settings), mode="overwrite",
-                             replace=partition)
-            finally:
-                _describe(spark, None)
-                for frame in scored.held:
+            scored.append(scan.score(scheme, run_id, computed_at))
+            observed.append((_observed_scores(scored[-1].scores, scheme),
+                             _observed_lines(scored[-1].lines)))
+        say("write", f"gold of {', '.join(names)}")
+        try:
+            _describe(spark, f"scoring {month}: gold/score_lines")
+            tables.write(_union([lines for _, (lines, _) in observed]),
+                         catalog.SCORE_LINES.at(settings), mode="overwrite", replace=partition)
+            _describe(spark, f"scoring {month}: gold/scores")
+            tables.write(_union([scores for (scores, _), _ in observed]),
+                         catalog.SCORES.at(settings), mode="overwrite", replace=partition)
+        finally:
+            _describe(spark, None)
+            for one in scored:
+                for frame in one.held:
                     scan.release(frame)
+        seconds = round((time.perf_counter() - started) / len(schemes), 2)
+        results = []
+        for scheme, one, ((_, score_stats), (_, line_stats)) in zip(schemes, scored, observed):
             s, ln = score_stats.get, line_stats.get
-            unmatched = scored.unmatched_items()
             results.append(ScoringResult(
                 scheme.scheme, month, run_id, subjects=int(s["rows"]), lines=int(ln["rows"]),
-                seconds=round(time.perf_counter() - began + shared / len(schemes), 2),
-                subject_keys=int(s["keys"] or 0),
+                seconds=seconds, subject_keys=int(s["keys"] or 0),
                 points_scored=int(s["points"] or 0) % CHECK_MODULUS,
                 points_explained=int(ln["points"] or 0) % CHECK_MODULUS,
                 grades={g.grade: int(s[f"grade_{i}"] or 0) for i, g in enumerate(scheme.grades)},
-                unmatched=unmatched, **adults))
+                unmatched=one.unmatched_items(), **adults))
     return results
+
+
+def _union(frames: list[DataFrame]) -> DataFrame:
+    """The schemes' rows as one frame (same catalogue columns, in the same order)."""
+    union = frames[0]
+    for frame in frames[1:]:
+        union = union.union(frame)
+    return union

@@ -29,10 +29,11 @@ from ..catalog import SCORES
 from ..months import appeal_mask_cutoff, last_day
 from ..rules import Rule, Scheme
 from ..silver.adults import exclude_opted_out
-from .across_findings import growth_totals, item_condition, repair_status, requirement_status
+from .across_findings import (growth_totals, is_current, item_condition, of_rules, repair_status,
+                              requirement_status)
 from .decimals import POINTS, QUANTITY, RULE_VALUE, bounded, exact_sum
-from .explain import explanation_lines
-from .person_rules import subject_rule_lines, subject_rule_totals
+from .explain import explains_the_month, explanation_lines
+from .person_rules import subject_rule_lines, subject_rule_totals, unless_cutoff
 
 #: the finding columns scoring reads (silver/findings as known at the month); known_from (the
 #: delivery month of the version) only tells the explanation whether a revocation is new
@@ -117,9 +118,9 @@ def evaluate_findings(findings: DataFrame, adults: DataFrame, appeals: DataFrame
 
     keep_rows: a condition on the findings once their status before the windows is known
     (revoked, appeal_upheld, masked, no_rule, not_yet_valid, expired, counted): only the rows
-    it holds go on to the windows and the output (scoring.job keeps, for a scheme whose later
-    steps read only the current findings, those explaining the month: the dedupe window then
-    sorts half the rows). It must hold every `counted` row, whose dedupe it would change.
+    it holds go on to the windows and the output (evaluate_month keeps findings_the_month_reads:
+    the windows then sort about half the rows). It must hold every `counted` row, whose dedupe
+    it would change, and every row a later step reads.
 
     v2: a growth rule's findings count from their occurred_on with no validity window
     (last_valid_day null; the growth line carries the points); `requires` is checked before the
@@ -304,13 +305,54 @@ def month_appeal_cutoff(month: str, mask_working_days: int) -> dt.date:
     return appeal_mask_cutoff(last_day(month), mask_working_days)
 
 
+def findings_read_across(scheme: Scheme, as_of: dt.date) -> Column | None:
+    """The findings a rule format v2 step reads beyond those in force (SPEC §4.1), as a
+    condition on a finding whose status before the windows is known: the current findings
+    (across_findings.is_current, any validity) of the rules a `requires` lists, of a repair
+    rule's energy items, of a growth rule's item and `when` and of its `reset_by` rules, and of
+    the rules a subject rule's `unless_any` lists that occurred after its cutoff. None for a
+    scheme with none of these (rule format v1): it reads only the findings in force."""
+    current = is_current(as_of)
+    reads = []
+    for rule in scheme.rules:
+        if rule.requires is not None:
+            reads.append(of_rules(scheme, rule.requires.rules))
+        if rule.repair is not None:
+            reads.append(F.col("item_code").isin(*[item for item, _ in rule.repair.energy]))
+        if rule.growth is not None:
+            reads.append(item_condition(rule))
+            if rule.growth.reset_by:
+                reads.append(of_rules(scheme, rule.growth.reset_by))
+    for subject_rule in scheme.subject_rules:
+        if subject_rule.unless_any is not None:
+            reads.append(of_rules(scheme, subject_rule.unless_any.rules)
+                         & (F.col("occurred_on") > F.lit(unless_cutoff(subject_rule, as_of))))
+    if not reads:
+        return None
+    read = reads[0]
+    for more in reads[1:]:
+        read = read | more
+    return current & read
+
+
+def findings_the_month_reads(scheme: Scheme, month: str) -> Column:
+    """The findings the month's steps after the first five statuses read: those that explain
+    the month (explain.explains_the_month: every counted one among them), the `no_rule` ones
+    (the job counts unmatched items from them, then drops them) and what a v2 step reads across
+    findings (findings_read_across). The rest — at full scale about half of a month's findings,
+    long expired — leave before the windows sort the findings."""
+    keep = explains_the_month(month) | (F.col("status") == "no_rule")
+    across = findings_read_across(scheme, last_day(month))
+    return keep if across is None else keep | across
+
+
 def evaluate_month(findings: DataFrame, subjects: DataFrame, appeals: DataFrame,
                    scheme: Scheme, month: str, mask_working_days: int = 10,
-                   keep_rows: Column | None = None, flags: DataFrame | None = None
-                   ) -> DataFrame:
+                   flags: DataFrame | None = None) -> DataFrame:
     """Steps 1–5 for the month: one row per finding of a scored subject (`subjects`: the
-    month's scored subjects, silver.adults.scored_subjects) with its rule, validity, points and
-    status (columns: see evaluate_findings; keep_rows and flags too).
+    month's scored subjects, silver.adults.scored_subjects) that a later step reads
+    (findings_the_month_reads) with its rule, validity, points and status (columns: see
+    evaluate_findings; flags too).
 
     Every output of summarise_month reads the evaluated findings — four times over; a job on
     real data persists them in between (scoring.job.run_scoring), or Spark recomputes them."""
@@ -319,7 +361,7 @@ def evaluate_month(findings: DataFrame, subjects: DataFrame, appeals: DataFrame,
     cutoff = month_appeal_cutoff(month, mask_working_days)
     rules = rules_frame(spark, scheme)
     return evaluate_findings(findings, subjects, appeals, rules, scheme, as_of, cutoff,
-                             keep_rows=keep_rows, flags=flags)
+                             keep_rows=findings_the_month_reads(scheme, month), flags=flags)
 
 
 def summarise_month(evaluated: DataFrame, adults: DataFrame, scheme: Scheme, month: str,

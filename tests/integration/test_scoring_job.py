@@ -1,0 +1,56 @@
+"""The scoring job's gold writes (scoring.job.run_scoring) on real Spark and Delta: every scheme
+of a run lands in one commit per gold table, each scheme's rows and figures are its own, and a
+run scored again replaces only its own rows. The world is test_policy's ten people (haibei
+scores worked out by hand there)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from citycredit import catalog
+from citycredit.config import load_settings
+from citycredit.io import tables
+from citycredit.rules import load_schemes
+from citycredit.scoring.job import run_scoring
+from test_policy import M, SCORES_AT_M, build_world
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, spark):
+    root = tmp_path_factory.mktemp("scoring-job")
+    settings = load_settings(PROJECT / "conf", env="local", environ={
+        "CITYCREDIT_WAREHOUSE": str(root / "warehouse"), "CITYCREDIT_LANDING": str(root / "landing")})
+    build_world(settings)
+    return settings
+
+
+def _rows(spark, settings, table, run_id):
+    df = tables.read(spark, table.at(settings)).where(F.col("run_id") == run_id)
+    return {r.scheme: r.n for r in df.groupBy("scheme").agg(F.count(F.lit(1)).alias("n")).collect()}
+
+
+def test_every_scheme_of_a_run_lands_in_one_commit_per_gold_table(world, spark):
+    schemes = load_schemes(world.rules, ["haibei", "bailu"])
+    run_scoring(spark, world, list(schemes.values()), M, run_id="first")
+    versions = {t.name: tables.version(t.at(world)) for t in (catalog.SCORES, catalog.SCORE_LINES)}
+
+    results = run_scoring(spark, world, list(schemes.values()), M, run_id="second")
+    assert {t.name: tables.version(t.at(world))
+            for t in (catalog.SCORES, catalog.SCORE_LINES)} == {n: v + 1 for n, v in versions.items()}
+    # each scheme's rows under its own partition, counted by its own result
+    assert [r.scheme for r in results] == ["haibei", "bailu"]
+    assert _rows(spark, world, catalog.SCORES, "second") == {"haibei": 10, "bailu": 10}
+    assert _rows(spark, world, catalog.SCORE_LINES, "second") == {r.scheme: r.lines for r in results}
+    assert all(r.subjects == 10 and r.points_scored == r.points_explained for r in results)
+    haibei = tables.read(spark, catalog.SCORES.at(world)).where(
+        (F.col("run_id") == "second") & (F.col("scheme") == "haibei"))
+    assert {r.subject_key: r.score for r in haibei.collect()} == SCORES_AT_M
+
+    # scored again, a run replaces its own rows only (one scheme this time)
+    run_scoring(spark, world, [schemes["haibei"]], M, run_id="second")
+    assert _rows(spark, world, catalog.SCORES, "second") == {"haibei": 10, "bailu": 10}
+    assert _rows(spark, world, catalog.SCORES, "first") == {"haibei": 10, "bailu": 10}
