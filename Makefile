@@ -155,6 +155,7 @@ AIRFLOW_ENV = AIRFLOW_HOME=$(CURDIR)/airflow_home AIRFLOW__CORE__DAGS_FOLDER=$(C
               AIRFLOW__CORE__LOAD_EXAMPLES=False GX_ANALYTICS_ENABLED=false \
               CITYCREDIT_LANDING=$(CURDIR)/$(DEMO)/landing CITYCREDIT_WAREHOUSE=$(CURDIR)/$(DEMO)/warehouse
 airflow-test: install check-java
+	@$(PY) -c 'import sys; from citycredit.months import is_month; sys.exit(None if is_month(sys.argv[1]) else "MONTH %r is not a month: use YYYY-MM, e.g. make airflow-test MONTH=2026-10" % sys.argv[1])' '$(MONTH)'
 	$(AIRFLOW_ENV) $(VENV)/bin/airflow db migrate
 	$(AIRFLOW_ENV) $(VENV)/bin/airflow dags test citycredit_monthly -c '{"month": "$(MONTH)"}'
 

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .config import Settings, load_settings
+from .config import Settings, landing_folder, load_settings
 from .io.lock import EXCLUSIVE, SHARED, WarehouseBusy, warehouse_lock
 from .io.memory import give_back_memory
 from .io.spark import spark_running, stop_spark
@@ -164,11 +164,14 @@ def run_month(month: str, schemes: list[str] | None = None, accept_drift: bool =
     UnknownSchemeError for a scheme `schemes` names that rules/ lacks, and RuleFileError for a
     broken rule file among the schemes to score (all of them when `schemes` is None), and
     RulesChangedSincePublication for a published month whose rules in force changed (unless
-    `rescore_with_current_rules`), before anything is landed or erased."""
+    `rescore_with_current_rules`), and ConfigError when paths.landing is not a folder, before
+    anything is landed, erased or written (not even the lock file)."""
     settings = settings or load_settings()
     if not any(rules_for_month(settings, month, schemes, rescore_with_current_rules)):
         # a mis-set CITYCREDIT_RULES: nothing to publish
         raise UnknownSchemeError(f"{settings.rules}: no scheme file (<scheme>.yaml) to score")
+    # before the lock: a run refused for a mistyped landing path leaves nothing in the warehouse
+    landing_folder(settings)
     run_id = run_id or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     with warehouse_lock(settings.warehouse, f"citycredit run {month} (run {run_id})", EXCLUSIVE):
         return _run_month(month, schemes, accept_drift, run_id, progress, settings,

@@ -95,6 +95,7 @@ class DeliveryVerdict:
     quarantined: int = 0
     reasons: list[ReasonRows] = field(default_factory=list)
     padding: dict = field(default_factory=dict)   # rows whose control padding is removed
+    month_assumed: bool = False   # neither --month, the folder nor the file names gave the month
 
     @property
     def exit_status(self) -> int:
@@ -115,7 +116,9 @@ class DeliveryVerdict:
 
     def report(self) -> str:
         """The verdict and what to repair, in Chinese and English, without personal data."""
-        lines = [f"citycredit check-delivery: {self.source_id} {self.month} — "
+        month = (f"{self.month} (月份按上月推定 / month assumed: last month; "
+                 f"give --month YYYY-MM)" if self.month_assumed else self.month)
+        lines = [f"citycredit check-delivery: {self.source_id} {month} — "
                  f"{', '.join(self.files) or '(no data file)'}"]
         if self.outcome == "stop":
             lines.append("结论 Verdict: 不能入库，整批将被退回 / would STOP: the delivery would "
@@ -158,6 +161,11 @@ def delivery_month(files, today: dt.date | None = None) -> str:
     month (`<landing>/<source>/<YYYY-MM>/`), else the one month every file's name carries
     (`court_2026-10_01.csv`, docs/departments.md), else the month before today's (a month is
     delivered after it ends)."""
+    return month_named_by(files) or month_before(month_of(today or dt.date.today()))
+
+
+def month_named_by(files) -> str | None:
+    """The month the files' folder or names give (see delivery_month), or None."""
     parents = {Path(f).resolve().parent.name if Path(f).is_file() else Path(f).resolve().name
                for f in files}
     if len(parents) == 1 and is_month(next(iter(parents))):
@@ -168,7 +176,7 @@ def delivery_month(files, today: dt.date | None = None) -> str:
     named = {m for name in names for m in _MONTH_IN_NAME.findall(name)}
     if names and len(named) == 1 and all(_MONTH_IN_NAME.search(n) for n in names):
         return named.pop()
-    return month_before(month_of(today or dt.date.today()))
+    return None
 
 
 #: a month in a file name: 2026-10 (not part of a longer number or a date's day)
@@ -214,6 +222,7 @@ def check_delivery(source_id: str, files, settings=None, *, month: str | None = 
         raise ValueError(f"unknown source {source_id!r} (conf/sources.yaml has "
                          f"{', '.join(sorted(settings.sources))})")
     conf = settings.sources[source_id]
+    assumed = month is None and month_named_by(files) is None
     month = month or delivery_month(files)
     catalogue = load_catalogue(settings.rules)
     items = {code: (set(item.levels) if item.levels else None)
@@ -222,7 +231,7 @@ def check_delivery(source_id: str, files, settings=None, *, month: str | None = 
         _stage(Path(tmp) / source_id / month, files)
         names = sorted(p.name for p in (Path(tmp) / source_id / month).iterdir()
                        if p.name not in (READY_FILE, MANIFEST_FILE))
-        verdict = DeliveryVerdict(source_id, month, names, "land")
+        verdict = DeliveryVerdict(source_id, month, names, "land", month_assumed=assumed)
         try:
             delivery = find_delivery(Path(tmp), source_id, month)
             checks = DeliveryChecks(source_id, conf, month, items,

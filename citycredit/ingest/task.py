@@ -62,8 +62,8 @@ def check_deliveries(month: str, settings: Settings | None = None) -> Deliveries
     from ..key_record import record_subject_key
 
     settings = settings or load_settings()
-    record_subject_key(settings)
     landing_folder(settings)        # missing: a setting's mistake, not every folder retired
+    record_subject_key(settings)    # (after: a refused month leaves no key record behind)
     kept = [s for s in settings.sources if _kept_in_warehouse(settings, s, month)]
     found = deliveries_of_month(settings.landing, {s: c for s, c in settings.sources.items()
                                                    if s not in kept}, month)

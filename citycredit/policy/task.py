@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import inspect
 import json
 import time
 import uuid
@@ -74,11 +75,17 @@ def to_json(summary: dict) -> str:
 # ---------------------------------------------------------------------------------------------
 def _under_the_lock(command: str):
     """The policy tool holds the warehouse lock (shared) while it reads and writes: no erasure
-    or cleanup meanwhile (citycredit.io.lock). WarehouseBusy when one holds the warehouse."""
+    or cleanup meanwhile (citycredit.io.lock). WarehouseBusy when one holds the warehouse; its
+    scheme and draft are checked first (a missing or broken draft is said as such, not as a
+    busy warehouse)."""
     def wrap(function):
+        signature = inspect.signature(function)
+
         @functools.wraps(function)
         def locked(scheme, *args, settings: Settings | None = None, **kwargs):
             settings = settings or load_settings()
+            given = signature.bind(scheme, *args, settings=settings, **kwargs).arguments
+            _load(settings, scheme, given.get("draft"))     # RuleFileError before the lock
             what = f"citycredit {command} {scheme} " + " ".join(map(str, args))
             if not Path(settings.warehouse).is_dir():
                 # no warehouse: nothing to protect, and a lock would create one; the tool refuses

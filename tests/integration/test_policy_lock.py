@@ -106,6 +106,13 @@ def test_a_policy_tool_waits_for_no_erasure(tmp_path):
             done = subprocess.run(command, timeout=120, **options)
             assert done.returncode == 75, done.stderr
             assert "NOT STARTED" in done.stderr and "citycredit erase --month 2025-02" in done.stderr
+        # a draft that is not there is said as such, busy warehouse or not (exit 2, not 75)
+        command, options = _cli(env, "simulate", "--scheme", "haibei", "--draft",
+                                str(tmp_path / "no-such-draft.yaml"), "--month", M,
+                                capture_output=True)
+        done = subprocess.run(command, timeout=120, **options)
+        assert done.returncode == 2 and "no-such-draft.yaml" in done.stderr, done.stderr
+        assert "NOT STARTED" not in done.stderr
     assert not tables.exists(catalog.SIMULATED_SCORES.at(settings))
 
 

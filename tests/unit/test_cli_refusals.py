@@ -233,6 +233,9 @@ def test_run_and_erase_refuse_a_landing_zone_that_is_not_there(tmp_path, warehou
         assert result.exit_code == 2, (command, result.output)
         assert f"paths.landing: no landing folder at {tmp_path / 'landing'} (from environment " \
                "variable CITYCREDIT_LANDING)" in result.output, result.output
+        if command[0] == "run":     # refused before anything is written: no key record, no lock
+            assert not (tmp_path / "warehouse").exists() or \
+                not any((tmp_path / "warehouse").iterdir()), list((tmp_path / "warehouse").iterdir())
     assert not (tmp_path / "warehouse" / "gold").exists()
 
 

@@ -329,7 +329,8 @@ def test_check_delivery_writes_nothing_and_reports_in_both_languages(settings, t
     assert result.exit_code == 2
 
 
-def test_check_delivery_takes_the_month_from_the_file_names_outside_a_month_folder(tmp_path):
+def test_check_delivery_takes_the_month_from_the_file_names_outside_a_month_folder(settings,
+                                                                                    tmp_path):
     """A department checks its export where it is: no <YYYY-MM>/ folder, but every file named
     for the month (docs/departments.md): that month, not last month."""
     import datetime as dt
@@ -350,3 +351,12 @@ def test_check_delivery_takes_the_month_from_the_file_names_outside_a_month_fold
     month_folder.mkdir()
     (month_folder / "court_2026-10_01.csv").write_text("x")
     assert delivery_month([month_folder / "court_2026-10_01.csv"], today) == "2026-08"
+    # neither folder nor names give the month: the report says it assumed last month
+    plain = tmp_path / "plain" / "court.csv"
+    plain.parent.mkdir()
+    plain.write_text(csv_of(*GOOD), "utf-8")
+    result = CliRunner().invoke(cli, ["check-delivery", "--source", "court", str(plain)])
+    assert "(月份按上月推定 / month assumed: last month; give --month YYYY-MM)" in result.output
+    result = CliRunner().invoke(cli, ["check-delivery", "--source", "court", "--month",
+                                      "2026-10", str(plain)])
+    assert "court 2026-10 — court.csv" in result.output and "assumed" not in result.output
