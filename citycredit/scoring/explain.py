@@ -29,8 +29,7 @@ def explains_the_month(month: str):
 
 
 def explanation_lines(evaluated: DataFrame, per_rule: DataFrame, per_dimension: DataFrame,
-                      scheme, month: str, run_id: str, growth: DataFrame | None = None,
-                      person_lines: DataFrame | None = None) -> DataFrame:
+                      scheme, month: str, run_id: str) -> DataFrame:
     """gold/score_lines rows (catalog.SCORE_LINES): the evaluated findings that explain the
     month (line_type `finding`, its status and points; a repaired finding with `repaired_on`;
     which findings: explains_the_month), plus `tier`, `rule_cap` and `dimension_cap` rows, and
@@ -39,9 +38,9 @@ def explanation_lines(evaluated: DataFrame, per_rule: DataFrame, per_dimension: 
     quantity = full periods), so that for each subject base_score + Σ points = the score before
     clamp and rounding (the lines left out all carry 0 points).
 
-    In: `evaluated` (steps.evaluate_findings), `per_rule` (steps.rule_totals, with the growth
-    and subject-rule totals), `per_dimension` (steps.dimension_totals), `growth`
-    (across_findings.growth_totals), `person_lines` (person_rules.subject_rule_lines)."""
+    In: `evaluated` (steps.evaluate_findings), `per_rule` (steps.rule_totals with the growth
+    totals — across_findings.growth_totals, `_start` — and the subject rules that apply —
+    person_rules.subject_rule_totals), `per_dimension` (steps.dimension_totals)."""
     zero = F.lit(0).cast(POINTS)
     null = lambda t: F.lit(None).cast(t)  # noqa: E731
     finding_rows = evaluated.where(explains_the_month(month)).select(
@@ -73,13 +72,15 @@ def explanation_lines(evaluated: DataFrame, per_rule: DataFrame, per_dimension: 
                           "dimension_cap", F.col("dimension_total") - F.col("dimension_raw"),
                           null("string"))
     all_rows = finding_rows.unionByName(tiers).unionByName(rule_caps).unionByName(dim_caps)
-    if growth is not None:
+    kinds = {r.kind for r in scheme.rules} | ({"subject"} if scheme.subject_rules else set())
+    if "growth" in kinds:
         all_rows = all_rows.unionByName(adjustment(
-            growth, "growth", F.col("rule_raw"), F.col("rule_id"),
-            F.col("_quantity").cast(QUANTITY), since=F.col("_start")))
-    if person_lines is not None:
-        all_rows = all_rows.unionByName(adjustment(     # a rule that does not apply: no line
-            person_lines.where(F.col("applies")), "subject", F.col("points"), F.col("rule_id")))
+            per_rule.where(F.col("rule_kind") == "growth"), "growth", F.col("rule_raw"),
+            F.col("rule_id"), F.col("_quantity").cast(QUANTITY), since=F.col("_start")))
+    if "subject" in kinds:      # only the rules that apply are among the totals: no other line
+        all_rows = all_rows.unionByName(adjustment(
+            per_rule.where(F.col("rule_kind") == "subject"), "subject", F.col("rule_total"),
+            F.col("rule_id")))
     constants = {"scheme": F.lit(scheme.scheme), "score_month": F.lit(month),
                  "rules_version": F.lit(scheme.rules_version), "run_id": F.lit(run_id)}
     return all_rows.select(*[constants[c].alias(c) if c in constants else F.col(c)

@@ -124,4 +124,4 @@ def subject_rule_totals(lines: DataFrame) -> DataFrame:
         F.lit(None).cast(RULE_VALUE).alias("rule_cap"), "dimension_cap",
         F.col("points").alias("_points"), F.lit(None).cast("decimal(18,4)").alias("_quantity"),
         F.lit(0).cast("long").alias("finding_count"), F.col("points").alias("rule_raw"),
-        F.col("points").alias("rule_total"))
+        F.col("points").alias("rule_total"), F.lit(None).cast("date").alias("_start"))

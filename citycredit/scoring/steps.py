@@ -217,7 +217,9 @@ def tier_points(scheme: Scheme) -> Column:
 
 def rule_totals(lines: DataFrame, scheme: Scheme) -> DataFrame:
     """Step 6a: per subject and rule — tiers on the summed quantity, then the rule cap.
-    (Growth rules are totalled by across_findings.growth_totals.)"""
+    (Growth rules are totalled by across_findings.growth_totals, subject rules by
+    person_rules.subject_rule_totals, in the same columns: `_start` is the day growth counts
+    from, null on the other rows.)"""
     counted = lines.where(F.col("status") == "counted")
     if any(r.growth for r in scheme.rules):
         counted = counted.where(F.col("rule_kind") != "growth")
@@ -229,7 +231,8 @@ def rule_totals(lines: DataFrame, scheme: Scheme) -> DataFrame:
                      F.count(F.lit(1)).alias("finding_count")))
     raw = F.when(F.col("rule_kind") == "tiers", tier_points(scheme)).otherwise(F.col("_points"))
     return (per_rule.withColumn("rule_raw", raw.cast(POINTS))
-            .withColumn("rule_total", bounded(F.col("rule_raw"), F.col("rule_cap")).cast(POINTS)))
+            .withColumn("rule_total", bounded(F.col("rule_raw"), F.col("rule_cap")).cast(POINTS))
+            .withColumn("_start", F.lit(None).cast("date")))     # growth rows carry theirs
 
 
 def dimension_totals(per_rule: DataFrame) -> DataFrame:
@@ -373,17 +376,17 @@ def summarise_month(evaluated: DataFrame, adults: DataFrame, scheme: Scheme, mon
 
     v2: growth totals and the subject rules that apply join the per-rule totals before the
     dimension caps, so dimension caps bound them like any rule total. `keep`, when given,
-    takes the per-rule totals (every rule total of every subject, both outputs read them) and
-    returns the frame to use — a job persists them there (scoring.job.MonthScan.score)."""
+    takes the per-rule totals (every rule total of every subject, growth and subject rules
+    included: both outputs read them, the explanation's growth and subject lines too) and
+    returns the frame to use — a job persists them there (scoring.job.MonthScan.score), so the
+    per-person work of the growth and subject rules is done once."""
     as_of = last_day(month)
     per_rule = rule_totals(evaluated, scheme)
-    growth = person_lines = None
     if any(r.growth for r in scheme.rules):
-        growth = growth_totals(evaluated, scheme, as_of)
-        per_rule = per_rule.unionByName(growth.drop("_start"))
+        per_rule = per_rule.unionByName(growth_totals(evaluated, scheme, as_of))
     if scheme.subject_rules:
-        person_lines = subject_rule_lines(adults, evaluated, scheme, as_of)
-        per_rule = per_rule.unionByName(subject_rule_totals(person_lines))
+        per_rule = per_rule.unionByName(subject_rule_totals(
+            subject_rule_lines(adults, evaluated, scheme, as_of)))
     if keep is not None:
         per_rule = keep(per_rule)
     per_dimension = dimension_totals(per_rule)
@@ -395,5 +398,4 @@ def summarise_month(evaluated: DataFrame, adults: DataFrame, scheme: Scheme, mon
                  "computed_at": stamp}
     scores = scores.select(*[constants[c].alias(c) if c in constants else F.col(c)
                              for c in SCORES.columns])
-    return scores, explanation_lines(evaluated, per_rule, per_dimension, scheme, month, run_id,
-                                     growth=growth, person_lines=person_lines)
+    return scores, explanation_lines(evaluated, per_rule, per_dimension, scheme, month, run_id)
