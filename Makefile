@@ -151,11 +151,12 @@ bench-scan: install
 ## One DAG run of citycredit_monthly on embedded Airflow (SQLite in airflow_home/), against the
 ## demo city: `make demo` first. MONTH is the score month.
 MONTH ?= 2026-10
+export MONTH       # the airflow-test check reads it from the environment, not the command text
 AIRFLOW_ENV = AIRFLOW_HOME=$(CURDIR)/airflow_home AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
               AIRFLOW__CORE__LOAD_EXAMPLES=False GX_ANALYTICS_ENABLED=false \
               CITYCREDIT_LANDING=$(CURDIR)/$(DEMO)/landing CITYCREDIT_WAREHOUSE=$(CURDIR)/$(DEMO)/warehouse
 airflow-test: install check-java
-	@$(PY) -c 'import sys; from citycredit.months import is_month; sys.exit(None if is_month(sys.argv[1]) else "MONTH %r is not a month: use YYYY-MM, e.g. make airflow-test MONTH=2026-10" % sys.argv[1])' '$(MONTH)'
+	@$(PY) -c 'import os, sys; from citycredit.months import is_month; m = os.environ["MONTH"]; sys.exit(None if is_month(m) else "MONTH %r is not a month: use YYYY-MM, e.g. make airflow-test MONTH=2026-10" % m)'
 	$(AIRFLOW_ENV) $(VENV)/bin/airflow db migrate
 	$(AIRFLOW_ENV) $(VENV)/bin/airflow dags test citycredit_monthly -c '{"month": "$(MONTH)"}'
 

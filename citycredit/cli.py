@@ -25,7 +25,32 @@ def _month(_ctx, _param, value):
         raise click.BadParameter(f"'{value}' is not a month: use YYYY-MM, e.g. 2026-03") from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _MaskedUsageErrors(click.Group):
+    """Click's errors (an unexpected extra argument, a bad --month value) echo what was typed:
+    an identity number typed where it does not belong is masked in them, as in every message
+    (identity.mask_id_numbers_in)."""
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.ClickException as exc:
+            raise _masked(exc)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            raise _masked(exc)
+
+
+def _masked(exc: click.ClickException) -> click.ClickException:
+    from .identity import mask_id_numbers_in
+
+    exc.message = mask_id_numbers_in(exc.message)
+    return exc
+
+
+@click.group(cls=_MaskedUsageErrors, context_settings={"help_option_names": ["-h", "--help"]})
 def cli():
     """citycredit — the monthly scoring warehouse for city personal credit scores."""
 

@@ -13,6 +13,7 @@ advisory lock.
 """
 from __future__ import annotations
 
+import contextlib
 import zlib
 from pathlib import Path
 
@@ -45,14 +46,34 @@ def missing_audit_log(settings: Settings) -> str | None:
     url = audit_url(settings)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database \
-            or parsed.database == ":memory:" or Path(parsed.database).is_file():
+            or parsed.database == ":memory:":
         return None
     if settings.lookup.get("audit_url"):
         setting = f"lookup.audit_url, from {settings.origins.get('lookup.audit_url', 'conf')}"
     else:
         setting = (f"the default under paths.warehouse, from "
                    f"{settings.origins.get('paths.warehouse', 'conf')}")
-    return f"no audit log at {parsed.database} ({setting}): nothing was verified"
+    path = Path(parsed.database)
+    if not path.is_file():
+        return f"no audit log at {path} ({setting}): nothing was verified"
+    if not _holds_audit_log(path):
+        return (f"no audit log in {path} ({setting}): the file holds no audit_log table (an "
+                "empty file, or a copy made without its -wal file: copy with sqlite3's .backup): "
+                "nothing was verified")
+    return None
+
+
+def _holds_audit_log(path: Path) -> bool:
+    """Does the SQLite file hold the audit_log table? Opened read-only: nothing is written."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
+                                                uri=True)) as db:
+            return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                              "AND name = 'audit_log'").fetchone() is not None
+    except sqlite3.DatabaseError:       # not a SQLite database at all
+        return False
 
 
 def no_warehouse(settings: Settings) -> str | None:

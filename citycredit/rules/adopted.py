@@ -81,8 +81,9 @@ class Adopted:
 
 def adopt(rules_dir: Path, rule_file: Path) -> Adopted:
     """Adopt `rule_file` (e.g. rules/drafts/haibei-2027.yaml) as the current version of its
-    scheme. RuleFileError, with nothing changed, when the file is refused by the checks, or its
-    effective_from is not later than the current version's (a version in force is never
+    scheme. RuleFileError, with nothing changed, when the file is refused by the checks, its
+    `version` is the label of an adopted version already, or its effective_from is not later
+    than the current version's (a version in force is never
     replaced for months it already covers: correct it in place, reviewed, and re-publish those
     months with `citycredit run --rescore-with-current-rules`)."""
     rules_dir = Path(rules_dir)
@@ -100,6 +101,16 @@ def adopt(rules_dir: Path, rule_file: Path) -> Adopted:
                 f"than {replaced.effective_from}, the effective_from of the current version "
                 f"{replaced.version} ({_display(target)}); a new version starts after the one "
                 f"in force (to correct the current version itself, edit {_display(target)})")
+        labels = {replaced.version: (replaced.effective_from, target)}
+        for effective, path in adopted_versions(rules_dir, new.scheme).items():
+            labels.setdefault(load_scheme(path, catalogue, adopted_as=new.scheme).version,
+                              (effective, path))
+        if new.version in labels:
+            effective, path = labels[new.version]
+            raise RuleFileError(
+                f"{_display(rule_file)}: field 'version': {new.version!r} is already the label of "
+                f"the version adopted from {effective} ({_display(path)}); a new version needs a "
+                "version of its own (run reports and lookups name it)")
         archived = rules_dir / ADOPTED_FOLDER / new.scheme / f"{replaced.effective_from}.yaml"
         if archived.exists() and archived.read_bytes() != target.read_bytes():
             raise RuleFileError(f"{_display(archived)}: already holds another version with "

@@ -127,7 +127,7 @@ class MonthScan:
 
     On entering, the findings as known at the month are repartitioned by subject_key,
     persisted and materialised (so the planner knows their partitioning), and the scored
-    subjects persisted (with months_resident when a scheme needs it). `score(scheme)` then
+    subjects repartitioned alike and persisted (with months_resident when a scheme needs it). `score(scheme)` then
     evaluates a scheme from them: steps.evaluate_findings asks for the same partitioning, which
     the persisted findings already have, so no scheme adds a scan or an exchange of the findings
     (tests/integration/test_policy.py checks the plans). Leaving releases everything held."""
@@ -152,7 +152,9 @@ class MonthScan:
                                                             if c in inputs.findings.columns])
                                    .repartition("subject_key"))
         self.findings.count()
-        self.subjects = self._keep(inputs.subjects)
+        # partitioned as the findings are: each scheme's joins with its subjects (the adults
+        # join, the scores' left join, the subject rules) then exchange neither side
+        self.subjects = self._keep(inputs.subjects.repartition("subject_key"))
         self.appeals = inputs.appeals
         # the same for every scheme: read, versioned and grouped once (a few seconds a scheme)
         self.appeal_flags = self._keep(appeal_flags(

@@ -259,3 +259,15 @@ def test_a_lookup_given_two_identity_numbers_answers_neither(monkeypatch):
     assert one not in refused.value.message and two not in refused.value.message
     monkeypatch.setattr("sys.stdin", io.StringIO(f"\n{one}\n\n"))
     assert _read_id_number("identity number") == one
+
+
+def test_an_identity_number_typed_as_an_argument_is_masked_in_the_usage_error(warehouse_env):
+    """A number typed where no argument belongs (or as a --month) is refused, exit 2, and the
+    error does not echo it (only the masked form, as every message)."""
+    number = "37108219920717130X"
+    for command in (["lookup", "--grantee", "BANK01", "--purpose", "loan", "--scheme", "haibei",
+                     number], ["run", "--month", number], ["audit", "show", number]):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 2, (command, result.output)
+        assert number not in result.output and "371082********130X" in result.output, \
+            (command, result.output)

@@ -339,3 +339,10 @@ def test_audit_verify_and_show_refuse_a_log_that_does_not_exist(tmp_path, monkey
     result = CliRunner().invoke(cli, ["audit", "verify"])
     assert result.exit_code == 2 and "the default under paths.warehouse" in result.output
     assert not (tmp_path / "wh").exists()
+    # an empty file (a copy made without its -wal) is no log either, and is left as it was
+    empty = tmp_path / "copy.sqlite"
+    empty.write_bytes(b"")
+    monkeypatch.setenv("CITYCREDIT_LOOKUP_AUDIT_URL", f"sqlite:///{empty}")
+    result = CliRunner().invoke(cli, ["audit", "verify"])
+    assert result.exit_code == 2 and f"no audit log in {empty}" in result.output, result.output
+    assert "chain intact" not in result.output and empty.read_bytes() == b""

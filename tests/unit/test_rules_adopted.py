@@ -117,3 +117,16 @@ def test_citycredit_adopt_says_what_it_did_and_refuses_with_exit_2(rules_dir, mo
     again = CliRunner().invoke(cli, ["adopt", str(new)])
     assert again.exit_code == 2
     assert "REFUSED:" in again.output and "2026-07 is not later than 2026-07" in again.output
+
+
+def test_a_new_version_with_an_adopted_version_label_is_refused(rules_dir):
+    """Two rule sets under one label would read as one in run reports and lookups: a new version
+    reusing the label of the current or an earlier adopted version is refused, nothing changed."""
+    adopt(rules_dir, draft(rules_dir, "2026-07", "2026.7", "2026-07", 1007))
+    current = (rules_dir / "haibei.yaml").read_bytes()
+    for label in ("2026.7", "2026.1"):          # the current version's, an earlier one's
+        with pytest.raises(RuleFileError, match=f"field 'version': '{label}' is already the "
+                                                "label of the version adopted from 2026-0"):
+            adopt(rules_dir, draft(rules_dir, "2027-01", label, "2027-01", 1010))
+    assert (rules_dir / "haibei.yaml").read_bytes() == current
+    assert list(adopted_versions(rules_dir, "haibei")) == ["2026-01"]
