@@ -102,6 +102,7 @@ def run(month, schemes, accept_drift, rescore_with_current_rules):
             status.update(f"[bold]{month}[/] {stage}: {detail}")
             console.log(f"{stage} {detail}")
         try:
+            _say_when_the_warehouse_is_new(month)
             outcome = pipeline.run_month(month, chosen, accept_drift, progress=progress,
                                          rescore_with_current_rules=rescore_with_current_rules)
         except (RuleFileError, ConfigError) as exc:  # a scheme or setting (or rules changed
@@ -118,6 +119,19 @@ def run(month, schemes, accept_drift, rescore_with_current_rules):
             click.echo(f"NOT STARTED: {exc}", err=True)
             sys.exit(_BUSY)
     click.echo(outcome["summary"])
+
+
+def _say_when_the_warehouse_is_new(month: str) -> None:
+    """A run on a warehouse folder that is not there yet starts a new warehouse: said first, so
+    that a mistyped path (a month scored with none of its history) is seen before it publishes."""
+    settings = load_settings()
+    if Path(settings.warehouse).exists():
+        return
+    origin = settings.origins.get("paths.warehouse", "conf")
+    click.echo(f"NOTE: no warehouse at {settings.warehouse} yet (paths.warehouse, from {origin}): "
+               f"this run starts a new one, and {month} is scored with no earlier month's "
+               "history. If you meant an existing warehouse, stop now (Ctrl-C) and set "
+               "CITYCREDIT_WAREHOUSE to it.", err=True)
 
 
 def _policy_console(title: str):

@@ -234,6 +234,9 @@ def test_run_and_erase_refuse_a_landing_zone_that_is_not_there(tmp_path, warehou
         assert f"paths.landing: no landing folder at {tmp_path / 'landing'} (from environment " \
                "variable CITYCREDIT_LANDING)" in result.output, result.output
         if command[0] == "run":     # refused before anything is written: no key record, no lock
+            # and a warehouse folder that is not there yet is said to be new (a mistyped path)
+            assert f"NOTE: no warehouse at {tmp_path / 'warehouse'} yet (paths.warehouse, from " \
+                   "environment variable CITYCREDIT_WAREHOUSE)" in result.output, result.output
             assert not (tmp_path / "warehouse").exists() or \
                 not any((tmp_path / "warehouse").iterdir()), list((tmp_path / "warehouse").iterdir())
     assert not (tmp_path / "warehouse" / "gold").exists()

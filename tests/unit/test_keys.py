@@ -108,6 +108,8 @@ def test_the_warehouse_refuses_another_key_before_landing(tmp_path, conf):
     production = load_settings(conf, environ={
         "CITYCREDIT_ENV": "production", "CITYCREDIT_SUBJECT_KEY": CENTRE_KEY,
         "CITYCREDIT_WAREHOUSE": str(tmp_path / "wh"), "CITYCREDIT_LANDING": str(tmp_path / "l")})
+    (tmp_path / "l").mkdir()                # (a landing zone that is not there refuses first)
+    (tmp_path / "landing").mkdir()
     with pytest.raises(Exception):          # no deliveries: but the key is recorded first
         check_deliveries("2026-10", production)
     record = json.loads(record_path(tmp_path / "wh").read_text())
