@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= demo
 
-.PHONY: install jars demo notebooks test test-fast bench bench-month bench-lookup bench-simulate bench-silver bench-erasure \
+.PHONY: install jars demo notebooks test test-fast bench bench-month bench-lookup bench-simulate bench-silver bench-erasure bench-months-resident \
         bench-generate bench-land bench-scan cluster-test check-wrk airflow-test check-java cjk-font postgresql \
         system-deps clean
 
@@ -123,6 +123,11 @@ bench-erasure: install
 ## delta-rs MERGE it was measured against; the last line is long / short history.
 bench-silver: install
 	$(PY) -m bench.bench_silver
+
+## What months_resident (白鹭分's subject rules) costs the scored subjects over 36 population
+## snapshots (bench.profile_scoring's warehouse has one), at ADULTS (full scale by default).
+bench-months-resident: install check-java
+	$(PY) -m bench.bench_months_resident --adults $(ADULTS)
 
 ## The month's scoring submitted to a Spark standalone cluster (master + worker on 127.0.0.1,
 ## started from pyspark's own spark-class, stopped at the end); gold must equal the embedded run's.
