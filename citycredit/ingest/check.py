@@ -95,7 +95,8 @@ class DeliveryVerdict:
     quarantined: int = 0
     reasons: list[ReasonRows] = field(default_factory=list)
     padding: dict = field(default_factory=dict)   # rows whose control padding is removed
-    month_assumed: bool = False   # neither --month, the folder nor the file names gave the month
+    #: what gave the month: '--month', 'folder', 'file names' or 'assumed' (last month)
+    month_from: str = "--month"
 
     @property
     def exit_status(self) -> int:
@@ -116,8 +117,10 @@ class DeliveryVerdict:
 
     def report(self) -> str:
         """The verdict and what to repair, in Chinese and English, without personal data."""
-        month = (f"{self.month} (月份按上月推定 / month assumed: last month; "
-                 f"give --month YYYY-MM)" if self.month_assumed else self.month)
+        month = {"assumed": f"{self.month} (月份按上月推定 / month assumed: last month; "
+                            "give --month YYYY-MM)",
+                 "file names": f"{self.month} (月份取自文件名 / month from the file names)"
+                 }.get(self.month_from, self.month)
         lines = [f"citycredit check-delivery: {self.source_id} {month} — "
                  f"{', '.join(self.files) or '(no data file)'}"]
         if self.outcome == "stop":
@@ -161,21 +164,23 @@ def delivery_month(files, today: dt.date | None = None) -> str:
     month (`<landing>/<source>/<YYYY-MM>/`), else the one month every file's name carries
     (`court_2026-10_01.csv`, docs/departments.md), else the month before today's (a month is
     delivered after it ends)."""
-    return month_named_by(files) or month_before(month_of(today or dt.date.today()))
+    named = month_named_by(files)
+    return named[0] if named else month_before(month_of(today or dt.date.today()))
 
 
-def month_named_by(files) -> str | None:
-    """The month the files' folder or names give (see delivery_month), or None."""
+def month_named_by(files) -> tuple[str, str] | None:
+    """(month, what gave it: 'folder' or 'file names') as delivery_month finds it, or None
+    when neither the files' folder nor their names give one."""
     parents = {Path(f).resolve().parent.name if Path(f).is_file() else Path(f).resolve().name
                for f in files}
     if len(parents) == 1 and is_month(next(iter(parents))):
-        return next(iter(parents))
+        return next(iter(parents)), "folder"
     names = [p.name for f in map(Path, files)
              for p in (sorted(f.iterdir()) if f.is_dir() else [f])
              if p.is_file() and p.suffix.lower() in (".csv", ".jsonl", ".parquet")]
     named = {m for name in names for m in _MONTH_IN_NAME.findall(name)}
     if names and len(named) == 1 and all(_MONTH_IN_NAME.search(n) for n in names):
-        return named.pop()
+        return named.pop(), "file names"
     return None
 
 
@@ -222,7 +227,8 @@ def check_delivery(source_id: str, files, settings=None, *, month: str | None = 
         raise ValueError(f"unknown source {source_id!r} (conf/sources.yaml has "
                          f"{', '.join(sorted(settings.sources))})")
     conf = settings.sources[source_id]
-    assumed = month is None and month_named_by(files) is None
+    named = None if month else month_named_by(files)
+    month_from = "--month" if month else named[1] if named else "assumed"
     month = month or delivery_month(files)
     catalogue = load_catalogue(settings.rules)
     items = {code: (set(item.levels) if item.levels else None)
@@ -231,7 +237,7 @@ def check_delivery(source_id: str, files, settings=None, *, month: str | None = 
         _stage(Path(tmp) / source_id / month, files)
         names = sorted(p.name for p in (Path(tmp) / source_id / month).iterdir()
                        if p.name not in (READY_FILE, MANIFEST_FILE))
-        verdict = DeliveryVerdict(source_id, month, names, "land", month_assumed=assumed)
+        verdict = DeliveryVerdict(source_id, month, names, "land", month_from=month_from)
         try:
             delivery = find_delivery(Path(tmp), source_id, month)
             checks = DeliveryChecks(source_id, conf, month, items,

@@ -360,3 +360,8 @@ def test_check_delivery_takes_the_month_from_the_file_names_outside_a_month_fold
     result = CliRunner().invoke(cli, ["check-delivery", "--source", "court", "--month",
                                       "2026-10", str(plain)])
     assert "court 2026-10 — court.csv" in result.output and "assumed" not in result.output
+    named = tmp_path / "plain" / "court_2026-10_01.csv"         # the month from the file name
+    plain.rename(named)
+    result = CliRunner().invoke(cli, ["check-delivery", "--source", "court", str(named)])
+    assert "court 2026-10 (月份取自文件名 / month from the file names)" in result.output
+    assert "assumed" not in result.output
