@@ -335,9 +335,13 @@ def _lookup_setup_checked(function):
 def serve(host, port):
     """The lookup service: consent-checked score and grade lookups over HTTP, every request in
     the hash-chained audit log."""
-    from .lookup.service import serve as run_service
+    from .lookup.service import PortInUse, serve as run_service
 
-    run_service(host, port)
+    try:
+        run_service(host, port)
+    except PortInUse as exc:
+        click.echo(f"NOT STARTED: {exc.strerror}", err=True)
+        sys.exit(3)
 
 
 def _read_id_number(what: str) -> str:

@@ -145,6 +145,26 @@ def _settings_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+class PortInUse(OSError):
+    """Another process listens on the service's host and port."""
+
+
+def check_port_free(host: str, port: int) -> None:
+    """PortInUse when `host:port` cannot be bound (another service listens there): said before
+    the index is built and the audit log opened, not after. Bound as uvicorn binds it
+    (SO_REUSEADDR: a port left in TIME_WAIT is free), then released."""
+    import socket
+
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise PortInUse(exc.errno, f"{host}:{port} is in use (another service listens "
+                                       "there?): nothing was started") from None
+
+
 def serve(host: str = "127.0.0.1", port: int = 8080, settings: Settings | None = None) -> None:
     """Run the service until interrupted: check the configuration, build (or confirm) the index,
     open the audit log, then serve."""
@@ -152,6 +172,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, settings: Settings | None =
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = settings or load_settings()
+    check_port_free(host, port)       # before the index is built for a service that cannot start
     audit = audit_log(settings)       # keyed; ConfigError without CITYCREDIT_AUDIT_KEY
     lookups = Lookups(settings)
     refresher = Refresher(settings, lookups)

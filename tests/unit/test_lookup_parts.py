@@ -346,3 +346,19 @@ def test_audit_verify_and_show_refuse_a_log_that_does_not_exist(tmp_path, monkey
     result = CliRunner().invoke(cli, ["audit", "verify"])
     assert result.exit_code == 2 and f"no audit log in {empty}" in result.output, result.output
     assert "chain intact" not in result.output and empty.read_bytes() == b""
+
+
+def test_serve_says_a_busy_port_before_building_anything():
+    """A second `citycredit serve` on a port another service listens on is refused at once
+    (PortInUse naming host and port), not after it built the index; a free port passes."""
+    import socket
+
+    from citycredit.lookup.service import PortInUse, check_port_free
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with pytest.raises(PortInUse, match=f"127.0.0.1:{port} is in use"):
+            check_port_free("127.0.0.1", port)
+    check_port_free("127.0.0.1", port)          # released: free again
