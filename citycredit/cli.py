@@ -102,8 +102,10 @@ def run(month, schemes, accept_drift, rescore_with_current_rules):
             status.update(f"[bold]{month}[/] {stage}: {detail}")
             console.log(f"{stage} {detail}")
         try:
-            _say_when_the_warehouse_is_new(month)
+            settings = load_settings()
+            _say_when_the_warehouse_is_new(settings, month)
             outcome = pipeline.run_month(month, chosen, accept_drift, progress=progress,
+                                         settings=settings,
                                          rescore_with_current_rules=rescore_with_current_rules)
         except (RuleFileError, ConfigError) as exc:  # a scheme or setting (or rules changed
             click.echo(f"NOT STARTED: {exc}", err=True)   # since publication): before anything
@@ -121,10 +123,9 @@ def run(month, schemes, accept_drift, rescore_with_current_rules):
     click.echo(outcome["summary"])
 
 
-def _say_when_the_warehouse_is_new(month: str) -> None:
+def _say_when_the_warehouse_is_new(settings, month: str) -> None:
     """A run on a warehouse folder that is not there yet starts a new warehouse: said first, so
     that a mistyped path (a month scored with none of its history) is seen before it publishes."""
-    settings = load_settings()
     if Path(settings.warehouse).exists():
         return
     origin = settings.origins.get("paths.warehouse", "conf")

@@ -164,8 +164,12 @@ def delivery_month(files, today: dt.date | None = None) -> str:
     month (`<landing>/<source>/<YYYY-MM>/`), else the one month every file's name carries
     (`court_2026-10_01.csv`, docs/departments.md), else the month before today's (a month is
     delivered after it ends)."""
-    named = month_named_by(files)
-    return named[0] if named else month_before(month_of(today or dt.date.today()))
+    return delivery_month_and_source(files, today)[0]
+
+
+def delivery_month_and_source(files, today: dt.date | None = None) -> tuple[str, str]:
+    """(delivery_month, what gave it: 'folder', 'file names' or 'assumed')."""
+    return month_named_by(files) or (month_before(month_of(today or dt.date.today())), "assumed")
 
 
 def month_named_by(files) -> tuple[str, str] | None:
@@ -227,9 +231,7 @@ def check_delivery(source_id: str, files, settings=None, *, month: str | None = 
         raise ValueError(f"unknown source {source_id!r} (conf/sources.yaml has "
                          f"{', '.join(sorted(settings.sources))})")
     conf = settings.sources[source_id]
-    named = None if month else month_named_by(files)
-    month_from = "--month" if month else named[1] if named else "assumed"
-    month = month or delivery_month(files)
+    month, month_from = (month, "--month") if month else delivery_month_and_source(files)
     catalogue = load_catalogue(settings.rules)
     items = {code: (set(item.levels) if item.levels else None)
              for code, item in catalogue.items.items()}

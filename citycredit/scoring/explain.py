@@ -72,12 +72,11 @@ def explanation_lines(evaluated: DataFrame, per_rule: DataFrame, per_dimension: 
                           "dimension_cap", F.col("dimension_total") - F.col("dimension_raw"),
                           null("string"))
     all_rows = finding_rows.unionByName(tiers).unionByName(rule_caps).unionByName(dim_caps)
-    kinds = {r.kind for r in scheme.rules} | ({"subject"} if scheme.subject_rules else set())
-    if "growth" in kinds:
+    if any(r.growth for r in scheme.rules):
         all_rows = all_rows.unionByName(adjustment(
             per_rule.where(F.col("rule_kind") == "growth"), "growth", F.col("rule_raw"),
             F.col("rule_id"), F.col("_quantity").cast(QUANTITY), since=F.col("_start")))
-    if "subject" in kinds:      # only the rules that apply are among the totals: no other line
+    if scheme.subject_rules:    # only the rules that apply are among the totals: no other line
         all_rows = all_rows.unionByName(adjustment(
             per_rule.where(F.col("rule_kind") == "subject"), "subject", F.col("rule_total"),
             F.col("rule_id")))

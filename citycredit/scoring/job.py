@@ -15,6 +15,7 @@ import datetime as dt
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import Iterable
 
 from pyspark import StorageLevel
@@ -127,10 +128,10 @@ class MonthScan:
 
     On entering, the findings as known at the month are repartitioned by subject_key,
     persisted and materialised (so the planner knows their partitioning), and the scored
-    subjects repartitioned alike and persisted (with months_resident when a scheme needs it). `score(scheme)` then
-    evaluates a scheme from them: steps.evaluate_findings asks for the same partitioning, which
-    the persisted findings already have, so no scheme adds a scan or an exchange of the findings
-    (tests/integration/test_policy.py checks the plans). Leaving releases everything held."""
+    subjects repartitioned alike and persisted (with months_resident when a scheme needs it).
+    `score(scheme)` then evaluates a scheme from them: steps.evaluate_findings asks for the
+    same partitioning, which the persisted findings already have, so no scheme adds a scan or
+    an exchange of the findings (tests/integration/test_policy.py checks the plans). Leaving releases everything held."""
 
     def __init__(self, spark: SparkSession, settings: Settings, month: str,
                  schemes: Iterable[Scheme], inputs: MonthInputs | None = None, progress=None):
@@ -291,10 +292,10 @@ def run_scoring(spark: SparkSession, settings: Settings, schemes: Scheme | Itera
         say("write", f"gold of {', '.join(names)}")
         try:
             _describe(spark, f"scoring {month}: gold/score_lines")
-            tables.write(_union([lines for _, (lines, _) in observed]),
+            tables.write(reduce(DataFrame.unionByName, [lines for _, (lines, _) in observed]),
                          catalog.SCORE_LINES.at(settings), mode="overwrite", replace=partition)
             _describe(spark, f"scoring {month}: gold/scores")
-            tables.write(_union([scores for (scores, _), _ in observed]),
+            tables.write(reduce(DataFrame.unionByName, [scores for (scores, _), _ in observed]),
                          catalog.SCORES.at(settings), mode="overwrite", replace=partition)
         finally:
             _describe(spark, None)
@@ -314,10 +315,3 @@ def run_scoring(spark: SparkSession, settings: Settings, schemes: Scheme | Itera
                 unmatched=one.unmatched_items(), **adults))
     return results
 
-
-def _union(frames: list[DataFrame]) -> DataFrame:
-    """The schemes' rows as one frame (same catalogue columns, in the same order)."""
-    union = frames[0]
-    for frame in frames[1:]:
-        union = union.union(frame)
-    return union
