@@ -195,6 +195,16 @@ SILVER_POPULATION = Table(
     personal={"subject_key": SUBJECT_KEY}, file_rows=1 << 16,
     description="the monthly population snapshots (birth date and sex from the identity number)")
 
+SILVER_RESIDENCE = Table(
+    "silver", "residence",
+    _schema(("subject_key", _S), ("months_before", _I32), ("active", pa.bool_()), ("as_of", _S)),
+    partitions=("as_of",), key=("as_of", "subject_key"),
+    personal={"subject_key": SUBJECT_KEY}, file_rows=1 << 16,
+    description="months_resident as of the latest population snapshot (as_of, one partition): "
+                "per person ever active, the snapshots before it in which they were active "
+                "(months_before) and whether active in it; silver.residence keeps it, scoring "
+                "reads it instead of every snapshot")
+
 SILVER_OPTOUTS = Table(
     "silver", "optouts",
     _schema(("subject_key", _S), ("requested_on", _D), ("known_from", _S)),
@@ -320,8 +330,8 @@ VERSIONED = {"findings": SILVER_FINDINGS, "appeals": SILVER_APPEALS,
 
 def fixed_tables() -> list[Table]:
     """The tables whose names do not depend on conf (bronze and staging do)."""
-    return [QUARANTINE, SILVER_FINDINGS, SILVER_APPEALS, SILVER_POPULATION, SILVER_OPTOUTS,
-            SILVER_CONSENTS, SCORES, SCORE_LINES, PUBLISHED_SCORES, RUN_REPORT,
+    return [QUARANTINE, SILVER_FINDINGS, SILVER_APPEALS, SILVER_POPULATION, SILVER_RESIDENCE,
+            SILVER_OPTOUTS, SILVER_CONSENTS, SCORES, SCORE_LINES, PUBLISHED_SCORES, RUN_REPORT,
             SIMULATED_SCORES, EVALUATIONS, SUPPRESSION_LIST, ERASURE_LOG, SUPPRESSED_FINDINGS]
 
 

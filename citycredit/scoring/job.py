@@ -29,6 +29,7 @@ from ..months import last_day
 from ..publish.published import keep_gold_layout
 from ..rules import Scheme, load_catalogue
 from ..silver.adults import scored_subjects
+from ..silver.residence import state_month
 from ..silver.versions import as_known_at
 from .decimals import as_units
 from .steps import (FINDING_COLUMNS, appeal_flags, evaluate_month, month_appeal_cutoff,
@@ -83,17 +84,25 @@ class MonthInputs:
 def load_inputs(spark: SparkSession, settings: Settings, month: str,
                 with_months_resident: bool = False) -> MonthInputs:
     """Silver as known at `month`; with_months_resident: the subjects carry months_resident
-    (reads every population snapshot up to the month: only for schemes whose subject rules
-    test it, see needs_months_resident)."""
+    (only for schemes whose subject rules test it, see needs_months_resident): from
+    silver/residence when it is as of the month (the month just delivered), else counted from
+    every population snapshot up to the month (an earlier month rerun: silver.residence)."""
     def silver(table: catalog.Table, where=None):
         return tables.read(spark, table.at(settings), where=where)
 
     optouts = silver(catalog.SILVER_OPTOUTS).where(f"known_from <= '{month}'")
-    population = (silver(catalog.SILVER_POPULATION) if with_months_resident
+    kept = with_months_resident and state_month(settings) == month
+    population = (silver(catalog.SILVER_POPULATION) if with_months_resident and not kept
                   else silver(catalog.SILVER_POPULATION, where={"snapshot_month": month}))
+    subjects = scored_subjects(population, optouts, month, with_months_resident and not kept)
+    if kept:
+        state = silver(catalog.SILVER_RESIDENCE, where={"as_of": month})
+        subjects = subjects.join(state.select("subject_key", (
+            F.col("months_before") + F.col("active").cast("int")).alias("months_resident")),
+            "subject_key", "left")
     return MonthInputs(
         findings=as_known_at(silver(catalog.SILVER_FINDINGS), month),
-        subjects=scored_subjects(population, optouts, month, with_months_resident),
+        subjects=subjects,
         appeals=as_known_at(silver(catalog.SILVER_APPEALS), month),
     )
 

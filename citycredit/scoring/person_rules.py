@@ -3,8 +3,8 @@ attributes (`when` on residency, district, age, months_resident) unless the pers
 current finding of listed rules (`unless_any`).
 
 Attributes come with the scored subjects (citycredit.silver.adults): residency, district and
-birth_date from the month's population snapshot, months_resident from the snapshots up to the
-month; age (full years on A) is computed here. The per-person findings flags group the evaluated
+birth_date from the month's population snapshot, months_resident from silver/residence or the
+snapshots up to the month (scoring.job.load_inputs); age (full years on A) is computed here. The per-person findings flags group the evaluated
 findings by subject_key (already their partitioning) and join the subjects: the findings are
 not shuffled again.
 """

@@ -6,7 +6,8 @@ The scored subjects carry the person attributes rule format v2's subject rules t
 `residency`, `district` and `birth_date` from the snapshot of M (age is computed by scoring on
 the as-of date) and, when asked for, `months_resident`: the number of monthly snapshots up to and
 including M in which the person is active (it reads every snapshot up to M, so only schemes that
-test it pay for it)."""
+test it pay for it; the scoring job reads it from silver/residence instead when that is kept as
+of M: silver.residence)."""
 from __future__ import annotations
 
 import datetime as dt

@@ -1,7 +1,9 @@
 """The silver step of the month (thin): the month's staging rows of every landed source into
 silver — findings, appeals and consents versioned incrementally (silver.versions.merge_month), the
-population snapshot, opt-outs. One writer, one commit per table; Arrow and delta-rs on the
-driver (no Spark): the month's delivery is all it reads besides the files it changes."""
+population snapshot and the months_resident kept from it (silver.residence), opt-outs. One
+writer, one commit per table; Arrow and delta-rs on the driver (no Spark): the month's delivery
+is all it reads besides the files it changes (and every snapshot when months_resident must be
+counted again: silver.residence)."""
 from __future__ import annotations
 
 import time
@@ -13,6 +15,7 @@ import pyarrow.compute as pc
 from .. import catalog
 from ..config import Settings, load_settings
 from ..io import tables
+from . import residence
 from .versions import MonthMerge, merge_month
 
 #: staging columns renamed on the way into silver: an appeal's delivering source is dropped and
@@ -26,6 +29,7 @@ class SilverResult(TypedDict):
     tables: dict[str, int]                 # silver table → rows of the month
     sources: dict[str, dict[str, int]]     # source → versions, corrections, revocations
     rewritten: dict[str, dict[str, int]]   # versioned table → earlier files and rows rewritten
+    residence: str                          # silver/residence: advanced, recounted, unchanged
     seconds: float
 
 
@@ -40,7 +44,7 @@ def build_silver(month: str, run_id: str, landed: list[dict],
                                    if d.get("status") in ("landed", "kept") and d.get("kind") == kind)
                       for kind in catalog.EXTRACT_KINDS}
     out: SilverResult = {"month": month, "tables": {}, "sources": {}, "rewritten": {},
-                         "seconds": 0.0}
+                         "residence": "", "seconds": 0.0}
     if landed_sources["findings"]:
         merged, out["sources"] = _merge_findings(settings, month, landed_sources["findings"])
         out["tables"]["findings"] = merged.versions
@@ -63,12 +67,14 @@ def build_silver(month: str, run_id: str, landed: list[dict],
                                      where={"month": month})
         snapshot = snapshot.rename_columns(
             [("snapshot_month" if c == "month" else c) for c in snapshot.column_names])
+        before = residence.active_before_replacing(settings, month)
         # sorted by subject_key in files of key ranges: an erasure rewrites the one file of a
         # snapshot that holds the person, not the month's whole snapshot (issue 20)
         tables.replace_files(snapshot.select(catalog.SILVER_POPULATION.columns),
                              population, partitions=[{"snapshot_month": month}],
                              read_version=read_version)
         out["tables"]["population"] = snapshot.num_rows
+        out["residence"] = residence.keep_residence(settings, month, before)
     if landed_sources["optouts"]:
         optouts = tables.read_arrow(catalog.staging("optouts").at(settings), where={"month": month})
         optouts = optouts.select(["subject_key", "requested_on", "month"]).rename_columns(

@@ -35,6 +35,7 @@ from ..ingest.delivery import find_delivery
 from ..ingest.read import read_delivery
 from ..ingest.validate import parse_dates
 from ..io import tables
+from ..silver.residence import recount_residence
 from ..silver.versions import next_known_from
 
 LOAD_ID = "bulk-history"
@@ -173,5 +174,7 @@ def load_history(settings: Settings, months: list[str], say=print) -> dict:
         data = versions(rows, kind)
         _replace_versions(data, catalog.VERSIONED[kind], settings)
         counts[f"{kind} versions"] += data.num_rows
+    if counts["population"]:       # as the silver step keeps it month by month
+        counts["residence"] = recount_residence(settings)
     counts["seconds"] = round(time.perf_counter() - started, 1)
     return dict(counts)

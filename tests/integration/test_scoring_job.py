@@ -1,9 +1,11 @@
 """The scoring job's gold writes (scoring.job.run_scoring) on real Spark and Delta: every scheme
 of a run lands in one commit per gold table, each scheme's rows and figures are its own, and a
 run scored again replaces only its own rows. The world is test_policy's ten people (haibei
-scores worked out by hand there)."""
+scores worked out by hand there). And the subjects' months_resident read from silver/residence."""
 from __future__ import annotations
 
+import dataclasses
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,8 +15,11 @@ from citycredit import catalog
 from citycredit.config import load_settings
 from citycredit.io import tables
 from citycredit.rules import load_schemes
-from citycredit.scoring.job import run_scoring
+from citycredit.scoring.job import load_inputs, run_scoring
 from test_policy import M, SCORES_AT_M, build_world
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
+from population_deliveries import counted, deliver  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -54,3 +59,29 @@ def test_every_scheme_of_a_run_lands_in_one_commit_per_gold_table(world, spark):
     run_scoring(spark, world, [schemes["haibei"]], M, run_id="second")
     assert _rows(spark, world, catalog.SCORES, "second") == {"haibei": 10, "bailu": 10}
     assert _rows(spark, world, catalog.SCORES, "first") == {"haibei": 10, "bailu": 10}
+
+
+def test_months_resident_comes_from_the_kept_state_for_the_month_just_delivered(tmp_path, spark,
+                                                                              settings):
+    """The subjects' months_resident (SPEC §4.1) is the same from silver/residence (the latest
+    month: one snapshot and the state read) and counted from every snapshot (an earlier month)."""
+    world = dataclasses.replace(settings, warehouse=tmp_path / "warehouse")
+    for table in (catalog.SILVER_FINDINGS, catalog.SILVER_APPEALS, catalog.SILVER_OPTOUTS):
+        tables.write_arrow(table.schema.empty_table(), table.at(world))
+    standing = {"2026-01": {"a": "active", "b": "active", "c": "active"},
+                "2026-02": {"a": "active", "c": "moved_out"},
+                "2026-03": {"a": "active", "b": "active", "c": "active", "d": "moved_out"}}
+    for month, statuses in standing.items():
+        deliver(world, month, statuses)
+
+    def months_resident(month):
+        subjects = load_inputs(spark, world, month, with_months_resident=True).subjects
+        read = {Path(f).parent.name for f in subjects.inputFiles()}
+        return {r.subject_key: r.months_resident for r in subjects.collect()}, read
+
+    latest, read = months_resident("2026-03")
+    assert latest == {"a": 3, "b": 2, "c": 2} == {k: n for k, n in counted(standing).items()
+                                                   if standing["2026-03"].get(k) == "active"}
+    assert read == {"snapshot_month=2026-03", "as_of=2026-03"}      # not January's, February's
+    earlier, read = months_resident("2026-02")
+    assert earlier == {"a": 2} and {"snapshot_month=2026-01", "snapshot_month=2026-02"} <= read
