@@ -82,7 +82,10 @@ def generate(adults, months, end, landing, seed, bad_share):
 @click.option("--rescore-with-current-rules", is_flag=True,
               help="re-publish a month already published under other rules with the rules in "
                    "force now (refused without it)")
-def run(month, schemes, accept_drift, rescore_with_current_rules):
+@click.option("--new-warehouse", is_flag=True,
+              help="start a new warehouse at this month although the landing zone holds earlier "
+                   "months (refused without it: most likely a mistyped warehouse path)")
+def run(month, schemes, accept_drift, rescore_with_current_rules, new_warehouse):
     """Run one month end to end (the DAG's task functions, without a scheduler).
 
     Each scheme scores under its version in force for the month (docs/rule-format.md); a
@@ -103,7 +106,7 @@ def run(month, schemes, accept_drift, rescore_with_current_rules):
             console.log(f"{stage} {detail}")
         try:
             settings = load_settings()
-            _say_when_the_warehouse_is_new(settings, month)
+            _check_new_warehouse(settings, month, new_warehouse)
             outcome = pipeline.run_month(month, chosen, accept_drift, progress=progress,
                                          settings=settings,
                                          rescore_with_current_rules=rescore_with_current_rules)
@@ -123,12 +126,27 @@ def run(month, schemes, accept_drift, rescore_with_current_rules):
     click.echo(outcome["summary"])
 
 
-def _say_when_the_warehouse_is_new(settings, month: str) -> None:
-    """A run on a warehouse folder that is not there yet starts a new warehouse: said first, so
-    that a mistyped path (a month scored with none of its history) is seen before it publishes."""
+def _check_new_warehouse(settings, month: str, new_warehouse: bool) -> None:
+    """A run on a warehouse folder that is not there yet starts a new warehouse. When the
+    landing zone holds earlier months, that is most likely a mistyped path (the month would be
+    scored with none of their findings and published): refused, exit 2, unless --new-warehouse.
+    Otherwise (a first month) said first, so that it is seen before it publishes."""
+    from .ingest.delivery import delivered_months_before
+
     if Path(settings.warehouse).exists():
         return
     origin = settings.origins.get("paths.warehouse", "conf")
+    earlier = delivered_months_before(settings.landing, settings.sources, month)
+    if earlier and not new_warehouse:
+        span = earlier[0] if len(earlier) == 1 else f"{earlier[0]} … {earlier[-1]}"
+        click.echo(f"NOT STARTED: no warehouse at {settings.warehouse} (paths.warehouse, from "
+                   f"{origin}), but the landing zone {settings.landing} holds {len(earlier)} "
+                   f"earlier month(s) ({span}): a new warehouse would score {month} without "
+                   "their findings. Set CITYCREDIT_WAREHOUSE to the warehouse that holds them, "
+                   f"run the months in order from {earlier[0]} (citycredit run --month "
+                   f"{earlier[0]}), or pass --new-warehouse to start one at {month} on purpose.",
+                   err=True)
+        sys.exit(2)
     click.echo(f"NOTE: no warehouse at {settings.warehouse} yet (paths.warehouse, from {origin}): "
                f"this run starts a new one, and {month} is scored with no earlier month's "
                "history. If you meant an existing warehouse, stop now (Ctrl-C) and set "

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..months import check_month
+from ..months import check_month, is_month
 
 READY_FILE = "_READY"
 MANIFEST_FILE = "manifest.json"
@@ -123,3 +123,18 @@ def deliveries_of_month(landing: Path, sources: dict[str, dict], month: str) -> 
             short=f"month {month}: no complete delivery from required source(s) "
                   f"{', '.join(missing_required)}")
     return {"ready": ready, "missing_optional": missing_optional}
+
+
+def delivered_months_before(landing: Path, sources: dict[str, dict], month: str) -> list[str]:
+    """The months before `month` that some source of `sources` delivered completely (a
+    `<landing>/<source>/<YYYY-MM>/_READY`), in order: what a new warehouse starting at `month`
+    would score without."""
+    months = set()
+    for source_id in sources:
+        folder = Path(landing) / source_id
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            if is_month(entry.name) and entry.name < month and (entry / READY_FILE).is_file():
+                months.add(entry.name)
+    return sorted(months)

@@ -31,10 +31,16 @@ from ..io import tables
 ACTIVE = "active"
 
 
-def active_keys(snapshot: pa.Table) -> pa.Array:
-    """A population snapshot (subject_key, status, …) → the sorted subject keys active in it."""
-    keys = snapshot.filter(pc.equal(snapshot["status"], ACTIVE))["subject_key"]
-    return pc.unique(keys.combine_chunks()).sort()
+def active_keys(snapshot: pa.Table) -> pa.ChunkedArray:
+    """A population snapshot (subject_key, status, …) → the subject keys active in it (each
+    once: landing quarantines a repeated identity number), in no particular order."""
+    return snapshot.filter(pc.equal(snapshot["status"], ACTIVE))["subject_key"]
+
+
+def same_persons(keys: pa.ChunkedArray, others: pa.ChunkedArray) -> bool:
+    """Do two active_keys hold the same persons? (Sorts both: only for an earlier month.)"""
+    return len(keys) == len(others) and \
+        keys.take(pc.sort_indices(keys)).equals(others.take(pc.sort_indices(others)))
 
 
 def advance(state: pa.Table | None, snapshot: pa.Table, month: str, *,
@@ -44,24 +50,27 @@ def advance(state: pa.Table | None, snapshot: pa.Table, month: str, *,
     already as of `month` (the month re-delivered): its months_before stand, `active` is taken
     from `snapshot` anew. Persons never active are left out."""
     if state is None or not state.num_rows:
-        before = pa.table({"subject_key": pa.array([], pa.string()),
-                           "months_before": pa.array([], pa.int32())})
-    elif again:
-        before = state.select(["subject_key", "months_before"])
+        keys, months_before = pa.array([], pa.string()), pa.array([], pa.int32())
     else:
-        carried = pc.add(state["months_before"], pc.cast(state["active"], pa.int32()))
-        before = pa.table({"subject_key": state["subject_key"],
-                           "months_before": pc.cast(carried, pa.int32())})
-    now = active_keys(snapshot)
-    now = pa.table({"subject_key": now, "active": pa.array([True] * len(now), pa.bool_())})
-    joined = before.join(now, "subject_key", join_type="full outer")
-    months_before = pc.fill_null(joined["months_before"], 0)
-    active = pc.fill_null(joined["active"], False)
-    kept = pc.or_(pc.greater(months_before, 0), active)
+        keys = state["subject_key"].combine_chunks()
+        months_before = state["months_before"].combine_chunks()
+        if not again:
+            months_before = pc.add(months_before, pc.cast(state["active"], pa.int32())
+                                   .combine_chunks())
+    now = active_keys(snapshot).combine_chunks()
+    # hash lookups, not a join: 1.3 s against 1.8-5.9 s for 2.25 M persons (issue 20)
+    carried = pc.fill_null(pc.take(months_before, pc.index_in(now, value_set=keys)), 0)
+    left = pc.invert(pc.is_in(keys, value_set=now))          # not active in `month`
+    left = pc.and_(left, pc.greater(months_before, 0))
+    rows = len(now) + pc.sum(left).as_py() if len(keys) else len(now)
     return pa.table({
-        "subject_key": joined["subject_key"], "months_before": pc.cast(months_before, pa.int32()),
-        "active": active, "as_of": pa.array([month] * joined.num_rows, pa.string()),
-    }).filter(kept)
+        "subject_key": pa.chunked_array([now, keys.filter(left)], pa.string()),
+        "months_before": pa.chunked_array([pc.cast(carried, pa.int32()),
+                                           months_before.filter(left)], pa.int32()),
+        "active": pa.chunked_array([pa.repeat(pa.scalar(True), len(now)),
+                                    pa.repeat(pa.scalar(False), rows - len(now))], pa.bool_()),
+        "as_of": pa.repeat(pa.scalar(month, pa.string()), rows),
+    })
 
 
 def count_residence(snapshots: Iterable[tuple[str, pa.Table]]) -> pa.Table | None:
@@ -85,7 +94,7 @@ def state_month(settings) -> str | None:
     return held[0] if len(held) == 1 else None
 
 
-def active_before_replacing(settings, month: str) -> pa.Array | None:
+def active_before_replacing(settings, month: str) -> pa.ChunkedArray | None:
     """Before the silver step replaces the population snapshot of `month`: its active keys when
     it is an earlier month than the latest held (what keep_residence compares with), else None
     (nothing to read: the latest month's state is advanced, not compared)."""
@@ -96,7 +105,7 @@ def active_before_replacing(settings, month: str) -> pa.Array | None:
     return active_keys(_snapshot(population, month))
 
 
-def keep_residence(settings, month: str, before: pa.Array | None) -> str:
+def keep_residence(settings, month: str, before: pa.ChunkedArray | None) -> str:
     """After the silver step replaced the population snapshot of `month` (`before`:
     active_before_replacing, read before that): bring silver/residence up to date in one
     commit. → what was done: "advanced" (by the month), "recounted" (from every snapshot),
@@ -120,7 +129,7 @@ def keep_residence(settings, month: str, before: pa.Array | None) -> str:
                          read.version)
             return "advanced"
     elif held == months[-1] and before is not None and \
-            active_keys(_snapshot(population, month)).equals(before):
+            same_persons(active_keys(_snapshot(population, month)), before):
         return "unchanged"
     recount_residence(settings)
     return "recounted"

@@ -242,6 +242,31 @@ def test_run_and_erase_refuse_a_landing_zone_that_is_not_there(tmp_path, warehou
     assert not (tmp_path / "warehouse" / "gold").exists()
 
 
+def test_run_refuses_a_new_warehouse_when_the_landing_zone_holds_earlier_months(tmp_path,
+                                                                               warehouse_env):
+    """A mistyped CITYCREDIT_WAREHOUSE (a folder that is not there) beside a landing zone with
+    earlier months would score the month without their findings and publish it (exit 0):
+    refused before anything is written, naming the months; --new-warehouse starts one anyway."""
+    for source, month in (("population", "2026-08"), ("court", "2026-09"), ("court", "2026-10")):
+        folder = tmp_path / "landing" / source / month
+        folder.mkdir(parents=True)
+        (folder / "_READY").write_text("")
+    (tmp_path / "landing" / "court" / "2026-07").mkdir()          # not complete: not a month
+    result = CliRunner().invoke(cli, ["run", "--month", "2026-10", "--schemes", "haibei"])
+    assert result.exit_code == 2, result.output
+    assert (f"NOT STARTED: no warehouse at {tmp_path / 'warehouse'} (paths.warehouse, from "
+            "environment variable CITYCREDIT_WAREHOUSE), but the landing zone "
+            f"{tmp_path / 'landing'} holds 2 earlier month(s) (2026-08 … 2026-09)") \
+        in " ".join(result.output.split()), result.output
+    assert "citycredit run --month 2026-08" in result.output
+    assert not (tmp_path / "warehouse").exists()
+    # on purpose: the run goes on (and stops at the missing deliveries of 2026-10, exit 1)
+    result = CliRunner().invoke(cli, ["run", "--month", "2026-10", "--schemes", "haibei",
+                                      "--new-warehouse"])
+    assert result.exit_code == 1 and "NOT STARTED" not in result.output, result.output
+    assert "NOTE: no warehouse at" in result.output
+
+
 def test_a_lookup_given_two_identity_numbers_answers_neither(monkeypatch):
     """Standard input with a second number (lookup, audit show): refused — one person per
     command — not the first answered and the second silently dropped; neither number echoed."""
