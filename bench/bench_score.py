@@ -115,10 +115,24 @@ def synthesise_silver(warehouse: Path, adults: int, findings: int) -> dict:
             "appeals": appeals.num_rows, "optouts": optouts.num_rows}
 
 
+def _below(pid: int, ancestors: set[int], parent: dict[int, int]) -> bool:
+    """Is `pid` a descendant of one of `ancestors` (`parent`: pid → parent pid)?"""
+    seen = set()
+    while pid in parent and pid not in seen:
+        seen.add(pid)
+        pid = parent[pid]
+        if pid in ancestors:
+            return True
+    return False
+
+
 @contextmanager
 def measured(label: str, figures: dict, include_self: bool = True, stage=None):
     """Wall time and peak RSS of this process (unless include_self=False) and its children
     (a Spark JVM, a subprocess and everything it started), sampled every 0.25 s.
+
+    A JVM's own children are left out: a fork (Hadoop runs chmod for files it writes) shows the
+    whole JVM's resident pages as its RSS until it execs, which read as a second JVM.
 
     With `stage` (a callable naming what runs now) the peaks are also kept per stage, split
     into the Python process (the child that is not a JVM) and the JVM: figures[label]["stages"]
@@ -133,9 +147,16 @@ def measured(label: str, figures: dict, include_self: bool = True, stage=None):
             try:
                 python = me.memory_info().rss if include_self else 0
                 jvm = 0
-                for child in me.children(recursive=True):
+                children = me.children(recursive=True)
+                parent = {child.pid: child.ppid() for child in children}
+                javas = {child.pid for child in children if child.name() == "java"}
+                for child in children:
+                    if _below(child.pid, javas, parent):
+                        # a JVM's fork (Hadoop's chmod, jspawnhelper) reports the JVM's pages
+                        # as its own RSS until it execs: counted once, in the JVM (2026-12-06)
+                        continue
                     rss = child.memory_info().rss
-                    if child.name() == "java":
+                    if child.pid in javas:
                         jvm += rss
                     else:
                         python += rss

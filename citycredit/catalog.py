@@ -126,6 +126,16 @@ _STAGING_KEYS = {"findings": "record_id", "appeals": "appeal_id", "consents": "c
 EXTRACT_KINDS = tuple(_BRONZE_COLUMNS)
 
 
+#: the layer folders a warehouse holds (staging and the privacy tables come with them)
+WAREHOUSE_LAYERS = ("bronze", "silver", "gold")
+
+
+def holds_warehouse(folder) -> bool:
+    """Does `folder` hold a warehouse (a bronze, silver or gold folder)? A command pointed at a
+    mistyped path (a folder not there, or only a lock's) must not take it for an empty one."""
+    return any((Path(folder) / layer).is_dir() for layer in WAREHOUSE_LAYERS)
+
+
 def bronze(source_id: str, kind: str) -> Table:
     """bronze/<source_id>: a source's deliveries as delivered (text), file + line, by month.
     The only table with identity numbers in clear (access-restricted, SPEC §7)."""

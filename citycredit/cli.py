@@ -127,13 +127,14 @@ def run(month, schemes, accept_drift, rescore_with_current_rules, new_warehouse)
 
 
 def _check_new_warehouse(settings, month: str, new_warehouse: bool) -> None:
-    """A run on a warehouse folder that is not there yet starts a new warehouse. When the
+    """A run on a folder that holds no warehouse yet starts a new warehouse. When the
     landing zone holds earlier months, that is most likely a mistyped path (the month would be
     scored with none of their findings and published): refused, exit 2, unless --new-warehouse.
     Otherwise (a first month) said first, so that it is seen before it publishes."""
+    from . import catalog
     from .ingest.delivery import delivered_months_before
 
-    if Path(settings.warehouse).exists():
+    if catalog.holds_warehouse(settings.warehouse):
         return
     origin = settings.origins.get("paths.warehouse", "conf")
     earlier = delivered_months_before(settings.landing, settings.sources, month)
@@ -443,12 +444,22 @@ def erase(month):
     suppression list, so no later delivery brings them back."""
     import datetime as dt
 
+    from . import catalog
+    from .config import landing_folder
     from .io.lock import WarehouseBusy
     from .privacy.task import ErasureError, erase as erase_month
 
     run_id = "erase-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     try:
-        done = erase_month(month, run_id)
+        settings = load_settings()
+        landing_folder(settings)         # ConfigError first: no landing zone where it points
+        if not catalog.holds_warehouse(settings.warehouse):   # a mistyped path: not "0 erased"
+            click.echo(f"NOT STARTED: no warehouse at {settings.warehouse} (no "
+                       f"{', '.join(catalog.WAREHOUSE_LAYERS)} folder; paths.warehouse, from "
+                       f"{settings.origins.get('paths.warehouse', 'conf')}): nobody was erased "
+                       "(check CITYCREDIT_WAREHOUSE)", err=True)
+            sys.exit(2)
+        done = erase_month(month, run_id, settings)
     except ConfigError as exc:      # e.g. no landing zone where paths.landing points
         click.echo(f"NOT STARTED: configuration error: {exc}", err=True)
         sys.exit(2)
@@ -473,10 +484,13 @@ def cleanup(dry_run):
     """Housekeeping: remove killed runs' `_staging-*` folders, vacuum every table with
     cleanup.retention_days, delete delivery folders older than landing.retention_months."""
     from .io.lock import WarehouseBusy
-    from .privacy.task import cleanup as run_cleanup
+    from .privacy.task import NoWarehouse, cleanup as run_cleanup
 
     try:
         done = run_cleanup(dry_run=dry_run)
+    except NoWarehouse as exc:
+        click.echo(f"NOT STARTED: {exc}", err=True)
+        sys.exit(2)
     except WarehouseBusy as exc:
         click.echo(f"NOT STARTED: {exc}", err=True)
         sys.exit(_BUSY)
@@ -485,6 +499,12 @@ def cleanup(dry_run):
                f"{done['landing_before']}")
     for folder in done["deliveries_removed"]:
         click.echo(f"  {folder}")
+    if done["deliveries_kept"]:
+        click.echo(f"kept {len(done['deliveries_kept'])} delivery folder(s) before "
+                   f"{done['landing_before']} never landed here (the run report has no landing "
+                   "of them: run their months, or remove them by hand):")
+        for folder in done["deliveries_kept"]:
+            click.echo(f"  {folder}")
     if not dry_run:
         click.echo(f"removed {len(done['staging_removed'])} staging folder(s) of killed runs; "
                    f"vacuumed {done['tables']} tables: {done['files_vacuumed']} files removed "

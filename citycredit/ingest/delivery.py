@@ -138,3 +138,22 @@ def delivered_months_before(landing: Path, sources: dict[str, dict], month: str)
             if is_month(entry.name) and entry.name < month and (entry / READY_FILE).is_file():
                 months.add(entry.name)
     return sorted(months)
+
+
+def landed_months(settings) -> dict[str, set[str]]:
+    """source → the months landed into this warehouse: what the run report (report/run_report,
+    section source) records as landed or kept. Not bronze's partitions: a month whose rows were
+    all erased, or an empty delivery, leaves none."""
+    from .. import catalog
+    from ..io import tables
+
+    location = catalog.RUN_REPORT.at(settings)
+    if not tables.exists(location):
+        return {}
+    months: dict[str, set[str]] = {}
+    rows = tables.read_arrow(location, columns=["score_month", "section", "name", "metrics"])
+    for r in rows.to_pylist():
+        if r["section"] == "source" and \
+                json.loads(r["metrics"]).get("status") in ("landed", "kept"):
+            months.setdefault(r["name"], set()).add(r["score_month"])
+    return months

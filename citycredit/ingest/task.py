@@ -17,7 +17,7 @@ from ..suppression import suppressed_finding_keys, suppressed_keys
 from .bronze import bronze_rows, volume_drop, write_bronze
 from .contracts import raw_schema
 from .delivery import (Delivery, DeliveryError, DeliveryMissing, deliveries_of_month,
-                       find_delivery)
+                       find_delivery, landed_months)
 from .quarantine import quarantine_rows, quarantine_subject_keys, write_quarantine
 from .read import CHUNK_ROWS, iter_delivery
 from .staging import staging_rows, write_staging
@@ -71,21 +71,11 @@ def check_deliveries(month: str, settings: Settings | None = None) -> Deliveries
 
 
 def _kept_in_warehouse(settings: Settings, source_id: str, month: str) -> bool:
-    """No delivery folder at all in landing, but the month of the source was landed before:
-    the run report (report/run_report, section source) records it. Not bronze's partitions: a
-    month whose rows were all erased leaves none."""
-    from .. import catalog
-    from ..io import tables
-
+    """No delivery folder at all in landing, but the month of the source was landed before
+    (landed_months)."""
     if (settings.landing / source_id / month).exists():
         return False
-    location = catalog.RUN_REPORT.at(settings)
-    if not tables.exists(location):
-        return False
-    rows = tables.read_arrow(location, columns=["score_month", "section", "name", "metrics"])
-    return any(r["score_month"] == month and r["section"] == "source" and r["name"] == source_id
-               and json.loads(r["metrics"]).get("status") in ("landed", "kept")
-               for r in rows.to_pylist())
+    return month in landed_months(settings).get(source_id, set())
 
 
 def _in_bronze(settings: Settings, source_id: str, kind: str, month: str) -> bool:

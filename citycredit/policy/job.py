@@ -82,6 +82,10 @@ def population_months(settings: Settings) -> list[str]:
 
 def require_month(settings: Settings, month: str) -> None:
     """PolicyDataMissing unless silver holds the month (its population snapshot)."""
+    if not catalog.holds_warehouse(settings.warehouse):     # a mistyped path, not a month
+        raise PolicyDataMissing(f"no warehouse at {settings.warehouse} (no "
+                                f"{', '.join(catalog.WAREHOUSE_LAYERS)} folder; check "
+                                "CITYCREDIT_WAREHOUSE)")
     if month not in population_months(settings):
         known = population_months(settings)
         span = f"{known[0]} … {known[-1]}" if known else "none"

@@ -12,6 +12,7 @@ from typing import TypedDict
 
 from .. import catalog
 from ..config import Settings, landing_folder, load_settings
+from ..ingest.delivery import landed_months
 from ..io.lock import EXCLUSIVE, SHARED, warehouse_lock
 from ..months import month_of, shift_month
 from .erasure import ErasureError, erase_due, warehouse_tables
@@ -39,6 +40,7 @@ class Cleaned(TypedDict):
     files_vacuumed: int
     tables: int
     deliveries_removed: list[str]  # landing folders older than landing.retention_months
+    deliveries_kept: list[str]     # … of those, the ones never landed (not in the run report)
     landing_before: str            # the first month kept in landing
     seconds: float
 
@@ -75,8 +77,15 @@ def cleanup(settings: Settings | None = None, today: dt.date | None = None,
     cleanup.staging_min_age_hours) removed, every table vacuumed with cleanup.retention_days,
     delivery folders older than landing.retention_months (counted back from `today`'s month)
     deleted. `dry_run` only lists the landing folders and staging folders it would remove.
-    Raises WarehouseBusy when a run or an erasure holds the warehouse (citycredit.io.lock)."""
+    A delivery folder never landed (the run report has no landing of it: the only copy of its
+    rows) is kept and listed. Raises NoWarehouse when the warehouse folder holds no warehouse (a mistyped
+    path: nothing is deleted), WarehouseBusy when a run or an erasure holds the warehouse
+    (citycredit.io.lock)."""
     settings = settings or load_settings()
+    if not catalog.holds_warehouse(settings.warehouse):
+        raise NoWarehouse(f"no warehouse at {settings.warehouse} (no "
+                          f"{', '.join(catalog.WAREHOUSE_LAYERS)} folder): nothing was cleaned "
+                          "and no delivery deleted (check CITYCREDIT_WAREHOUSE)")
     if not dry_run:
         with warehouse_lock(settings.warehouse, "citycredit cleanup", EXCLUSIVE):
             return _cleanup(settings, today, dry_run)
@@ -104,10 +113,14 @@ def _cleanup(settings: Settings, today: dt.date | None, dry_run: bool) -> Cleane
         from ..io.spool import remove_spool_leftovers
 
         staging += remove_spool_leftovers(settings.warehouse, staging_age)
+    landed = landed_months(settings)
+    never = [f for f in old_deliveries(settings.landing, settings.sources, before)
+             if f.name not in landed.get(f.parent.name, set())]
     folders = (old_deliveries if dry_run else remove_old_deliveries)(
-        settings.landing, settings.sources, before)
+        settings.landing, settings.sources, before, landed)
     return {"staging_removed": staging, "files_vacuumed": vacuumed, "tables": count,
-            "deliveries_removed": [str(f) for f in folders], "landing_before": before,
+            "deliveries_removed": [str(f) for f in folders],
+            "deliveries_kept": [str(f) for f in never], "landing_before": before,
             "seconds": round(time.perf_counter() - started, 2)}
 
 
@@ -121,10 +134,11 @@ class NotAPerson(ValueError):
 
 
 #: the layers a warehouse that ever ran holds (catalog: `<warehouse>/<layer>/<table>`)
-WAREHOUSE_LAYERS = ("bronze", "silver", "gold")
+class NoWarehouse(ValueError):
+    """A command that reads or deletes was pointed at a folder that holds no warehouse."""
 
 
-class NothingToScan(ValueError):
+class NothingToScan(NoWarehouse):
     """privacy_scan was pointed at a warehouse that does not exist or holds no warehouse: a
     mistyped path would otherwise read as proof that a person's data is gone ("clean")."""
 
@@ -163,9 +177,9 @@ def privacy_scan(id_number: str | None = None, subject_key: str | None = None,
     if not Path(settings.warehouse).is_dir():
         raise NothingToScan(f"the warehouse {settings.warehouse} does not exist: nothing was "
                             "scanned (check CITYCREDIT_WAREHOUSE)")
-    if not any((Path(settings.warehouse) / layer).is_dir() for layer in WAREHOUSE_LAYERS):
+    if not catalog.holds_warehouse(settings.warehouse):
         raise NothingToScan(f"{settings.warehouse} holds no warehouse (no "
-                            f"{', '.join(WAREHOUSE_LAYERS)} folder): nothing was scanned "
+                            f"{', '.join(catalog.WAREHOUSE_LAYERS)} folder): nothing was scanned "
                             "(check CITYCREDIT_WAREHOUSE)")
     if not Path(settings.landing).is_dir():     # a landing zone may be gone; say it was not seen
         log.warning("the landing zone %s does not exist: only the warehouse and the reports "

@@ -2,6 +2,7 @@
 `privacy-scan` could only match as a substring (a false "found")."""
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
@@ -260,11 +261,51 @@ def test_run_refuses_a_new_warehouse_when_the_landing_zone_holds_earlier_months(
         in " ".join(result.output.split()), result.output
     assert "citycredit run --month 2026-08" in result.output
     assert not (tmp_path / "warehouse").exists()
+    # nor does an erasure there say "0 person(s) erased" and leave a lock folder that would
+    # pass for a warehouse
+    result = CliRunner().invoke(cli, ["erase", "--month", "2026-10"])
+    assert result.exit_code == 2 and "NOT STARTED: no warehouse at" in result.output, result.output
+    assert not (tmp_path / "warehouse").exists()
     # on purpose: the run goes on (and stops at the missing deliveries of 2026-10, exit 1)
     result = CliRunner().invoke(cli, ["run", "--month", "2026-10", "--schemes", "haibei",
                                       "--new-warehouse"])
     assert result.exit_code == 1 and "NOT STARTED" not in result.output, result.output
     assert "NOTE: no warehouse at" in result.output
+
+
+def test_cleanup_deletes_no_delivery_on_a_mistyped_warehouse_and_keeps_those_never_landed(
+        tmp_path, warehouse_env):
+    """Landing retention deletes old delivery folders because bronze keeps their rows: pointed
+    at a folder holding no warehouse it deleted every old month (a newcomer's try-out). Refused
+    now, and a folder never landed (not in the run report) is kept and listed."""
+    from citycredit import catalog
+    from citycredit.config import load_settings
+    from citycredit.io import tables
+
+    folders = {}
+    for month in ("2020-01", "2020-02"):
+        folders[month] = tmp_path / "landing" / "court" / month
+        folders[month].mkdir(parents=True)
+        (folders[month] / "_READY").write_text("")
+    result = CliRunner().invoke(cli, ["cleanup"])
+    assert result.exit_code == 2, result.output
+    assert (f"NOT STARTED: no warehouse at {tmp_path / 'warehouse'} (no bronze, silver, gold "
+            "folder): nothing was cleaned and no delivery deleted") in " ".join(
+        result.output.split()), result.output
+    assert all(folder.exists() for folder in folders.values())
+    # a warehouse whose run report records court's 2020-01 as landed, not 2020-02
+    settings = load_settings()
+    (settings.warehouse / "bronze").mkdir(parents=True)
+    report = catalog.RUN_REPORT.at(settings)
+    tables.write_arrow(pa.Table.from_pylist([{
+        "run_id": "r1", "score_month": "2020-01", "section": "source", "name": "court",
+        "metrics": '{"status": "landed"}', "created_at": None}], schema=report.table.schema),
+        report)
+    result = CliRunner().invoke(cli, ["cleanup"])
+    assert result.exit_code == 0, result.output
+    assert not folders["2020-01"].exists() and folders["2020-02"].exists()
+    assert "kept 1 delivery folder(s) before" in result.output
+    assert str(folders["2020-02"]) in result.output
 
 
 def test_a_lookup_given_two_identity_numbers_answers_neither(monkeypatch):

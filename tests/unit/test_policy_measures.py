@@ -284,10 +284,30 @@ def test_cli_refusals_name_the_problem(tmp_path, monkeypatch, args, status, mess
     for var in [k for k in __import__("os").environ if k.startswith("CITYCREDIT_")]:
         monkeypatch.delenv(var)
     monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(tmp_path / "warehouse"))
+    (tmp_path / "warehouse" / "silver").mkdir(parents=True)     # a warehouse without the month
     monkeypatch.chdir(RULES.parent)
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == status, result.output
     assert message in result.output
+
+
+def test_the_policy_tools_on_a_mistyped_warehouse_say_so(tmp_path, monkeypatch):
+    """Not "run the month first": the warehouse path is wrong (a newcomer's try-out)."""
+    from click.testing import CliRunner
+
+    from citycredit.cli import cli
+
+    for var in [k for k in __import__("os").environ if k.startswith("CITYCREDIT_")]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(tmp_path / "warehose"))
+    monkeypatch.chdir(RULES.parent)
+    for args in (["simulate", "--scheme", "haibei", "--draft", "rules/drafts/haibei-blood-15.yaml",
+                  "--month", "2026-01"], ["evaluate", "--scheme", "haibei", "--month", "2026-01"]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 1, result.output
+        assert f"no warehouse at {tmp_path / 'warehose'} (no bronze, silver, gold folder; check " \
+               "CITYCREDIT_WAREHOUSE)" in " ".join(result.output.split()), result.output
+        assert "citycredit run" not in result.output
     assert not (tmp_path / "warehouse").exists()
 
 
@@ -309,6 +329,7 @@ def test_simulate_warns_when_the_draft_predates_the_adopted_rules(tmp_path, monk
     for var in [k for k in __import__("os").environ if k.startswith("CITYCREDIT_")]:
         monkeypatch.delenv(var)
     monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(tmp_path / "warehouse"))
+    (tmp_path / "warehouse" / "silver").mkdir(parents=True)     # a warehouse without the month
     monkeypatch.setenv("CITYCREDIT_RULES", str(rules))
     monkeypatch.chdir(RULES.parent)
     result = CliRunner().invoke(cli, ["simulate", "--scheme", "haibei", "--draft",

@@ -46,6 +46,7 @@ def environ(tmp_path, monkeypatch):
 
 def test_cleanup_and_erase_refused_while_a_run_holds_the_warehouse_until_it_is_killed(environ):
     warehouse = Path(environ["CITYCREDIT_WAREHOUSE"])
+    (warehouse / "silver").mkdir(parents=True)      # a warehouse, not only a lock folder
     run = _holder(warehouse, "citycredit run 2026-03 (run 20261130T100000)", EXCLUSIVE)
     try:
         runner = CliRunner()
