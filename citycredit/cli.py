@@ -501,8 +501,9 @@ def cleanup(dry_run):
         click.echo(f"  {folder}")
     if done["deliveries_kept"]:
         click.echo(f"kept {len(done['deliveries_kept'])} delivery folder(s) before "
-                   f"{done['landing_before']} never landed here (the run report has no landing "
-                   "of them: run their months, or remove them by hand):")
+                   f"{done['landing_before']} holding files never landed here (neither the run report "
+                   "nor bronze names them: land them with a run of their month, or remove them "
+                   "by hand):")
         for folder in done["deliveries_kept"]:
             click.echo(f"  {folder}")
     if not dry_run:

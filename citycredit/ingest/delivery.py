@@ -140,20 +140,63 @@ def delivered_months_before(landing: Path, sources: dict[str, dict], month: str)
     return sorted(months)
 
 
-def landed_months(settings) -> dict[str, set[str]]:
-    """source → the months landed into this warehouse: what the run report (report/run_report,
-    section source) records as landed or kept. Not bronze's partitions: a month whose rows were
-    all erased, or an empty delivery, leaves none."""
+def report_landings(settings) -> dict[tuple[str, str], set[str]]:
+    """(source, month) → the files landed, as the run report (report/run_report, section
+    source) records each landing (status landed or kept)."""
     from .. import catalog
     from ..io import tables
 
-    location = catalog.RUN_REPORT.at(settings)
-    if not tables.exists(location):
-        return {}
-    months: dict[str, set[str]] = {}
-    rows = tables.read_arrow(location, columns=["score_month", "section", "name", "metrics"])
-    for r in rows.to_pylist():
-        if r["section"] == "source" and \
-                json.loads(r["metrics"]).get("status") in ("landed", "kept"):
-            months.setdefault(r["name"], set()).add(r["score_month"])
+    report = catalog.RUN_REPORT.at(settings)
+    landings: dict[tuple[str, str], set[str]] = {}
+    if tables.exists(report):
+        rows = tables.read_arrow(report, columns=["score_month", "section", "name", "metrics"])
+        for r in rows.to_pylist():
+            metrics = json.loads(r["metrics"]) if r["section"] == "source" else {}
+            if metrics.get("status") in ("landed", "kept"):
+                landings.setdefault((r["name"], r["score_month"]), set()).update(
+                    metrics.get("files") or [])
+    return landings
+
+
+def landed_months(settings, sources: list[str] | None = None) -> dict[str, set[str]]:
+    """source (of `sources`, default every configured one) → the months landed into this
+    warehouse: those the run report records (report_landings) and those bronze holds (the
+    bulk-loaded history of the demo and the benchmarks has no run report). Either alone would
+    miss some: a month whose rows were all erased, or an empty delivery, leaves no bronze
+    partition."""
+    from .. import catalog
+    from ..io import tables
+
+    sources = list(settings.sources) if sources is None else sources
+    months: dict[str, set[str]] = {source_id: set() for source_id in sources}
+    for source_id, month in report_landings(settings):
+        if source_id in months:
+            months[source_id].add(month)
+    for source_id in sources:
+        bronze = catalog.bronze(source_id, settings.sources[source_id]["kind"]).at(settings)
+        months[source_id] |= {p["month"] for p in tables.partitions(bronze)}
     return months
+
+
+def landed_files(settings, source_id: str, month: str,
+                 landings: dict[tuple[str, str], set[str]]) -> set[str]:
+    """The data files of the source's month landed into this warehouse: those the run report
+    lists (`landings`: report_landings) and those bronze holds rows of."""
+    import pyarrow.compute as pc
+
+    from .. import catalog
+    from ..io import tables
+
+    files = set(landings.get((source_id, month), ()))
+    bronze = catalog.bronze(source_id, settings.sources[source_id]["kind"]).at(settings)
+    if {"month": month} in tables.partitions(bronze):
+        files |= set(pc.unique(tables.read_arrow(bronze, where={"month": month},
+                                                 columns=["file"])["file"]).to_pylist())
+    return files
+
+
+def data_files_in(folder: Path) -> set[str]:
+    """The data files of a delivery folder (control files and hidden files left out)."""
+    return {p.name for p in Path(folder).iterdir()
+            if p.is_file() and not p.name.startswith((".", "_")) and p.name != MANIFEST_FILE
+            and p.name.lower().endswith(DATA_SUFFIXES)}

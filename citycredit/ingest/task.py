@@ -75,7 +75,7 @@ def _kept_in_warehouse(settings: Settings, source_id: str, month: str) -> bool:
     (landed_months)."""
     if (settings.landing / source_id / month).exists():
         return False
-    return month in landed_months(settings).get(source_id, set())
+    return month in landed_months(settings, [source_id])[source_id]
 
 
 def _in_bronze(settings: Settings, source_id: str, kind: str, month: str) -> bool:

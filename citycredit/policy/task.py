@@ -87,8 +87,9 @@ def _under_the_lock(command: str):
             given = signature.bind(scheme, *args, settings=settings, **kwargs).arguments
             _load(settings, scheme, given.get("draft"))     # RuleFileError before the lock
             what = f"citycredit {command} {scheme} " + " ".join(map(str, args))
-            if not Path(settings.warehouse).is_dir():
-                # no warehouse: nothing to protect, and a lock would create one; the tool refuses
+            if not catalog.holds_warehouse(settings.warehouse):
+                # no warehouse: nothing to protect, and a lock would leave a folder that passes
+                # for one; the tool refuses (require_month)
                 return function(scheme, *args, settings=settings, **kwargs)
             with warehouse_lock(settings.warehouse, what.strip(), SHARED):
                 return function(scheme, *args, settings=settings, **kwargs)

@@ -28,7 +28,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -40,7 +39,7 @@ from ..io.replace_together import Replacement
 from ..months import is_month
 
 __all__ = ["Targets", "FileErased", "erase_from_landing", "erase_from_delivery",
-           "old_deliveries", "remove_old_deliveries"]
+           "old_deliveries", "remove_deliveries"]
 
 
 @dataclass
@@ -462,27 +461,22 @@ def erase_from_delivery(folder: Path, source_id: str, conf: dict, targets: Targe
 
 # ---------------------------------------------------------------------------------------------
 # retention
-def old_deliveries(landing: Path, sources: dict[str, dict], before_month: str,
-                   landed: Mapping[str, set[str]] | None = None) -> list[Path]:
+def old_deliveries(landing: Path, sources: dict[str, dict], before_month: str) -> list[Path]:
     """Delivery folders `<landing>/<source>/<YYYY-MM>` of configured sources older than
-    `before_month`; with `landed` ({source: months}: ingest.task.landed_months) only those
-    landed (a delivery never landed is the only copy of its rows)."""
+    `before_month`."""
     found = []
     for source_id in sources:
         root = Path(landing) / source_id
         if root.is_dir():
             found += sorted(p for p in root.iterdir()
-                            if p.is_dir() and is_month(p.name) and p.name < before_month
-                            and (landed is None or p.name in landed.get(source_id, ())))
+                            if p.is_dir() and is_month(p.name) and p.name < before_month)
     return found
 
 
-def remove_old_deliveries(landing: Path, sources: dict[str, dict], before_month: str,
-                          landed: Mapping[str, set[str]] | None = None) -> list[Path]:
-    """Delete the delivery folders older than `before_month` (landing retention) — with
-    `landed`, only those landed; bronze, quarantine and staging keep what a rerun or backfill
-    of those months needs."""
-    removed = old_deliveries(landing, sources, before_month, landed)
-    for folder in removed:
+def remove_deliveries(folders: list[Path]) -> list[Path]:
+    """Delete delivery folders (landing retention: privacy.task.cleanup chooses those whose
+    files were all landed; bronze, quarantine and staging keep what a rerun or backfill of
+    those months needs)."""
+    for folder in folders:
         shutil.rmtree(folder)
-    return removed
+    return folders

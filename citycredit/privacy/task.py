@@ -12,11 +12,11 @@ from typing import TypedDict
 
 from .. import catalog
 from ..config import Settings, landing_folder, load_settings
-from ..ingest.delivery import landed_months
+from ..ingest.delivery import data_files_in, landed_files, report_landings
 from ..io.lock import EXCLUSIVE, SHARED, warehouse_lock
 from ..months import month_of, shift_month
 from .erasure import ErasureError, erase_due, warehouse_tables
-from .landing import old_deliveries, remove_old_deliveries
+from .landing import old_deliveries, remove_deliveries
 from .scan import ScanResult, needles_for_many, scan_for
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class Cleaned(TypedDict):
     files_vacuumed: int
     tables: int
     deliveries_removed: list[str]  # landing folders older than landing.retention_months
-    deliveries_kept: list[str]     # … of those, the ones never landed (not in the run report)
+    deliveries_kept: list[str]     # … of those, the ones holding a file never landed here
     landing_before: str            # the first month kept in landing
     seconds: float
 
@@ -76,16 +76,20 @@ def cleanup(settings: Settings | None = None, today: dt.date | None = None,
     """Housekeeping: `_staging-*` and `_landing-spool-*` folders of killed runs (older than
     cleanup.staging_min_age_hours) removed, every table vacuumed with cleanup.retention_days,
     delivery folders older than landing.retention_months (counted back from `today`'s month)
-    deleted. `dry_run` only lists the landing folders and staging folders it would remove.
-    A delivery folder never landed (the run report has no landing of it: the only copy of its
-    rows) is kept and listed. Raises NoWarehouse when the warehouse folder holds no warehouse (a mistyped
+    deleted. `dry_run` only lists the landing folders it would delete and keep (no staging
+    folder is removed and nothing vacuumed).
+    A delivery folder holding a data file never landed here (the run report and bronze name
+    the files landed: ingest.delivery.landed_files) is kept and listed: the only copy of its
+    rows. Raises NoWarehouse when the warehouse folder holds no warehouse (a mistyped
     path: nothing is deleted), WarehouseBusy when a run or an erasure holds the warehouse
     (citycredit.io.lock)."""
     settings = settings or load_settings()
     if not catalog.holds_warehouse(settings.warehouse):
+        origin = settings.origins.get("paths.warehouse", "conf")
         raise NoWarehouse(f"no warehouse at {settings.warehouse} (no "
-                          f"{', '.join(catalog.WAREHOUSE_LAYERS)} folder): nothing was cleaned "
-                          "and no delivery deleted (check CITYCREDIT_WAREHOUSE)")
+                          f"{', '.join(catalog.WAREHOUSE_LAYERS)} folder; paths.warehouse, from "
+                          f"{origin}): nothing was cleaned and no delivery deleted (check "
+                          "CITYCREDIT_WAREHOUSE)")
     if not dry_run:
         with warehouse_lock(settings.warehouse, "citycredit cleanup", EXCLUSIVE):
             return _cleanup(settings, today, dry_run)
@@ -113,11 +117,15 @@ def _cleanup(settings: Settings, today: dt.date | None, dry_run: bool) -> Cleane
         from ..io.spool import remove_spool_leftovers
 
         staging += remove_spool_leftovers(settings.warehouse, staging_age)
-    landed = landed_months(settings)
-    never = [f for f in old_deliveries(settings.landing, settings.sources, before)
-             if f.name not in landed.get(f.parent.name, set())]
-    folders = (old_deliveries if dry_run else remove_old_deliveries)(
-        settings.landing, settings.sources, before, landed)
+    landings = report_landings(settings)
+    old = old_deliveries(settings.landing, settings.sources, before)
+    # a folder goes only when every data file in it was landed here: one never landed (or a
+    # file that arrived after its month was landed) is the only copy of its rows
+    never = [f for f in old if not data_files_in(f) <= landed_files(
+        settings, f.parent.name, f.name, landings)]
+    folders = [f for f in old if f not in never]
+    if not dry_run:
+        remove_deliveries(folders)
     return {"staging_removed": staging, "files_vacuumed": vacuumed, "tables": count,
             "deliveries_removed": [str(f) for f in folders],
             "deliveries_kept": [str(f) for f in never], "landing_before": before,

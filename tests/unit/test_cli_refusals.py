@@ -277,35 +277,41 @@ def test_cleanup_deletes_no_delivery_on_a_mistyped_warehouse_and_keeps_those_nev
         tmp_path, warehouse_env):
     """Landing retention deletes old delivery folders because bronze keeps their rows: pointed
     at a folder holding no warehouse it deleted every old month (a newcomer's try-out). Refused
-    now, and a folder never landed (not in the run report) is kept and listed."""
+    now, and a folder holding a file never landed here (a month never run, a file that arrived
+    after its month was landed) is kept and listed (helpers 19 and 20)."""
     from citycredit import catalog
     from citycredit.config import load_settings
     from citycredit.io import tables
 
     folders = {}
-    for month in ("2020-01", "2020-02"):
+    for month in ("2019-12", "2020-01", "2020-02"):
         folders[month] = tmp_path / "landing" / "court" / month
         folders[month].mkdir(parents=True)
         (folders[month] / "_READY").write_text("")
     result = CliRunner().invoke(cli, ["cleanup"])
     assert result.exit_code == 2, result.output
     assert (f"NOT STARTED: no warehouse at {tmp_path / 'warehouse'} (no bronze, silver, gold "
-            "folder): nothing was cleaned and no delivery deleted") in " ".join(
-        result.output.split()), result.output
+            "folder; paths.warehouse, from environment variable CITYCREDIT_WAREHOUSE): nothing "
+            "was cleaned and no delivery deleted") in " ".join(result.output.split()), \
+        result.output
     assert all(folder.exists() for folder in folders.values())
-    # a warehouse whose run report records court's 2020-01 as landed, not 2020-02
+    # a warehouse whose run report records court's c.csv landed for 2019-12 and 2020-01
     settings = load_settings()
     (settings.warehouse / "bronze").mkdir(parents=True)
     report = catalog.RUN_REPORT.at(settings)
     tables.write_arrow(pa.Table.from_pylist([{
-        "run_id": "r1", "score_month": "2020-01", "section": "source", "name": "court",
-        "metrics": '{"status": "landed"}', "created_at": None}], schema=report.table.schema),
-        report)
+        "run_id": f"r{month}", "score_month": month, "section": "source", "name": "court",
+        "metrics": '{"status": "landed", "files": ["c.csv"]}', "created_at": None}
+        for month in ("2019-12", "2020-01")], schema=report.table.schema), report)
+    (folders["2020-01"] / "c.csv").write_text("x\n")
+    (folders["2020-02"] / "c.csv").write_text("x\n")
+    (folders["2019-12"] / "late.csv").write_text("x\n")          # arrived after its landing
     result = CliRunner().invoke(cli, ["cleanup"])
     assert result.exit_code == 0, result.output
-    assert not folders["2020-01"].exists() and folders["2020-02"].exists()
-    assert "kept 1 delivery folder(s) before" in result.output
-    assert str(folders["2020-02"]) in result.output
+    assert not folders["2020-01"].exists()
+    assert folders["2020-02"].exists() and (folders["2019-12"] / "late.csv").exists()
+    assert "kept 2 delivery folder(s) before" in result.output
+    assert str(folders["2020-02"]) in result.output and str(folders["2019-12"]) in result.output
 
 
 def test_a_lookup_given_two_identity_numbers_answers_neither(monkeypatch):

@@ -18,7 +18,7 @@ from citycredit.ingest.quarantine import quarantine_raw, quarantine_subject_keys
 from citycredit.ingest.read import read_delivery
 from citycredit.ingest.suppress import (drop_appeals_of_erased, drop_suppressed,
                                         dropped_finding_refs)
-from citycredit.privacy.landing import Targets, erase_from_landing, remove_old_deliveries
+from citycredit.privacy.landing import Targets, erase_from_landing, old_deliveries
 from citycredit.privacy.scan import needles_for, scan_for
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -259,13 +259,11 @@ def test_a_jsonl_file_loses_exactly_the_records_the_reader_counts(tmp_path):
     assert P.encode() not in written.upper() and written.count(b"\n") == data.count(b"\n")
 
 
-def test_landing_retention_removes_only_older_delivery_folders(tmp_path):
+def test_landing_retention_takes_only_older_delivery_folders(tmp_path):
     for month in ("2025-11", "2025-12", "2026-01"):
         delivery(tmp_path, "court", {"c.csv": (HEADER + "\n").encode()}, month=month)
-    removed = remove_old_deliveries(tmp_path / "landing", SOURCES, "2025-12")
-    assert [p.name for p in removed] == ["2025-11"]
-    assert sorted(p.name for p in (tmp_path / "landing" / "court").iterdir()) == \
-        ["2025-12", "2026-01"]
+    old = old_deliveries(tmp_path / "landing", SOURCES, "2025-12")
+    assert [p.name for p in old] == ["2025-11"]
 
 
 def test_the_scan_reads_every_kind_of_file(tmp_path):
