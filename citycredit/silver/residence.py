@@ -3,7 +3,7 @@
 A subject rule may test `months_resident`: the number of monthly population snapshots up to and
 including the score month in which the person is `active` (silver.adults.months_resident counts
 it from every snapshot). At full scale that count reads 36 snapshots of 2.25 million persons
-(81 M rows, ~66 s of the scoring job: `make bench-months-resident`). So the silver step keeps it
+(81 M rows, ~60 s of the scoring job: `make bench-months-resident`). So the silver step keeps it
 instead, in silver/residence, as of the latest snapshot (`as_of`, the table's one partition):
 
     subject_key    every person ever active in a snapshot up to as_of
@@ -16,8 +16,8 @@ it is as of the score month and counts from the snapshots otherwise (an earlier 
 
 `advance` and `count_residence` are pure (Arrow in, Arrow out); `keep_residence` is the silver
 step's: it advances the state by the month just written, or counts it again from every
-snapshot when the state is not the month before's (a first run, an earlier month re-delivered
-with other persons active, a crash between the two commits)."""
+snapshot when the state is not the month before's (a warehouse kept before this table, an
+earlier month re-delivered with other persons active, a crash between the two commits)."""
 from __future__ import annotations
 
 from typing import Iterable
