@@ -188,11 +188,21 @@ def landed_files(settings, source_id: str, month: str,
     from ..io import tables
 
     files = set(landings.get((source_id, month), ()))
-    bronze = catalog.bronze(source_id, settings.sources[source_id]["kind"]).at(settings)
-    if {"month": month} in tables.partitions(bronze):
+    if in_bronze(settings, source_id, month):
+        bronze = catalog.bronze(source_id, settings.sources[source_id]["kind"]).at(settings)
         files |= set(pc.unique(tables.read_arrow(bronze, where={"month": month},
                                                  columns=["file"])["file"]).to_pylist())
     return files
+
+
+def in_bronze(settings, source_id: str, month: str) -> bool:
+    """Whether bronze holds the source's month (landed before)."""
+    from .. import catalog
+    from ..io import tables
+
+    location = catalog.bronze(source_id, settings.sources[source_id]["kind"]).at(settings)
+    return tables.exists(location) and any(p.get("month") == month
+                                           for p in tables.partitions(location))
 
 
 def data_files_in(folder: Path) -> set[str]:

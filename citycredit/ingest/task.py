@@ -17,7 +17,7 @@ from ..suppression import suppressed_finding_keys, suppressed_keys
 from .bronze import bronze_rows, volume_drop, write_bronze
 from .contracts import raw_schema
 from .delivery import (Delivery, DeliveryError, DeliveryMissing, deliveries_of_month,
-                       find_delivery, landed_months)
+                       find_delivery, in_bronze, landed_months)
 from .quarantine import quarantine_rows, quarantine_subject_keys, write_quarantine
 from .read import CHUNK_ROWS, iter_delivery
 from .staging import staging_rows, write_staging
@@ -76,16 +76,6 @@ def _kept_in_warehouse(settings: Settings, source_id: str, month: str) -> bool:
     if (settings.landing / source_id / month).exists():
         return False
     return month in landed_months(settings, [source_id])[source_id]
-
-
-def _in_bronze(settings: Settings, source_id: str, kind: str, month: str) -> bool:
-    """Whether bronze holds the source's month (landed before: this is a re-delivery)."""
-    from .. import catalog
-    from ..io import tables
-
-    location = catalog.bronze(source_id, kind).at(settings)
-    return tables.exists(location) and any(p.get("month") == month
-                                           for p in tables.partitions(location))
 
 
 def _landed_earlier(settings: Settings, source_id: str, month: str) -> Landed:
@@ -242,7 +232,7 @@ def land_source(source_id: str, month: str, run_id: str,
                          data_docs_pages)
         # a rejected re-delivery leaves the month as it was landed before (bronze, quarantine,
         # staging); a rejected first delivery is kept in bronze and quarantine to be looked at
-        kept = bool(problems) and _in_bronze(settings, source_id, kind, month)
+        kept = bool(problems) and in_bronze(settings, source_id, month)
         if not kept:    # the month's partitions, each replaced in one commit, from the spools
             write_bronze(settings, bronze_spool.reader(), source_id, month, run_id, kind)
             # killed here, bronze holds the new delivery and staging the old: the month's

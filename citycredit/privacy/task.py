@@ -141,7 +141,6 @@ class NotAPerson(ValueError):
         self.position, self.problem = position, problem
 
 
-#: the layers a warehouse that ever ran holds (catalog: `<warehouse>/<layer>/<table>`)
 class NoWarehouse(ValueError):
     """A command that reads or deletes was pointed at a folder that holds no warehouse."""
 

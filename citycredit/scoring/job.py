@@ -140,7 +140,8 @@ class MonthScan:
     subjects repartitioned alike and persisted (with months_resident when a scheme needs it).
     `score(scheme)` then evaluates a scheme from them: steps.evaluate_findings asks for the
     same partitioning, which the persisted findings already have, so no scheme adds a scan or
-    an exchange of the findings (tests/integration/test_policy.py checks the plans). Leaving releases everything held."""
+    an exchange of the findings (tests/integration/test_policy.py checks the plans). Leaving
+    releases everything held."""
 
     def __init__(self, spark: SparkSession, settings: Settings, month: str,
                  schemes: Iterable[Scheme], inputs: MonthInputs | None = None, progress=None):

@@ -4,9 +4,9 @@ current finding of listed rules (`unless_any`).
 
 Attributes come with the scored subjects (citycredit.silver.adults): residency, district and
 birth_date from the month's population snapshot, months_resident from silver/residence or the
-snapshots up to the month (scoring.job.load_inputs); age (full years on A) is computed here. The per-person findings flags group the evaluated
-findings by subject_key (already their partitioning) and join the subjects: the findings are
-not shuffled again.
+snapshots up to the month (scoring.job.load_inputs); age (full years on A) is computed here.
+The per-person findings flags group the evaluated findings by subject_key (already their
+partitioning) and join the subjects: the findings are not shuffled again.
 """
 from __future__ import annotations
 
