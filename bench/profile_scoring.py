@@ -2,6 +2,11 @@
 
     python -m bench.profile_scoring --adults 2250000 --findings 15000000   # full scale
     python -m bench.profile_scoring --adults 100000 --findings 700000 --keep /tmp/cc-prof
+    python -m bench.profile_scoring --warehouse /tmp/citycredit-month-bench --month 2026-12
+
+The third form profiles a warehouse a real run left (`make bench-month`'s: 36 months of
+population, silver/residence, the month's own deliveries); its gold rows go under run_id
+'profile', which publication never promotes.
 
 Synthesises silver as `make bench` does (bench.bench_score.synthesise_silver), runs the real job
 (`scoring.job.run_scoring`, every scheme of rules/, gold written) in this process with Spark's
@@ -131,13 +136,24 @@ def main(argv=None) -> int:
     parser.add_argument("--adults", type=int, default=100_000)
     parser.add_argument("--findings", type=int, default=700_000)
     parser.add_argument("--keep", type=Path, help="warehouse folder to keep (default: temporary)")
+    parser.add_argument("--warehouse", type=Path,
+                        help="an existing warehouse to profile (with --month) instead of silver "
+                             "synthesised here")
+    parser.add_argument("--month", help="with --warehouse: the month to score (YYYY-MM)")
     parser.add_argument("--port", type=int, default=4077)
+    parser.add_argument("--dump", type=Path, help="write Spark's stages and SQL executions "
+                        "(its REST API's JSON) to this file")
+    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="a spark.* setting for this run (to measure one against the default)")
     args = parser.parse_args(argv)
+    if bool(args.warehouse) != bool(args.month):
+        parser.error("--warehouse and --month go together")
 
     from bench.bench_score import MONTH, synthesise_silver
 
-    warehouse = args.keep or Path(tempfile.mkdtemp(prefix="cc-profile-"))
-    if not (warehouse / "silver" / "findings").exists():
+    warehouse = args.warehouse or args.keep or Path(tempfile.mkdtemp(prefix="cc-profile-"))
+    month = args.month or MONTH
+    if args.warehouse is None and not (warehouse / "silver" / "findings").exists():
         began = time.perf_counter()
         sizes = synthesise_silver(warehouse, args.adults, args.findings)
         print(f"silver: {sizes} in {time.perf_counter() - began:.1f} s", flush=True)
@@ -149,13 +165,14 @@ def main(argv=None) -> int:
     from citycredit.scoring.job import run_scoring
 
     settings = load_settings()
+    settings.spark_conf.update(dict(kv.split("=", 1) for kv in args.conf))
     settings.spark_conf.update({"spark.ui.enabled": "true", "spark.ui.port": str(args.port),
                                 "spark.ui.retainedExecutions": "1000",
                                 "spark.sql.ui.retainedExecutions": "1000"})
     spark = get_spark(settings, "citycredit-profile")
     schemes = list(load_schemes(settings.rules).values())
     began, began_at = time.perf_counter(), time.time()
-    results = run_scoring(spark, settings, schemes, MONTH, run_id="profile")
+    results = run_scoring(spark, settings, schemes, month, run_id="profile")
     wall = time.perf_counter() - began
     app = spark.sparkContext.applicationId
     url = (f"http://127.0.0.1:{args.port}/api/v1/applications/{app}/sql"
@@ -169,6 +186,8 @@ def main(argv=None) -> int:
     with urllib.request.urlopen(f"http://127.0.0.1:{args.port}/api/v1/applications/{app}"
                                 f"/stages?status=complete", timeout=60) as response:
         stages = json.load(response)
+    if args.dump:
+        args.dump.write_text(json.dumps({"stages": stages, "executions": executions}))
     task_seconds = sum(e.get("totalDuration", 0) for e in executors) / 1000
     gc_seconds = sum(e.get("totalGCTime", 0) for e in executors) / 1000
     print(f"\njob: {len(schemes)} schemes, {wall:.1f} s wall; "
@@ -206,7 +225,7 @@ def main(argv=None) -> int:
     for seconds, rows, name, description in single[:10]:
         print(f"  {seconds:8.1f} s {rows:>14,.0f}  {name[:50]:50} {description}")
     spark.stop()
-    if not args.keep:
+    if not (args.keep or args.warehouse):      # only the temporary one this run synthesised
         shutil.rmtree(warehouse, ignore_errors=True)
     return 0
 

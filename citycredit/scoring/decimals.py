@@ -34,10 +34,17 @@ def as_units(value: Column, scale: int = POINTS.scale) -> Column:
             * F.lit(Decimal(10 ** scale)).cast(T.DecimalType(scale + 1, 0))).cast("long")
 
 
-def exact_sum(value: Column, scale: int = POINTS.scale) -> Column:
-    """Σ value as Spark's sum gives it (decimal(38, scale), null when every value is null),
-    computed on longs (as_units)."""
-    units = as_units(value, scale)
+def from_units(units: Column, scale: int = POINTS.scale) -> Column:
+    """A sum of as_units values (a long, or null) back as decimal(38, scale), exactly — as
+    Spark's own sum of the decimals types it."""
     back = F.lit(Decimal(1).scaleb(-scale)).cast(T.DecimalType(scale + 1, scale))
     # decimal(20,0) × decimal(scale+1, scale) stays within 38 digits: no rounding
-    return (F.sum(units).cast(T.DecimalType(20, 0)) * back).cast(T.DecimalType(38, scale))
+    return (units.cast(T.DecimalType(20, 0)) * back).cast(T.DecimalType(38, scale))
+
+
+def exact_sum(value: Column, scale: int = POINTS.scale) -> Column:
+    """Σ value as Spark's sum gives it (decimal(38, scale), null when every value is null),
+    computed on longs (as_units). Several sums over one value (by condition) cost less as
+    from_units(F.sum(…)) of a units column projected once: each as_units is a BigDecimal
+    product per row (steps.subject_scores)."""
+    return from_units(F.sum(as_units(value, scale)), scale)

@@ -181,12 +181,13 @@ class MonthScan:
     def score(self, scheme: Scheme, run_id: str, computed_at: dt.datetime) -> SchemeScores:
         """Steps 1–7 and the explanation of `scheme` from the held inputs.
 
-        The evaluated findings and the per-rule totals are persisted (both outputs read them:
-        the findings are evaluated — the windows' sorts — once, and the totals aggregated
-        once) until release() or the scan ends. Only the findings a later step reads are
-        evaluated (steps.findings_the_month_reads: about half of them at full scale are long
-        expired or match no rule); those matching no rule are counted per item by an
-        observation on the way in (no pass of their own), then dropped before the persist."""
+        The evaluated findings, the per-rule and the per-dimension totals are persisted (both
+        outputs read them: the findings are evaluated — the windows' sorts — once, and the
+        totals aggregated once) until release() or the scan ends. Only the findings a later
+        step reads are evaluated (steps.findings_the_month_reads: about half of them at full
+        scale are long expired or match no rule); those matching no rule are counted per item
+        by an observation on the way in (no pass of their own), then dropped before the
+        persist."""
         mask_days = self.settings.scoring["appeal_mask_working_days"]
         evaluated = evaluate_month(self.findings, self.subjects, self.appeals, scheme,
                                    self.month, mask_working_days=mask_days,
@@ -196,8 +197,8 @@ class MonthScan:
         evaluated = self._keep(evaluated)
         held = [evaluated]
 
-        def keep_totals(per_rule: DataFrame) -> DataFrame:
-            held.append(self._keep(per_rule))
+        def keep_totals(totals: DataFrame) -> DataFrame:     # per rule, then per dimension
+            held.append(self._keep(totals))
             return held[-1]
 
         scores, lines = summarise_month(evaluated, self.subjects, scheme, self.month, run_id,

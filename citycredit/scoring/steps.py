@@ -31,7 +31,7 @@ from ..rules import Rule, Scheme
 from ..silver.adults import exclude_opted_out
 from .across_findings import (growth_totals, is_current, item_condition, of_rules, repair_status,
                               requirement_status)
-from .decimals import POINTS, QUANTITY, RULE_VALUE, bounded, exact_sum
+from .decimals import POINTS, QUANTITY, RULE_VALUE, as_units, bounded, exact_sum, from_units
 from .explain import explains_the_month, explanation_lines
 from .person_rules import subject_rule_lines, subject_rule_totals, unless_cutoff
 
@@ -259,13 +259,23 @@ def subject_scores(per_dimension: DataFrame, adults: DataFrame, scheme: Scheme) 
     """Step 7: base + Σ dimensions, clamped, rounded half up; grade. Every adult gets a row."""
     zero = F.lit(0).cast(POINTS)
     dims = list(scheme.dimensions)
-    per_subject = per_dimension.groupBy("subject_key").agg(
-        exact_sum(F.col("dimension_total")).alias("points_total"),
-        exact_sum(F.when(F.col("dimension_total") > 0, F.col("dimension_total"))).alias("points_positive"),
-        exact_sum(F.when(F.col("dimension_total") < 0, F.col("dimension_total"))).alias("points_negative"),
+    # the dimension's total in units once per row (a BigDecimal product), not once per sum and
+    # row as exact_sum would: every sum below adds longs (−11 % of this aggregation at full
+    # scale, docs/performance.md)
+    units = F.col("_units")
+    per_subject = (per_dimension.withColumn("_units", as_units(F.col("dimension_total")))
+                   .groupBy("subject_key").agg(
+        F.sum(units).alias("_total"),
+        F.sum(F.when(units > 0, units)).alias("_positive"),
+        F.sum(F.when(units < 0, units)).alias("_negative"),
         F.sum("finding_count").alias("finding_count"),
-        *[exact_sum(F.when(F.col("dimension") == d, F.col("dimension_total"))).alias(f"_dim_{i}")
-          for i, d in enumerate(dims)])
+        *[F.sum(F.when(F.col("dimension") == d, units)).alias(f"_dim_{i}")
+          for i, d in enumerate(dims)]))
+    per_subject = per_subject.select(
+        "subject_key", "finding_count",
+        *[from_units(F.col(f"_{c}")).alias(f"points_{c}")
+          for c in ("total", "positive", "negative")],
+        *[from_units(F.col(f"_dim_{i}")).alias(f"_dim_{i}") for i in range(len(dims))])
     df = adults.select("subject_key").join(per_subject, "subject_key", "left")
     base = F.lit(scheme.base_score).cast(POINTS)
     raw = base + F.coalesce(F.col("points_total"), zero)
@@ -377,9 +387,11 @@ def summarise_month(evaluated: DataFrame, adults: DataFrame, scheme: Scheme, mon
     v2: growth totals and the subject rules that apply join the per-rule totals before the
     dimension caps, so dimension caps bound them like any rule total. `keep`, when given,
     takes the per-rule totals (every rule total of every subject, growth and subject rules
-    included: both outputs read them, the explanation's growth and subject lines too) and
-    returns the frame to use — a job persists them there (scoring.job.MonthScan.score), so the
-    per-person work of the growth and subject rules is done once."""
+    included: both outputs read them, the explanation's growth and subject lines too), then
+    the per-dimension totals (both outputs read them too), and returns the frame to use — a
+    job persists them there (scoring.job.MonthScan.score), so the per-person work of the
+    growth and subject rules, and each aggregation, is done once (白鹭分's subject rules make
+    12 M per-rule rows at full scale: ~20 s an aggregation)."""
     as_of = last_day(month)
     per_rule = rule_totals(evaluated, scheme)
     if any(r.growth for r in scheme.rules):
@@ -390,6 +402,8 @@ def summarise_month(evaluated: DataFrame, adults: DataFrame, scheme: Scheme, mon
     if keep is not None:
         per_rule = keep(per_rule)
     per_dimension = dimension_totals(per_rule)
+    if keep is not None:
+        per_dimension = keep(per_dimension)
     scores = subject_scores(per_dimension, adults, scheme)
 
     stamp = F.lit(computed_at or dt.datetime.now(dt.timezone.utc)).cast("timestamp")
