@@ -148,6 +148,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if bool(args.warehouse) != bool(args.month):
         parser.error("--warehouse and --month go together")
+    if any("=" not in kv or not kv.startswith("spark.") for kv in args.conf):
+        parser.error("--conf takes spark.KEY=VALUE")
     if args.warehouse:
         # checked before Spark starts: a typo costs a line, not a minute and a traceback
         from citycredit import catalog
