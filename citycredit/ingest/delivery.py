@@ -164,7 +164,6 @@ def landed_months(settings, sources: list[str] | None = None) -> dict[str, set[s
     bulk-loaded history of the demo and the benchmarks has no run report). Either alone would
     miss some: a month whose rows were all erased, or an empty delivery, leaves no bronze
     partition."""
-    from .. import catalog
     from ..io import tables
 
     sources = list(settings.sources) if sources is None else sources
@@ -173,7 +172,7 @@ def landed_months(settings, sources: list[str] | None = None) -> dict[str, set[s
         if source_id in months:
             months[source_id].add(month)
     for source_id in sources:
-        bronze = catalog.bronze(source_id, settings.sources[source_id]["kind"]).at(settings)
+        bronze = bronze_of(settings, source_id)
         months[source_id] |= {p["month"] for p in tables.partitions(bronze)}
     return months
 
@@ -184,23 +183,28 @@ def landed_files(settings, source_id: str, month: str,
     lists (`landings`: report_landings) and those bronze holds rows of."""
     import pyarrow.compute as pc
 
-    from .. import catalog
     from ..io import tables
 
     files = set(landings.get((source_id, month), ()))
     if in_bronze(settings, source_id, month):
-        bronze = catalog.bronze(source_id, settings.sources[source_id]["kind"]).at(settings)
-        files |= set(pc.unique(tables.read_arrow(bronze, where={"month": month},
-                                                 columns=["file"])["file"]).to_pylist())
+        rows = tables.read_arrow(bronze_of(settings, source_id), where={"month": month},
+                                 columns=["file"])
+        files |= set(pc.unique(rows["file"]).to_pylist())
     return files
+
+
+def bronze_of(settings, source_id: str):
+    """The source's bronze table in this warehouse (catalog.bronze, by the source's kind)."""
+    from .. import catalog
+
+    return catalog.bronze(source_id, settings.sources[source_id]["kind"]).at(settings)
 
 
 def in_bronze(settings, source_id: str, month: str) -> bool:
     """Whether bronze holds the source's month (landed before)."""
-    from .. import catalog
     from ..io import tables
 
-    location = catalog.bronze(source_id, settings.sources[source_id]["kind"]).at(settings)
+    location = bronze_of(settings, source_id)
     return tables.exists(location) and any(p.get("month") == month
                                            for p in tables.partitions(location))
 
