@@ -7,6 +7,7 @@ from pyspark.sql import functions as F
 from ..catalog import SCORE_LINES
 from ..months import first_day, month_before
 from .decimals import POINTS, QUANTITY
+from .person_rules import subject_rule_lines
 
 #: finding statuses that say nothing about the month unless they changed in it (SPEC §5 as
 #: amended 2026-12-05): an expired finding is explained only while it expired in the month or
@@ -29,7 +30,8 @@ def explains_the_month(month: str):
 
 
 def explanation_lines(evaluated: DataFrame, per_rule: DataFrame, per_dimension: DataFrame,
-                      scheme, month: str, run_id: str) -> DataFrame:
+                      scheme, month: str, run_id: str,
+                      subject_flags: DataFrame | None = None) -> DataFrame:
     """gold/score_lines rows (catalog.SCORE_LINES): the evaluated findings that explain the
     month (line_type `finding`, its status and points; a repaired finding with `repaired_on`;
     which findings: explains_the_month), plus `tier`, `rule_cap` and `dimension_cap` rows, and
@@ -39,8 +41,9 @@ def explanation_lines(evaluated: DataFrame, per_rule: DataFrame, per_dimension: 
     clamp and rounding (the lines left out all carry 0 points).
 
     In: `evaluated` (steps.evaluate_findings), `per_rule` (steps.rule_totals with the growth
-    totals — across_findings.growth_totals, `_start` — and the subject rules that apply —
-    person_rules.subject_rule_totals), `per_dimension` (steps.dimension_totals)."""
+    totals — across_findings.growth_totals, `_start`), `per_dimension` (steps.dimension_totals),
+    `subject_flags` (person_rules.subject_rule_flags; needed when the scheme has subject
+    rules)."""
     zero = F.lit(0).cast(POINTS)
     null = lambda t: F.lit(None).cast(t)  # noqa: E731
     finding_rows = evaluated.where(explains_the_month(month)).select(
@@ -76,9 +79,9 @@ def explanation_lines(evaluated: DataFrame, per_rule: DataFrame, per_dimension: 
         all_rows = all_rows.unionByName(adjustment(
             per_rule.where(F.col("rule_kind") == "growth"), "growth", F.col("rule_raw"),
             F.col("rule_id"), F.col("_quantity").cast(QUANTITY), since=F.col("_start")))
-    if scheme.subject_rules:    # only the rules that apply are among the totals: no other line
+    if scheme.subject_rules:    # a line per rule that applies: no other line
         all_rows = all_rows.unionByName(adjustment(
-            per_rule.where(F.col("rule_kind") == "subject"), "subject", F.col("rule_total"),
+            subject_rule_lines(subject_flags, scheme), "subject", F.col("points"),
             F.col("rule_id")))
     constants = {"scheme": F.lit(scheme.scheme), "score_month": F.lit(month),
                  "rules_version": F.lit(scheme.rules_version), "run_id": F.lit(run_id)}

@@ -27,18 +27,19 @@ from ..config import Settings
 from ..io import tables
 from ..months import last_day
 from ..publish.published import keep_gold_layout
-from ..rules import Scheme, load_catalogue
+from ..rules import Scheme
 from ..silver.adults import scored_subjects
 from ..silver.residence import state_month
 from ..silver.versions import as_known_at
 from .decimals import as_units
-from .steps import (FINDING_COLUMNS, appeal_flags, evaluate_month, month_appeal_cutoff,
-                    summarise_month)
+from .steps import (FINDING_COLUMNS, appeal_flags, current_findings_per_item, evaluate_month,
+                    month_appeal_cutoff, summarise_month)
 
-# Held frames live on local disk (read back through the page cache), not in the heap: at 2× the
-# full city (30.9 M finding versions) a memory-first cache ran the 4 GiB heap out of memory while
-# the findings were being cached; on disk the same job completes and the heap is left to the
-# sorts and aggregations (bench/bench_score.py).
+# Held frames are local checkpoints on local disk: rows computed once, stored as serialised rows
+# (read back through the page cache), not in the heap — at 2× the full city (30.9 M finding
+# versions) a memory-first cache ran the 4 GiB heap out of memory — and not as Spark's columnar
+# cache, whose compression analysis made holding a scheme's evaluated findings cost ~10 s more
+# than computing them at full scale (docs/performance.md, seventh sitting).
 _KEEP = StorageLevel.DISK_ONLY
 
 #: the modulus of the checksums (a prime below 2³¹: products of two residues fit a long)
@@ -122,25 +123,18 @@ class SchemeScores:
     evaluated: DataFrame
     scores: DataFrame
     lines: DataFrame
-    unmatched: Observation | None = None   # no_rule findings per item, once gold is written
     held: list[DataFrame] = field(default_factory=list)   # to release after the writes
-
-    def unmatched_items(self) -> dict[str, int]:
-        """item_code → findings that matched no rule (SPEC §4 step 2), read after the writes."""
-        if self.unmatched is None:
-            return {}
-        return {item: int(n) for item, n in self.unmatched.get.items() if n}
 
 
 class MonthScan:
     """Context manager: the month's inputs for `schemes`, read once and held.
 
-    On entering, the findings as known at the month are repartitioned by subject_key,
-    persisted and materialised (so the planner knows their partitioning), and the scored
-    subjects repartitioned alike and persisted (with months_resident when a scheme needs it).
+    On entering, the findings as known at the month are repartitioned by subject_key and held
+    (a local checkpoint that keeps their partitioning known to the planner), and the scored
+    subjects repartitioned alike and held (with months_resident when a scheme needs it).
     `score(scheme)` then evaluates a scheme from them: steps.evaluate_findings asks for the
-    same partitioning, which the persisted findings already have, so no scheme adds a scan or
-    an exchange of the findings (tests/integration/test_policy.py checks the plans). Leaving
+    same partitioning, which the held findings already have, so no scheme adds a scan or an
+    exchange of the findings (tests/integration/test_policy.py checks the plans). Leaving
     releases everything held."""
 
     def __init__(self, spark: SparkSession, settings: Settings, month: str,
@@ -149,7 +143,6 @@ class MonthScan:
         self.with_months_resident = any(needs_months_resident(s) for s in schemes)
         self.inputs = inputs
         self.say = progress or (lambda stage, detail="": None)
-        self.item_codes = sorted(load_catalogue(settings.rules).items)
         self.findings: DataFrame | None = None
         self.subjects: DataFrame | None = None
         self._held: list[DataFrame] = []
@@ -162,7 +155,6 @@ class MonthScan:
         self.findings = self._keep(inputs.findings.select(*[c for c in FINDING_COLUMNS
                                                             if c in inputs.findings.columns])
                                    .repartition("subject_key"))
-        self.findings.count()
         # partitioned as the findings are: each scheme's joins with its subjects (the adults
         # join, the scores' left join, the subject rules) then exchange neither side
         self.subjects = self._keep(inputs.subjects.repartition("subject_key"))
@@ -171,44 +163,64 @@ class MonthScan:
         self.appeal_flags = self._keep(appeal_flags(
             inputs.appeals, last_day(self.month),
             month_appeal_cutoff(self.month, self.settings.scoring["appeal_mask_working_days"])))
+        _describe(self.spark, None)
         return self
 
     def __exit__(self, *exc) -> None:
         for df in self._held:
-            df.unpersist()
+            _unhold(df)
         self._held.clear()
 
     def score(self, scheme: Scheme, run_id: str, computed_at: dt.datetime) -> SchemeScores:
         """Steps 1–7 and the explanation of `scheme` from the held inputs.
 
-        The evaluated findings, the per-rule and the per-dimension totals are persisted (both
-        outputs read them: the findings are evaluated — the windows' sorts — once, and the
-        totals aggregated once) until release() or the scan ends. Only the findings a later
-        step reads are evaluated (steps.findings_the_month_reads: about half of them at full
-        scale are long expired or match no rule); those matching no rule are counted per item
-        by an observation on the way in (no pass of their own), then dropped before the
-        persist."""
+        The evaluated findings, the per-rule totals, the subject rules' flags and the
+        per-dimension totals are computed now and held (both outputs read them: the findings
+        are evaluated — the windows' sorts — once, and the totals aggregated once) until
+        release() or the scan ends. Only the findings a later step reads are evaluated
+        (steps.findings_the_month_reads: about half of them at full scale are long expired or
+        match no rule; unmatched_items counts the latter)."""
         mask_days = self.settings.scoring["appeal_mask_working_days"]
-        evaluated = evaluate_month(self.findings, self.subjects, self.appeals, scheme,
-                                   self.month, mask_working_days=mask_days,
-                                   flags=self.appeal_flags)
-        evaluated, unmatched = _observed_unmatched(evaluated, self.item_codes)
-        evaluated = evaluated.where(F.col("status") != "no_rule")
-        evaluated = self._keep(evaluated)
+        _describe(self.spark, f"scoring {self.month}: {scheme.scheme} evaluated and totalled")
+        evaluated = self._keep(evaluate_month(self.findings, self.subjects, self.appeals, scheme,
+                                              self.month, mask_working_days=mask_days,
+                                              flags=self.appeal_flags))
         held = [evaluated]
 
-        def keep_totals(totals: DataFrame) -> DataFrame:     # per rule, then per dimension
+        def keep_totals(totals: DataFrame) -> DataFrame:     # per rule, flags, per dimension
             held.append(self._keep(totals))
             return held[-1]
 
-        scores, lines = summarise_month(evaluated, self.subjects, scheme, self.month, run_id,
-                                        computed_at=computed_at, keep=keep_totals)
-        return SchemeScores(scheme, evaluated, scores, lines, unmatched, held)
+        try:
+            scores, lines = summarise_month(evaluated, self.subjects, scheme, self.month, run_id,
+                                            computed_at=computed_at, keep=keep_totals)
+        finally:
+            _describe(self.spark, None)
+        return SchemeScores(scheme, evaluated, scores, lines, held)
+
+    def unmatched_items(self, schemes: list[Scheme]) -> list[dict[str, int]]:
+        """Per scheme, in order: item_code → findings of scored subjects that match no rule of
+        it (status no_rule, SPEC §4 step 2; the run report lists them), from one count of the
+        held findings per item and level (steps.current_findings_per_item)."""
+        _describe(self.spark, f"scoring {self.month}: unmatched items")
+        try:
+            counts = current_findings_per_item(self.findings, self.subjects,
+                                               self.appeal_flags).collect()
+        finally:
+            _describe(self.spark, None)
+        unmatched = []
+        for scheme in schemes:
+            left: dict[str, int] = {}
+            for row in counts:
+                if scheme.rule_for(row["item_code"], row["level"]) is None:
+                    left[row["item_code"]] = left.get(row["item_code"], 0) + int(row["findings"])
+            unmatched.append(dict(sorted(left.items())))
+        return unmatched
 
     def release(self, df: DataFrame) -> None:
-        """Unpersist one held frame now (the findings once every scheme is evaluated, or a
+        """Let go of one held frame now (the findings once every scheme is evaluated, or a
         scheme's evaluated findings once its gold is written)."""
-        df.unpersist()
+        _unhold(df)
         self._held = [d for d in self._held if d is not df]
 
     def adults(self) -> dict[str, int]:
@@ -219,25 +231,36 @@ class MonthScan:
         return {k: int(row[k] or 0) for k in ("adults", "adults_distinct", "adult_keys")}
 
     def _keep(self, df: DataFrame) -> DataFrame:
-        df = df.persist(_KEEP)
+        df = hold(df)
         self._held.append(df)
         return df
+
+
+def hold(df: DataFrame) -> DataFrame:
+    """`df` computed now and held on local disk as rows (an eager local checkpoint), with its
+    partitioning known to the planner: a frame repartitioned by subject_key, or computed from
+    such frames without an exchange, is read back so partitioned, and what groups or joins it
+    by subject_key adds no exchange. Adaptive execution is off while it is computed — its
+    final plan reports no partitioning — which costs these plans nothing: they have no exchange
+    to re-plan but the one a repartition asks for. Release with _unhold."""
+    spark = df.sparkSession
+    adaptive = spark.conf.get("spark.sql.adaptive.enabled")
+    spark.conf.set("spark.sql.adaptive.enabled", "false")
+    try:
+        return df.localCheckpoint(eager=True, storageLevel=_KEEP)
+    finally:
+        spark.conf.set("spark.sql.adaptive.enabled", adaptive)
+
+
+def _unhold(df: DataFrame) -> None:
+    """Drop the stored rows of a frame hold() made (DataFrame.unpersist does not reach a local
+    checkpoint's rows: they belong to the RDD the checkpoint scans)."""
+    df._jdf.queryExecution().analyzed().rdd().unpersist(False)
 
 
 def _describe(spark: SparkSession, what: str | None) -> None:
     """Name the Spark jobs that follow (Spark UI, event log, bench.profile_scoring)."""
     spark.sparkContext.setJobDescription(what)
-
-
-def _observed_unmatched(evaluated: DataFrame, item_codes: list[str]
-                        ) -> tuple[DataFrame, Observation]:
-    """The findings with status no_rule per catalogue item, counted while the evaluated
-    findings are first computed (silver holds only catalogue items: landing refuses others)."""
-    seen = Observation(f"unmatched-{uuid.uuid4().hex[:8]}")
-    no_rule = F.col("status") == "no_rule"
-    counts = [F.sum(F.when(no_rule & (F.col("item_code") == code), 1).otherwise(0)).alias(code)
-              for code in item_codes]
-    return evaluated.observe(seen, *counts), seen
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,6 +323,8 @@ def run_scoring(spark: SparkSession, settings: Settings, schemes: Scheme | Itera
             scored.append(scan.score(scheme, run_id, computed_at))
             observed.append((_observed_scores(scored[-1].scores, scheme),
                              _observed_lines(scored[-1].lines)))
+        unmatched = scan.unmatched_items(schemes)
+        scan.release(scan.findings)       # every scheme evaluated: the writes read what it held
         say("write", f"gold of {', '.join(names)}")
         try:
             _describe(spark, f"scoring {month}: gold/score_lines")
@@ -315,7 +340,8 @@ def run_scoring(spark: SparkSession, settings: Settings, schemes: Scheme | Itera
                     scan.release(frame)
         seconds = round((time.perf_counter() - started) / len(schemes), 2)
         results = []
-        for scheme, one, ((_, score_stats), (_, line_stats)) in zip(schemes, scored, observed):
+        for scheme, left, ((_, score_stats), (_, line_stats)) in zip(schemes, unmatched,
+                                                                      observed):
             s, ln = score_stats.get, line_stats.get
             results.append(ScoringResult(
                 scheme.scheme, month, run_id, subjects=int(s["rows"]), lines=int(ln["rows"]),
@@ -323,6 +349,6 @@ def run_scoring(spark: SparkSession, settings: Settings, schemes: Scheme | Itera
                 points_scored=int(s["points"] or 0) % CHECK_MODULUS,
                 points_explained=int(ln["points"] or 0) % CHECK_MODULUS,
                 grades={g.grade: int(s[f"grade_{i}"] or 0) for i, g in enumerate(scheme.grades)},
-                unmatched=one.unmatched_items(), **adults))
+                unmatched=left, **adults))
     return results
 

@@ -11,6 +11,7 @@ partitioning) and join the subjects: the findings are not shuffled again.
 from __future__ import annotations
 
 import datetime as dt
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -84,12 +85,15 @@ def check_attributes(subjects: DataFrame, scheme: Scheme) -> None:
             f"{', with_months_resident=True' if 'months_resident' in missing else ''})")
 
 
-def subject_rule_lines(subjects: DataFrame, evaluated: DataFrame, scheme: Scheme,
+def subject_rule_flags(subjects: DataFrame, evaluated: DataFrame, scheme: Scheme,
                        as_of: dt.date) -> DataFrame:
-    """One row per scored person and subject rule: subject_key, rule_id, dimension,
-    dimension_cap, applies (boolean), points (the rule's points where it applies, else 0).
+    """One row per scored person: subject_key and `_applies_<i>` (boolean) for the i-th subject
+    rule of the scheme — its `when` holds and no listed finding blocks it (`unless_any`).
 
-    In: subjects (subject_key + the attributes the rules test), evaluated findings."""
+    In: subjects (subject_key + the attributes the rules test), evaluated findings. Kept per
+    person, not per person and rule: 白鹭分's seven subject rules would make 16 M rows at full
+    scale, of which the dimension totals need two a person (subject_dimension_totals) and only
+    the explanation needs one per rule that applies (subject_rule_lines)."""
     check_attributes(subjects, scheme)
     needed = sorted({SOURCE_COLUMN[a] for a in scheme.subject_attributes})
     # partitioned by subject_key like the findings, so the union with the per-rule totals and
@@ -100,28 +104,49 @@ def subject_rule_lines(subjects: DataFrame, evaluated: DataFrame, scheme: Scheme
     flags = recent_findings(evaluated, scheme, as_of)
     if flags is not None:
         people = people.join(flags, "subject_key", "left")
-    entries = []
+    applies = []
     for i, rule in enumerate(scheme.subject_rules):
-        applies = F.lit(True)
+        test = F.lit(True)
         for cond in rule.when:
-            applies = applies & F.coalesce(condition(cond), F.lit(False))
+            test = test & F.coalesce(condition(cond), F.lit(False))
         if rule.unless_any is not None:
-            applies = applies & ~F.coalesce(F.col(f"_blocked_{i}"), F.lit(False))
+            test = test & ~F.coalesce(F.col(f"_blocked_{i}"), F.lit(False))
+        applies.append(test.alias(f"_applies_{i}"))
+    return people.select("subject_key", *applies)
+
+
+def subject_dimension_totals(flags: DataFrame, scheme: Scheme) -> DataFrame:
+    """Per person and dimension that a subject rule applying to the person scores in:
+    subject_key, dimension, dimension_cap, rule_total (Σ points of the subject rules that apply
+    there, points), finding_count (0) — the columns steps.dimension_totals sums, so the subject
+    rules join the rule totals before the dimension caps (SPEC §4.1).
+
+    In: subject_rule_flags."""
+    entries = []
+    for dimension in dict.fromkeys(r.dimension for r in scheme.subject_rules):
+        mine = [(i, r) for i, r in enumerate(scheme.subject_rules) if r.dimension == dimension]
+        total = F.lit(0).cast(POINTS)
+        for i, rule in mine:
+            total = total + F.when(F.col(f"_applies_{i}"), F.lit(rule.points).cast(POINTS)) \
+                .otherwise(F.lit(0).cast(POINTS))
         entries.append(F.struct(
-            F.lit(rule.id).alias("rule_id"), F.lit(rule.dimension).alias("dimension"),
-            F.lit(scheme.dimensions[rule.dimension].cap).cast(RULE_VALUE).alias("dimension_cap"),
-            applies.alias("applies"),
-            F.when(applies, F.lit(rule.points).cast(POINTS))
-            .otherwise(F.lit(0).cast(POINTS)).alias("points")))
-    return (people.select("subject_key", F.explode(F.array(*entries)).alias("s"))
-            .select("subject_key", "s.*"))
+            F.lit(dimension).alias("dimension"),
+            F.lit(scheme.dimensions[dimension].cap).cast(RULE_VALUE).alias("dimension_cap"),
+            total.cast(POINTS).alias("rule_total"),
+            reduce(lambda a, b: a | b, [F.col(f"_applies_{i}") for i, _ in mine]).alias("_any")))
+    return (flags.select("subject_key", F.explode(F.array(*entries)).alias("s"))
+            .where(F.col("s._any"))
+            .select("subject_key", "s.dimension", "s.dimension_cap", "s.rule_total",
+                    F.lit(0).cast("long").alias("finding_count")))
 
 
-def subject_rule_totals(lines: DataFrame) -> DataFrame:
-    """The subject rules that apply, shaped as steps.rule_totals rows (rule_kind 'subject')."""
-    return lines.where(F.col("applies")).select(
-        "subject_key", "rule_id", "dimension", F.lit("subject").alias("rule_kind"),
-        F.lit(None).cast(RULE_VALUE).alias("rule_cap"), "dimension_cap",
-        F.col("points").alias("_points"), F.lit(None).cast("decimal(18,4)").alias("_quantity"),
-        F.lit(0).cast("long").alias("finding_count"), F.col("points").alias("rule_raw"),
-        F.col("points").alias("rule_total"), F.lit(None).cast("date").alias("_start"))
+def subject_rule_lines(flags: DataFrame, scheme: Scheme) -> DataFrame:
+    """One row per person and subject rule that applies: subject_key, rule_id, dimension,
+    points (the rule's points). In: subject_rule_flags."""
+    entries = [F.when(F.col(f"_applies_{i}"), F.struct(
+        F.lit(rule.id).alias("rule_id"), F.lit(rule.dimension).alias("dimension"),
+        F.lit(rule.points).cast(POINTS).alias("points")))
+        for i, rule in enumerate(scheme.subject_rules)]
+    return (flags.select("subject_key", F.explode(F.array(*entries)).alias("s"))
+            .where(F.col("s").isNotNull())
+            .select("subject_key", "s.rule_id", "s.dimension", "s.points"))

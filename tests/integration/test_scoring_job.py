@@ -85,3 +85,25 @@ def test_months_resident_comes_from_the_kept_state_for_the_month_just_delivered(
     assert read == {"snapshot_month=2026-03", "as_of=2026-03"}      # not January's, February's
     earlier, read = months_resident("2026-02")
     assert earlier == {"a": 2} and {"snapshot_month=2026-01", "snapshot_month=2026-02"} <= read
+
+
+def test_unmatched_items_are_the_findings_the_evaluation_leaves_without_a_rule(world, spark):
+    """The run report's unmatched items (ScoringResult.unmatched, counted per item and level in
+    one pass for every scheme) equal, per scheme, the findings evaluate_findings gives status
+    no_rule when it keeps every row."""
+    from citycredit.months import last_day
+    from citycredit.scoring import evaluate_findings, rules_frame
+    from citycredit.scoring.steps import month_appeal_cutoff
+
+    schemes = load_schemes(world.rules)
+    results = run_scoring(spark, world, list(schemes.values()), M, run_id="unmatched")
+    inputs = load_inputs(spark, world, M, with_months_resident=True)
+    for result in results:
+        scheme = schemes[result.scheme]
+        evaluated = evaluate_findings(
+            inputs.findings, inputs.subjects, inputs.appeals, rules_frame(spark, scheme), scheme,
+            last_day(M), month_appeal_cutoff(M, world.scoring["appeal_mask_working_days"]))
+        expected = {r.item_code: r.n for r in evaluated.where(F.col("status") == "no_rule")
+                    .groupBy("item_code").agg(F.count(F.lit(1)).alias("n")).collect()}
+        assert result.unmatched == expected, result.scheme
+    assert any(result.unmatched for result in results)      # the world leaves some unmatched
