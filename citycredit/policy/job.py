@@ -5,7 +5,7 @@ decides what is scored together and where results go.
 
 `ScoredTogether` scores several schemes of one month (the adopted scheme and a draft, or any
 set) with the monthly job's own mechanism, scoring.job.MonthScan: the findings as known at the
-month are read once, repartitioned by subject_key and persisted, and every scheme is evaluated
+month are read once, repartitioned by subject_key and held, and every scheme is evaluated
 inside that partitioning (no further scan or exchange of the findings: checked with explain()
 in tests/integration/test_policy.py).
 """
@@ -43,7 +43,7 @@ class SchemeScores:
 class ScoredTogether:
     """Context manager: {label: Scheme} scored for `month` from one scan and one shuffle of the
     findings (scoring.job.MonthScan). Inside the block, `results[label]` is a SchemeScores
-    whose frames read persisted data; leaving the block releases it.
+    whose frames read held data; leaving the block releases it.
 
         with ScoredTogether(spark, settings, {"adopted": a, "draft": d}, "2026-10", run_id) as r:
             r["adopted"].scores ...

@@ -2,7 +2,7 @@
 replace per scheme, month and run: a run's rows stay unseen until publication promotes them,
 citycredit.publish.published). `jobs/score.py` (spark-submit), the month's score step
 (scoring.task.score) and the policy tools (policy.job.ScoredTogether) all score through
-`MonthScan`: the month's findings are read once, repartitioned by subject_key and persisted, and
+`MonthScan`: the month's findings are read once, repartitioned by subject_key and held, and
 every scheme is evaluated inside that partitioning (no second scan or shuffle of the findings).
 
 While gold is written, the job records what the publication checks need (ScoringResult):
@@ -116,7 +116,7 @@ def needs_months_resident(scheme: Scheme) -> bool:
 # ---------------------------------------------------------------------------------------------
 @dataclass
 class SchemeScores:
-    """One scheme scored from a MonthScan: its evaluated findings (persisted until the scan
+    """One scheme scored from a MonthScan: its evaluated findings (held until the scan
     ends or release()), gold/scores rows and gold/score_lines rows (catalog columns)."""
 
     scheme: Scheme

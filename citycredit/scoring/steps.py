@@ -169,7 +169,7 @@ def evaluate_findings(findings: DataFrame, adults: DataFrame, appeals: DataFrame
         df = df.withColumn("repaired_on", F.lit(None).cast("date"))
     # Adults are joined after the dedupe (which only compares findings of one subject): the
     # window leaves the findings sorted by subject_key, so this join sorts only the adults.
-    # (rule constants only steps 1–5 need are dropped: the evaluated findings are persisted)
+    # (rule constants only steps 1–5 need are dropped: the evaluated findings are held)
     return (df.drop("rule_order", "rule_points", "rule_points_per_unit", "valid_months",
                     "dedupe_group", "case_ref")
             .join(adults.select("subject_key"), "subject_key"))
@@ -394,7 +394,7 @@ def evaluate_month(findings: DataFrame, subjects: DataFrame, appeals: DataFrame,
     evaluate_findings; flags too).
 
     Every output of summarise_month reads the evaluated findings — four times over; a job on
-    real data persists them in between (scoring.job.run_scoring), or Spark recomputes them."""
+    real data holds them in between (scoring.job.MonthScan.score), or Spark recomputes them."""
     spark = findings.sparkSession
     as_of = last_day(month)
     cutoff = month_appeal_cutoff(month, mask_working_days)
@@ -414,7 +414,7 @@ def summarise_month(evaluated: DataFrame, adults: DataFrame, scheme: Scheme, mon
     dimension caps, so dimension caps bound them like any rule total. `keep`, when given, takes
     in turn the per-rule totals of the findings and growth rules, the subject rules' flags per
     person (person_rules.subject_rule_flags) and the per-dimension totals — each read by both
-    outputs — and returns the frame to use: a job persists them there
+    outputs — and returns the frame to use: a job holds them there
     (scoring.job.MonthScan.score), so each aggregation and the per-person work of the subject
     rules is done once. The subject rules stay one row a person until the explanation writes a
     line per rule that applies (白鹭分: 2.3 M rows held, not the 12 M per-rule rows they made
