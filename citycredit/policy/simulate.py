@@ -146,18 +146,21 @@ def explanation_differences(adopted_lines: pd.DataFrame, draft_lines: pd.DataFra
 
 def rule_table(adopted: pd.DataFrame, draft: pd.DataFrame, adopted_scheme: Scheme,
                draft_scheme: Scheme) -> dict[str, dict]:
-    """{rule_id: {"adopted": {subjects, mean_points}, "draft": {...}}} over the rules of both
-    schemes in file order (a side is None where its scheme has no such rule)."""
+    """{rule_id: {"adopted": {subjects, mean_points}, "draft": {...}}} over the subject rules
+    and the rules of both schemes, each in file order (a side is None where its scheme has no
+    such rule). In: rule_effects of each side."""
+    def ids(scheme: Scheme) -> list[str]:
+        return [r.id for r in scheme.subject_rules] + [r.id for r in scheme.rules]
+
     def stats(frame, rule_id, scheme):
-        if rule_id not in scheme.rules_by_id:
+        if rule_id not in ids(scheme):
             return None
         row = frame[frame["rule_id"] == rule_id]
         subjects = int(row["subjects"].iloc[0]) if len(row) else 0
         points = Decimal(row["points"].iloc[0]) if len(row) else Decimal(0)
         return {"subjects": subjects,
                 "mean_points": float(points / subjects) if subjects else None}
-    order = [r.id for r in adopted_scheme.rules] + \
-        [r.id for r in draft_scheme.rules if r.id not in adopted_scheme.rules_by_id]
+    order = ids(adopted_scheme) + [i for i in ids(draft_scheme) if i not in ids(adopted_scheme)]
     return {rule_id: {"adopted": stats(adopted, rule_id, adopted_scheme),
                       "draft": stats(draft, rule_id, draft_scheme)} for rule_id in order}
 

@@ -5,8 +5,7 @@ disagree); the grade distribution moved within the configured bound against the 
 publication (or the move was reviewed: accept_drift)."""
 from __future__ import annotations
 
-from collections import Counter
-
+import pyarrow.compute as pc
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -25,8 +24,9 @@ def previous_publication(settings: Settings, scheme: str, month: str) -> tuple[s
     if not months:
         return None, {}
     grades = tables.read_arrow(location, where={"scheme": scheme, "score_month": months[-1]},
-                               columns=["grade"]).column("grade").to_pylist()
-    return months[-1], dict(Counter(grades))
+                               columns=["grade"]).column("grade")
+    return months[-1], {count["values"]: count["counts"]
+                        for count in pc.value_counts(grades).to_pylist()}
 
 
 def run_rows(scored: dict, month: str) -> dict:
@@ -61,31 +61,50 @@ def _repeated_persons(settings: Settings, month: str, subjects, shown: int = 5) 
             + "; ".join(places or ["(rows not found in bronze)"]))
 
 
-def publication_checks(spark: SparkSession, settings: Settings, scored: dict, month: str,
+def publication_checks(spark: SparkSession, settings: Settings, scored: list[dict], month: str,
                        accept_drift: bool) -> list[str]:
-    """The problems that stop the month's publication of one scheme ([] = publish).
+    """The problems that stop the month's publication of the schemes scored ([] = publish).
 
-    `scored` is the score step's result for the scheme (scoring.task.Scored): what the job
+    `scored` holds the score step's result for each scheme (scoring.task.Scored): what the job
     recorded while writing gold (adults given, score rows, checksums of subject keys and of
     points per subject on scores and explanation lines, the grade counts). The checks compare
-    those, and make one cheap pass over the run's own rows of gold/scores (row count and key
-    checksum: gold still holds what the job wrote). Only when a figure disagrees are the month's inputs and the
-    explanation lines read again, to say exactly what is wrong."""
+    those, and make one cheap pass over the runs' own rows of gold/scores, every scheme at once
+    (row count and key checksum per scheme: gold still holds what the job wrote). Only when a
+    figure disagrees are the month's inputs and the explanation lines read again, to say
+    exactly what is wrong."""
     from ..scoring.job import key_weight
 
+    if not scored:
+        return []
+    everyone = tables.read(spark, catalog.SCORES.at(settings), where={
+        "scheme": sorted({r["scheme"] for r in scored}), "score_month": month,
+        "run_id": sorted({r["run_id"] for r in scored})})
+    figures = {(row.scheme, row.run_id): (row.rows, row.keys or 0) for row in
+               everyone.groupBy("scheme", "run_id").agg(
+                   F.count(F.lit(1)).alias("rows"), F.sum(key_weight()).alias("keys")).collect()}
+    problems = []
+    for result in scored:
+        problems += _scheme_problems(spark, settings, result, month, accept_drift,
+                                     figures.get((result["scheme"], result["run_id"]), (0, 0)))
+    return problems
+
+
+def _scheme_problems(spark: SparkSession, settings: Settings, scored: dict, month: str,
+                     accept_drift: bool, gold: tuple[int, int]) -> list[str]:
+    """One scheme's problems; `gold`: (rows, key checksum) of its run's rows of gold/scores."""
     scheme = scored["scheme"]
     where = run_rows(scored, month)
-    scores = tables.read(spark, catalog.SCORES.at(settings), where=where)
-    gold = scores.agg(F.count(F.lit(1)).alias("rows"), F.sum(key_weight()).alias("keys")).first()
-    if (gold.rows, gold.keys or 0) != (scored["subjects"], scored["subject_keys"]):
-        return [f"{scheme}: gold/scores of {month} holds {gold.rows} rows of run "
+    if gold != (scored["subjects"], scored["subject_keys"]):
+        return [f"{scheme}: gold/scores of {month} holds {gold[0]} rows of run "
                 f"{where['run_id']}, not the {scored['subjects']} the score step wrote: rerun "
                 "the month"]
     problems = []
     if not (scored["subjects"] == scored["adults"] == scored["adults_distinct"]
             and scored["subject_keys"] == scored["adult_keys"]):
+        scores = tables.read(spark, catalog.SCORES.at(settings), where=where)
         problems += _subject_problems(spark, settings, scheme, month, scores)
     if scored["points_scored"] != scored["points_explained"]:
+        scores = tables.read(spark, catalog.SCORES.at(settings), where=where)
         problems += _explanation_problems(spark, settings, where, scores)
     previous, before = previous_publication(settings, scheme, month)
     if previous:

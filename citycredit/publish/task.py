@@ -48,9 +48,7 @@ def publish(month: str, run_id: str, scored: list[dict], accept_drift: bool = Fa
     spark = get_spark(settings)
     scored = [{**result, "run_id": result.get("run_id") or run_id} for result in scored]
     keep_gold_layout(spark, settings)
-    problems = []
-    for result in scored:
-        problems += publication_checks(spark, settings, result, month, accept_drift)
+    problems = publication_checks(spark, settings, scored, month, accept_drift)
     if problems:
         raise PublishRefused(f"month {month} not published (the previous publication stays): "
                              + "; ".join(problems), problems)

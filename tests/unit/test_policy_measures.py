@@ -343,3 +343,25 @@ def test_simulate_warns_when_the_draft_predates_the_adopted_rules(tmp_path, monk
     current = CliRunner().invoke(cli, ["simulate", "--scheme", "haibei", "--draft",
                                        "rules/drafts/haibei-blood-15.yaml", "--month", "2026-10"])
     assert current.exit_code == 1 and "WARNING" not in current.output     # same start: no warning
+
+
+def test_the_rule_table_lists_subject_rules_beside_the_finding_rules():
+    """白鹭分's subject rules (hukou, clean-3y, …) score most people: a draft that changes one
+    shows it in simulate's rule table, beside the finding rules."""
+    import dataclasses
+
+    adopted = load_schemes(RULES, ["bailu"])["bailu"]
+    hukou = adopted.subject_rules_by_id["hukou"]
+    draft = dataclasses.replace(adopted, subject_rules=tuple(
+        dataclasses.replace(r, points=hukou.points + 15) if r.id == "hukou" else r
+        for r in adopted.subject_rules))
+    from decimal import Decimal
+
+    effects = lambda points: pd.DataFrame(  # noqa: E731  (rule_effects: Spark's decimals)
+        {"rule_id": ["hukou", "debtor"], "subjects": [4, 1],
+         "points": [Decimal(4 * points), Decimal(-150)]})
+    table = sim.rule_table(effects(30), effects(45), adopted, draft)
+    assert list(table)[:2] == ["hukou", "permit"] and "clean-3y" in table and "debtor" in table
+    assert table["hukou"] == {"adopted": {"subjects": 4, "mean_points": 30.0},
+                              "draft": {"subjects": 4, "mean_points": 45.0}}
+    assert table["clean-3y"]["adopted"] == {"subjects": 0, "mean_points": None}
