@@ -152,17 +152,18 @@ def rule_table(adopted: pd.DataFrame, draft: pd.DataFrame, adopted_scheme: Schem
     def ids(scheme: Scheme) -> list[str]:
         return [r.id for r in scheme.subject_rules] + [r.id for r in scheme.rules]
 
-    def stats(frame, rule_id, scheme):
-        if rule_id not in ids(scheme):
+    def stats(frame, rule_id, known: list[str]):
+        if rule_id not in known:
             return None
         row = frame[frame["rule_id"] == rule_id]
         subjects = int(row["subjects"].iloc[0]) if len(row) else 0
         points = Decimal(row["points"].iloc[0]) if len(row) else Decimal(0)
         return {"subjects": subjects,
                 "mean_points": float(points / subjects) if subjects else None}
-    order = ids(adopted_scheme) + [i for i in ids(draft_scheme) if i not in ids(adopted_scheme)]
-    return {rule_id: {"adopted": stats(adopted, rule_id, adopted_scheme),
-                      "draft": stats(draft, rule_id, draft_scheme)} for rule_id in order}
+    adopted_ids, draft_ids = ids(adopted_scheme), ids(draft_scheme)
+    order = adopted_ids + [i for i in draft_ids if i not in adopted_ids]
+    return {rule_id: {"adopted": stats(adopted, rule_id, adopted_ids),
+                      "draft": stats(draft, rule_id, draft_ids)} for rule_id in order}
 
 
 def draft_predates(adopted: Scheme, draft: Scheme, draft_name: str) -> str | None:

@@ -359,8 +359,8 @@ def findings_the_month_reads(scheme: Scheme, month: str) -> Column:
     """The findings the month's steps after the first five statuses read: those that explain
     the month (explain.explains_the_month: every counted one among them) and what a v2 step
     reads across findings (findings_read_across). The rest — at full scale about half of a
-    month's findings, long expired or matching no rule (unmatched_findings counts those) —
-    leave before the windows sort the findings."""
+    month's findings, long expired or matching no rule (current_findings_per_item counts
+    those) — leave before the windows sort the findings."""
     keep = explains_the_month(month)
     across = findings_read_across(scheme, last_day(month))
     return keep if across is None else keep | across
