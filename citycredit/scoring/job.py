@@ -33,7 +33,7 @@ from ..silver.residence import state_month
 from ..silver.versions import as_known_at
 from .decimals import as_units
 from .steps import (FINDING_COLUMNS, appeal_flags, current_findings_per_item, evaluate_month,
-                    month_appeal_cutoff, summarise_month)
+                    month_appeal_cutoff, of_scored_subjects, summarise_month)
 
 # Held frames are local checkpoints on local disk: rows computed once, stored as serialised rows
 # (read back through the page cache), not in the heap — at 2× the full city (30.9 M finding
@@ -129,9 +129,10 @@ class SchemeScores:
 class MonthScan:
     """Context manager: the month's inputs for `schemes`, read once and held.
 
-    On entering, the findings as known at the month are repartitioned by subject_key and held
-    (a local checkpoint that keeps their partitioning known to the planner), and the scored
-    subjects repartitioned alike and held (with months_resident when a scheme needs it).
+    On entering, the scored subjects are repartitioned by subject_key and held (a local
+    checkpoint that keeps their partitioning known to the planner; with months_resident when a
+    scheme needs it), and the findings as known at the month of those subjects repartitioned
+    alike and held.
     `score(scheme)` then evaluates a scheme from them: steps.evaluate_findings asks for the
     same partitioning, which the held findings already have, so no scheme adds a scan or an
     exchange of the findings (tests/integration/test_policy.py checks the plans). Leaving
@@ -152,12 +153,14 @@ class MonthScan:
                                             self.with_months_resident)
         self.say("scan", f"findings as known at {self.month}, by subject")
         _describe(self.spark, f"scoring {self.month}: findings by subject")
-        self.findings = self._keep(inputs.findings.select(*[c for c in FINDING_COLUMNS
-                                                            if c in inputs.findings.columns])
-                                   .repartition("subject_key"))
-        # partitioned as the findings are: each scheme's joins with its subjects (the adults
-        # join, the scores' left join, the subject rules) then exchange neither side
+        # partitioned as the findings are: each scheme's joins with its subjects (the scores'
+        # left join, the subject rules) then exchange neither side
         self.subjects = self._keep(inputs.subjects.repartition("subject_key"))
+        # the scored subjects' findings only, filtered once here: no scheme's evaluation then
+        # joins the adults again (evaluate_month with subjects None)
+        self.findings = self._keep(of_scored_subjects(
+            inputs.findings.select(*[c for c in FINDING_COLUMNS if c in inputs.findings.columns])
+            .repartition("subject_key"), self.subjects))
         self.appeals = inputs.appeals
         # the same for every scheme: read, versioned and grouped once (a few seconds a scheme)
         self.appeal_flags = self._keep(appeal_flags(
@@ -182,7 +185,7 @@ class MonthScan:
         match no rule; unmatched_items counts the latter)."""
         mask_days = self.settings.scoring["appeal_mask_working_days"]
         _describe(self.spark, f"scoring {self.month}: {scheme.scheme} evaluated and totalled")
-        evaluated = self._keep(evaluate_month(self.findings, self.subjects, self.appeals, scheme,
+        evaluated = self._keep(evaluate_month(self.findings, None, self.appeals, scheme,
                                               self.month, mask_working_days=mask_days,
                                               flags=self.appeal_flags))
         held = [evaluated]
@@ -204,8 +207,7 @@ class MonthScan:
         held findings per item and level (steps.current_findings_per_item)."""
         _describe(self.spark, f"scoring {self.month}: unmatched items")
         try:
-            counts = current_findings_per_item(self.findings, self.subjects,
-                                               self.appeal_flags).collect()
+            counts = current_findings_per_item(self.findings, None, self.appeal_flags).collect()
         finally:
             _describe(self.spark, None)
         unmatched = []

@@ -97,14 +97,32 @@ def appeal_flags(appeals: DataFrame, as_of: dt.date, mask_cutoff: dt.date) -> Da
                  F.max(open_on_a & (F.col("filed_on") <= F.lit(mask_cutoff))).alias("appeal_masked")))
 
 
-def evaluate_findings(findings: DataFrame, adults: DataFrame, appeals: DataFrame,
+def with_appeal_flags(findings: DataFrame, flags: DataFrame) -> DataFrame:
+    """The findings with their appeal_flags columns (appeal_upheld, appeal_masked: null for a
+    finding never appealed), by a broadcast join on (source_id, record_id)."""
+    return findings.join(F.broadcast(flags), ["source_id", "record_id"], "left")
+
+
+def not_current_status() -> Column:
+    """SPEC §4 step 1, on findings with_appeal_flags: `revoked`, `appeal_upheld` or `masked`
+    for a finding that is no longer current, null for one still current — the one spelling of
+    it for the status chain (evaluate_findings) and the unmatched items' count
+    (current_findings_per_item), so the run report's unmatched items are exactly the
+    findings the evaluation gives status `no_rule`."""
+    return (F.when(F.col("status") == "revoked", "revoked")
+            .when(F.coalesce(F.col("appeal_upheld"), F.lit(False)), "appeal_upheld")
+            .when(F.coalesce(F.col("appeal_masked"), F.lit(False)), "masked"))
+
+
+def evaluate_findings(findings: DataFrame, adults: DataFrame | None, appeals: DataFrame,
                       rules: DataFrame, scheme: Scheme, as_of: dt.date,
                       mask_cutoff: dt.date, keep_rows: Column | None = None,
                       flags: DataFrame | None = None) -> DataFrame:
     """Steps 1–4 and 5: one row per finding of a scored subject with its rule, validity,
     points and status.
 
-    In: findings (FINDING_COLUMNS), adults (subject_key), appeals (source_id, record_id,
+    In: findings (FINDING_COLUMNS), adults (subject_key; None: `findings` are of scored
+    subjects only, a caller filtered them — of_scored_subjects), appeals (source_id, record_id,
     filed_on, resolved_on, outcome), rules (rules_frame). Out: subject_key, source_id,
     record_id, item_code, level, quantity, occurred_on, valid_until, rule_id, dimension,
     rule_kind, rule_cap, dimension_cap, last_valid_day, finding_points (points, decimal(28,8)),
@@ -132,10 +150,9 @@ def evaluate_findings(findings: DataFrame, adults: DataFrame, appeals: DataFrame
         findings = findings.withColumn("known_from", F.lit(as_of.strftime("%Y-%m")))
     # The one shuffle: findings by subject_key. The dedupe window and every later aggregation
     # group by keys that start with subject_key, so Spark keeps this partitioning (explain()).
-    df = (findings.select(*FINDING_COLUMNS).repartition("subject_key")
-          .join(F.broadcast(flags if flags is not None
-                            else appeal_flags(appeals, as_of, mask_cutoff)),
-                ["source_id", "record_id"], "left")
+    df = (with_appeal_flags(findings.select(*FINDING_COLUMNS).repartition("subject_key"),
+                            flags if flags is not None
+                            else appeal_flags(appeals, as_of, mask_cutoff))
           .withColumn("quantity", F.col("quantity").cast(QUANTITY))
           .withColumn("rule_id", match_rule(scheme.rules))
           .join(F.broadcast(rules), "rule_id", "left"))
@@ -152,14 +169,12 @@ def evaluate_findings(findings: DataFrame, adults: DataFrame, appeals: DataFrame
     if growing:   # growth counts from occurred_on on: no validity window
         df = df.withColumn("last_valid_day", F.when(F.col("rule_kind") != "growth",
                                                     F.col("last_valid_day")))
-    status = (F.when(F.col("status") == "revoked", "revoked")
-              .when(F.coalesce(F.col("appeal_upheld"), F.lit(False)), "appeal_upheld")
-              .when(F.coalesce(F.col("appeal_masked"), F.lit(False)), "masked")
-              .when(F.col("rule_id").isNull(), "no_rule")
-              .when(F.col("occurred_on") > a, "not_yet_valid")
-              .when(F.col("last_valid_day") < a, "expired")
-              .otherwise("counted"))
-    df = df.withColumn("status", status).drop("appeal_upheld", "appeal_masked")
+    of_a_current_finding = (F.when(F.col("rule_id").isNull(), "no_rule")
+                            .when(F.col("occurred_on") > a, "not_yet_valid")
+                            .when(F.col("last_valid_day") < a, "expired")
+                            .otherwise("counted"))
+    df = (df.withColumn("status", F.coalesce(not_current_status(), of_a_current_finding))
+          .drop("appeal_upheld", "appeal_masked"))
     if keep_rows is not None:
         df = df.where(keep_rows)
     df = dedupe_highest_value(requirement_status(df, scheme, as_of))
@@ -167,12 +182,21 @@ def evaluate_findings(findings: DataFrame, adults: DataFrame, appeals: DataFrame
         df = repair_status(df, scheme, as_of)
     else:
         df = df.withColumn("repaired_on", F.lit(None).cast("date"))
+    # (rule constants only steps 1–5 need are dropped: the evaluated findings are held)
+    df = df.drop("rule_order", "rule_points", "rule_points_per_unit", "valid_months",
+                 "dedupe_group", "case_ref")
     # Adults are joined after the dedupe (which only compares findings of one subject): the
     # window leaves the findings sorted by subject_key, so this join sorts only the adults.
-    # (rule constants only steps 1–5 need are dropped: the evaluated findings are held)
-    return (df.drop("rule_order", "rule_points", "rule_points_per_unit", "valid_months",
-                    "dedupe_group", "case_ref")
-            .join(adults.select("subject_key"), "subject_key"))
+    return df if adults is None else df.join(adults.select("subject_key"), "subject_key")
+
+
+def of_scored_subjects(findings: DataFrame, subjects: DataFrame) -> DataFrame:
+    """The findings of the scored subjects only (findings and subjects both partitioned by
+    subject_key: a hash join of each partition's subjects, no exchange and no sort of the
+    findings). A job filters its held findings once so that no scheme's evaluation joins the
+    2.3 M adults again (evaluate_findings with adults None)."""
+    return findings.join(subjects.select("subject_key").hint("shuffle_hash"), "subject_key",
+                         "left_semi")
 
 
 def dedupe_highest_value(df: DataFrame) -> DataFrame:
@@ -366,7 +390,7 @@ def findings_the_month_reads(scheme: Scheme, month: str) -> Column:
     return keep if across is None else keep | across
 
 
-def current_findings_per_item(findings: DataFrame, subjects: DataFrame,
+def current_findings_per_item(findings: DataFrame, subjects: DataFrame | None,
                               flags: DataFrame) -> DataFrame:
     """The findings of scored subjects still current at step 2 (not revoked, not upheld or
     masked on appeal: SPEC §4 steps 1-2) per item_code and level — what a rule matches on
@@ -374,22 +398,22 @@ def current_findings_per_item(findings: DataFrame, subjects: DataFrame,
     report's unmatched items) are the rows whose Scheme.rule_for is None: every scheme's count
     from one pass, not an expression of every rule per finding.
 
-    In: findings (FINDING_COLUMNS), subjects (subject_key), flags (appeal_flags). Out:
-    item_code, level, findings (long), a row per item and level present."""
-    current = ((F.col("status") != "revoked")
-               & ~F.coalesce(F.col("appeal_upheld"), F.lit(False))
-               & ~F.coalesce(F.col("appeal_masked"), F.lit(False)))
-    return (findings.join(F.broadcast(flags), ["source_id", "record_id"], "left")
-            .where(current).select("subject_key", "item_code", "level")
-            .join(subjects.select("subject_key"), "subject_key", "left_semi")
-            .groupBy("item_code", "level").agg(F.count(F.lit(1)).alias("findings")))
+    In: findings (FINDING_COLUMNS), subjects (subject_key; None: the findings are of scored
+    subjects only, of_scored_subjects), flags (appeal_flags). Out: item_code, level, findings
+    (long), a row per item and level present."""
+    current = (with_appeal_flags(findings, flags).where(not_current_status().isNull())
+               .select("subject_key", "item_code", "level"))
+    if subjects is not None:
+        current = current.join(subjects.select("subject_key"), "subject_key", "left_semi")
+    return current.groupBy("item_code", "level").agg(F.count(F.lit(1)).alias("findings"))
 
 
-def evaluate_month(findings: DataFrame, subjects: DataFrame, appeals: DataFrame,
+def evaluate_month(findings: DataFrame, subjects: DataFrame | None, appeals: DataFrame,
                    scheme: Scheme, month: str, mask_working_days: int = 10,
                    flags: DataFrame | None = None) -> DataFrame:
     """Steps 1–5 for the month: one row per finding of a scored subject (`subjects`: the
-    month's scored subjects, silver.adults.scored_subjects) that a later step reads
+    month's scored subjects, silver.adults.scored_subjects; None: the findings are theirs only,
+    of_scored_subjects) that a later step reads
     (findings_the_month_reads) with its rule, validity, points and status (columns: see
     evaluate_findings; flags too).
 
