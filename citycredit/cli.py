@@ -192,14 +192,24 @@ def _policy_call(title: str, call):
         sys.exit(_BUSY)
 
 
+def _in_a_folder(ctx, param, value: Path | None) -> Path | None:
+    """An output path given on the command line must be in an existing folder: refused before
+    any work, not created (a mistyped folder is not made, at / or anywhere)."""
+    if value is not None and not value.parent.is_dir():
+        raise click.BadParameter(f"{value}: folder {value.parent} does not exist")
+    return value
+
+
 def _policy_outputs(default_report: str):
     """--json and --report, the outputs of both policy tools."""
     def options(command):
         command = click.option(
             "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
-            default=None, help=f"the HTML report (default: <policy.reports>/{default_report})")(command)
+            default=None, callback=_in_a_folder,
+            help=f"the HTML report (default: <policy.reports>/{default_report})")(command)
         return click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-                            default=None, help="also write the JSON summary here")(command)
+                            default=None, callback=_in_a_folder,
+                            help="also write the JSON summary here")(command)
     return options
 
 
@@ -373,7 +383,9 @@ def _read_id_number(what: str) -> str:
     if len(lines) > 1:      # one person per command: a second line is not silently dropped
         raise click.UsageError(f"standard input holds {len(lines)} lines: give one {what} "
                                "per command")
-    return lines[0] if lines else ""
+    if not lines:
+        raise click.UsageError(f"standard input holds no {what}: give one on a line")
+    return lines[0]
 
 
 @cli.command()

@@ -334,6 +334,27 @@ def test_a_lookup_given_two_identity_numbers_answers_neither(monkeypatch):
     assert one not in refused.value.message and two not in refused.value.message
     monkeypatch.setattr("sys.stdin", io.StringIO(f"\n{one}\n\n"))
     assert _read_id_number("identity number") == one
+    # nothing on standard input: said so, not taken for an invalid number
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n  \n"))
+    with pytest.raises(click.UsageError) as refused:
+        _read_id_number("identity number")
+    assert str(refused.value.message) == ("standard input holds no identity number: give one "
+                                          "on a line")
+
+
+@pytest.mark.parametrize("command", [
+    ["simulate", "--scheme", "haibei", "--draft", "rules/drafts/x.yaml", "--month", "2026-10"],
+    ["evaluate", "--scheme", "haibei", "--month", "2026-10"]])
+@pytest.mark.parametrize("option", ["--json", "--report"])
+def test_a_policy_output_in_a_missing_folder_is_refused_before_any_work(tmp_path, warehouse_env,
+                                                                       command, option):
+    """--json / --report naming a folder that does not exist: exit 2 naming the folder, and
+    the folder is not created (it was, even at /)."""
+    missing = tmp_path / "no" / "such"
+    result = CliRunner().invoke(cli, [*command, option, str(missing / "out.json")])
+    assert result.exit_code == 2, result.output
+    assert f"folder {missing} does not exist" in result.output
+    assert not (tmp_path / "no").exists()
 
 
 def test_an_identity_number_typed_as_an_argument_is_masked_in_the_usage_error(warehouse_env):
