@@ -162,7 +162,8 @@ class Lookups:
                          "score": row["score"], "grade": row["grade"],
                          "grade_label": row["grade_label"]}
             if kind == "report":
-                published.update(self._explanation(scheme_name, reader.lines(scheme_name, key)))
+                published.update(self._explanation(scheme_name, reader.lines(scheme_name, key),
+                                                   row["score"]))
         if kind == "recognition":
             mapped = self.recognitions[(scheme_name, target)].grades[row["grade"]]
             label = next(g.label for g in self.schemes[target].grades if g.grade == mapped)
@@ -207,9 +208,12 @@ class Lookups:
             return f"every field is a string: {shape}"
         return body
 
-    def _explanation(self, scheme: str, lines: list[dict]) -> dict:
+    def _explanation(self, scheme: str, lines: list[dict], score: int) -> dict:
         """The report part of a person's own lookup: counted findings with their points and last
-        counting day, the deduplicated, expired and masked ones, tier and cap adjustments, and
+        counting day, the deduplicated, expired and masked ones, the tier, cap, growth and
+        subject-rule adjustments, `raw_score` (base_score + every point listed: the score before
+        the scheme's bounds and rounding, SPEC §4 step 7), `bounded_by` ("min_score" or
+        "max_score" when `score` is that bound because raw_score is beyond it, else null), and
         `next_change_after`: the earliest last_valid_day among counted findings — if nothing
         new arrives, the score changes after that day."""
         groups: dict[str, list] = {"counted": [], "deduplicated": [], "expired": [], "masked": [],
@@ -236,7 +240,16 @@ class Lookups:
                 entry["deduplicated_by"] = line["deduplicated_by"]
             groups[line["status"]].append(entry)
         days = [e["last_valid_day"] for e in groups["counted"] if e["last_valid_day"]]
-        return {"base_score": _decimal_text(str(self.schemes[scheme].base_score)), **groups,
+        rules = self.schemes[scheme]
+        # only counted findings and adjustments carry points (every other line carries 0)
+        raw = Decimal(rules.base_score) + sum((Decimal(line["points"]) for line in lines
+                                               if line["points"] is not None), Decimal(0))
+        bounded_by = ("min_score" if rules.min_score is not None and raw < rules.min_score
+                      and score == rules.min_score else
+                      "max_score" if rules.max_score is not None and raw > rules.max_score
+                      and score == rules.max_score else None)
+        return {"base_score": _decimal_text(str(rules.base_score)), **groups,
+                "raw_score": _decimal_text(str(raw)), "bounded_by": bounded_by,
                 "next_change_after": min(days) if days else None}
 
     @staticmethod

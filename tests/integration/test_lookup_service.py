@@ -80,6 +80,22 @@ def score_lines(key: str) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=catalog.SCORE_LINES.schema)
 
 
+def bailu_lines(key: str) -> pa.Table:
+    """白鹭分 lines below its min_score: base 550 − 600 (a subject rule) − 20 = −70 → score 0."""
+    def line(line_type, record_id, points, rule):
+        return {"scheme": "bailu", "score_month": MONTH, "subject_key": key,
+                "line_type": line_type, "source_id": "court" if record_id else None,
+                "record_id": record_id, "item_code": "ADMIN_PENALTY" if record_id else None,
+                "level": None, "quantity": None, "occurred_on": None, "valid_until": None,
+                "rule_id": rule, "dimension": "basic", "last_valid_day": None,
+                "finding_points": Decimal(points) if record_id else None,
+                "points": Decimal(points), "status": "counted", "deduplicated_by": None,
+                "rules_version": "t", "run_id": "t"}
+    return pa.Table.from_pylist([line("finding", "FB1", "-20", "fine"),
+                                 line("subject", None, "-600", "hukou")],
+                                schema=catalog.SCORE_LINES.schema)
+
+
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory):
     root = tmp_path_factory.mktemp("lookups")
@@ -93,10 +109,13 @@ def warehouse(tmp_path_factory):
     publish_scores(warehouse, keys, schemes["haibei"], MONTH,
                    scores=[940 if r == "granted" else 1000 for r in published])
     publish_scores(warehouse, keys, schemes["bailu"], MONTH,
-                   scores=[610 for _ in published])
+                   scores=[0 if r == "self" else 610 for r in published])
     tables.write_arrow(score_lines(subject_key(PERSON["self"], key)),
                        catalog.SCORE_LINES.at(warehouse), mode="overwrite",
                        replace={"scheme": "haibei", "score_month": MONTH})
+    tables.write_arrow(bailu_lines(subject_key(PERSON["self"], key)),
+                       catalog.SCORE_LINES.at(warehouse), mode="overwrite",
+                       replace={"scheme": "bailu", "score_month": MONTH})
     t, day = today("Asia/Shanghai"), dt.timedelta(days=1)
 
     def consent(role, grantee="BANK01", purpose="loan", **dates):
@@ -235,6 +254,13 @@ def test_the_persons_own_report_explains_the_score(service):
     assert report["adjustments"] == [{"type": "rule_cap", "rule_id": "fine-serious",
                                       "dimension": "law", "quantity": None, "points": "5"}]
     assert report["next_change_after"] == "2026-12-31"               # earliest counted last day
+    # base + every point listed (this hand-made month's lines: −60 + 30 + 5); no bound reached
+    assert (report["raw_score"], report["bounded_by"]) == ("975", None)
+    # a score at the scheme's minimum says so: its lines sum below it
+    bounded = ask(service, "self", "/v1/reports/bailu", "self", PORTAL).json()
+    assert (bounded["score"], bounded["base_score"]) == (0, "550")
+    assert [a["type"] for a in bounded["adjustments"]] == ["subject"]
+    assert (bounded["raw_score"], bounded["bounded_by"]) == ("-70", "min_score")
     # a report is the person's own: a bank's loan purpose does not get it
     assert ask(service, "granted", "/v1/reports/haibei", "loan").status_code == 403
 
