@@ -1,6 +1,7 @@
 """The `citycredit` command (SPEC §6). Thin: parse arguments, call the library, set exit status."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -192,23 +193,32 @@ def _policy_call(title: str, call):
         sys.exit(_BUSY)
 
 
-def _in_a_folder(ctx, param, value: Path | None) -> Path | None:
-    """An output path given on the command line must be in an existing folder: refused before
-    any work, not created (a mistyped folder is not made, at / or anywhere)."""
-    if value is not None and not value.parent.is_dir():
-        raise click.BadParameter(f"{value}: folder {value.parent} does not exist")
-    return value
+def _in_a_folder(ctx, param, value: str | None) -> Path | None:
+    """An output file given on the command line: refused before any work (exit 2) unless it
+    names a file (not '', not a folder, no trailing /) in an existing folder this user may
+    write to — the folder is not created (a mistyped one is not made, at / or anywhere)."""
+    if value is None:
+        return None
+    path = Path(value)
+    if not value.strip() or value.endswith(("/", os.sep)) or path.is_dir():
+        raise click.BadParameter(f"{value!r} is a folder: name a file")
+    folder = path.parent
+    if not folder.exists():
+        raise click.BadParameter(f"{value}: folder {folder} does not exist")
+    if not folder.is_dir():
+        raise click.BadParameter(f"{value}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise click.BadParameter(f"{value}: not writable by this user")
+    return path
 
 
 def _policy_outputs(default_report: str):
     """--json and --report, the outputs of both policy tools."""
     def options(command):
         command = click.option(
-            "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
-            default=None, callback=_in_a_folder,
+            "--report", "report_path", type=str, default=None, callback=_in_a_folder,
             help=f"the HTML report (default: <policy.reports>/{default_report})")(command)
-        return click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-                            default=None, callback=_in_a_folder,
+        return click.option("--json", "json_path", type=str, default=None, callback=_in_a_folder,
                             help="also write the JSON summary here")(command)
     return options
 

@@ -14,12 +14,13 @@ def audit():
     """The audit log of lookups: verify its hash chain, show entries."""
 
 
-def _audit_settings():
-    """The settings, once the audit log they name exists (else exit 2: never an empty log)."""
+def _audit_settings(nothing: str = "nothing was verified"):
+    """The settings, once the audit log they name exists (else exit 2 saying `nothing` was
+    done: never an empty log)."""
     from .lookup.store import missing_audit_log
 
     settings = load_settings()
-    if missing := missing_audit_log(settings):
+    if missing := missing_audit_log(settings, nothing):
         click.echo(f"NOT FOUND: {missing}", err=True)
         sys.exit(2)
     return settings
@@ -74,7 +75,7 @@ def audit_show(grantee, subject, since, until, as_json):
     from .lookup.audit import AuditLog
     from .lookup.store import audit_url
 
-    settings = _audit_settings()
+    settings = _audit_settings("nothing to show")
     zone = zoneinfo.ZoneInfo(settings.lookup["timezone"])
 
     def utc(day):

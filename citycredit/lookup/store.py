@@ -38,7 +38,7 @@ def audit_url(settings: Settings) -> str:
         f"sqlite:///{Path(settings.warehouse) / 'lookup' / 'audit.sqlite'}"
 
 
-def missing_audit_log(settings: Settings) -> str | None:
+def missing_audit_log(settings: Settings, nothing: str = "nothing was verified") -> str | None:
     """What to say when the audit log a reader (audit verify / show) is pointed at does not
     exist — a SQLite file missing, e.g. a typo in lookup.audit_url or the wrong warehouse —
     rather than creating an empty log that would verify as intact. None when it exists (or the
@@ -55,11 +55,11 @@ def missing_audit_log(settings: Settings) -> str | None:
                    f"{settings.origins.get('paths.warehouse', 'conf')}")
     path = Path(parsed.database)
     if not path.is_file():
-        return f"no audit log at {path} ({setting}): nothing was verified"
+        return f"no audit log at {path} ({setting}): {nothing}"
     if not _holds_audit_log(path):
         return (f"no audit log in {path} ({setting}): the file holds no audit_log table (an "
-                "empty file, or a copy made without its -wal file: copy with sqlite3's .backup): "
-                "nothing was verified")
+                f"empty file, or a copy made without its -wal file: copy with sqlite3's .backup): "
+                f"{nothing}")
     return None
 
 

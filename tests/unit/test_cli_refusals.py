@@ -355,6 +355,16 @@ def test_a_policy_output_in_a_missing_folder_is_refused_before_any_work(tmp_path
     assert result.exit_code == 2, result.output
     assert f"folder {missing} does not exist" in result.output
     assert not (tmp_path / "no").exists()
+    # not a file name: '' (the current folder), a folder, a trailing /; a file taken for a folder
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    for given, said in [("", "is a folder: name a file"), (str(tmp_path), "is a folder"),
+                        (f"{tmp_path}/new/", "is a folder"),
+                        (f"{a_file}/out.json", f"{a_file} is not a folder")]:
+        result = CliRunner().invoke(cli, [*command, option, given])
+        assert result.exit_code == 2, (given, result.output)
+        assert said in " ".join(result.output.split()), (given, result.output)
+    assert not (tmp_path / "new").exists()
 
 
 def test_an_identity_number_typed_as_an_argument_is_masked_in_the_usage_error(warehouse_env):

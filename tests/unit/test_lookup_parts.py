@@ -334,6 +334,8 @@ def test_audit_verify_and_show_refuse_a_log_that_does_not_exist(tmp_path, monkey
         assert result.exit_code == 2, result.output
         assert f"NOT FOUND: no audit log at {typo} (lookup.audit_url, from " in result.output
         assert "chain intact" not in result.output
+        assert ("nothing was verified" if command[1] == "verify" else "nothing to show") in \
+            " ".join(result.output.split())
     assert not typo.exists()
     monkeypatch.delenv("CITYCREDIT_LOOKUP_AUDIT_URL")
     result = CliRunner().invoke(cli, ["audit", "verify"])
