@@ -207,7 +207,7 @@ class MonthScan:
         held findings per item and level (steps.current_findings_per_item)."""
         _describe(self.spark, f"scoring {self.month}: unmatched items")
         try:
-            counts = current_findings_per_item(self.findings, None, self.appeal_flags).collect()
+            counts = current_findings_per_item(self.findings, self.appeal_flags).collect()
         finally:
             _describe(self.spark, None)
         unmatched = []

@@ -390,22 +390,17 @@ def findings_the_month_reads(scheme: Scheme, month: str) -> Column:
     return keep if across is None else keep | across
 
 
-def current_findings_per_item(findings: DataFrame, subjects: DataFrame | None,
-                              flags: DataFrame) -> DataFrame:
+def current_findings_per_item(findings: DataFrame, flags: DataFrame) -> DataFrame:
     """The findings of scored subjects still current at step 2 (not revoked, not upheld or
     masked on appeal: SPEC §4 steps 1-2) per item_code and level — what a rule matches on
     (Rule.matches), so the ones a scheme leaves without a rule (status `no_rule`, the run
     report's unmatched items) are the rows whose Scheme.rule_for is None: every scheme's count
     from one pass, not an expression of every rule per finding.
 
-    In: findings (FINDING_COLUMNS), subjects (subject_key; None: the findings are of scored
-    subjects only, of_scored_subjects), flags (appeal_flags). Out: item_code, level, findings
-    (long), a row per item and level present."""
-    current = (with_appeal_flags(findings, flags).where(not_current_status().isNull())
-               .select("subject_key", "item_code", "level"))
-    if subjects is not None:
-        current = current.join(subjects.select("subject_key"), "subject_key", "left_semi")
-    return current.groupBy("item_code", "level").agg(F.count(F.lit(1)).alias("findings"))
+    In: findings of the scored subjects only (FINDING_COLUMNS; of_scored_subjects), flags
+    (appeal_flags). Out: item_code, level, findings (long), a row per item and level present."""
+    return (with_appeal_flags(findings, flags).where(not_current_status().isNull())
+            .groupBy("item_code", "level").agg(F.count(F.lit(1)).alias("findings")))
 
 
 def evaluate_month(findings: DataFrame, subjects: DataFrame | None, appeals: DataFrame,
