@@ -58,7 +58,7 @@ def missing_audit_log(settings: Settings, nothing: str = "nothing was verified")
         return f"no audit log at {path} ({setting}): {nothing}"
     if not _holds_audit_log(path):
         return (f"no audit log in {path} ({setting}): the file holds no audit_log table (an "
-                f"empty file, or a copy made without its -wal file: copy with sqlite3's .backup): "
+                "empty file, or a copy made without its -wal file: copy with sqlite3's .backup): "
                 f"{nothing}")
     return None
 

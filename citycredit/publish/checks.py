@@ -99,13 +99,15 @@ def _scheme_problems(spark: SparkSession, settings: Settings, scored: dict, mont
                 f"{where['run_id']}, not the {scored['subjects']} the score step wrote: rerun "
                 "the month"]
     problems = []
-    if not (scored["subjects"] == scored["adults"] == scored["adults_distinct"]
-            and scored["subject_keys"] == scored["adult_keys"]):
+    subjects_agree = (scored["subjects"] == scored["adults"] == scored["adults_distinct"]
+                      and scored["subject_keys"] == scored["adult_keys"])
+    points_agree = scored["points_scored"] == scored["points_explained"]
+    if not (subjects_agree and points_agree):     # read the run's rows only to say what is wrong
         scores = tables.read(spark, catalog.SCORES.at(settings), where=where)
-        problems += _subject_problems(spark, settings, scheme, month, scores)
-    if scored["points_scored"] != scored["points_explained"]:
-        scores = tables.read(spark, catalog.SCORES.at(settings), where=where)
-        problems += _explanation_problems(spark, settings, where, scores)
+        if not subjects_agree:
+            problems += _subject_problems(spark, settings, scheme, month, scores)
+        if not points_agree:
+            problems += _explanation_problems(spark, settings, where, scores)
     previous, before = previous_publication(settings, scheme, month)
     if previous:
         bound = settings.publish["max_grade_share_change"]
