@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from citycredit import catalog
 from citycredit.identity import make_id_numbers, subject_keys
 from citycredit.privacy.scan import needles_for_many, scan_for
 
@@ -31,8 +32,8 @@ def _hex_keys(rng, n: int) -> pa.Array:
 
 
 def _score_lines(rng, n: int, month: str) -> pa.Table:
-    pick = lambda values: pa.array(np.array(values, dtype=object)[rng.integers(0, len(values), n)])  # noqa: E731
-    points = pa.array(rng.integers(-200, 200, n) * 10 ** 8, pa.int64()).cast(pa.decimal128(28, 8))
+    points = pa.array(rng.integers(-200, 200, n)).cast(pa.decimal128(28, 8)).cast(catalog.POINTS)
+    points = pa.array(rng.integers(-200, 200, n), pa.int64()).cast(catalog.POINTS)
     return pa.table({
         "scheme": pa.array(["haibei"] * n), "score_month": pa.array([month] * n),
         "subject_key": _hex_keys(rng, n), "line_type": pick(["finding", "tier", "rule_cap"]),

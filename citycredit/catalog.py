@@ -20,7 +20,7 @@ import pyarrow as pa
 
 _S, _D, _I64, _I32 = pa.string(), pa.date32(), pa.int64(), pa.int32()
 QUANTITY = pa.decimal128(18, 4)
-POINTS = pa.decimal128(28, 8)
+POINTS = pa.decimal128(18, 8)
 RULE_VALUE = pa.decimal128(18, 4)
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 

@@ -26,6 +26,7 @@ from typing import Mapping
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
+from pyspark.sql import functions as F
 
 from .. import catalog
 from ..config import Settings
@@ -101,18 +102,24 @@ def published_mask(data: pa.Table, runs: Mapping[tuple[str, str], str | None]
 
 
 def keep_gold_layout(spark, settings: Settings) -> None:
-    """Bring a warehouse written before gold was kept per run into this layout (once, under
-    the warehouse lock): gold/scores and gold/score_lines rewritten partitioned by run too
-    (same rows, one commit each, after the one that gives an old table the catalogue's
-    statistics columns: io.tables.write), gold/published_scores given its run_id column (null
-    for the months published before)."""
+    """Bring a warehouse written by an earlier citycredit into this layout (once, under the
+    warehouse lock): gold/scores and gold/score_lines rewritten partitioned by run too, and
+    with points as decimal(18,8) (they were decimal(28,8): scoring.decimals) — same rows and
+    values, one commit each, after the one that gives an old table the catalogue's statistics
+    columns (io.tables.write); gold/published_scores given its run_id column (null for the
+    months published before). A value that does not fit the new type (none can: every sum of
+    points was bounded by 10^10 already) stops it with Spark's cast error, the table as it was."""
     for table in RUN_TABLES:
         location = table.at(settings)
-        if tables.exists(location) and \
-                tables.partition_columns(location) != list(table.partitions):
+        if tables.exists(location) and (
+                tables.partition_columns(location) != list(table.partitions)
+                or _decimal_types(tables.arrow_schema(location)) !=
+                _decimal_types(table.schema)):
             if tables.has_delta_spark(spark):
-                tables.write(tables.read(spark, location).select(*table.columns), location,
-                             mode="overwrite")
+                from pyspark.sql.pandas.types import from_arrow_type
+                tables.write(tables.read(spark, location).select(*[
+                    F.col(f.name).cast(from_arrow_type(f.type)).alias(f.name)
+                    for f in table.schema]), location, mode="overwrite")
             else:
                 tables.relayout_arrow(tables.read_arrow(location).select(table.columns),
                                       location)
@@ -122,6 +129,12 @@ def keep_gold_layout(spark, settings: Settings) -> None:
         if "run_id" not in table.schema().to_arrow().names:
             from deltalake import Field
             table.alter.add_columns([Field("run_id", "string", nullable=True)])
+
+
+def _decimal_types(schema: pa.Schema) -> dict[str, str]:
+    """column → its decimal type, of the columns holding decimals (a map's values too)."""
+    values = {f.name: f.type.item_type if pa.types.is_map(f.type) else f.type for f in schema}
+    return {name: str(t) for name, t in values.items() if pa.types.is_decimal(t)}
 
 
 def drop_other_runs(settings: Settings, month: str, runs: Mapping[str, str]) -> None:

@@ -1,8 +1,12 @@
 """The exact decimal types of scoring (ARCHITECTURE decision 5): never floating point.
 
 Rule constants have at most 4 decimals (checked by the rules frame); quantities are
-decimal(18,4) (the extract contract), so every product quantity × points_per_unit is exact in
-decimal(28,8). The gold schemas in citycredit.catalog use the same precisions.
+decimal(18,4) (the extract contract), so every product quantity × points_per_unit has at most 8
+decimals: points are decimal(18,8) — |points| < 10^10, the bound every sum of them (as_units)
+always had, and a larger product is an ANSI cast error, never a rounding. 18 digits keep a value
+in one long in Spark's rows and in Parquet (INT64); decimal(28,8) made every value a BigDecimal
+and a 12-byte array in the gold files (−18 s of the full-scale job, docs/performance.md). The
+gold schemas in citycredit.catalog use the same precisions.
 
 Sums run on longs (exact_sum): Spark keeps a decimal sum in a plain long only when the
 precision is at most 8 (its rule DecimalAggregates); above that every value is a BigDecimal,
@@ -17,7 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 RULE_VALUE = T.DecimalType(18, 4)
-POINTS = T.DecimalType(28, 8)
+POINTS = T.DecimalType(18, 8)
 QUANTITY = T.DecimalType(18, 4)
 
 

@@ -45,28 +45,45 @@ class ScoringError(ValueError):
     pass
 
 
+#: a rule's points (and base, min and max score) are below this in magnitude: decimals.POINTS
+MAX_POINTS = 10 ** (POINTS.precision - POINTS.scale)
+
+
 # ---------------------------------------------------------------------------------------------
 # the steps
 def rules_frame(spark: SparkSession, scheme: Scheme) -> DataFrame:
     """One row per rule with its constants, in file order (broadcast into the findings)."""
+    def below_max(value, where):
+        if value is not None and abs(value) >= MAX_POINTS:   # points are decimals.POINTS
+            raise ScoringError(f"{scheme.path}: {where}: points must be below "
+                               f"{MAX_POINTS:,} in magnitude")
+        return value
+
     def dec(value, where):
         if value is None:
             return None
         if value != value.quantize(Decimal("0.0001")):
-            raise ScoringError(f"{scheme.path}: rule {where}: values may have at most 4 decimals")
+            raise ScoringError(f"{scheme.path}: {where}: values may have at most 4 decimals")
         return value
     for rule in scheme.rules:        # v2 constants: the same exactness bound
+        where = f"rule {rule.id}"
         for value in ((rule.growth.points, rule.growth.cap) if rule.growth else ()) + \
                 tuple(units for _, units in (rule.repair.energy if rule.repair else ())):
-            dec(value, rule.id)
+            dec(value, where)
+        for value in (rule.points, rule.growth.points if rule.growth else None,
+                      *(tier.points for tier in rule.tiers or ())):
+            below_max(value, where)
     for subject_rule in scheme.subject_rules:
-        dec(subject_rule.points, subject_rule.id)
+        below_max(dec(subject_rule.points, f"rule {subject_rule.id}"), f"rule {subject_rule.id}")
+    for name in ("base_score", "min_score", "max_score"):
+        below_max(getattr(scheme, name), name)
     rows = []
     for order, rule in enumerate(scheme.rules):
         dim_cap = scheme.dimensions[rule.dimension].cap
-        rows.append((rule.id, order, rule.dimension, rule.kind, dec(rule.points, rule.id),
-                     dec(rule.points_per_unit, rule.id), rule.valid_months,
-                     dec(rule.cap, rule.id), rule.dedupe_group, dec(dim_cap, rule.dimension)))
+        where = f"rule {rule.id}"
+        rows.append((rule.id, order, rule.dimension, rule.kind, dec(rule.points, where),
+                     dec(rule.points_per_unit, where), rule.valid_months, dec(rule.cap, where),
+                     rule.dedupe_group, dec(dim_cap, f"dimension {rule.dimension}")))
     schema = T.StructType([
         T.StructField("rule_id", T.StringType()), T.StructField("rule_order", T.IntegerType()),
         T.StructField("dimension", T.StringType()), T.StructField("rule_kind", T.StringType()),
@@ -125,7 +142,7 @@ def evaluate_findings(findings: DataFrame, adults: DataFrame | None, appeals: Da
     subjects only, a caller filtered them — of_scored_subjects), appeals (source_id, record_id,
     filed_on, resolved_on, outcome), rules (rules_frame). Out: subject_key, source_id,
     record_id, item_code, level, quantity, occurred_on, valid_until, rule_id, dimension,
-    rule_kind, rule_cap, dimension_cap, last_valid_day, finding_points (points, decimal(28,8)),
+    rule_kind, rule_cap, dimension_cap, last_valid_day, finding_points (points, decimal(18,8)),
     status (revoked, appeal_upheld, masked, no_rule, not_yet_valid, expired,
     requirement_unmet, deduplicated, repaired, counted), deduplicated_by, repaired_on,
     known_from ('YYYY-MM' delivery month of the version; findings without it — hand-made
@@ -206,8 +223,10 @@ def dedupe_highest_value(df: DataFrame) -> DataFrame:
     competing = (F.col("status") == "counted") & F.col("dedupe_group").isNotNull()
     behaviour = F.when(F.col("case_ref").isNotNull(), F.concat(F.lit("c:"), F.col("case_ref"))) \
         .otherwise(F.concat(F.lit("d:"), F.col("occurred_on").cast("string")))
-    value = F.abs(F.when(F.col("rule_kind") == "tiers", F.col("quantity").cast(POINTS))
-                  .otherwise(F.col("finding_points")))
+    # a tier's value is its quantity (decimal(18,4), up to 10^14): one type holds it and points
+    both = T.DecimalType(QUANTITY.precision - QUANTITY.scale + POINTS.scale, POINTS.scale)
+    value = F.abs(F.when(F.col("rule_kind") == "tiers", F.col("quantity").cast(both))
+                  .otherwise(F.col("finding_points").cast(both)))
     # one frame for both functions: Spark then sorts the findings once, not twice
     w = (Window.partitionBy("subject_key", "dedupe_group", "_behaviour", "_competing")
          .orderBy(F.col("_value").desc_nulls_last(), F.col("occurred_on").asc(),

@@ -317,6 +317,22 @@ def test_clamp_and_half_up_rounding(spark, tmp_path):
         {"a": (1000, "A"), "b": (999, "B"), "c": (900, "B")}
 
 
+def test_points_are_bounded_by_their_type_and_quantities_are_not(spark, tmp_path, example):
+    """Points are decimal(18,8) (|points| < 10^10, scoring.decimals); a quantity keeps its
+    decimal(18,4) range: 10^12 volunteer hours reach the top tier (a tier's value is compared
+    as a quantity), 10^8 arrears cycles (−10^9 points) meet the rule cap of 100; a rule whose
+    points do not fit is refused by name."""
+    f = [finding("hours", "VOLUNTEER_SERVICE", D(2026, 3, 1), quantity=10 ** 12),
+         finding("cycles", "LOAN_ARREARS", D(2026, 3, 1), quantity=10 ** 8)]
+    scores, _ = score(spark, example, "2026-03", f)
+    assert (scores["hours"].score, scores["cycles"].score) == (1050, 900)
+    huge = EXAMPLE.replace("scheme: example", "scheme: huge").replace(
+        "points: -150, valid_months: 60", "points: -10000000000, valid_months: 60")
+    with pytest.raises(scoring.ScoringError,
+                       match=r"huge\.yaml: rule debtor: points must be below 10,000,000,000"):
+        score(spark, write_scheme(tmp_path, "huge", huge), "2026-03", f)
+
+
 def test_huzhou_commitments_cap_and_breach_repair(spark, shipped):
     huzhou = shipped["huzhou"]
     commitment = next(r for r in huzhou.rules if r.item == "COMMITMENT_SIGNED")
@@ -363,11 +379,11 @@ def test_the_publication_checksum_sees_a_subject_whose_lines_miss_its_score(spar
 
     scores = spark.createDataFrame(
         [("a", Decimal("12.5"), Decimal("-3.25")), ("b", Decimal("0"), Decimal("-0.00000001"))],
-        "subject_key string, points_positive decimal(28,8), points_negative decimal(28,8)")
+        "subject_key string, points_positive decimal(18,8), points_negative decimal(18,8)")
 
     def checksum(rows):
         lines = spark.createDataFrame([(k, Decimal(p)) for k, p in rows],
-                                      "subject_key string, points decimal(28,8)")
+                                      "subject_key string, points decimal(18,8)")
         return lines.agg(F.sum(weighted_points(F.col("points")))).first()[0] % CHECK_MODULUS
 
     scored = scores.agg(F.sum(weighted_points(F.col("points_positive")
