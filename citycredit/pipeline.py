@@ -23,6 +23,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import pickle
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -31,7 +35,7 @@ from .config import Settings, landing_folder, load_settings
 from .io.lock import EXCLUSIVE, SHARED, WarehouseBusy, warehouse_lock
 from .io.memory import give_back_memory
 from .io.spark import spark_running, stop_spark
-from .ingest.delivery import DeliveryError, DeliveryMissing
+from .ingest.delivery import DeliveryError, DeliveryMissing, find_delivery
 from .ingest.task import BatchRejected, check_deliveries
 from .landing import land_source
 from .months import score_month_of_run as resolve_month
@@ -205,21 +209,14 @@ def _run_month(month: str, schemes: list[str] | None, accept_drift: bool, run_id
                 **{keyword: results.get(source) for keyword, source in step.inputs.items()})
             continue
         items = items_of(step, settings) if step.each else [None]
-        outputs = []
-        for item in items:
-            say(step.stage.split("+")[0], item or step.name)
-            started = time.perf_counter()
-            try:
-                outputs.append(run_step(step, month, run_id, settings, results, item, options))
-            except SourceSkipped as skipped:
-                outputs.append(skipped.result)
-            except REFUSALS as exc:
-                stopped = exc
-                break
-            finally:
-                stages[step.stage] = round(stages.get(step.stage, 0.0)
-                                           + time.perf_counter() - started, 2)
-                give_back_memory()
+        started = time.perf_counter()
+        try:
+            outputs, refused = _run_items(step, items, month, run_id, settings, results,
+                                          options, say)
+            stopped = refused or stopped
+        finally:
+            stages[step.stage] = round(stages.get(step.stage, 0.0)
+                                       + time.perf_counter() - started, 2)
         results[step.name] = outputs if step.each else (outputs[0] if outputs else None)
     if stopped is not None:
         stopped.summary = results.get("report", "")
@@ -228,3 +225,146 @@ def _run_month(month: str, schemes: list[str] | None, accept_drift: bool, run_id
             "landed": results["land_source"], "silver": results["build_silver"],
             "scored": results["score"], "published": results["publish"],
             "erased": results["erase"], "summary": results["report"], "stages": stages}
+
+
+# ---------------------------------------------------------------------------------------------
+# a per-source step on two cores
+#: a month whose deliveries hold at least this many bytes lands them on two cores: the largest
+#: deliveries in the run's process, the others meanwhile in a second one (_run_items).
+#: Landing a source is one core's work (Python, pandas, Arrow): at full scale the population's
+#: 2.4 M rows (28 MB of Parquet) take ~35 s and the other 15 sources ~9 s one after another
+#: (issue 20); a small month is not worth a second process's start (~3 s)
+PARALLEL_LANDING_BYTES = 16 * 2**20
+
+
+def _run_items(step: Step, items: list, month: str, run_id: str, settings: Settings,
+               results: dict[str, Any], options: dict[str, Any], say
+               ) -> tuple[list, BaseException | None]:
+    """Run `step` for each of `items` (one None for a step run once): its outputs in the order
+    of `items`, and the refusal that stops the month (None). One after another — or, for a
+    month of large deliveries (_split_by_size), the items of a second share at once in a
+    process of its own (ItemsElsewhere), under the run's lock, as the DAG lands up to four
+    sources at once in separate tasks. A refusal there stops the month as one here does,
+    after both shares ended."""
+    here, there = _split_by_size(step, items, month, settings)
+    outcome: dict[Any, tuple[str, Any]] = {}
+    elsewhere = None
+    if there:
+        say(step.stage.split("+")[0], f"{', '.join(there)} (a second process)")
+        elsewhere = ItemsElsewhere(step.name, there, month, run_id, settings)
+    try:
+        for item in here:
+            say(step.stage.split("+")[0], item or step.name)
+            try:
+                outcome[item] = ("done", run_step(step, month, run_id, settings, results,
+                                                  item, options))
+            except SourceSkipped as skipped:
+                outcome[item] = ("done", skipped.result)
+            except REFUSALS as exc:
+                outcome[item] = ("refused", exc)
+                break
+            finally:
+                give_back_memory()
+    finally:
+        if elsewhere is not None:
+            outcome.update(elsewhere.result())      # waits; an error there is raised here
+    outputs = [outcome[i][1] for i in items if i in outcome and outcome[i][0] == "done"]
+    refused = [outcome[i][1] for i in items if i in outcome and outcome[i][0] == "refused"]
+    return outputs, (refused[0] if refused else None)
+
+
+class ItemsElsewhere:
+    """A per-item step's `items` run one after another in a second Python process (`python -m
+    citycredit.pipeline`, not multiprocessing: that re-imports the caller's main module — a
+    notebook's, pytest's, a script on stdin — and a fork would inherit delta-rs' runtime
+    without its threads). The request (pickled, settings and their keys included) goes
+    through the child's standard input and the outcome comes back through a pipe of its own,
+    never through a file; the child's output and logs are the run's. It runs under the lock
+    the run's process holds, so it takes none itself."""
+
+    def __init__(self, name: str, items: list, month: str, run_id: str, settings: Settings):
+        self._read, write = os.pipe()
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "citycredit.pipeline", "--items-elsewhere", str(write)],
+            stdin=subprocess.PIPE, pass_fds=(write,))
+        os.close(write)
+        with self._process.stdin as request:
+            request.write(pickle.dumps((name, items, month, run_id, settings)))
+
+    def result(self) -> dict[Any, tuple[str, Any]]:
+        """item → ("done", output) or ("refused", the refusal), once the process ended; its
+        error (any other exception) is raised here."""
+        with os.fdopen(self._read, "rb") as reply:
+            data = reply.read()
+        code = self._process.wait()
+        if not data:
+            raise RuntimeError(f"a second landing process ended with exit code {code} "
+                               "and no result")
+        kind, value = pickle.loads(data)
+        if kind == "error":
+            raise value
+        return value
+
+
+def _items_elsewhere_main(reply_fd: int) -> None:
+    """The child of ItemsElsewhere: `items` one after another, until a refusal."""
+    name, items, month, run_id, settings = pickle.loads(sys.stdin.buffer.read())
+    step, outcome = STEP_BY_NAME[name], {}
+    try:
+        for item in items:
+            try:
+                outcome[item] = ("done", _call_step(step, month, run_id, settings, {}, item,
+                                                    None))
+            except SourceSkipped as skipped:
+                outcome[item] = ("done", skipped.result)
+            except REFUSALS as exc:
+                outcome[item] = ("refused", exc)
+                break
+            finally:
+                give_back_memory()
+        reply = ("done", outcome)
+    except Exception as error:          # noqa: BLE001 — raised again in the run's process
+        try:
+            pickle.dumps(error)
+        except Exception:               # noqa: BLE001 — an error that does not pickle
+            error = RuntimeError(f"{type(error).__name__}: {error}")
+        reply = ("error", error)
+    with os.fdopen(reply_fd, "wb") as out:
+        out.write(pickle.dumps(reply))
+
+
+def _split_by_size(step: Step, items: list, month: str, settings: Settings
+                   ) -> tuple[list, list]:
+    """(items for this process, items for a second one): all here unless `step` is the
+    landing, the machine has two cores and the month's deliveries hold PARALLEL_LANDING_BYTES;
+    then the largest deliveries first, each to the share with fewer bytes so far (the
+    population alone against every other source, at full scale), each share in `items`' order."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if step.name != "land_source" or len(items) < 2 or (cores or 1) < 2:
+        return items, []
+    size = {item: _delivery_bytes(settings, item, month) for item in items}
+    if sum(size.values()) < PARALLEL_LANDING_BYTES:
+        return items, []
+    shares: tuple[list, list] = ([], [])
+    load = [0, 0]
+    for item in sorted(items, key=lambda i: -size[i]):
+        smaller = 0 if load[0] <= load[1] else 1
+        shares[smaller].append(item)
+        load[smaller] += size[item]
+    here, there = ([i for i in items if i in share] for share in shares)
+    return here, there
+
+
+def _delivery_bytes(settings: Settings, source_id: str, month: str) -> int:
+    """Bytes of the source's complete delivery of `month` (0: none, or one its landing will
+    refuse with the reason)."""
+    try:
+        delivery = find_delivery(settings.landing, source_id, month)
+        return sum((delivery.path / name).stat().st_size
+                   for name in delivery.files) if delivery else 0
+    except (DeliveryError, OSError):
+        return 0
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--items-elsewhere"]:
+    _items_elsewhere_main(int(sys.argv[2]))

@@ -26,6 +26,8 @@ class DeliveryMissing(RuntimeError):
         super().__init__(message)
         self.short = short or message
 
+    def __reduce__(self):       # whole across processes (a run lands sources in two)
+        return type(self), (self.args[0], self.short)
 
 
 class DeliveryError(Exception):
@@ -38,6 +40,9 @@ class DeliveryError(Exception):
         self.source_id, self.month, self.file, self.reason = source_id, month, file, reason
         where = f"{source_id} {month}" + (f" {file}" if file else "")
         super().__init__(f"delivery {where}: {reason}")
+
+    def __reduce__(self):       # whole across processes (a run lands sources in two)
+        return type(self), (self.source_id, self.month, self.file, self.reason)
 
 
 @dataclass(frozen=True)

@@ -238,3 +238,43 @@ def test_a_person_in_two_population_sources_is_refused_naming_files_and_lines(tm
             "same person is in the 2026-10 population more than once: population a.csv line 2 "
             "and population_annex b.csv line 2") in message
     assert person not in message and person[:-1] + "x" not in message
+
+
+def test_sources_landed_on_two_cores_give_the_same_month_and_the_same_refusals(
+        tmp_path, spark, monkeypatch):
+    """A month of large deliveries lands the largest in the run's process and the others in a
+    second one (pipeline.PARALLEL_LANDING_BYTES, here 0 so that a small city does): the same
+    landed counts and published scores as one after another; a refusal in the second process
+    stops the month with the same error, and the previous publication stays."""
+    generate_city(tmp_path / "city", adults=200, months=1, end=MONTH, seed=7)
+    roots = {how: tmp_path / how for how in ("sequential", "parallel")}
+    for root in roots.values():
+        shutil.copytree(tmp_path / "city", root / "landing")
+    sequential = pipeline.run_month(MONTH, ["haibei"], settings=settings_for(roots["sequential"]))
+    monkeypatch.setattr(pipeline, "PARALLEL_LANDING_BYTES", 0)
+    settings = settings_for(roots["parallel"])
+    step = pipeline.STEP_BY_NAME["land_source"]
+    here, there = pipeline._split_by_size(step, list(settings.sources), MONTH, settings)
+    size = {s: pipeline._delivery_bytes(settings, s, MONTH) for s in settings.sources}
+    assert max(size, key=size.get) in here and len(there) >= 5
+    assert abs(sum(size[s] for s in here) - sum(size[s] for s in there)) <= max(size.values())
+    parallel = pipeline.run_month(MONTH, ["haibei"], settings=settings)
+
+    def landed(run):
+        return {r["source_id"]: (r["status"], r["landed"], r["accepted"], r["quarantined"])
+                for r in run["landed"]}
+    assert landed(parallel) == landed(sequential) and len(landed(parallel)) == len(
+        settings.sources)
+    assert [r["source_id"] for r in parallel["landed"]] == [
+        r["source_id"] for r in sequential["landed"]]
+    assert published(settings) == published(settings_for(roots["sequential"]))
+    # a stray file in a delivery the second process lands: the month stops, naming it
+    stray = settings.landing / there[-1] / MONTH / "notes.txt"
+    stray.write_text("not a data file")
+    before = published(settings)
+    with pytest.raises(pipeline.DeliveryError) as err:
+        pipeline.run_month(MONTH, ["haibei"], settings=settings)
+    assert f"delivery {there[-1]} {MONTH}" in str(err.value) and "notes.txt" in str(err.value)
+    assert err.value.source_id == there[-1]
+    assert "NOT PUBLISHED" in err.value.summary
+    assert published(settings) == before
