@@ -252,25 +252,38 @@ def _run_items(step: Step, items: list, month: str, run_id: str, settings: Setti
     if there:
         say(step.stage.split("+")[0], f"{', '.join(there)} (a second process)")
         elsewhere = ItemsElsewhere(step.name, there, month, run_id, settings)
+
+    def here_now(item):
+        say(step.stage.split("+")[0], item or step.name)
+        return run_step(step, month, run_id, settings, results, item, options)
     try:
-        for item in here:
-            say(step.stage.split("+")[0], item or step.name)
-            try:
-                outcome[item] = ("done", run_step(step, month, run_id, settings, results,
-                                                  item, options))
-            except SourceSkipped as skipped:
-                outcome[item] = ("done", skipped.result)
-            except REFUSALS as exc:
-                outcome[item] = ("refused", exc)
-                break
-            finally:
-                give_back_memory()
-    finally:
+        outcome.update(_one_after_another(here, here_now))
+    except BaseException:
         if elsewhere is not None:
-            outcome.update(elsewhere.result())      # waits; an error there is raised here
+            elsewhere.wait()        # its share ends before this error leaves the run
+        raise
+    if elsewhere is not None:
+        outcome.update(elsewhere.result())          # an error there is raised here
     outputs = [outcome[i][1] for i in items if i in outcome and outcome[i][0] == "done"]
     refused = [outcome[i][1] for i in items if i in outcome and outcome[i][0] == "refused"]
     return outputs, (refused[0] if refused else None)
+
+
+def _one_after_another(items: list, call: Callable[[Any], Any]) -> dict[Any, tuple[str, Any]]:
+    """item → ("done", call(item)) — an optional source's SourceSkipped gives its result — or
+    ("refused", the refusal), in order until a refusal."""
+    outcome: dict[Any, tuple[str, Any]] = {}
+    for item in items:
+        try:
+            outcome[item] = ("done", call(item))
+        except SourceSkipped as skipped:
+            outcome[item] = ("done", skipped.result)
+        except REFUSALS as exc:
+            outcome[item] = ("refused", exc)
+            break
+        finally:
+            give_back_memory()
+    return outcome
 
 
 class ItemsElsewhere:
@@ -291,12 +304,17 @@ class ItemsElsewhere:
         with self._process.stdin as request:
             request.write(pickle.dumps((name, items, month, run_id, settings)))
 
+    def wait(self) -> tuple[bytes, int]:
+        """The pickled reply (empty if the process died first) and the exit code, once the
+        process ended."""
+        with os.fdopen(self._read, "rb") as reply:
+            data = reply.read()
+        return data, self._process.wait()
+
     def result(self) -> dict[Any, tuple[str, Any]]:
         """item → ("done", output) or ("refused", the refusal), once the process ended; its
         error (any other exception) is raised here."""
-        with os.fdopen(self._read, "rb") as reply:
-            data = reply.read()
-        code = self._process.wait()
+        data, code = self.wait()
         if not data:
             raise RuntimeError(f"a second landing process ended with exit code {code} "
                                "and no result")
@@ -309,21 +327,12 @@ class ItemsElsewhere:
 def _items_elsewhere_main(reply_fd: int) -> None:
     """The child of ItemsElsewhere: `items` one after another, until a refusal."""
     name, items, month, run_id, settings = pickle.loads(sys.stdin.buffer.read())
-    step, outcome = STEP_BY_NAME[name], {}
+    step = STEP_BY_NAME[name]
     try:
-        for item in items:
-            try:
-                outcome[item] = ("done", _call_step(step, month, run_id, settings, {}, item,
-                                                    None))
-            except SourceSkipped as skipped:
-                outcome[item] = ("done", skipped.result)
-            except REFUSALS as exc:
-                outcome[item] = ("refused", exc)
-                break
-            finally:
-                give_back_memory()
-        reply = ("done", outcome)
+        reply = ("done", _one_after_another(items, lambda item: _call_step(
+            step, month, run_id, settings, {}, item, None)))
     except Exception as error:          # noqa: BLE001 — raised again in the run's process
+        log.exception("%s in a second process", name)
         try:
             pickle.dumps(error)
         except Exception:               # noqa: BLE001 — an error that does not pickle
