@@ -250,13 +250,37 @@ def _number(where: _Where, value: Any, fld: str, key: Any = None) -> Decimal:
     return number
 
 
+#: a rule's points, and a scheme's base, min and max score, stay below this in magnitude:
+#: scoring keeps points as decimal(18,8) (citycredit.scoring.decimals)
+MAX_POINTS = 10 ** 10
+
+
+def _points(where: _Where, value: Any, fld: str, key: Any = None) -> Decimal:
+    """A number of points: below MAX_POINTS in magnitude."""
+    number = _number(where, value, fld, key)
+    if abs(number) >= MAX_POINTS:
+        raise where.error(f"must be below {MAX_POINTS:,} in magnitude (points are exact "
+                          f"decimals of 18 digits, 8 of them after the point), got {value}",
+                          fld, key=key or fld)
+    return number
+
+
+def _four_decimals(where: _Where, number: Decimal | None, fld: str,
+                   key: Any = None) -> Decimal | None:
+    """A rule constant scoring multiplies or sums exactly: at most 4 decimals (a quantity has
+    4, so a product has at most 8, the points' scale)."""
+    if number is not None and number != number.quantize(Decimal("0.0001")):
+        raise where.error(f"may have at most 4 decimals, got {number}", fld, key=key or fld)
+    return number
+
+
 def _optional_number(where: _Where, node: _Map, fld: str) -> Decimal | None:
     value = node.get(fld)
     return None if value is None else _number(where, value, fld)
 
 
 def _positive_cap(where: _Where, node: _Map, fld: str = "cap") -> Decimal | None:
-    cap = _optional_number(where, node, fld)
+    cap = _four_decimals(where, _optional_number(where, node, fld), fld)
     if cap is not None and cap <= 0:
         raise where.error(
             f"must be a positive number (an absolute bound on the total, whichever its sign), "

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from .model import Catalogue, Dimension, Grade, Item, Rule, Scheme, Tier
-from .reading import (_check_keys, _describe, _display, _Map, _mapping, _number,
-                      _optional_number, _positive_cap, _text, _top_mapping, _Where)
+from .reading import (_check_keys, _describe, _display, _four_decimals, _Map, _mapping,
+                      _number, _optional_number, _points, _positive_cap, _text, _top_mapping,
+                      _Where)
 from .v2 import _check_rule_references, _growth, _repair, _requirement, _subject_rules
 
 CATALOGUE_FILE = "catalogue.yaml"
@@ -171,7 +172,7 @@ def _tiers(where: _Where, value: Any) -> tuple[Tier, ...]:
         tier_where = _Where(where.file, where.owner, entry)
         _check_keys(tier_where, entry, ["at_least", "points"], [], "a tier", prefix=prefix)
         at_least = _number(tier_where, entry["at_least"], prefix + "at_least", key="at_least")
-        points = _number(tier_where, entry["points"], prefix + "points", key="points")
+        points = _points(tier_where, entry["points"], prefix + "points", key="points")
         if tiers and at_least <= tiers[-1].at_least:
             raise tier_where.error(
                 f"tiers must be strictly increasing in at_least: {at_least} follows "
@@ -254,9 +255,10 @@ def _rule(where: _Where, position: int, entry: Any, catalogue: Catalogue,
     else:
         kind = given[0]
         if kind == "points":
-            points = _number(rw, entry["points"], "points")
+            points = _four_decimals(rw, _points(rw, entry["points"], "points"), "points")
         elif kind == "points_per_unit":
-            points_per_unit = _number(rw, entry["points_per_unit"], "points_per_unit")
+            points_per_unit = _four_decimals(
+                rw, _number(rw, entry["points_per_unit"], "points_per_unit"), "points_per_unit")
         else:
             tiers = _tiers(rw, entry["tiers"])
         if kind != "points" and item.quantity is None:
@@ -361,9 +363,9 @@ def load_scheme(path: Path, catalogue: Catalogue, draft: bool = False,
         raise where.error(f"is {effective_from}, but an adopted version's file is named by its "
                           f"effective_from ({effective_from}.yaml, not {path.name})",
                           "effective_from")
-    base_score = _number(where, document["base_score"], "base_score")
-    min_score = _optional_number(where, document, "min_score")
-    max_score = _optional_number(where, document, "max_score")
+    base_score = _points(where, document["base_score"], "base_score")
+    min_score, max_score = (None if document.get(f) is None else _points(where, document[f], f)
+                            for f in ("min_score", "max_score"))
     if min_score is not None and max_score is not None and min_score > max_score:
         raise where.error(f"min_score {min_score} is above max_score {max_score}", "min_score")
     dimensions = _dimensions(where, document)

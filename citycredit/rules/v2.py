@@ -13,8 +13,8 @@ from typing import Any, Iterable
 
 from .model import (RESIDENCIES, SUBJECT_ATTRIBUTES, Catalogue, Condition, Dimension, Growth,
                     Repair, Requirement, Rule, SubjectRule, Unless)
-from .reading import (RuleFileError, _check_keys, _describe, _Map, _mapping, _number,
-                      _optional_number, _text, _Where)
+from .reading import (RuleFileError, _check_keys, _describe, _four_decimals, _Map, _mapping,
+                      _number, _optional_number, _points, _text, _Where)
 
 _EQUALITY_ONLY = ("residency", "district")
 # Personal characteristics a score must never depend on (sex and anything like it).
@@ -69,7 +69,9 @@ def _repair(where: _Where, value: Any, catalogue: Catalogue) -> Repair:
         if item_code not in catalogue:
             raise where.error(f"unknown item {item_code!r} (not in the catalogue; known: "
                               f"{', '.join(catalogue.items)})", "repair.energy")
-        amount = _number(where, units, f"repair.energy.{item_code}", key="repair")
+        amount = _four_decimals(where, _number(where, units, f"repair.energy.{item_code}",
+                                               key="repair"), f"repair.energy.{item_code}",
+                                key="repair")
         if amount <= 0:
             raise where.error(f"must be a positive quantity per repair, got {amount}",
                               f"repair.energy.{item_code}", key="repair")
@@ -82,8 +84,9 @@ def _growth(where: _Where, value: Any) -> Growth:
     _check_keys(where, node, ["every_months", "points"], ["cap", "reset_by"], "growth",
                 prefix="growth.")
     every = _positive_int(where, node["every_months"], "growth.every_months", "months")
-    points = _number(where, node["points"], "growth.points", key="growth")
-    cap = _optional_number(where, node, "cap")
+    points = _four_decimals(where, _points(where, node["points"], "growth.points",
+                                           key="growth"), "growth.points", key="growth")
+    cap = _four_decimals(where, _optional_number(where, node, "cap"), "cap")
     if cap is not None and cap <= 0:
         raise where.error(f"must be a positive number (an absolute bound on the growth points), "
                           f"got {cap}", "growth.cap", key="growth")
@@ -167,7 +170,7 @@ def _subject_rules(where: _Where, node: _Map, rules: tuple[Rule, ...],
         if dimension not in dimensions:
             raise sw.error(f"unknown dimension {dimension!r} (known: {', '.join(dimensions)})",
                            "dimension")
-        points = _number(sw, entry["points"], "points")
+        points = _four_decimals(sw, _points(sw, entry["points"], "points"), "points")
         when: list[Condition] = []
         if entry.get("when") is not None:
             raw_when = _mapping(sw, entry["when"], "when")

@@ -31,6 +31,7 @@ from ..rules import Rule, Scheme
 from ..silver.adults import exclude_opted_out
 from .across_findings import (growth_totals, is_current, item_condition, of_rules, repair_status,
                               requirement_status)
+from ..rules.reading import MAX_POINTS      # the rule files' bound: decimals.POINTS holds it
 from .decimals import POINTS, QUANTITY, RULE_VALUE, as_units, bounded, exact_sum, from_units
 from .explain import explains_the_month, explanation_lines
 from .person_rules import subject_dimension_totals, subject_rule_flags, unless_cutoff
@@ -45,8 +46,6 @@ class ScoringError(ValueError):
     pass
 
 
-#: a rule's points (and base, min and max score) are below this in magnitude: decimals.POINTS
-MAX_POINTS = 10 ** (POINTS.precision - POINTS.scale)
 
 
 # ---------------------------------------------------------------------------------------------

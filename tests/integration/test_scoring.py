@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from citycredit import scoring
-from citycredit.rules import Rule, load_catalogue, load_scheme, load_schemes
+from citycredit.rules import Rule, RuleFileError, load_catalogue, load_scheme, load_schemes
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
 D = dt.date
@@ -328,9 +328,9 @@ def test_points_are_bounded_by_their_type_and_quantities_are_not(spark, tmp_path
     assert (scores["hours"].score, scores["cycles"].score) == (1050, 900)
     huge = EXAMPLE.replace("scheme: example", "scheme: huge").replace(
         "points: -150, valid_months: 60", "points: -10000000000, valid_months: 60")
-    with pytest.raises(scoring.ScoringError,
-                       match=r"huge\.yaml: rule debtor: points must be below 10,000,000,000"):
-        score(spark, write_scheme(tmp_path, "huge", huge), "2026-03", f)
+    with pytest.raises(RuleFileError, match=r"huge\.yaml: rule 'debtor': field 'points': "
+                                             r"must be below 10,000,000,000 .* \(line 18\)"):
+        write_scheme(tmp_path, "huge", huge)      # refused as the file loads, before any Spark
 
 
 def test_huzhou_commitments_cap_and_breach_repair(spark, shipped):

@@ -264,6 +264,16 @@ def test_refuses_rule_missing_required_key(rules_dir: Path, key: str) -> None:
      "tiers: 5", "volunteer", "tiers", "list"),
     ("{at_least: 50, points: 10}", "{at_least: fifty, points: 10}", "volunteer",
      "tiers[2].at_least", "must be a number"),
+    # points are decimal(18,8) in scoring: below 10^10, and constants have at most 4 decimals
+    ("points: -24", "points: -10000000000", "fine-general", "points",
+     "must be below 10,000,000,000 in magnitude"),
+    ("{at_least: 50, points: 10}", "{at_least: 50, points: 10000000000}", "volunteer",
+     "tiers[2].points", "must be below 10,000,000,000"),
+    ("points: -24", "points: -24.00001", "fine-general", "points", "at most 4 decimals"),
+    ("points_per_unit: -10, cap: 100", "points_per_unit: -0.00001, cap: 100", "arrears",
+     "points_per_unit", "at most 4 decimals"),
+    ("points_per_unit: -10, cap: 100", "points_per_unit: -10, cap: 100.00001", "arrears",
+     "cap", "at most 4 decimals"),
 ])
 def test_refuses_wrong_types_in_rules(rules_dir: Path, old: str, new: str, rule: str, fld: str,
                                       words: str) -> None:
@@ -272,6 +282,8 @@ def test_refuses_wrong_types_in_rules(rules_dir: Path, old: str, new: str, rule:
 
 @pytest.mark.parametrize("old,new,fld,words", [
     ("base_score: 1000", "base_score: lots", "base_score", "must be a number"),
+    ("base_score: 1000", "base_score: 10000000000", "base_score", "must be below"),
+    ("max_score: 2000", "max_score: 20000000000", "max_score", "must be below"),
     ("max_score: 2000", "max_score: [2000]", "max_score", "must be a number"),
     ('version: "2026.1"', "version: true", "version", "quote"),
     ("title: 示例分", "title: ''", "title", "non-empty text"),
