@@ -34,7 +34,7 @@ from typing import Any, Callable
 from .config import Settings, landing_folder, load_settings
 from .io.lock import EXCLUSIVE, SHARED, WarehouseBusy, warehouse_lock
 from .io.memory import give_back_memory
-from .io.spark import spark_running, stop_spark
+from .io.spark import spark_running, stop_spark, this_machine
 from .ingest.delivery import DeliveryError, DeliveryMissing, find_delivery
 from .ingest.task import BatchRejected, check_deliveries
 from .landing import land_source
@@ -248,13 +248,13 @@ def _run_items(step: Step, items: list, month: str, run_id: str, settings: Setti
     after both shares ended."""
     here, there = _split_by_size(step, items, month, settings)
     outcome: dict[Any, tuple[str, Any]] = {}
-    elsewhere = None
+    stage, elsewhere = step.stage.split("+")[0], None
     if there:
-        say(step.stage.split("+")[0], f"{', '.join(there)} (a second process)")
+        say(stage, f"{', '.join(there)} (a second process)")
         elsewhere = ItemsElsewhere(step.name, there, month, run_id, settings)
 
     def here_now(item):
-        say(step.stage.split("+")[0], item or step.name)
+        say(stage, item or step.name)
         return run_step(step, month, run_id, settings, results, item, options)
     try:
         outcome.update(_one_after_another(here, here_now))
@@ -348,8 +348,7 @@ def _split_by_size(step: Step, items: list, month: str, settings: Settings
     landing, the machine has two cores and the month's deliveries hold PARALLEL_LANDING_BYTES;
     then the largest deliveries first, each to the share with fewer bytes so far (the
     population alone against every other source, at full scale), each share in `items`' order."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if step.name != "land_source" or len(items) < 2 or (cores or 1) < 2:
+    if step.name != "land_source" or len(items) < 2 or this_machine().cores < 2:
         return items, []
     size = {item: _delivery_bytes(settings, item, month) for item in items}
     if sum(size.values()) < PARALLEL_LANDING_BYTES:

@@ -255,10 +255,20 @@ def _number(where: _Where, value: Any, fld: str, key: Any = None) -> Decimal:
 MAX_POINTS = 10 ** 10
 
 
+def too_many_points(value: Decimal | None) -> bool:
+    """Points (or a base, min or max score) that decimal(18,8) cannot hold: MAX_POINTS or more."""
+    return value is not None and abs(value) >= MAX_POINTS
+
+
+def too_many_decimals(value: Decimal | None) -> bool:
+    """A rule constant with more than 4 decimals (see _four_decimals)."""
+    return value is not None and value != value.quantize(Decimal("0.0001"))
+
+
 def _points(where: _Where, value: Any, fld: str, key: Any = None) -> Decimal:
     """A number of points: below MAX_POINTS in magnitude."""
     number = _number(where, value, fld, key)
-    if abs(number) >= MAX_POINTS:
+    if too_many_points(number):
         raise where.error(f"must be below {MAX_POINTS:,} in magnitude (points are exact "
                           f"decimals of 18 digits, 8 of them after the point), got {value}",
                           fld, key=key or fld)
@@ -269,7 +279,7 @@ def _four_decimals(where: _Where, number: Decimal | None, fld: str,
                    key: Any = None) -> Decimal | None:
     """A rule constant scoring multiplies or sums exactly: at most 4 decimals (a quantity has
     4, so a product has at most 8, the points' scale)."""
-    if number is not None and number != number.quantize(Decimal("0.0001")):
+    if too_many_decimals(number):
         raise where.error(f"may have at most 4 decimals, got {number}", fld, key=key or fld)
     return number
 

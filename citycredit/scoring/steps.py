@@ -18,7 +18,6 @@ flags (person_rules). A v1 scheme gets exactly the v1 plan.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -29,9 +28,9 @@ from ..catalog import SCORES
 from ..months import appeal_mask_cutoff, last_day
 from ..rules import Rule, Scheme
 from ..silver.adults import exclude_opted_out
+from ..rules.reading import MAX_POINTS, too_many_decimals, too_many_points
 from .across_findings import (growth_totals, is_current, item_condition, of_rules, repair_status,
                               requirement_status)
-from ..rules.reading import MAX_POINTS      # the rule files' bound: decimals.POINTS holds it
 from .decimals import POINTS, QUANTITY, RULE_VALUE, as_units, bounded, exact_sum, from_units
 from .explain import explains_the_month, explanation_lines
 from .person_rules import subject_dimension_totals, subject_rule_flags, unless_cutoff
@@ -46,14 +45,14 @@ class ScoringError(ValueError):
     pass
 
 
-
-
 # ---------------------------------------------------------------------------------------------
 # the steps
 def rules_frame(spark: SparkSession, scheme: Scheme) -> DataFrame:
-    """One row per rule with its constants, in file order (broadcast into the findings)."""
+    """One row per rule with its constants, in file order (broadcast into the findings).
+    The rule files' bounds (rules.reading: the loader refuses them by file and line) checked
+    again for a scheme built in code."""
     def below_max(value, where):
-        if value is not None and abs(value) >= MAX_POINTS:   # points are decimals.POINTS
+        if too_many_points(value):
             raise ScoringError(f"{scheme.path}: {where}: points must be below "
                                f"{MAX_POINTS:,} in magnitude")
         return value
@@ -61,7 +60,7 @@ def rules_frame(spark: SparkSession, scheme: Scheme) -> DataFrame:
     def dec(value, where):
         if value is None:
             return None
-        if value != value.quantize(Decimal("0.0001")):
+        if too_many_decimals(value):
             raise ScoringError(f"{scheme.path}: {where}: values may have at most 4 decimals")
         return value
     for rule in scheme.rules:        # v2 constants: the same exactness bound
