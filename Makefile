@@ -87,7 +87,7 @@ test-fast: install
 
 ## Benchmarks (large data; print figures). `make bench`: every scheme scored by the Spark job vs
 ## by the DuckDB reference on the same synthesised silver, each its own process (wall, peak RSS),
-## the Spark side also at 0.5× and 2× the findings (seconds per million); last line: the ratio.
+## the Spark side also on a city 0.5× and 2× the size (seconds per million findings); last line: the ratio.
 ADULTS   ?= 2250000
 FINDINGS ?= 15000000
 SCALING  ?= 0.5,2
