@@ -92,19 +92,14 @@ def run(month, schemes, accept_drift, rescore_with_current_rules, new_warehouse)
     Each scheme scores under its version in force for the month (docs/rule-format.md); a
     scheme with no version in force yet is not scored. Exit status 0 only when the month was
     published."""
-    from rich.console import Console
-
     from . import pipeline
     from .rules import RuleFileError
 
-    console = Console(stderr=True)
     chosen = [s.strip() for s in schemes.split(",") if s.strip()] if schemes is not None else None
     if chosen == []:        # an explicit empty list is not "every scheme"
         raise click.BadParameter("names no scheme", param_hint="--schemes")
-    with console.status(f"citycredit {month}") as status:
-        def progress(stage, detail=""):
-            status.update(f"[bold]{month}[/] {stage}: {detail}")
-            console.log(f"{stage} {detail}")
+    status, progress = _progress(month, f"citycredit {month}")
+    with status:
         try:
             settings = load_settings()
             _check_new_warehouse(settings, month, new_warehouse)
@@ -155,18 +150,26 @@ def _check_new_warehouse(settings, month: str, new_warehouse: bool) -> None:
                "CITYCREDIT_WAREHOUSE to it.", err=True)
 
 
-def _policy_console(title: str):
-    """A status line and a log on stderr, as `run` shows them; returns (console, progress)."""
+def _progress(title: str, first: str | None = None):
+    """A status line and a line per step on stderr, for `run` and the policy tools; returns
+    (status, progress). On a terminal, rich's log (time and step; its source-location column
+    says nothing to an operator); into a file or a pipe, one plain line per step — rich would
+    wrap it at 80 columns and pad it with spaces there."""
+    import datetime as dt
+
     from rich.console import Console
 
-    console = Console(stderr=True)
-    status = console.status(title)
+    console = Console(stderr=True, log_path=False)
+    status = console.status(first or title)
 
     def progress(stage, detail=""):
         if stage == "warning":      # said in full, not as a log line
             return click.echo(f"WARNING: {detail}", err=True)
         status.update(f"[bold]{title}[/] {stage}: {detail}")
-        console.log(f"{stage} {detail}")
+        if console.is_terminal:
+            console.log(f"{stage} {detail}", markup=False)
+        else:
+            click.echo(f"[{dt.datetime.now():%H:%M:%S}] {stage} {detail}", err=True)
     return status, progress
 
 
@@ -178,7 +181,7 @@ def _policy_call(title: str, call):
     from .policy.job import PolicyDataMissing
     from .rules import RuleFileError
 
-    status, progress = _policy_console(title)
+    status, progress = _progress(title)
     try:
         with status:
             return call(progress)

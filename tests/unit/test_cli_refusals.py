@@ -77,6 +77,28 @@ def test_run_without_deliveries_says_each_missing_path_once(tmp_path, warehouse_
            in result.output
 
 
+def test_progress_lines_in_a_file_are_whole_lines_without_a_source_location(tmp_path,
+                                                                          warehouse_env, capsys):
+    """Into a file or a pipe a step is one line, `[HH:MM:SS] stage detail`: not rich's log
+    with its `cli.py:107` column, wrapped at 80 columns and padded (newcomer try-out)."""
+    import re
+
+    (tmp_path / "landing").mkdir()
+    result = CliRunner().invoke(cli, ["run", "--month", "2026-10", "--schemes", "haibei"])
+    assert result.exit_code == 1, result.output
+    assert re.search(r"^\[\d\d:\d\d:\d\d\] check check_deliveries$", result.output, re.M), \
+        result.output
+    assert "cli.py" not in result.output
+    from citycredit.cli import _progress      # the policy tools' progress too
+
+    detail = " ".join(f"part{i}" for i in range(40))        # 270 characters
+    status, progress = _progress("simulate haibei-blood-15 2026-10")
+    with status:
+        progress("scan", detail)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].endswith(f"] scan {detail}"), lines
+
+
 def test_privacy_scan_refuses_what_is_not_a_number_or_key(tmp_path, warehouse_env):
     runner = CliRunner()
     short = runner.invoke(cli, ["privacy-scan", "--id-number", "3710021990"])
