@@ -99,22 +99,26 @@ def run(month, schemes, accept_drift, rescore_with_current_rules, new_warehouse)
     if chosen == []:        # an explicit empty list is not "every scheme"
         raise click.BadParameter("names no scheme", param_hint="--schemes")
     status, progress = _progress(month, f"citycredit {month}")
+    undo = _nothing_to_undo
     with status:
         try:
             settings = load_settings()
             _check_new_warehouse(settings, month, new_warehouse)
+            undo = _undo_new_warehouse(settings.warehouse)
             outcome = pipeline.run_month(month, chosen, accept_drift, progress=progress,
                                          settings=settings,
                                          rescore_with_current_rules=rescore_with_current_rules)
         except (RuleFileError, ConfigError) as exc:  # a scheme or setting (or rules changed
             click.echo(f"NOT STARTED: {exc}", err=True)   # since publication): before anything
-            sys.exit(2)                                   # runs
+            undo()                                        # runs
+            sys.exit(2)
         except pipeline.REFUSALS as exc:    # the reason once: the report says it already
             said = str(exc) in getattr(exc, "summary", "")
             click.echo(getattr(exc, "summary", ""))
             click.echo(("NOT PUBLISHED" if isinstance(exc, pipeline.PublishRefused) else "STOPPED")
                        + (f": {getattr(exc, 'short', exc)} (in full: the report's NOT PUBLISHED "
                           "line above)" if said else f": {exc}"), err=True)
+            undo()
             sys.exit(1)
         except pipeline.WarehouseBusy as exc:
             click.echo(f"NOT STARTED: {exc}", err=True)
@@ -148,6 +152,49 @@ def _check_new_warehouse(settings, month: str, new_warehouse: bool) -> None:
                f"this run starts a new one, and {month} is scored with no earlier month's "
                "history. If you meant an existing warehouse, stop now (Ctrl-C) and set "
                "CITYCREDIT_WAREHOUSE to it.", err=True)
+
+
+def _nothing_to_undo() -> None:
+    """What a refused run on a warehouse that was there already takes back: nothing."""
+
+
+def _undo_new_warehouse(warehouse: Path):
+    """For a run that starts a new warehouse, a function that puts the folder back as the run
+    found it — what the run created in it removed (the folder itself, and the parents made for
+    it, when it was not there) — so that a refused first month leaves no `_keys/`, `_locks/`
+    or `report/` behind (a key record there would refuse the next run under another key). Kept
+    when the run erased someone: the suppression list must stay (SPEC §7)."""
+    import shutil
+
+    from . import catalog
+    from .io import tables
+
+    folder = Path(warehouse).absolute()
+    if catalog.holds_warehouse(folder):
+        return _nothing_to_undo
+    top = folder            # the highest folder this run will have made
+    while not top.parent.exists():
+        top = top.parent
+    before = {p.name for p in folder.iterdir()} if folder.is_dir() else None
+
+    def undo() -> None:
+        if not folder.is_dir():
+            return
+        if tables.exists(catalog.SUPPRESSION_LIST.at(folder)) and "privacy" not in (before or ()):
+            click.echo(f"NOTE: the new warehouse at {folder} is kept: this run erased opted-out "
+                       "persons, and its suppression list keeps them from coming back", err=True)
+            return
+        made = [top] if before is None else [p for p in folder.iterdir() if p.name not in before]
+        if not made:
+            return
+        for path in made:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        click.echo(f"NOTE: {folder} is as it was before the run: a refused first month leaves no "
+                   "warehouse behind", err=True)
+    return undo
 
 
 def _progress(title: str, first: str | None = None):

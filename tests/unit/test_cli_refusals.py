@@ -288,11 +288,21 @@ def test_run_refuses_a_new_warehouse_when_the_landing_zone_holds_earlier_months(
     result = CliRunner().invoke(cli, ["erase", "--month", "2026-10"])
     assert result.exit_code == 2 and "NOT STARTED: no warehouse at" in result.output, result.output
     assert not (tmp_path / "warehouse").exists()
-    # on purpose: the run goes on (and stops at the missing deliveries of 2026-10, exit 1)
+    # on purpose: the run goes on (and stops at the missing deliveries of 2026-10, exit 1),
+    # and the refused run leaves no key record, lock or report where it was to start one
     result = CliRunner().invoke(cli, ["run", "--month", "2026-10", "--schemes", "haibei",
                                       "--new-warehouse"])
     assert result.exit_code == 1 and "NOT STARTED" not in result.output, result.output
     assert "NOTE: no warehouse at" in result.output
+    assert not (tmp_path / "warehouse").exists(), list((tmp_path / "warehouse").rglob("*"))
+    assert f"NOTE: {tmp_path / 'warehouse'} is as it was before the run" in result.output
+    # a folder that was there keeps what it held, and only that
+    (tmp_path / "warehouse").mkdir()
+    (tmp_path / "warehouse" / "README.txt").write_text("the new warehouse goes here\n")
+    result = CliRunner().invoke(cli, ["run", "--month", "2026-10", "--schemes", "haibei",
+                                      "--new-warehouse"])
+    assert result.exit_code == 1, result.output
+    assert [p.name for p in (tmp_path / "warehouse").iterdir()] == ["README.txt"]
 
 
 def test_cleanup_deletes_no_delivery_on_a_mistyped_warehouse_and_keeps_those_never_landed(
