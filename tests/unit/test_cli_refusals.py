@@ -305,6 +305,38 @@ def test_run_refuses_a_new_warehouse_when_the_landing_zone_holds_earlier_months(
     assert [p.name for p in (tmp_path / "warehouse").iterdir()] == ["README.txt"]
 
 
+def test_a_month_after_months_never_run_names_the_month_to_run_first(tmp_path, warehouse_env):
+    """A month whose deliveries are missing, two months after the latest month run here: the
+    refusal lists the missing `_READY` files as before and says that months run in order,
+    naming the month to run first; the month right after the latest gets no such hint."""
+    from citycredit import catalog
+    from citycredit.config import load_settings
+    from citycredit.io import tables
+
+    (tmp_path / "landing").mkdir()
+    settings = load_settings()
+    (settings.warehouse / "bronze").mkdir(parents=True)
+    report = catalog.RUN_REPORT.at(settings)
+    tables.write_arrow(pa.Table.from_pylist([{
+        "run_id": f"r{month}", "score_month": month, "section": "source", "name": "court",
+        "metrics": '{"status": "landed", "files": ["c.csv"]}', "created_at": None}
+        for month in ("2026-08", "2026-09")], schema=report.table.schema), report)
+    def stopped(month):
+        result = CliRunner().invoke(cli, ["run", "--month", month, "--schemes", "haibei"])
+        assert result.exit_code == 1, result.output
+        lines = result.output.splitlines()
+        return ([line for line in lines if line.startswith("NOT PUBLISHED")][-1],
+                [line for line in lines if line.startswith("STOPPED")][-1])
+
+    in_full, short = stopped("2026-11")
+    assert str(tmp_path / "landing" / "court" / "2026-11" / "_READY") in in_full
+    hint = ("; months run in order, and 2026-10 was never run here (the latest month run is "
+            "2026-09): run 2026-10 first (citycredit run --month 2026-10)")
+    assert in_full.endswith(hint) and hint in short, (in_full, short)
+    assert "2026-10 … 2026-11 were never run here" in stopped("2026-12")[1]
+    assert "in order" not in stopped("2026-10")[1]
+
+
 def test_cleanup_deletes_no_delivery_on_a_mistyped_warehouse_and_keeps_those_never_landed(
         tmp_path, warehouse_env):
     """Landing retention deletes old delivery folders because bronze keeps their rows: pointed
