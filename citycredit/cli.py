@@ -506,6 +506,8 @@ def recognition_propose(source, target, month):
     except ProposalError as exc:
         click.echo(f"cannot propose: {exc}", err=True)
         sys.exit(1)
+
+
 @cli.command()
 @click.option("--month", callback=_month, required=True,
               help="carry out the opt-outs requested on or before this month's last day")
@@ -531,6 +533,7 @@ def erase(month):
                        f"{settings.origins.get('paths.warehouse', 'conf')}): nobody was erased "
                        "(check CITYCREDIT_WAREHOUSE)", err=True)
             sys.exit(2)
+        _check_erasable(settings, month)
         done = erase_month(month, run_id, settings)
     except ConfigError as exc:      # e.g. no landing zone where paths.landing points
         click.echo(f"NOT STARTED: configuration error: {exc}", err=True)
@@ -548,6 +551,31 @@ def erase(month):
                f"{done['tables_purged']} tables ({done['seconds']:.1f}s)")
     for table, rows in done["rows"].items():
         click.echo(f"  {table:32} {rows:>8} rows")
+
+
+def _check_erasable(settings, month: str) -> None:
+    """`erase --month` of a month no run has landed yet — one to come, or after the latest month
+    run here — would say "0 erased" for opt-outs it cannot see: refused, exit 2, naming the
+    latest month it can erase."""
+    import datetime as dt
+
+    from .ingest.delivery import landed_months
+    from .months import month_of
+
+    today = dt.date.today()
+    landed = [m for months in landed_months(settings).values() for m in months]
+    latest = max(landed) if landed else None
+    if month > month_of(today):
+        why = f"{month} has not begun yet (today is {today.isoformat()})"
+    elif latest is not None and month > latest:
+        why = (f"no run has landed {month} yet (the latest month run here is {latest}): run it "
+               f"first (citycredit run --month {month}; its erase step carries out its opt-outs)")
+    else:
+        return
+    click.echo(f"NOT STARTED: {why}; nobody was erased"
+               + (f" (citycredit erase --month {latest} carries out every opt-out landed so far)"
+                  if latest else ""), err=True)
+    sys.exit(2)
 
 
 @cli.command()

@@ -305,22 +305,53 @@ def test_run_refuses_a_new_warehouse_when_the_landing_zone_holds_earlier_months(
     assert [p.name for p in (tmp_path / "warehouse").iterdir()] == ["README.txt"]
 
 
-def test_a_month_after_months_never_run_names_the_month_to_run_first(tmp_path, warehouse_env):
-    """A month whose deliveries are missing, two months after the latest month run here: the
-    refusal lists the missing `_READY` files as before and says that months run in order,
-    naming the month to run first; the month right after the latest gets no such hint."""
+def _months_run(tmp_path, *months):
+    """An empty landing zone beside a warehouse whose run report records court's c.csv landed
+    in each of `months`."""
     from citycredit import catalog
     from citycredit.config import load_settings
     from citycredit.io import tables
 
-    (tmp_path / "landing").mkdir()
+    (tmp_path / "landing").mkdir(exist_ok=True)
     settings = load_settings()
-    (settings.warehouse / "bronze").mkdir(parents=True)
+    (settings.warehouse / "bronze").mkdir(parents=True, exist_ok=True)
     report = catalog.RUN_REPORT.at(settings)
     tables.write_arrow(pa.Table.from_pylist([{
         "run_id": f"r{month}", "score_month": month, "section": "source", "name": "court",
         "metrics": '{"status": "landed", "files": ["c.csv"]}', "created_at": None}
-        for month in ("2026-08", "2026-09")], schema=report.table.schema), report)
+        for month in months], schema=report.table.schema), report)
+    return settings
+
+
+def test_erase_refuses_a_month_no_run_has_landed(tmp_path, warehouse_env):
+    """`erase --month` after the latest month run here, or of a month to come, erased nobody
+    and exited 0 ("0 person(s) erased"): refused, exit 2, naming the latest month it can
+    erase; that month itself is erased as before."""
+    import datetime as dt
+
+    _months_run(tmp_path, "2026-08", "2026-09")
+    result = CliRunner().invoke(cli, ["erase", "--month", "2026-10"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        "NOT STARTED: no run has landed 2026-10 yet (the latest month run here is 2026-09): run "
+        "it first (citycredit run --month 2026-10; its erase step carries out its opt-outs); "
+        "nobody was erased (citycredit erase --month 2026-09 carries out every opt-out landed "
+        "so far)")
+    result = CliRunner().invoke(cli, ["erase", "--month", "2999-01"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"NOT STARTED: 2999-01 has not begun yet (today is "
+                                    f"{dt.date.today().isoformat()}); nobody was erased")
+    result = CliRunner().invoke(cli, ["erase", "--month", "2026-09"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("0 person(s) erased")
+
+
+def test_a_month_after_months_never_run_names_the_month_to_run_first(tmp_path, warehouse_env):
+    """A month whose deliveries are missing, two months after the latest month run here: the
+    refusal lists the missing `_READY` files as before and says that months run in order,
+    naming the month to run first; the month right after the latest gets no such hint."""
+    _months_run(tmp_path, "2026-08", "2026-09")
+
     def stopped(month):
         result = CliRunner().invoke(cli, ["run", "--month", month, "--schemes", "haibei"])
         assert result.exit_code == 1, result.output
