@@ -510,18 +510,22 @@ def recognition_propose(source, target, month):
 
 @cli.command()
 @click.option("--month", callback=_month, required=True,
-              help="carry out the opt-outs requested on or before this month's last day")
+              help="carry out the opt-outs landed here that were requested on or before this "
+                   "month's last day")
 def erase(month):
     """Erase opted-out persons from every table, its history and the landing zone (SPEC §7).
 
-    The same step `citycredit run` takes after building silver; the persons go on the
-    suppression list, so no later delivery brings them back."""
+    The same step `citycredit run` takes after building silver: it carries out the opt-outs
+    that runs have landed (validated and pseudonymised, in silver/optouts). Opt-outs delivered
+    but not landed yet are not seen: they are listed, with the month to run first (its run
+    lands them and erases). The persons go on the suppression list, so no later delivery
+    brings them back."""
     import datetime as dt
 
     from . import catalog
     from .config import landing_folder
     from .io.lock import WarehouseBusy
-    from .privacy.task import ErasureError, erase as erase_month
+    from .privacy.task import ErasureError, erase as erase_month, optouts_not_landed
 
     run_id = "erase-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     try:
@@ -544,13 +548,20 @@ def erase(month):
     except WarehouseBusy as exc:
         click.echo(f"NOT STARTED: {exc}", err=True)
         sys.exit(_BUSY)
-    click.echo(f"{done['persons']} person(s) erased (opt-outs requested by the end of {month}): "
-               f"{sum(done['rows'].values())} rows from {len(done['rows'])} tables, "
-               f"{done['landing_rows']} rows from {done['landing_files']} landing files, "
+    click.echo(f"{done['persons']} person(s) erased (opt-outs landed here and requested by the "
+               f"end of {month}): {sum(done['rows'].values())} rows from {len(done['rows'])} "
+               f"tables, {done['landing_rows']} rows from {done['landing_files']} landing files, "
                f"{done['files_vacuumed']} files vacuumed, history purged in "
                f"{done['tables_purged']} tables ({done['seconds']:.1f}s)")
     for table, rows in done["rows"].items():
         click.echo(f"  {table:32} {rows:>8} rows")
+    unseen = optouts_not_landed(settings, month)
+    if unseen:
+        first = min(folder.name for folder in unseen)
+        click.echo(f"WARNING: not seen: opt-outs delivered but not landed yet in "
+                   f"{', '.join(map(str, unseen))}: run their month first (citycredit run "
+                   f"--month {first}: it lands them and its erase step carries them out)",
+                   err=True)
 
 
 def _check_erasable(settings, month: str) -> None:

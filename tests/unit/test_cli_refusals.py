@@ -305,9 +305,9 @@ def test_run_refuses_a_new_warehouse_when_the_landing_zone_holds_earlier_months(
     assert [p.name for p in (tmp_path / "warehouse").iterdir()] == ["README.txt"]
 
 
-def _months_run(tmp_path, *months):
-    """An empty landing zone beside a warehouse whose run report records court's c.csv landed
-    in each of `months`."""
+def _months_run(tmp_path, *months, sources=("court",)):
+    """An empty landing zone beside a warehouse whose run report records each source's
+    `<source>.csv` landed in each of `months`."""
     from citycredit import catalog
     from citycredit.config import load_settings
     from citycredit.io import tables
@@ -317,9 +317,9 @@ def _months_run(tmp_path, *months):
     (settings.warehouse / "bronze").mkdir(parents=True, exist_ok=True)
     report = catalog.RUN_REPORT.at(settings)
     tables.write_arrow(pa.Table.from_pylist([{
-        "run_id": f"r{month}", "score_month": month, "section": "source", "name": "court",
-        "metrics": '{"status": "landed", "files": ["c.csv"]}', "created_at": None}
-        for month in months], schema=report.table.schema), report)
+        "run_id": f"r{month}", "score_month": month, "section": "source", "name": source,
+        "metrics": f'{{"status": "landed", "files": ["{source}.csv"]}}', "created_at": None}
+        for month in months for source in sources], schema=report.table.schema), report)
     return settings
 
 
@@ -344,6 +344,42 @@ def test_erase_refuses_a_month_no_run_has_landed(tmp_path, warehouse_env):
     result = CliRunner().invoke(cli, ["erase", "--month", "2026-09"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("0 person(s) erased")
+
+
+def test_erase_says_which_delivered_opt_outs_it_does_not_see(tmp_path, warehouse_env):
+    """`erase` carries out the opt-outs runs have landed (validated, pseudonymised): one
+    delivered for the month but never landed is not erased — its help says so, and its output
+    names the delivery and the month to run first. Landed files, files left with no row (an
+    erasure blanked them) and folders without `_READY` are not listed."""
+    from citycredit.identity import check_char
+
+    _months_run(tmp_path, "2026-08", "2026-09", sources=("court", "optouts"))
+    number = "37100219900101123"
+    row = f"id_number,requested_on\n{number}{check_char(number)},2026-09-10\n"
+    for month, files in (("2026-08", {"optouts.csv": row, "erased.csv": "id_number,"
+                                                                         "requested_on\n\n"}),
+                         ("2026-09", {"optouts.csv": row, "late.csv": row}),
+                         ("2026-10", {"optouts.csv": row})):
+        folder = tmp_path / "landing" / "optouts" / month
+        folder.mkdir(parents=True)
+        for name, text in files.items():
+            (folder / name).write_text(text)
+        (folder / "_READY").write_text("")
+    (tmp_path / "landing" / "optouts" / "2026-07").mkdir()       # not delivered: no _READY
+    (tmp_path / "landing" / "optouts" / "2026-07" / "o.csv").write_text("id_number\n")
+    helped = CliRunner().invoke(cli, ["erase", "--help"])
+    assert "opt-outs landed here" in helped.output
+    assert "not landed yet are not seen" in " ".join(helped.output.split())
+    result = CliRunner().invoke(cli, ["erase", "--month", "2026-09"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("0 person(s) erased (opt-outs landed here and requested by "
+                                    "the end of 2026-09)")
+    warning = [line for line in result.output.splitlines() if line.startswith("WARNING")]
+    assert warning == [f"WARNING: not seen: opt-outs delivered but not landed yet in "
+                       f"{tmp_path / 'landing' / 'optouts' / '2026-09'}: run their month first "
+                       "(citycredit run --month 2026-09: it lands them and its erase step "
+                       "carries them out)"], result.output
+    assert number not in result.output
 
 
 def test_a_month_after_months_never_run_names_the_month_to_run_first(tmp_path, warehouse_env):
