@@ -92,34 +92,33 @@ def run(month, schemes, accept_drift, rescore_with_current_rules, new_warehouse)
     Each scheme scores under its version in force for the month (docs/rule-format.md); a
     scheme with no version in force yet is not scored. Exit status 0 only when the month was
     published."""
-    from rich.console import Console
-
     from . import pipeline
     from .rules import RuleFileError
 
-    console = Console(stderr=True)
     chosen = [s.strip() for s in schemes.split(",") if s.strip()] if schemes is not None else None
     if chosen == []:        # an explicit empty list is not "every scheme"
         raise click.BadParameter("names no scheme", param_hint="--schemes")
-    with console.status(f"citycredit {month}") as status:
-        def progress(stage, detail=""):
-            status.update(f"[bold]{month}[/] {stage}: {detail}")
-            console.log(f"{stage} {detail}")
+    status, progress = _progress(month, f"citycredit {month}")
+    undo = _nothing_to_undo
+    with status:
         try:
             settings = load_settings()
             _check_new_warehouse(settings, month, new_warehouse)
+            undo = _undo_new_warehouse(settings.warehouse)
             outcome = pipeline.run_month(month, chosen, accept_drift, progress=progress,
                                          settings=settings,
                                          rescore_with_current_rules=rescore_with_current_rules)
         except (RuleFileError, ConfigError) as exc:  # a scheme or setting (or rules changed
             click.echo(f"NOT STARTED: {exc}", err=True)   # since publication): before anything
-            sys.exit(2)                                   # runs
+            undo()                                        # runs
+            sys.exit(2)
         except pipeline.REFUSALS as exc:    # the reason once: the report says it already
             said = str(exc) in getattr(exc, "summary", "")
             click.echo(getattr(exc, "summary", ""))
             click.echo(("NOT PUBLISHED" if isinstance(exc, pipeline.PublishRefused) else "STOPPED")
                        + (f": {getattr(exc, 'short', exc)} (in full: the report's NOT PUBLISHED "
                           "line above)" if said else f": {exc}"), err=True)
+            undo()
             sys.exit(1)
         except pipeline.WarehouseBusy as exc:
             click.echo(f"NOT STARTED: {exc}", err=True)
@@ -155,18 +154,69 @@ def _check_new_warehouse(settings, month: str, new_warehouse: bool) -> None:
                "CITYCREDIT_WAREHOUSE to it.", err=True)
 
 
-def _policy_console(title: str):
-    """A status line and a log on stderr, as `run` shows them; returns (console, progress)."""
+def _nothing_to_undo() -> None:
+    """What a refused run on a warehouse that was there already takes back: nothing."""
+
+
+def _undo_new_warehouse(warehouse: Path):
+    """For a run that starts a new warehouse, a function that puts the folder back as the run
+    found it — what the run created in it removed (the folder itself, and the parents made for
+    it, when it was not there) — so that a refused first month leaves no `_keys/`, `_locks/`
+    or `report/` behind (a key record there would refuse the next run under another key). Kept
+    when the run erased someone: the suppression list must stay (SPEC §7)."""
+    import shutil
+
+    from . import catalog
+    from .io import tables
+
+    folder = Path(warehouse).absolute()
+    if catalog.holds_warehouse(folder):
+        return _nothing_to_undo
+    top = folder            # the highest folder this run will have made
+    while not top.parent.exists():
+        top = top.parent
+    before = {p.name for p in folder.iterdir()} if folder.is_dir() else None
+
+    def undo() -> None:
+        if not folder.is_dir():
+            return
+        if tables.exists(catalog.SUPPRESSION_LIST.at(folder)) and "privacy" not in (before or ()):
+            click.echo(f"NOTE: the new warehouse at {folder} is kept: this run erased opted-out "
+                       "persons, and its suppression list keeps them from coming back", err=True)
+            return
+        made = [top] if before is None else [p for p in folder.iterdir() if p.name not in before]
+        if not made:
+            return
+        for path in made:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        click.echo(f"NOTE: {folder} is as it was before the run: a refused first month leaves no "
+                   "warehouse behind", err=True)
+    return undo
+
+
+def _progress(title: str, first: str | None = None):
+    """A status line and a line per step on stderr, for `run` and the policy tools; returns
+    (status, progress). On a terminal, rich's log (time and step; its source-location column
+    says nothing to an operator); into a file or a pipe, one plain line per step — rich would
+    wrap it at 80 columns and pad it with spaces there."""
+    import datetime as dt
+
     from rich.console import Console
 
-    console = Console(stderr=True)
-    status = console.status(title)
+    console = Console(stderr=True, log_path=False)
+    status = console.status(first or title)
 
     def progress(stage, detail=""):
         if stage == "warning":      # said in full, not as a log line
             return click.echo(f"WARNING: {detail}", err=True)
         status.update(f"[bold]{title}[/] {stage}: {detail}")
-        console.log(f"{stage} {detail}")
+        if console.is_terminal:
+            console.log(f"{stage} {detail}", markup=False)
+        else:
+            click.echo(f"[{dt.datetime.now():%H:%M:%S}] {stage} {detail}", err=True)
     return status, progress
 
 
@@ -178,7 +228,7 @@ def _policy_call(title: str, call):
     from .policy.job import PolicyDataMissing
     from .rules import RuleFileError
 
-    status, progress = _policy_console(title)
+    status, progress = _progress(title)
     try:
         with status:
             return call(progress)
@@ -456,20 +506,26 @@ def recognition_propose(source, target, month):
     except ProposalError as exc:
         click.echo(f"cannot propose: {exc}", err=True)
         sys.exit(1)
+
+
 @cli.command()
 @click.option("--month", callback=_month, required=True,
-              help="carry out the opt-outs requested on or before this month's last day")
+              help="carry out the opt-outs landed here that were requested on or before this "
+                   "month's last day")
 def erase(month):
     """Erase opted-out persons from every table, its history and the landing zone (SPEC §7).
 
-    The same step `citycredit run` takes after building silver; the persons go on the
-    suppression list, so no later delivery brings them back."""
+    The same step `citycredit run` takes after building silver: it carries out the opt-outs
+    that runs have landed (validated and pseudonymised, in silver/optouts). Opt-outs delivered
+    but not landed yet are not seen: they are listed, with the month to run first (its run
+    lands them and erases). The persons go on the suppression list, so no later delivery
+    brings them back."""
     import datetime as dt
 
     from . import catalog
     from .config import landing_folder
     from .io.lock import WarehouseBusy
-    from .privacy.task import ErasureError, erase as erase_month
+    from .privacy.task import ErasureError, erase as erase_month, optouts_not_landed
 
     run_id = "erase-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     try:
@@ -481,6 +537,7 @@ def erase(month):
                        f"{settings.origins.get('paths.warehouse', 'conf')}): nobody was erased "
                        "(check CITYCREDIT_WAREHOUSE)", err=True)
             sys.exit(2)
+        _check_erasable(settings, month)
         done = erase_month(month, run_id, settings)
     except ConfigError as exc:      # e.g. no landing zone where paths.landing points
         click.echo(f"NOT STARTED: configuration error: {exc}", err=True)
@@ -491,13 +548,45 @@ def erase(month):
     except WarehouseBusy as exc:
         click.echo(f"NOT STARTED: {exc}", err=True)
         sys.exit(_BUSY)
-    click.echo(f"{done['persons']} person(s) erased (opt-outs requested by the end of {month}): "
-               f"{sum(done['rows'].values())} rows from {len(done['rows'])} tables, "
-               f"{done['landing_rows']} rows from {done['landing_files']} landing files, "
+    click.echo(f"{done['persons']} person(s) erased (opt-outs landed here and requested by the "
+               f"end of {month}): {sum(done['rows'].values())} rows from {len(done['rows'])} "
+               f"tables, {done['landing_rows']} rows from {done['landing_files']} landing files, "
                f"{done['files_vacuumed']} files vacuumed, history purged in "
                f"{done['tables_purged']} tables ({done['seconds']:.1f}s)")
     for table, rows in done["rows"].items():
         click.echo(f"  {table:32} {rows:>8} rows")
+    unseen = optouts_not_landed(settings, month)
+    if unseen:
+        first = min(folder.name for folder in unseen)
+        click.echo(f"WARNING: not seen: opt-outs delivered but not landed yet in "
+                   f"{', '.join(map(str, unseen))}: run their month first (citycredit run "
+                   f"--month {first}: it lands them and its erase step carries them out)",
+                   err=True)
+
+
+def _check_erasable(settings, month: str) -> None:
+    """`erase --month` of a month no run has landed yet — one to come, or after the latest month
+    run here — would say "0 erased" for opt-outs it cannot see: refused, exit 2, naming the
+    latest month it can erase."""
+    import datetime as dt
+
+    from .ingest.delivery import landed_months
+    from .months import month_of
+
+    today = dt.date.today()
+    landed = [m for months in landed_months(settings).values() for m in months]
+    latest = max(landed) if landed else None
+    if month > month_of(today):
+        why = f"{month} has not begun yet (today is {today.isoformat()})"
+    elif latest is not None and month > latest:
+        why = (f"no run has landed {month} yet (the latest month run here is {latest}): run it "
+               f"first (citycredit run --month {month}; its erase step carries out its opt-outs)")
+    else:
+        return
+    click.echo(f"NOT STARTED: {why}; nobody was erased"
+               + (f" (citycredit erase --month {latest} carries out every opt-out landed so far)"
+                  if latest else ""), err=True)
+    sys.exit(2)
 
 
 @cli.command()

@@ -58,7 +58,9 @@ def _day(_ctx, _param, value):
 
 
 @audit.command("show")
-@click.option("--grantee", default=None)
+@click.option("--grantee", default=None,
+              help="only this grantee's entries (an id of conf/grantees.yaml, or one the log "
+                   "holds)")
 @click.option("--subject", is_flag=True,
               help="only this person: the identity number is read from standard input and "
                    "hashed on the way in")
@@ -82,6 +84,9 @@ def audit_show(grantee, subject, since, until, as_json):
         return None if day is None else dt.datetime.combine(day, dt.time(), zone) \
             .astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
 
+    log = AuditLog(audit_url(settings))
+    if grantee:         # before the prompt for a number
+        _check_grantee(settings, log, grantee)
     key = None
     if subject:
         from .cli import _read_id_number     # stdin only, never an argument
@@ -90,9 +95,8 @@ def audit_show(grantee, subject, since, until, as_json):
         if not is_valid_id_number(number):
             raise click.BadParameter("not a valid resident identity number", param_hint="--subject")
         key = subject_key(number, settings.subject_key)
-    entries = AuditLog(audit_url(settings)).show(
-        grantee=grantee, subject_key=key, since=utc(since),
-        until=utc(until + dt.timedelta(days=1)) if until else None)
+    entries = log.show(grantee=grantee, subject_key=key, since=utc(since),
+                       until=utc(until + dt.timedelta(days=1)) if until else None)
     for e in entries:
         if as_json:
             click.echo(json.dumps(e, ensure_ascii=False))
@@ -102,3 +106,18 @@ def audit_show(grantee, subject, since, until, as_json):
                        f"{e['status']} {e['outcome']:<22} {e['subject_key'] or '-'}")
     if not as_json:
         click.echo(f"{len(entries)} entries", err=True)
+
+
+def _check_grantee(settings, log, grantee: str) -> None:
+    """A grantee neither configured nor in the log (a typo, most likely) would show "0 entries"
+    as if it had made no lookup: refused, naming the configured ones (organisations, not
+    persons). One that left conf/grantees.yaml keeps its entries in the log: shown."""
+    from .config import GRANTEES_FILE, load_grantees
+
+    known = load_grantees(settings.conf_dir)
+    if grantee in known or log.show(grantee=grantee, limit=1):
+        return
+    names = ", ".join(f"{g} ({conf['name']})" for g, conf in known.items())
+    raise click.BadParameter(
+        f"no grantee {grantee!r} is configured in {settings.conf_dir / GRANTEES_FILE} and the "
+        f"audit log holds no entry of one; the grantees are {names}", param_hint="--grantee")

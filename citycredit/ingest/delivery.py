@@ -198,6 +198,15 @@ def landed_files(settings, source_id: str, month: str,
     return files
 
 
+def never_landed(settings, folder: Path, landings: dict[tuple[str, str], set[str]]) -> set[str]:
+    """The data files of a delivery folder (`<landing>/<source>/<month>`) never landed into this
+    warehouse (landed_files): of a month never run, or arrived after the month was landed.
+    `landings`: report_landings."""
+    folder = Path(folder)
+    return data_files_in(folder) - landed_files(settings, folder.parent.name, folder.name,
+                                                landings)
+
+
 def bronze_of(settings, source_id: str):
     """The source's bronze table in this warehouse (catalog.bronze, by the source's kind)."""
     from .. import catalog

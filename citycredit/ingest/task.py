@@ -65,9 +65,28 @@ def check_deliveries(month: str, settings: Settings | None = None) -> Deliveries
     landing_folder(settings)        # missing: a setting's mistake, not every folder retired
     record_subject_key(settings)    # (after: a refused month leaves no key record behind)
     kept = [s for s in settings.sources if _kept_in_warehouse(settings, s, month)]
-    found = deliveries_of_month(settings.landing, {s: c for s, c in settings.sources.items()
-                                                   if s not in kept}, month)
+    try:
+        found = deliveries_of_month(settings.landing, {s: c for s, c in settings.sources.items()
+                                                       if s not in kept}, month)
+    except DeliveryMissing as missing:
+        raise _in_order(settings, month, missing) from None
     return {"month": month, **found, "kept": kept}
+
+
+def _in_order(settings: Settings, month: str, missing: DeliveryMissing) -> DeliveryMissing:
+    """The refusal of a month with deliveries missing, saying too that months run in order when
+    months between the latest one landed here and this one were never run: most likely the
+    month meant was the earliest of those (its deliveries may be all there)."""
+    from ..months import shift_month
+
+    landed = {m for months in landed_months(settings).values() for m in months if m < month}
+    if not landed or shift_month(max(landed), 1) == month:
+        return missing
+    first, last = shift_month(max(landed), 1), shift_month(month, -1)
+    never = f"{first} was" if first == last else f"{first} … {last} were"
+    hint = (f"; months run in order, and {never} never run here (the latest month run is "
+            f"{max(landed)}): run {first} first (citycredit run --month {first})")
+    return DeliveryMissing(str(missing) + hint, short=missing.short + hint)
 
 
 def _kept_in_warehouse(settings: Settings, source_id: str, month: str) -> bool:

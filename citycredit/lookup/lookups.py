@@ -46,6 +46,14 @@ _BODY_KEYS = {"score": {"id_number", "purpose"}, "report": {"id_number", "purpos
               "recognition": {"id_number", "purpose", "as"}}
 
 
+def _plain_name(key: str) -> bool:
+    """Whether a body's unknown key may be named back: a plain field name (letters and _, at
+    most 2 digits, up to 32 characters). Anything else may be a value sent as a key — an
+    identity number, a name — and no answer quotes what was sent."""
+    return bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,31}", key)) \
+        and sum(c.isdigit() for c in key) <= 2
+
+
 class LookupSetupError(RuntimeError):
     """The lookup configuration is inconsistent (a grantee names an unknown scheme, a
     recognition table is broken); the service does not start."""
@@ -202,8 +210,13 @@ class Lookups:
             return f"the body must be a JSON object: {shape}"
         if set(body) != allowed:
             missing = sorted(allowed - set(body))
-            return (f"missing field(s) {', '.join(missing)}: {shape}" if missing
-                    else f"unknown field(s) in the body: {shape}")
+            unknown = sorted(set(body) - allowed)
+            named = [json.dumps(k) for k in unknown if _plain_name(k)]
+            said = ([f"missing field(s) {', '.join(missing)}"] if missing else []) \
+                + ([f"unknown field(s) {', '.join(named)}"] if named else []) \
+                + ([f"{len(unknown) - len(named)} unknown field(s) not named here (not a plain "
+                    "field name)"] if len(unknown) > len(named) else [])
+            return f"{'; '.join(said)} in the body: {shape}"
         if not all(isinstance(body[k], str) for k in allowed):
             return f"every field is a string: {shape}"
         return body

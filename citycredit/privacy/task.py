@@ -12,7 +12,7 @@ from typing import TypedDict
 
 from .. import catalog
 from ..config import Settings, landing_folder, load_settings
-from ..ingest.delivery import data_files_in, landed_files, report_landings
+from ..ingest.delivery import READY_FILE, never_landed, report_landings
 from ..io.lock import EXCLUSIVE, SHARED, warehouse_lock
 from ..months import month_of, shift_month
 from .erasure import ErasureError, erase_due, warehouse_tables
@@ -71,6 +71,29 @@ def erase(month: str, run_id: str, settings: Settings | None = None) -> Erased:
             "seconds": round(time.perf_counter() - started, 2)}
 
 
+def optouts_not_landed(settings: Settings, month: str) -> list[Path]:
+    """The complete opt-out deliveries (`_READY`) of months up to `month` holding a file no run
+    has landed here that still holds rows. `erase` does not see them: it carries out the
+    opt-outs silver holds, which landing (validated, pseudonymised) puts there — their month's
+    run lands them and erases. (A landed file whose every row was erased has left bronze too,
+    but holds no row any more: not listed.)"""
+    from ..months import is_month
+    from .landing import _count_rows
+
+    landings, unseen = report_landings(settings), []
+    for source_id, conf in settings.sources.items():
+        if conf["kind"] != "optouts" or not (settings.landing / source_id).is_dir():
+            continue
+        for folder in sorted((settings.landing / source_id).iterdir()):
+            if not (is_month(folder.name) and folder.name <= month
+                    and (folder / READY_FILE).is_file()):
+                continue
+            if any(_count_rows(folder, name, source_id, folder.name, conf) != 0
+                   for name in sorted(never_landed(settings, folder, landings))):
+                unseen.append(folder)
+    return unseen
+
+
 def cleanup(settings: Settings | None = None, today: dt.date | None = None,
             dry_run: bool = False) -> Cleaned:
     """Housekeeping: `_staging-*` and `_landing-spool-*` folders of killed runs (older than
@@ -117,12 +140,11 @@ def _cleanup(settings: Settings, today: dt.date | None, dry_run: bool) -> Cleane
         from ..io.spool import remove_spool_leftovers
 
         staging += remove_spool_leftovers(settings.warehouse, staging_age)
-    landings = report_landings(settings)
     old = old_deliveries(settings.landing, settings.sources, before)
     # a folder goes only when every data file in it was landed here: one never landed (or a
     # file that arrived after its month was landed) is the only copy of its rows
-    never = [f for f in old if not data_files_in(f) <= landed_files(
-        settings, f.parent.name, f.name, landings)]
+    landings = report_landings(settings)
+    never = [f for f in old if never_landed(settings, f, landings)]
     folders = [f for f in old if f not in never]
     if not dry_run:
         remove_deliveries(folders)

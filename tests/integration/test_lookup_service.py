@@ -238,6 +238,26 @@ def test_a_malformed_request_is_422_and_quotes_nothing(service, body):
     assert audit_entries(service["warehouse"])[-1]["outcome"] in ("malformed_id", "malformed_body")
 
 
+@pytest.mark.parametrize("extra,said", [
+    ({"purpse": "loan"}, 'missing field(s) purpose; unknown field(s) "purpse" in the body'),
+    ({"purpose": "loan", "name": "张三"}, 'unknown field(s) "name" in the body'),
+    ({"purpose": "loan", PERSON["granted"]: "loan"},
+     "1 unknown field(s) not named here (not a plain field name) in the body"),
+    ({"purpose": "loan", "张三": "x", "channel": "x"},
+     'unknown field(s) "channel"; 1 unknown field(s) not named here'),
+])
+def test_an_unknown_field_is_named_and_no_value_is_quoted(service, extra, said):
+    """A 422 for an unknown field names it (a newcomer's typo said only "unknown field(s)"),
+    with the same status and JSON keys; a key that is no plain field name (it may be a value:
+    an identity number, a name) is counted, not quoted."""
+    response = post(service, "/v1/scores/haibei", {"id_number": PERSON["granted"], **extra})
+    assert response.status_code == 422
+    assert set(response.json()) == {"detail"}
+    assert response.json()["detail"].startswith(said), response.json()
+    assert PERSON["granted"] not in response.text and "张三" not in response.text
+    assert audit_entries(service["warehouse"])[-1]["outcome"] == "malformed_body"
+
+
 def test_the_persons_own_report_explains_the_score(service):
     response = ask(service, "self", "/v1/reports/haibei", "self", PORTAL)
     assert response.status_code == 200, response.text

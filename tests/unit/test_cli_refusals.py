@@ -77,6 +77,28 @@ def test_run_without_deliveries_says_each_missing_path_once(tmp_path, warehouse_
            in result.output
 
 
+def test_progress_lines_in_a_file_are_whole_lines_without_a_source_location(tmp_path,
+                                                                          warehouse_env, capsys):
+    """Into a file or a pipe a step is one line, `[HH:MM:SS] stage detail`: not rich's log
+    with its `cli.py:107` column, wrapped at 80 columns and padded (newcomer try-out)."""
+    import re
+
+    (tmp_path / "landing").mkdir()
+    result = CliRunner().invoke(cli, ["run", "--month", "2026-10", "--schemes", "haibei"])
+    assert result.exit_code == 1, result.output
+    assert re.search(r"^\[\d\d:\d\d:\d\d\] check check_deliveries$", result.output, re.M), \
+        result.output
+    assert "cli.py" not in result.output
+    from citycredit.cli import _progress      # the policy tools' progress too
+
+    detail = " ".join(f"part{i}" for i in range(40))        # 270 characters
+    status, progress = _progress("simulate haibei-blood-15 2026-10")
+    with status:
+        progress("scan", detail)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].endswith(f"] scan {detail}"), lines
+
+
 def test_privacy_scan_refuses_what_is_not_a_number_or_key(tmp_path, warehouse_env):
     runner = CliRunner()
     short = runner.invoke(cli, ["privacy-scan", "--id-number", "3710021990"])
@@ -266,11 +288,120 @@ def test_run_refuses_a_new_warehouse_when_the_landing_zone_holds_earlier_months(
     result = CliRunner().invoke(cli, ["erase", "--month", "2026-10"])
     assert result.exit_code == 2 and "NOT STARTED: no warehouse at" in result.output, result.output
     assert not (tmp_path / "warehouse").exists()
-    # on purpose: the run goes on (and stops at the missing deliveries of 2026-10, exit 1)
+    # on purpose: the run goes on (and stops at the missing deliveries of 2026-10, exit 1),
+    # and the refused run leaves no key record, lock or report where it was to start one
     result = CliRunner().invoke(cli, ["run", "--month", "2026-10", "--schemes", "haibei",
                                       "--new-warehouse"])
     assert result.exit_code == 1 and "NOT STARTED" not in result.output, result.output
     assert "NOTE: no warehouse at" in result.output
+    assert not (tmp_path / "warehouse").exists(), list((tmp_path / "warehouse").rglob("*"))
+    assert f"NOTE: {tmp_path / 'warehouse'} is as it was before the run" in result.output
+    # a folder that was there keeps what it held, and only that
+    (tmp_path / "warehouse").mkdir()
+    (tmp_path / "warehouse" / "README.txt").write_text("the new warehouse goes here\n")
+    result = CliRunner().invoke(cli, ["run", "--month", "2026-10", "--schemes", "haibei",
+                                      "--new-warehouse"])
+    assert result.exit_code == 1, result.output
+    assert [p.name for p in (tmp_path / "warehouse").iterdir()] == ["README.txt"]
+
+
+def _months_run(tmp_path, *months, sources=("court",)):
+    """An empty landing zone beside a warehouse whose run report records each source's
+    `<source>.csv` landed in each of `months`."""
+    from citycredit import catalog
+    from citycredit.config import load_settings
+    from citycredit.io import tables
+
+    (tmp_path / "landing").mkdir(exist_ok=True)
+    settings = load_settings()
+    (settings.warehouse / "bronze").mkdir(parents=True, exist_ok=True)
+    report = catalog.RUN_REPORT.at(settings)
+    tables.write_arrow(pa.Table.from_pylist([{
+        "run_id": f"r{month}", "score_month": month, "section": "source", "name": source,
+        "metrics": f'{{"status": "landed", "files": ["{source}.csv"]}}', "created_at": None}
+        for month in months for source in sources], schema=report.table.schema), report)
+    return settings
+
+
+def test_erase_refuses_a_month_no_run_has_landed(tmp_path, warehouse_env):
+    """`erase --month` after the latest month run here, or of a month to come, erased nobody
+    and exited 0 ("0 person(s) erased"): refused, exit 2, naming the latest month it can
+    erase; that month itself is erased as before."""
+    import datetime as dt
+
+    _months_run(tmp_path, "2026-08", "2026-09")
+    result = CliRunner().invoke(cli, ["erase", "--month", "2026-10"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        "NOT STARTED: no run has landed 2026-10 yet (the latest month run here is 2026-09): run "
+        "it first (citycredit run --month 2026-10; its erase step carries out its opt-outs); "
+        "nobody was erased (citycredit erase --month 2026-09 carries out every opt-out landed "
+        "so far)")
+    result = CliRunner().invoke(cli, ["erase", "--month", "2999-01"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"NOT STARTED: 2999-01 has not begun yet (today is "
+                                    f"{dt.date.today().isoformat()}); nobody was erased")
+    result = CliRunner().invoke(cli, ["erase", "--month", "2026-09"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("0 person(s) erased")
+
+
+def test_erase_says_which_delivered_opt_outs_it_does_not_see(tmp_path, warehouse_env):
+    """`erase` carries out the opt-outs runs have landed (validated, pseudonymised): one
+    delivered for the month but never landed is not erased — its help says so, and its output
+    names the delivery and the month to run first. Landed files, files left with no row (an
+    erasure blanked them) and folders without `_READY` are not listed."""
+    from citycredit.identity import check_char
+
+    _months_run(tmp_path, "2026-08", "2026-09", sources=("court", "optouts"))
+    number = "37100219900101123"
+    row = f"id_number,requested_on\n{number}{check_char(number)},2026-09-10\n"
+    for month, files in (("2026-08", {"optouts.csv": row, "erased.csv": "id_number,"
+                                                                         "requested_on\n\n"}),
+                         ("2026-09", {"optouts.csv": row, "late.csv": row}),
+                         ("2026-10", {"optouts.csv": row})):
+        folder = tmp_path / "landing" / "optouts" / month
+        folder.mkdir(parents=True)
+        for name, text in files.items():
+            (folder / name).write_text(text)
+        (folder / "_READY").write_text("")
+    (tmp_path / "landing" / "optouts" / "2026-07").mkdir()       # not delivered: no _READY
+    (tmp_path / "landing" / "optouts" / "2026-07" / "o.csv").write_text("id_number\n")
+    helped = CliRunner().invoke(cli, ["erase", "--help"])
+    assert "opt-outs landed here" in helped.output
+    assert "not landed yet are not seen" in " ".join(helped.output.split())
+    result = CliRunner().invoke(cli, ["erase", "--month", "2026-09"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("0 person(s) erased (opt-outs landed here and requested by "
+                                    "the end of 2026-09)")
+    warning = [line for line in result.output.splitlines() if line.startswith("WARNING")]
+    assert warning == [f"WARNING: not seen: opt-outs delivered but not landed yet in "
+                       f"{tmp_path / 'landing' / 'optouts' / '2026-09'}: run their month first "
+                       "(citycredit run --month 2026-09: it lands them and its erase step "
+                       "carries them out)"], result.output
+    assert number not in result.output
+
+
+def test_a_month_after_months_never_run_names_the_month_to_run_first(tmp_path, warehouse_env):
+    """A month whose deliveries are missing, two months after the latest month run here: the
+    refusal lists the missing `_READY` files as before and says that months run in order,
+    naming the month to run first; the month right after the latest gets no such hint."""
+    _months_run(tmp_path, "2026-08", "2026-09")
+
+    def stopped(month):
+        result = CliRunner().invoke(cli, ["run", "--month", month, "--schemes", "haibei"])
+        assert result.exit_code == 1, result.output
+        lines = result.output.splitlines()
+        return ([line for line in lines if line.startswith("NOT PUBLISHED")][-1],
+                [line for line in lines if line.startswith("STOPPED")][-1])
+
+    in_full, short = stopped("2026-11")
+    assert str(tmp_path / "landing" / "court" / "2026-11" / "_READY") in in_full
+    hint = ("; months run in order, and 2026-10 was never run here (the latest month run is "
+            "2026-09): run 2026-10 first (citycredit run --month 2026-10)")
+    assert in_full.endswith(hint) and hint in short, (in_full, short)
+    assert "2026-10 … 2026-11 were never run here" in stopped("2026-12")[1]
+    assert "in order" not in stopped("2026-10")[1]
 
 
 def test_cleanup_deletes_no_delivery_on_a_mistyped_warehouse_and_keeps_those_never_landed(

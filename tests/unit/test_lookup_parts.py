@@ -319,6 +319,31 @@ def test_audit_verify_says_whether_the_chain_is_intact_under_the_key(tmp_path, m
     assert "CHAIN BROKEN" in broken.output
 
 
+def test_audit_show_refuses_a_grantee_that_is_neither_configured_nor_in_the_log(tmp_path,
+                                                                             monkeypatch):
+    """A mistyped --grantee said "0 entries", exit 0, as if it had made no lookup: refused
+    (exit 2) naming the configured grantees. A configured grantee with no entries, and one that
+    left grantees.yaml but has entries in the log, are shown as before."""
+    from click.testing import CliRunner
+
+    from citycredit.cli import cli
+    from citycredit.lookup.audit import audit_log
+
+    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(tmp_path / "wh"))
+    (tmp_path / "wh" / "lookup").mkdir(parents=True)
+    audit_log(load_settings()).append([entry(0), entry(1, grantee="OLDBANK")])
+    typo = CliRunner().invoke(cli, ["audit", "show", "--grantee", "BANK1"])
+    assert typo.exit_code == 2, typo.output
+    said = " ".join(typo.output.split())
+    assert "no grantee 'BANK1' is configured in" in said and "grantees.yaml" in said
+    assert "the grantees are BANK01 (威海市商业银行), PORTAL (信用威海)" in said
+    assert "0 entries" not in typo.output
+    for grantee, count in (("PORTAL", 0), ("OLDBANK", 1), ("BANK01", 1)):
+        shown = CliRunner().invoke(cli, ["audit", "show", "--grantee", grantee])
+        assert shown.exit_code == 0, shown.output
+        assert f"{count} entries" in shown.output
+
+
 def test_audit_verify_and_show_refuse_a_log_that_does_not_exist(tmp_path, monkeypatch):
     # a typo in lookup.audit_url (or the wrong warehouse) must not verify an empty log it
     # created as "chain intact" (newcomer try-out, 2026-12-05)
