@@ -16,8 +16,9 @@ from ..io.spool import spools
 from ..suppression import suppressed_finding_keys, suppressed_keys
 from .bronze import bronze_rows, volume_drop, write_bronze
 from .contracts import raw_schema
-from .delivery import (Delivery, DeliveryError, DeliveryMissing, deliveries_of_month,
-                       find_delivery, in_bronze, landed_months)
+from .delivery import (READY_FILE, Delivery, DeliveryError, DeliveryMissing,
+                       deliveries_of_month, delivered_months_before, find_delivery, in_bronze,
+                       landed_months)
 from .quarantine import quarantine_rows, quarantine_subject_keys, write_quarantine
 from .read import CHUNK_ROWS, iter_delivery
 from .staging import staging_rows, write_staging
@@ -70,7 +71,34 @@ def check_deliveries(month: str, settings: Settings | None = None) -> Deliveries
                                                        if s not in kept}, month)
     except DeliveryMissing as missing:
         raise _in_order(settings, month, missing) from None
+    _none_skipped(settings, month)
     return {"month": month, **found, "kept": kept}
+
+
+def _none_skipped(settings: Settings, month: str) -> None:
+    """Months run in order: a month whose every required source delivered completely, after
+    the latest month landed here and before `month`, was never run — scoring `month` now would
+    publish it without that month's findings (SPEC §2: month M counts every delivery of months
+    ≤ M), silently. Raises DeliveryMissing naming the month to run first. A new warehouse (no
+    month landed before `month`) starts where it is told to (the --new-warehouse guard)."""
+    required = {s: c for s, c in settings.sources.items() if c["required"]}
+    delivered = [m for m in delivered_months_before(settings.landing, required, month)
+                 if all((settings.landing / s / m / READY_FILE).is_file() for s in required)]
+    if not delivered:
+        return
+    landed = {m for months in landed_months(settings, list(required)).values()
+              for m in months if m < month}
+    skipped = [m for m in delivered if landed and m > max(landed)]
+    if skipped:
+        first = skipped[0]
+        raise DeliveryMissing(
+            f"month {month}: months run in order, and {first} was delivered "
+            f"({settings.landing / next(iter(required)) / first / READY_FILE}) but never run here "
+            f"(the latest month run is {max(landed)}): run {first} first (citycredit run --month "
+            f"{first}), or {month} would be scored without {first}'s deliveries",
+            short=f"month {month}: months run in order, and {first} was delivered but never run "
+                  f"here (the latest month run is {max(landed)}): run {first} first "
+                  f"(citycredit run --month {first})")
 
 
 def _in_order(settings: Settings, month: str, missing: DeliveryMissing) -> DeliveryMissing:

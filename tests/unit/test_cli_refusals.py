@@ -404,6 +404,35 @@ def test_a_month_after_months_never_run_names_the_month_to_run_first(tmp_path, w
     assert "in order" not in stopped("2026-10")[1]
 
 
+def test_a_month_after_a_delivered_month_never_run_is_refused(tmp_path, warehouse_env):
+    """2026-09 delivered completely but never run, 2026-08 run: `run --month 2026-10` landed and
+    published 2026-10 without 2026-09's findings, exit 0 (a newcomer's try-out). Refused now
+    before anything lands, naming the month to run first; 2026-09 itself is not refused for it."""
+    from citycredit.config import load_settings
+
+    settings = _months_run(tmp_path, "2026-08")
+    for month in ("2026-09", "2026-10"):
+        for source_id, conf in settings.sources.items():
+            if conf["required"]:
+                (tmp_path / "landing" / source_id / month).mkdir(parents=True)
+                (tmp_path / "landing" / source_id / month / "_READY").write_text("")
+    result = CliRunner().invoke(cli, ["run", "--month", "2026-10", "--schemes", "haibei"])
+    assert result.exit_code == 1, result.output
+    stopped = [line for line in result.output.splitlines() if line.startswith("STOPPED")][-1]
+    assert stopped.startswith(
+        "STOPPED: month 2026-10: months run in order, and 2026-09 was delivered but never run "
+        "here (the latest month run is 2026-08): run 2026-09 first (citycredit run --month "
+        "2026-09)"), stopped
+    full = [line for line in result.output.splitlines() if line.startswith("NOT PUBLISHED")][-1]
+    assert full.endswith(f"({tmp_path / 'landing' / 'population' / '2026-09' / '_READY'}) but "
+                         "never run here (the latest month run is 2026-08): run 2026-09 first "
+                         "(citycredit run --month 2026-09), or 2026-10 would be scored without "
+                         "2026-09's deliveries"), full
+    assert not (settings.warehouse / "bronze" / "court").exists()   # nothing landed
+    from citycredit.ingest.task import check_deliveries
+    assert check_deliveries("2026-09", load_settings())["month"] == "2026-09"
+
+
 def test_cleanup_deletes_no_delivery_on_a_mistyped_warehouse_and_keeps_those_never_landed(
         tmp_path, warehouse_env):
     """Landing retention deletes old delivery folders because bronze keeps their rows: pointed
