@@ -520,14 +520,14 @@ def erase(month):
     but not landed yet are not seen: they are listed, with the month to run first (its run
     lands them and erases). The persons go on the suppression list, so no later delivery
     brings them back."""
-    import datetime as dt
 
     from . import catalog
     from .config import landing_folder
     from .io.lock import WarehouseBusy
+    from .pipeline import new_run_id
     from .privacy.task import ErasureError, erase as erase_month, optouts_not_landed
 
-    run_id = "erase-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    run_id = new_run_id("erase-")
     try:
         settings = load_settings()
         landing_folder(settings)         # ConfigError first: no landing zone where it points

@@ -156,6 +156,16 @@ def _call_step(step: Step, month: str, run_id: str, settings: Settings | None,
     return result
 
 
+def new_run_id(prefix: str = "") -> str:
+    """A run's id: its UTC start to the second and 6 random hex digits, so that two runs
+    started in the same second (a retry, a second operator) never share their report rows or
+    gold partitions; `prefix` names the kind (`erase-`)."""
+    import uuid
+
+    return (prefix + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-"
+            + uuid.uuid4().hex[:6])
+
+
 def run_month(month: str, schemes: list[str] | None = None, accept_drift: bool = False,
               run_id: str | None = None, progress=None, settings: Settings | None = None,
               rescore_with_current_rules: bool = False) -> dict:
@@ -176,7 +186,7 @@ def run_month(month: str, schemes: list[str] | None = None, accept_drift: bool =
         raise UnknownSchemeError(f"{settings.rules}: no scheme file (<scheme>.yaml) to score")
     # before the lock: a run refused for a mistyped landing path leaves nothing in the warehouse
     landing_folder(settings)
-    run_id = run_id or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    run_id = run_id or new_run_id()
     with warehouse_lock(settings.warehouse, f"citycredit run {month} (run {run_id})", EXCLUSIVE):
         return _run_month(month, schemes, accept_drift, run_id, progress, settings,
                           rescore_with_current_rules)

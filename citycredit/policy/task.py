@@ -10,7 +10,6 @@ import functools
 import inspect
 import json
 import time
-import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -22,6 +21,7 @@ from ..io import tables
 from ..io.lock import SHARED, warehouse_lock
 from ..io.spark import get_spark
 from ..months import month_before, shift_month
+from ..pipeline import new_run_id
 from ..rules import RuleFileError, Scheme, load_catalogue, load_draft, load_schemes
 from . import evaluate as ev
 from . import measures
@@ -37,10 +37,6 @@ ADOPTED = "adopted"
 
 def _quiet(stage, detail=""):
     return None
-
-
-def _run_id() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
 def _load(settings: Settings, scheme: str, draft: str | Path | None) -> tuple[Scheme, Scheme | None, str | None]:
@@ -117,7 +113,7 @@ def simulate(scheme: str, draft: str | Path, month: str, *, settings: Settings |
     if predates:                            # said first: the run may take minutes
         say("warning", predates)
     require_month(settings, month)          # refuse before Spark starts
-    run_id = run_id or _run_id()
+    run_id = run_id or new_run_id()
     spark = get_spark(settings, "citycredit-simulate")
     size = settings.policy["explanation_sample"]
     with ScoredTogether(spark, settings, {ADOPTED: adopted, draft_name: draft_scheme}, month,
@@ -226,7 +222,7 @@ def evaluate(scheme: str, month: str, *, draft: str | Path | None = None,
     schemes = {ADOPTED: adopted, **({draft_name: draft_scheme} if draft_scheme else {})}
     items = ev.parse_outcome_items(policy["outcome_items"], load_catalogue(settings.rules))
     require_month(settings, month)
-    run_id = run_id or _run_id()
+    run_id = run_id or new_run_id()
     spark = get_spark(settings, "citycredit-evaluate")
     held_months = population_months(settings)
     window = 0
