@@ -172,11 +172,13 @@ def _policy_console(title: str):
 
 def _policy_call(title: str, call):
     """Run a policy tool with progress shown; refusals exit 1 (data missing) or 2 (a rule or
-    setting), with the message; 75 when a run, an erasure or a cleanup holds the warehouse."""
+    setting, or points a rule gives beyond their exact type), with the message; 75 when a run,
+    an erasure or a cleanup holds the warehouse."""
     from .io.lock import WarehouseBusy
     from .policy.evaluate import OutcomeItemError
     from .policy.job import PolicyDataMissing
     from .rules import RuleFileError
+    from .scoring.job import PointsOutOfRange
 
     status, progress = _policy_console(title)
     try:
@@ -185,7 +187,7 @@ def _policy_call(title: str, call):
     except PolicyDataMissing as exc:
         click.echo(f"STOPPED: {exc}", err=True)
         sys.exit(1)
-    except (RuleFileError, OutcomeItemError) as exc:
+    except (RuleFileError, OutcomeItemError, PointsOutOfRange) as exc:
         click.echo(f"REFUSED: {exc}", err=True)
         sys.exit(2)
     except WarehouseBusy as exc:

@@ -347,3 +347,31 @@ def test_a_draft_of_another_scheme_or_a_missing_month_is_refused(world, draft_pa
         task.simulate("huzhou", draft_path, M, settings=world)
     with pytest.raises(PolicyDataMissing, match="no population snapshot for 2026-01"):
         task.simulate("haibei", draft_path, "2026-01", settings=world)
+
+
+def test_a_draft_whose_points_leave_their_type_is_refused_naming_file_dimension_and_month(
+        world, tmp_path, monkeypatch):
+    """s8's court listing (−200) and a minor penalty at −9,999,999,999 in the draft: the law
+    dimension's points are beyond decimal(18,8). Refused (exit 2) by name, not with Spark's
+    hint to turn ANSI mode off."""
+    from click.testing import CliRunner
+
+    from citycredit.cli import cli
+
+    text = (PROJECT / "rules" / "haibei.yaml").read_text("utf-8")
+    old, _ = DRAFT_MINOR_60
+    draft = tmp_path / "haibei-huge.yaml"
+    draft.write_text(text.replace(old, old.replace("points: -20", "points: -9999999999")), "utf-8")
+    for var in [k for k in os.environ if k.startswith("CITYCREDIT_")]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(world.warehouse))
+    monkeypatch.setenv("CITYCREDIT_REPORTS", str(tmp_path / "reports"))
+    monkeypatch.chdir(PROJECT)
+    result = CliRunner().invoke(cli, ["simulate", "--scheme", "haibei", "--draft", str(draft),
+                                      "--month", M])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert (f"REFUSED: {M} cannot be scored: {draft}: dimension 'law': a subject's points in the "
+            "dimension reach 10,000,000,000 or more in magnitude") in said, said
+    assert "ansi" not in said.lower()
+    assert not (tmp_path / "reports").exists()
