@@ -187,7 +187,7 @@ def _policy_call(title: str, call):
     except PolicyDataMissing as exc:
         click.echo(f"STOPPED: {exc}", err=True)
         sys.exit(1)
-    except (RuleFileError, OutcomeItemError, PointsOutOfRange) as exc:
+    except (RuleFileError, OutcomeItemError, ConfigError, PointsOutOfRange) as exc:
         click.echo(f"REFUSED: {exc}", err=True)
         sys.exit(2)
     except WarehouseBusy as exc:

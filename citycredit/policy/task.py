@@ -17,7 +17,7 @@ from typing import Callable
 from pyspark.sql import DataFrame
 
 from .. import catalog
-from ..config import Settings, load_settings
+from ..config import Settings, load_settings, reports_folder
 from ..io import tables
 from ..io.lock import SHARED, warehouse_lock
 from ..io.spark import get_spark
@@ -108,11 +108,13 @@ def simulate(scheme: str, draft: str | Path, month: str, *, settings: Settings |
     "warning", and kept in the summary's `warnings`.
 
     Raises RuleFileError (a refused draft, or one of another scheme), UnknownSchemeError,
-    PolicyDataMissing (silver lacks the month)."""
+    PolicyDataMissing (silver lacks the month), ConfigError (policy.reports is no folder)."""
     started = time.perf_counter()
     settings = settings or load_settings()
     say = progress or _quiet
     adopted, draft_scheme, draft_name = _load(settings, scheme, draft)
+    if report_path is None:
+        reports_folder(settings)            # a file there: said now, not after the scoring
     predates = sim.draft_predates(adopted, draft_scheme, draft_name)
     if predates:                            # said first: the run may take minutes
         say("warning", predates)
@@ -217,13 +219,16 @@ def evaluate(scheme: str, month: str, *, draft: str | Path | None = None,
     Returns the adopted scheme's result with the draft's under "draft".
 
     Raises RuleFileError, UnknownSchemeError, PolicyDataMissing (silver lacks the month),
-    evaluate.OutcomeItemError (conf policy.outcome_items names an unknown item)."""
+    evaluate.OutcomeItemError (conf policy.outcome_items names an unknown item), ConfigError
+    (policy.reports is no folder)."""
     started = time.perf_counter()
     settings = settings or load_settings()
     say = progress or _quiet
     policy = settings.policy
     adopted, draft_scheme, draft_name = _load(settings, scheme, draft)
     schemes = {ADOPTED: adopted, **({draft_name: draft_scheme} if draft_scheme else {})}
+    if report_path is None:
+        reports_folder(settings)
     items = ev.parse_outcome_items(policy["outcome_items"], load_catalogue(settings.rules))
     require_month(settings, month)
     run_id = run_id or _run_id()
