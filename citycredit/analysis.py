@@ -23,6 +23,7 @@ from deltalake import DeltaTable
 
 from . import catalog
 from .config import Settings, load_settings
+from .months import check_month
 from .io.filesystem import native_filesystem
 from .publish.published import RUN_TABLES, published_mask, published_runs
 from .rules import Scheme, load_schemes
@@ -39,8 +40,15 @@ def open_warehouse(warehouse: str | Path, landing: str | Path | None = None,
                    reports: str | Path | None = None) -> Settings:
     """The settings of a warehouse folder (conf/ as in force, CITYCREDIT_* overridden): the
     landing zone defaults to the folder beside it (`<warehouse>/../landing`), the policy tools'
-    reports to `<warehouse>/../reports`."""
+    reports to `<warehouse>/../reports`. Raises catalog.NoWarehouse for a folder that holds
+    no warehouse: a mistyped path would read as empty tables."""
     warehouse = Path(warehouse).resolve()
+    if not catalog.holds_warehouse(warehouse):
+        inside = warehouse / "warehouse"
+        raise catalog.NoWarehouse(
+            f"no warehouse at {warehouse} (no {', '.join(catalog.WAREHOUSE_LAYERS)} folder)"
+            + (f"; {inside} holds one" if catalog.holds_warehouse(inside) else
+               ": open_warehouse takes the folder a run writes, e.g. demo/warehouse"))
     environ = {**os.environ, "CITYCREDIT_WAREHOUSE": str(warehouse),
                "CITYCREDIT_LANDING": str(Path(landing or warehouse.parent / "landing").resolve()),
                "CITYCREDIT_REPORTS": str(Path(reports or warehouse.parent / "reports").resolve())}
@@ -79,8 +87,13 @@ def read_table(name: str, where: Mapping[str, object] | None = None,
     a run_id. columns: the columns
     wanted (default all but identity numbers and raw delivered text). Decimals become float64,
     dates datetime64. A table not written yet reads as an empty frame with the catalogue's
-    columns. Raises UnknownTable for a name the catalogue does not have."""
+    columns. Raises UnknownTable for a name the catalogue does not have, MonthError for a
+    month column (catalog.MONTH_COLUMNS) filtered on something that is no `YYYY-MM` month
+    (it would match no row)."""
     entry = table(name, settings)
+    for column in catalog.MONTH_COLUMNS.intersection(where or {}):
+        for value in _values(where[column]):
+            check_month(value, f"where[{column!r}]")
     if columns is None:
         columns = [c for c in entry.columns if entry.personal.get(c) not in WITHHELD]
     columns = list(columns)

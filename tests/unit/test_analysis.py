@@ -8,6 +8,7 @@ import pyarrow as pa
 import pytest
 
 from citycredit import analysis, catalog
+from citycredit.months import MonthError
 from citycredit.io import tables
 
 
@@ -69,3 +70,34 @@ def test_identity_numbers_are_withheld_unless_named_and_unknown_names_refused(se
     assert analysis.read_table("gold.score_lines", settings=settings).empty   # not written yet
     with pytest.raises(analysis.UnknownTable, match="gold.scores"):
         analysis.read_table("gold.score", settings=settings)
+
+
+def test_a_folder_without_a_warehouse_and_a_malformed_month_are_refused_not_read_as_empty(
+        tmp_path, settings):
+    """A notebook pointed at a mistyped folder, or filtering on a month typed wrongly, got empty
+    tables and no word why (found by the newcomer try-out)."""
+    (tmp_path / "demo" / "warehouse" / "gold").mkdir(parents=True)
+    opened = analysis.open_warehouse(tmp_path / "demo" / "warehouse")
+    assert opened.warehouse == tmp_path / "demo" / "warehouse"
+    with pytest.raises(catalog.NoWarehouse, match=(
+            rf"no warehouse at {tmp_path / 'demo'} \(no bronze, silver, gold folder\); "
+            rf"{tmp_path / 'demo' / 'warehouse'} holds one")):
+        analysis.open_warehouse(tmp_path / "demo")
+    with pytest.raises(catalog.NoWarehouse, match=(
+            rf"no warehouse at {tmp_path / 'demo' / 'warehose'} .*: open_warehouse takes the "
+            "folder a run writes")):
+        analysis.open_warehouse(tmp_path / "demo" / "warehose")
+
+    data = scores([("a", "haibei", "2026-10", 1000, "A")])
+    tables.write_arrow(data, catalog.SCORES.at(settings), mode="overwrite")
+    publish(data, settings)
+    for month in ("2026-1", ["2026-10", "2026/09"], "Oct 2026"):
+        bad = month[-1] if isinstance(month, list) else month
+        with pytest.raises(MonthError, match=rf"where\['score_month'\] '{bad}' is not a month: "
+                                             "use YYYY-MM"):
+            analysis.read_table("gold.scores", where={"score_month": month}, settings=settings)
+    with pytest.raises(MonthError, match=r"where\['snapshot_month'\] '202610' is not a month"):
+        analysis.read_table("silver.population", where={"snapshot_month": "202610"},
+                            settings=settings)
+    assert len(analysis.read_table("gold.scores", where={"score_month": "2026-10"},
+                                   settings=settings)) == 1
