@@ -291,19 +291,28 @@ def _measures(label, scheme: Scheme, month, scores, before, bad, groups, window,
            "month": month, "outcome_months": window, "outcome_items": list(policy["outcome_items"]),
            "outcome_known_at": known_at,
            "scores_from": "; ".join(f"{m}: {o}" for m, o in sorted(origin[label].items()))}
-    if window < policy["outcome_months"]:
+    wanted = policy["outcome_months"]
+    first, full = shift_month(month, 1), shift_month(month, wanted)
+    whole = first if wanted == 1 else f"{first} … {full}"
+    if not window:      # the months it takes: stability and fairness stand without them
         reasons["outcome_months"] = (
-            f"only {window} month(s) after {month} delivered so far (of "
-            f"{policy['outcome_months']}): the outcome window is shortened" if window else
-            f"no month after {month} delivered yet: validity and discrimination need later "
-            "deliveries")
+            f"no month after {month} delivered yet (silver holds no later population "
+            f"snapshot): validity and discrimination need {first} at least, {whole} for the "
+            f"full window (policy.outcome_months: {wanted}) — evaluate an earlier month, or "
+            "run those months first")
+    elif window < wanted:
+        reasons["outcome_months"] = (
+            f"only {window} month(s) after {month} delivered so far "
+            f"({first if window == 1 else f'{first} … {known_at}'}, of {whole}): the outcome "
+            "window is shortened")
     freq = ev.frequency_table(scores, bad, groups)
     figures, why = ev.validity(freq, scheme)
     if not window:
         figures.update({"auc": None, "gini": None, "ks": None, "ks_score": None, "roc": None,
                         "monotone": None, "not_falling": [], "bad_rate": None,
                         "bad_rate_by_grade": {g: None for g in figures["bad_rate_by_grade"]}})
-        why = {k: reasons["outcome_months"] for k in ("auc", "gini", "ks", "monotone")}
+        why = {k: reasons["outcome_months"] for k in ("auc", "gini", "ks", "monotone",
+                                                       "bad_rate")}
     reasons.update(why)
     roc = figures.pop("roc")
     out.update(figures)
