@@ -101,3 +101,17 @@ def test_a_folder_without_a_warehouse_and_a_malformed_month_are_refused_not_read
                             settings=settings)
     assert len(analysis.read_table("gold.scores", where={"score_month": "2026-10"},
                                    settings=settings)) == 1
+
+
+def test_decimals_read_as_the_double_nearest_their_value_without_float_noise(settings):
+    """Arrow's decimal→float64 cast read 288.4 points as 288.40000000000003."""
+    data = scores([("a", "haibei", "2026-10", 1288, "AA")])
+    values = {"points_positive": [Decimal("288.4")], "base_score": [Decimal("1.3")],
+              "points_negative": [Decimal("-1234567.89012345")]}
+    for name, value in values.items():
+        data = data.set_column(data.schema.get_field_index(name), name,
+                               pa.array(value, data.schema.field(name).type))
+    tables.write_arrow(data, catalog.SCORES.at(settings), mode="overwrite")
+    publish(data, settings)
+    row = analysis.read_table("gold.scores", settings=settings).iloc[0]
+    assert [repr(float(row[name])) for name in values] == ["288.4", "1.3", "-1234567.89012345"]

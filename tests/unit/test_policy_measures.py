@@ -396,3 +396,7 @@ def test_the_rule_table_lists_subject_rules_beside_the_finding_rules():
     assert table["hukou"] == {"adopted": {"subjects": 4, "mean_points": 30.0},
                               "draft": {"subjects": 4, "mean_points": 45.0}}
     assert table["clean-3y"]["adopted"] == {"subjects": 0, "mean_points": None}
+    # a mean is the decimal at the points' scale, not a float of the 28-digit quotient
+    thirds = sim.rule_table(pd.DataFrame({"rule_id": ["hukou"], "subjects": [3],
+                                          "points": [Decimal(100)]}), effects(45), adopted, draft)
+    assert repr(thirds["hukou"]["adopted"]["mean_points"]) == "33.33333333"
