@@ -7,8 +7,9 @@ no Spark session, no path typed by hand.
 
 Tables are read through delta-rs (the `deltalake` package the pipeline already uses) into pandas.
 Decimal columns (points, quantities) arrive as float64: analysis plots and sums them, and the
-exact decimals stay in the warehouse. Identity numbers (bronze) and raw delivered text
-(quarantine) are never returned unless a column list names them.
+exact decimals stay in the warehouse. Each is the double nearest its decimal (288.4 reads as
+288.4, not 288.40000000000003 as Arrow's own cast gives). Identity numbers (bronze) and raw
+delivered text (quarantine) are never returned unless a column list names them.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from deltalake import DeltaTable
 
 from . import catalog
 from .config import Settings, load_settings
+from .months import check_month
 from .io.filesystem import native_filesystem
 from .publish.published import RUN_TABLES, published_mask, published_runs
 from .rules import Scheme, load_schemes
@@ -39,8 +41,15 @@ def open_warehouse(warehouse: str | Path, landing: str | Path | None = None,
                    reports: str | Path | None = None) -> Settings:
     """The settings of a warehouse folder (conf/ as in force, CITYCREDIT_* overridden): the
     landing zone defaults to the folder beside it (`<warehouse>/../landing`), the policy tools'
-    reports to `<warehouse>/../reports`."""
+    reports to `<warehouse>/../reports`. Raises catalog.NoWarehouse for a folder that holds
+    no warehouse: a mistyped path would read as empty tables."""
     warehouse = Path(warehouse).resolve()
+    if not catalog.holds_warehouse(warehouse):
+        inside = warehouse / "warehouse"
+        raise catalog.NoWarehouse(
+            f"no warehouse at {warehouse} (no {', '.join(catalog.WAREHOUSE_LAYERS)} folder)"
+            + (f"; {inside} holds one" if catalog.holds_warehouse(inside) else
+               ": open_warehouse takes the folder a run writes, e.g. demo/warehouse"))
     environ = {**os.environ, "CITYCREDIT_WAREHOUSE": str(warehouse),
                "CITYCREDIT_LANDING": str(Path(landing or warehouse.parent / "landing").resolve()),
                "CITYCREDIT_REPORTS": str(Path(reports or warehouse.parent / "reports").resolve())}
@@ -79,8 +88,13 @@ def read_table(name: str, where: Mapping[str, object] | None = None,
     a run_id. columns: the columns
     wanted (default all but identity numbers and raw delivered text). Decimals become float64,
     dates datetime64. A table not written yet reads as an empty frame with the catalogue's
-    columns. Raises UnknownTable for a name the catalogue does not have."""
+    columns. Raises UnknownTable for a name the catalogue does not have, MonthError for a
+    month column (catalog.MONTH_COLUMNS) filtered on something that is no `YYYY-MM` month
+    (it would match no row)."""
     entry = table(name, settings)
+    for column in catalog.MONTH_COLUMNS.intersection(where or {}):
+        for value in _values(where[column]):
+            check_month(value, f"where[{column!r}]")
     if columns is None:
         columns = [c for c in entry.columns if entry.personal.get(c) not in WITHHELD]
     columns = list(columns)
@@ -103,8 +117,9 @@ def read_table(name: str, where: Mapping[str, object] | None = None,
         data = data.filter(published_mask(data, published_runs(settings)))
     data = data.select(columns)
     decimal = [i for i, f in enumerate(data.schema) if pa.types.is_decimal(f.type)]
-    for i in decimal:
-        data = data.set_column(i, data.schema.field(i).name, data.column(i).cast(pa.float64()))
+    for i in decimal:      # via the text: Arrow's decimal→float64 cast is off by an ulp or so
+        data = data.set_column(i, data.schema.field(i).name,
+                               data.column(i).cast(pa.string()).cast(pa.float64()))
     return data.to_pandas()
 
 

@@ -136,6 +136,15 @@ def holds_warehouse(folder) -> bool:
     return any((Path(folder) / layer).is_dir() for layer in WAREHOUSE_LAYERS)
 
 
+class NoWarehouse(ValueError):
+    """A command that reads or deletes was pointed at a folder that holds no warehouse."""
+
+
+#: the columns that hold a `YYYY-MM` month (citycredit.months), in every table that has them
+MONTH_COLUMNS = frozenset({"month", "score_month", "snapshot_month", "erased_month",
+                           "known_from", "known_until", "as_of"})
+
+
 def bronze(source_id: str, kind: str) -> Table:
     """bronze/<source_id>: a source's deliveries as delivered (text), file + line, by month.
     The only table with identity numbers in clear (access-restricted, SPEC §7)."""

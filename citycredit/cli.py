@@ -222,11 +222,13 @@ def _progress(title: str, first: str | None = None):
 
 def _policy_call(title: str, call):
     """Run a policy tool with progress shown; refusals exit 1 (data missing) or 2 (a rule or
-    setting), with the message; 75 when a run, an erasure or a cleanup holds the warehouse."""
+    setting, or points a rule gives beyond their exact type), with the message; 75 when a run,
+    an erasure or a cleanup holds the warehouse."""
     from .io.lock import WarehouseBusy
     from .policy.evaluate import OutcomeItemError
     from .policy.job import PolicyDataMissing
     from .rules import RuleFileError
+    from .scoring.job import PointsOutOfRange
 
     status, progress = _progress(title)
     try:
@@ -235,7 +237,7 @@ def _policy_call(title: str, call):
     except PolicyDataMissing as exc:
         click.echo(f"STOPPED: {exc}", err=True)
         sys.exit(1)
-    except (RuleFileError, OutcomeItemError) as exc:
+    except (RuleFileError, OutcomeItemError, ConfigError, PointsOutOfRange) as exc:
         click.echo(f"REFUSED: {exc}", err=True)
         sys.exit(2)
     except WarehouseBusy as exc:
@@ -312,16 +314,23 @@ def evaluate(scheme, month, draft, json_path, report_path):
     def line(name, r):
         auc = "—" if r["auc"] is None else f"{r['auc']:.3f}"
         ks = "—" if r["ks"] is None else f"{r['ks']:.3f}"
+        monotone = "—" if r["monotone"] is None else r["monotone"]
         psi = ", ".join(f"{k} {'—' if v is None else f'{v:.3f}'}" for k, v in r["psi"].items())
-        return (f"{name}: AUC {auc}, KS {ks}, monotone {r['monotone']}, PSI {psi}, "
+        return (f"{name}: AUC {auc}, KS {ks}, monotone {monotone}, PSI {psi}, "
                 f"{len(r['fairness_flags'])} group(s) below the fairness bound")
-    click.echo(f"{scheme} {month}: outcome window {result['outcome_months']} month(s), "
-               f"{result['subjects']} subjects, {result['bad']} bad")
+    window = (f"outcome window {result['outcome_months']} month(s), {result['subjects']} "
+              f"subjects, {result['bad']} bad" if result["outcome_months"] else
+              f"no outcome window (AUC, KS and bad rates need later months: see below), "
+              f"{result['subjects']} subjects")
+    click.echo(f"{scheme} {month}: {window}")
     click.echo(line("adopted", result))
     if result.get("draft"):
         click.echo(line(f"draft {result['draft']['draft']}", result["draft"]))
+    said: dict[str, list[str]] = {}        # a reason once, with every measure it is for
     for key, reason in result["reasons"].items():
-        click.echo(f"  {key}: {reason}")
+        said.setdefault(reason, []).append(key)
+    for reason, keys in said.items():
+        click.echo(f"  {', '.join(keys)}: {reason}")
     click.echo(f"report: {result['report']}" + (f"  json: {json_path}" if json_path else ""))
 
 

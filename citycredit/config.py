@@ -507,6 +507,26 @@ def landing_folder(settings: Settings) -> Path:
     return settings.landing
 
 
+def reports_folder(settings: Settings) -> Path:
+    """settings.policy["reports"], where the policy tools write their reports: a folder, or
+    one they can make (the first part of the path that exists is a folder this user may
+    write to). Checked before anything runs — a file there made `simulate` fail at its end,
+    after minutes of Spark. Raises ConfigError naming the setting and where it came from."""
+    folder = Path(settings.policy["reports"])
+    there = next(p for p in (folder, *folder.parents) if p.exists())
+    if not there.is_dir():
+        problem = "is a file, not a folder" if there == folder else \
+            f"cannot be made: {there} is a file"
+    elif not os.access(there, os.W_OK):
+        problem = "is not writable by this user" if there == folder else \
+            f"cannot be made: {there} is not writable by this user"
+    else:
+        return folder
+    raise ConfigError(f"policy.reports: {folder} {problem} (from "
+                      f"{_origin(settings.origins, 'policy.reports')}): point it at a folder for "
+                      "the reports")
+
+
 def describe(settings: Settings) -> list[tuple[str, str, str]]:
     """[(setting, value as shown, origin)] for every setting of conf/base.yaml's shape, resolved:
     paths absolute, secrets masked (`shown`); the origin is "<conf file>: <key>", "environment

@@ -43,6 +43,7 @@ from .privacy.task import erase
 from .publish.task import PublishRefused, publish, report
 from .rules import UnknownSchemeError
 from .scoring.rules_in_force import RulesChangedSincePublication, rules_for_month
+from .scoring.job import PointsOutOfRange
 from .scoring.task import score
 from .silver.task import build_silver
 
@@ -56,9 +57,10 @@ __all__ = ["STEPS", "Step", "REFUSALS", "SourceSkipped", "run_month", "run_step"
 #: refused publication): the DAG fails such a task at once instead of retrying it
 #: a month the warehouse refuses (not an error to retry): the DAG fails the task without retries,
 #: the run report records why. RulesChangedSincePublication: re-scoring a published month under
-#: other rules than it was published with (scoring.rules_in_force), until asked for explicitly
+#: other rules than it was published with (scoring.rules_in_force), until asked for explicitly;
+#: PointsOutOfRange: a subject's points beyond their exact types (scoring.job)
 REFUSALS = (DeliveryMissing, DeliveryError, BatchRejected, PublishRefused,
-            RulesChangedSincePublication)
+            RulesChangedSincePublication, PointsOutOfRange)
 
 
 class SourceSkipped(Exception):

@@ -20,6 +20,7 @@ from citycredit.config import ConfigError, load_settings  # noqa: E402
 from citycredit.io.lock import SHARED, WarehouseBusy, warehouse_lock  # noqa: E402
 from citycredit.months import MonthError, check_month  # noqa: E402
 from citycredit.rules import RuleFileError  # noqa: E402
+from citycredit.scoring.job import PointsOutOfRange  # noqa: E402
 from citycredit.scoring.rules_in_force import not_in_force_reason, rules_for_month  # noqa: E402
 from citycredit.scoring.task import score  # noqa: E402
 
@@ -59,6 +60,9 @@ def main(argv=None) -> int:
     except WarehouseBusy as exc:
         print(f"NOT STARTED: {exc}", file=sys.stderr)
         return 75
+    except PointsOutOfRange as exc:      # points beyond their types: nothing to publish
+        print(f"STOPPED: {exc}", file=sys.stderr)
+        return 1
     for result in scored:
         print(f"{result['scheme']} {result['month']}: {result['subjects']} subjects, "
               f"{result['lines']} explanation lines, {result['seconds']:.1f}s (run {run_id})")

@@ -12,6 +12,7 @@ in tests/integration/test_policy.py).
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
@@ -59,13 +60,17 @@ class ScoredTogether:
     def __enter__(self) -> dict[str, SchemeScores]:
         require_month(self.settings, self.month)
         scan = self.scan.__enter__()
-        computed_at = dt.datetime.now(dt.timezone.utc)
-        for label, scheme in self.schemes.items():
-            self.say("score", f"{label} ({scheme.scheme} {scheme.version})")
-            scored = scan.score(scheme, self.run_id, computed_at)
-            scored.evaluated.count()   # every scheme evaluated before the scan is released
-            self.results[label] = SchemeScores(label, scheme, scored.scores, scored.lines)
-        scan.release(scan.findings)
+        try:
+            computed_at = dt.datetime.now(dt.timezone.utc)
+            for label, scheme in self.schemes.items():
+                self.say("score", f"{label} ({scheme.scheme} {scheme.version})")
+                scored = scan.score(scheme, self.run_id, computed_at)
+                scored.evaluated.count()   # every scheme evaluated before the scan is released
+                self.results[label] = SchemeScores(label, scheme, scored.scores, scored.lines)
+            scan.release(scan.findings)
+        except BaseException:      # released, and a total beyond its type said (MonthScan)
+            self.scan.__exit__(*sys.exc_info())
+            raise
         return self.results
 
     def __exit__(self, *exc) -> None:

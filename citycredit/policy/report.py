@@ -330,10 +330,14 @@ def evaluation_html(result: dict, schemes: dict[str, Scheme]) -> str:
                  + [str(len((v.get("fairness_detail") or {}).get("flagged", [])))
                     for v in variants.values()]]
         side = "<h2>Side by side</h2>" + _table(["measure", *variants], rows)
+    outcome = (f"outcome: a new {html.escape(', '.join(result['outcome_items']))} finding in the "
+               f"{result['outcome_months']} month(s) after it, from silver as known at "
+               f"{html.escape(str(result.get('outcome_known_at')))}"
+               if result["outcome_months"] else
+               f"<b>no outcome window</b>: {html.escape(result['reasons']['outcome_months'])}")
     body = f"""
-<p>Score month <b>{result['month']}</b>; outcome: a new {html.escape(', '.join(result['outcome_items']))}
-finding in the {result['outcome_months']} month(s) after it, from silver as known at
-{html.escape(str(result.get('outcome_known_at')))}. Scores from {html.escape(result.get('scores_from', ''))}.</p>
+<p>Score month <b>{result['month']}</b>; {outcome}. Scores from
+{html.escape(result.get('scores_from', ''))}.</p>
 {side}{''.join(_variant_section(n, r, schemes[n]) for n, r in variants.items())}
 <h2>Plots</h2>{''.join(plots)}"""
     return _page(f"{scheme.title} — 评估 evaluation, {result['month']}", body)

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 
 from ..catalog import SIMULATED_SCORES
 from ..rules import Scheme
+from ..scoring.decimals import POINTS
 from . import measures
 
 #: the quantiles of the score change the summary gives
@@ -96,6 +97,12 @@ def _line_key(row) -> str:
     return f"cap:{row.dimension}"
 
 
+def _points_number(value: Decimal) -> float:
+    """Points as a JSON number: the decimal at the points' scale (8 places), so that a mean
+    reads 33.33333333, not 33.333333333333336 (float of the 28-digit quotient)."""
+    return float(value.quantize(Decimal(1).scaleb(-POINTS.scale)))
+
+
 def explanation_differences(adopted_lines: pd.DataFrame, draft_lines: pd.DataFrame,
                             sample: list[str], scores: dict[str, dict]) -> list[dict]:
     """Per sampled subject, numbered 1… in sample order (`sample`): scores and grades before
@@ -124,11 +131,12 @@ def explanation_differences(adopted_lines: pd.DataFrame, draft_lines: pd.DataFra
             before = a_rules.get((subject, key), Decimal(0))
             after = d_rules.get((subject, key), Decimal(0))
             if before != after:
-                rules[key] = {"adopted": float(before), "draft": float(after)}
+                rules[key] = {"adopted": _points_number(before), "draft": _points_number(after)}
         changed = []
         for ref in sorted({k for k in (*a_find, *d_find) if k[0] == subject}):
             a, d = a_find.get(ref), d_find.get(ref)
             pick = lambda r, f: None if r is None else getattr(r, f)  # noqa: E731
+            points = lambda r: None if r is None else _points_number(Decimal(r.points))  # noqa
             if (pick(a, "status"), pick(a, "points"), pick(a, "rule_id")) != \
                     (pick(d, "status"), pick(d, "points"), pick(d, "rule_id")):
                 base = a if a is not None else d
@@ -136,9 +144,9 @@ def explanation_differences(adopted_lines: pd.DataFrame, draft_lines: pd.DataFra
                     "source": ref[1], "item": base.item_code,
                     "occurred_on": str(base.occurred_on),
                     "adopted": {"rule": pick(a, "rule_id"), "status": pick(a, "status"),
-                                "points": None if a is None else float(a.points)},
+                                "points": points(a)},
                     "draft": {"rule": pick(d, "rule_id"), "status": pick(d, "status"),
-                              "points": None if d is None else float(d.points)}})
+                              "points": points(d)}})
         out.append({"sample": number, **scores.get(subject, {}), "rules": rules,
                     "findings": changed})
     return out
@@ -159,7 +167,7 @@ def rule_table(adopted: pd.DataFrame, draft: pd.DataFrame, adopted_scheme: Schem
         subjects = int(row["subjects"].iloc[0]) if len(row) else 0
         points = Decimal(row["points"].iloc[0]) if len(row) else Decimal(0)
         return {"subjects": subjects,
-                "mean_points": float(points / subjects) if subjects else None}
+                "mean_points": _points_number(points / subjects) if subjects else None}
     adopted_ids, draft_ids = ids(adopted_scheme), ids(draft_scheme)
     order = adopted_ids + [i for i in draft_ids if i not in adopted_ids]
     return {rule_id: {"adopted": stats(adopted, rule_id, adopted_ids),

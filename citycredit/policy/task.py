@@ -16,7 +16,7 @@ from typing import Callable
 from pyspark.sql import DataFrame
 
 from .. import catalog
-from ..config import Settings, load_settings
+from ..config import Settings, load_settings, reports_folder
 from ..io import tables
 from ..io.lock import SHARED, warehouse_lock
 from ..io.spark import get_spark
@@ -104,11 +104,13 @@ def simulate(scheme: str, draft: str | Path, month: str, *, settings: Settings |
     "warning", and kept in the summary's `warnings`.
 
     Raises RuleFileError (a refused draft, or one of another scheme), UnknownSchemeError,
-    PolicyDataMissing (silver lacks the month)."""
+    PolicyDataMissing (silver lacks the month), ConfigError (policy.reports is no folder)."""
     started = time.perf_counter()
     settings = settings or load_settings()
     say = progress or _quiet
     adopted, draft_scheme, draft_name = _load(settings, scheme, draft)
+    if report_path is None:
+        reports_folder(settings)            # a file there: said now, not after the scoring
     predates = sim.draft_predates(adopted, draft_scheme, draft_name)
     if predates:                            # said first: the run may take minutes
         say("warning", predates)
@@ -213,13 +215,16 @@ def evaluate(scheme: str, month: str, *, draft: str | Path | None = None,
     Returns the adopted scheme's result with the draft's under "draft".
 
     Raises RuleFileError, UnknownSchemeError, PolicyDataMissing (silver lacks the month),
-    evaluate.OutcomeItemError (conf policy.outcome_items names an unknown item)."""
+    evaluate.OutcomeItemError (conf policy.outcome_items names an unknown item), ConfigError
+    (policy.reports is no folder)."""
     started = time.perf_counter()
     settings = settings or load_settings()
     say = progress or _quiet
     policy = settings.policy
     adopted, draft_scheme, draft_name = _load(settings, scheme, draft)
     schemes = {ADOPTED: adopted, **({draft_name: draft_scheme} if draft_scheme else {})}
+    if report_path is None:
+        reports_folder(settings)
     items = ev.parse_outcome_items(policy["outcome_items"], load_catalogue(settings.rules))
     require_month(settings, month)
     run_id = run_id or new_run_id()
@@ -282,19 +287,28 @@ def _measures(label, scheme: Scheme, month, scores, before, bad, groups, window,
            "month": month, "outcome_months": window, "outcome_items": list(policy["outcome_items"]),
            "outcome_known_at": known_at,
            "scores_from": "; ".join(f"{m}: {o}" for m, o in sorted(origin[label].items()))}
-    if window < policy["outcome_months"]:
+    wanted = policy["outcome_months"]
+    first, full = shift_month(month, 1), shift_month(month, wanted)
+    whole = first if wanted == 1 else f"{first} … {full}"
+    if not window:      # the months it takes: stability and fairness stand without them
         reasons["outcome_months"] = (
-            f"only {window} month(s) after {month} delivered so far (of "
-            f"{policy['outcome_months']}): the outcome window is shortened" if window else
-            f"no month after {month} delivered yet: validity and discrimination need later "
-            "deliveries")
+            f"no month after {month} delivered yet (silver holds no later population "
+            f"snapshot): validity and discrimination need {first} at least, {whole} for the "
+            f"full window (policy.outcome_months: {wanted}) — evaluate an earlier month, or "
+            "run those months first")
+    elif window < wanted:
+        reasons["outcome_months"] = (
+            f"only {window} month(s) after {month} delivered so far "
+            f"({first if window == 1 else f'{first} … {known_at}'}, of {whole}): the outcome "
+            "window is shortened")
     freq = ev.frequency_table(scores, bad, groups)
     figures, why = ev.validity(freq, scheme)
     if not window:
         figures.update({"auc": None, "gini": None, "ks": None, "ks_score": None, "roc": None,
                         "monotone": None, "not_falling": [], "bad_rate": None,
                         "bad_rate_by_grade": {g: None for g in figures["bad_rate_by_grade"]}})
-        why = {k: reasons["outcome_months"] for k in ("auc", "gini", "ks", "monotone")}
+        why = {k: reasons["outcome_months"] for k in ("auc", "gini", "ks", "monotone",
+                                                       "bad_rate")}
     reasons.update(why)
     roc = figures.pop("roc")
     out.update(figures)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from .. import catalog
+from ..catalog import NoWarehouse
 from ..config import Settings, landing_folder, load_settings
 from ..ingest.delivery import READY_FILE, never_landed, report_landings
 from ..io.lock import EXCLUSIVE, SHARED, warehouse_lock
@@ -161,10 +162,6 @@ class NotAPerson(ValueError):
     def __init__(self, position: int, problem: str):
         super().__init__(f"person {position} {problem}")
         self.position, self.problem = position, problem
-
-
-class NoWarehouse(ValueError):
-    """A command that reads or deletes was pointed at a folder that holds no warehouse."""
 
 
 class NothingToScan(NoWarehouse):

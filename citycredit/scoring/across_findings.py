@@ -23,7 +23,7 @@ from pyspark.sql.window import Window
 
 from ..months import full_months_column
 from ..rules import Rule, Scheme
-from .decimals import POINTS, QUANTITY, RULE_VALUE, bounded
+from .decimals import POINTS, QUANTITY, RULE_VALUE, bounded, cast_or_stop, out_of_range
 
 #: statuses of findings that are not current (SPEC §4 step 1)
 NOT_CURRENT = ("revoked", "appeal_upheld", "masked")
@@ -212,7 +212,8 @@ def growth_totals(evaluated: DataFrame, scheme: Scheme, as_of: dt.date) -> DataF
     periods = F.expr("CAST(greatest(_months, 0) div _every AS INT)")
     rows = rows.withColumn("_months", months).withColumn("_n", periods)
     growth = bounded(F.col("_per_period").cast(POINTS) * F.col("_n"), F.col("_growth_cap"))
-    rows = rows.withColumn("rule_raw", growth.cast(POINTS))
+    rows = rows.withColumn("rule_raw", cast_or_stop(growth, POINTS, out_of_range(
+        scheme, "a subject's growth points", "rule", "rule_id")))
     return rows.select(
         "subject_key", "rule_id", "dimension", F.lit("growth").alias("rule_kind"), "rule_cap",
         "dimension_cap", F.lit(None).cast(POINTS).alias("_points"),

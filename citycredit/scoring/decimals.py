@@ -13,12 +13,21 @@ precision is at most 8 (its rule DecimalAggregates); above that every value is a
 measurably slower over millions of rows. A value with at most `scale` decimals times 10^scale is
 an integer, so summing those integers as longs and scaling back is exact — and an overflow is an
 error (ANSI mode, Spark 4's default), never a wrong sum.
+
+A total that leaves its type (a subject's points of one rule or one dimension beyond
+decimal(18,8), a score beyond int) stops the job with a message saying which (cast_or_stop:
+raise_error in the projection that casts the total anyway, so no extra pass);
+scoring.job.MonthScan turns it into PointsOutOfRange naming the month, instead of Spark's hint
+to switch ANSI mode off.
 """
 from decimal import Decimal
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+
+from ..rules import Scheme
+from ..rules.reading import MAX_POINTS, _display
 
 RULE_VALUE = T.DecimalType(18, 4)
 POINTS = T.DecimalType(18, 8)
@@ -28,6 +37,31 @@ QUANTITY = T.DecimalType(18, 4)
 def bounded(value: Column, cap: Column) -> Column:
     """Clamp to [-cap, cap] when cap is set (every cap of SPEC §4 is an absolute bound)."""
     return F.when(cap.isNull(), value).otherwise(F.greatest(F.least(value, cap), -cap))
+
+
+def cast_or_stop(value: Column, to: T.DataType, message: Column) -> Column:
+    """`value` cast to `to` (POINTS, or int for a score); a value that does not fit stops the
+    Spark job with `message` (naming the file and the rule or dimension — never a subject:
+    out_of_range). try_cast costs what the cast did; the check is a null test per row."""
+    fitted = value.try_cast(to)
+    return F.when(fitted.isNull() & value.isNotNull(), F.raise_error(message)).otherwise(fitted)
+
+
+#: the largest whole score gold holds (int)
+MAX_SCORE = 2 ** 31 - 1
+
+
+def out_of_range(scheme: Scheme, what: str, kind: str | None = None,
+                 column: str | None = None, score: bool = False) -> Column:
+    """The message of a total that leaves its type (cast_or_stop): the scheme's file,
+    the rule or dimension (`kind`, named by the row's `column`), what was summed — never a
+    subject. `score`: a whole score beyond int, not points beyond decimal(18,8)."""
+    named = [F.lit(f"{kind} '"), F.col(column), F.lit("': ")] if column else []
+    bound = (f"reaches {MAX_SCORE + 1:,} or more in magnitude, beyond a whole score (int): "
+             "set min_score and max_score, or lower the points" if score else
+             f"reach {MAX_POINTS:,} or more in magnitude, beyond the exact points scoring keeps "
+             "(decimal(18,8)): lower the points")
+    return F.concat(F.lit(f"{_display(scheme.path)}: "), *named, F.lit(f"{what} {bound}"))
 
 
 def as_units(value: Column, scale: int = POINTS.scale) -> Column:

@@ -19,6 +19,7 @@ from functools import reduce
 from typing import Iterable
 
 from pyspark import StorageLevel
+from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
@@ -28,6 +29,7 @@ from ..io import tables
 from ..months import last_day
 from ..publish.published import keep_gold_layout
 from ..rules import Scheme
+from ..rules.reading import _display
 from ..silver.adults import scored_subjects
 from ..silver.residence import state_month
 from ..silver.versions import as_known_at
@@ -41,6 +43,36 @@ from .steps import (FINDING_COLUMNS, appeal_flags, current_findings_per_item, ev
 # cache, whose compression analysis made holding a scheme's evaluated findings cost ~10 s more
 # than computing them at full scale (docs/performance.md, seventh sitting).
 _KEEP = StorageLevel.DISK_ONLY
+
+class PointsOutOfRange(RuntimeError):
+    """A month whose points leave their exact types for some subject (decimals.cast_or_stop:
+    a rule's, a dimension's points beyond decimal(18,8), a score beyond int; or a sum beyond a
+    long). The message names the month, the rule file and the rule or dimension — never a
+    subject. The same on every try: a refusal (pipeline.REFUSALS)."""
+
+
+def out_of_range_error(error: BaseException | None, month: str,
+                       schemes: Iterable[Scheme]) -> PointsOutOfRange | None:
+    """Spark's error of a total beyond its type (raised in a task, maybe wrapped by a write)
+    said for people, without Spark's hint to turn ANSI mode off; None for any other error."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, PySparkException):
+            condition = (error.getCondition() or "").split(".")[0]
+            if condition == "USER_RAISED_EXCEPTION":        # cast_or_stop's own message
+                said = (error.getMessageParameters() or {}).get("errorMessage", "")
+                return PointsOutOfRange(f"{month} cannot be scored: {said}")
+            if condition in ("ARITHMETIC_OVERFLOW", "NUMERIC_VALUE_OUT_OF_RANGE",
+                             "CAST_OVERFLOW"):                # a sum of longs beyond 2^63
+                files = ", ".join(_display(s.path) for s in schemes)
+                return PointsOutOfRange(
+                    f"{month} cannot be scored: {files}: a subject's points (or a tiers rule's "
+                    "quantities) add up beyond what exact sums hold (about 9.2·10^10 points, "
+                    "9.2·10^14 of a quantity): lower the points")
+        error = error.__cause__ or error.__context__
+    return None
+
 
 #: the modulus of the checksums (a prime below 2³¹: products of two residues fit a long)
 CHECK_MODULUS = 2_147_483_647
@@ -141,7 +173,8 @@ class MonthScan:
     def __init__(self, spark: SparkSession, settings: Settings, month: str,
                  schemes: Iterable[Scheme], inputs: MonthInputs | None = None, progress=None):
         self.spark, self.settings, self.month = spark, settings, month
-        self.with_months_resident = any(needs_months_resident(s) for s in schemes)
+        self.schemes = list(schemes)
+        self.with_months_resident = any(needs_months_resident(s) for s in self.schemes)
         self.inputs = inputs
         self.say = progress or (lambda stage, detail="": None)
         self.findings: DataFrame | None = None
@@ -169,10 +202,13 @@ class MonthScan:
         _describe(self.spark, None)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         for df in self._held:
             _unhold(df)
         self._held.clear()
+        said = out_of_range_error(exc, self.month, self.schemes)
+        if said is not None:
+            raise said from None
 
     def score(self, scheme: Scheme, run_id: str, computed_at: dt.datetime) -> SchemeScores:
         """Steps 1–7 and the explanation of `scheme` from the held inputs.

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from ..months import add_months, full_months_column
 from ..rules import Condition, Scheme, SubjectRule
 from .across_findings import is_current, of_rules
-from .decimals import POINTS, RULE_VALUE
+from .decimals import POINTS, RULE_VALUE, cast_or_stop, out_of_range
 
 
 class MissingAttribute(ValueError):
@@ -132,7 +132,9 @@ def subject_dimension_totals(flags: DataFrame, scheme: Scheme) -> DataFrame:
         entries.append(F.struct(
             F.lit(dimension).alias("dimension"),
             F.lit(scheme.dimensions[dimension].cap).cast(RULE_VALUE).alias("dimension_cap"),
-            total.cast(POINTS).alias("rule_total"),
+            cast_or_stop(total, POINTS, out_of_range(
+                scheme, f"dimension '{dimension}': a subject's points of the subject rules"))
+            .alias("rule_total"),
             reduce(lambda a, b: a | b, [F.col(f"_applies_{i}") for i, _ in mine]).alias("_any")))
     return (flags.select("subject_key", F.explode(F.array(*entries)).alias("s"))
             .where(F.col("s._any"))

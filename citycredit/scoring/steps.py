@@ -31,7 +31,8 @@ from ..silver.adults import exclude_opted_out
 from ..rules.reading import MAX_POINTS, too_many_decimals, too_many_points
 from .across_findings import (growth_totals, is_current, item_condition, of_rules, repair_status,
                               requirement_status)
-from .decimals import POINTS, QUANTITY, RULE_VALUE, as_units, bounded, exact_sum, from_units
+from .decimals import (POINTS, QUANTITY, RULE_VALUE, as_units, bounded, cast_or_stop, exact_sum,
+                       from_units, out_of_range)
 from .explain import explains_the_month, explanation_lines
 from .person_rules import subject_dimension_totals, subject_rule_flags, unless_cutoff
 
@@ -179,7 +180,10 @@ def evaluate_findings(findings: DataFrame, adults: DataFrame | None, appeals: Da
                 * F.col("rule_points_per_unit"))
     df = df.withColumn("finding_points", F.when(F.col("rule_kind") == "points",
                                                 F.col("rule_points").cast(POINTS))
-                       .when(F.col("rule_kind") == "points_per_unit", per_unit.cast(POINTS)))
+                       .when(F.col("rule_kind") == "points_per_unit", cast_or_stop(
+                           per_unit, POINTS, out_of_range(
+                               scheme, "a finding's points (quantity × points_per_unit)",
+                               "rule", "rule_id"))))
     growing = any(r.growth for r in scheme.rules)
     if growing:   # growth counts from occurred_on on: no validity window
         df = df.withColumn("last_valid_day", F.when(F.col("rule_kind") != "growth",
@@ -271,7 +275,9 @@ def rule_totals(lines: DataFrame, scheme: Scheme) -> DataFrame:
                                QUANTITY.scale).alias("_quantity"),
                      F.count(F.lit(1)).alias("finding_count")))
     raw = F.when(F.col("rule_kind") == "tiers", tier_points(scheme)).otherwise(F.col("_points"))
-    return (per_rule.withColumn("rule_raw", raw.cast(POINTS))
+    within = cast_or_stop(raw, POINTS, out_of_range(scheme, "a subject's points for the rule",
+                                                    "rule", "rule_id"))
+    return (per_rule.withColumn("rule_raw", within)
             .withColumn("rule_total", bounded(F.col("rule_raw"), F.col("rule_cap")).cast(POINTS))
             .withColumn("_start", F.lit(None).cast("date")))     # growth rows carry theirs
 
@@ -281,15 +287,17 @@ def rule_totals(lines: DataFrame, scheme: Scheme) -> DataFrame:
 DIMENSION_INPUT = ["subject_key", "dimension", "dimension_cap", "rule_total", "finding_count"]
 
 
-def dimension_totals(per_rule: DataFrame) -> DataFrame:
+def dimension_totals(per_rule: DataFrame, scheme: Scheme) -> DataFrame:
     """Step 6b: per subject and dimension, bounded by the dimension cap. In: DIMENSION_INPUT
     columns, a row per rule total (rule_totals, growth_totals) or per person and dimension
-    (subject_dimension_totals)."""
+    (subject_dimension_totals). The raw total must fit the points too, capped or not: the
+    cap's explanation line carries the difference."""
+    raw = cast_or_stop(F.col("dimension_raw"), POINTS, out_of_range(
+        scheme, "a subject's points in the dimension", "dimension", "dimension"))
     return (per_rule.groupBy("subject_key", "dimension", "dimension_cap")
             .agg(exact_sum(F.col("rule_total")).alias("dimension_raw"),
                  F.sum("finding_count").alias("finding_count"))
-            .withColumn("dimension_total",
-                        bounded(F.col("dimension_raw"), F.col("dimension_cap")).cast(POINTS)))
+            .withColumn("dimension_total", bounded(raw, F.col("dimension_cap")).cast(POINTS)))
 
 
 def grade_columns(score: Column, scheme: Scheme) -> tuple[Column, Column]:
@@ -332,7 +340,8 @@ def subject_scores(per_dimension: DataFrame, adults: DataFrame, scheme: Scheme) 
         clamped = F.greatest(clamped, F.lit(scheme.min_score).cast(POINTS))
     if scheme.max_score is not None:
         clamped = F.least(clamped, F.lit(scheme.max_score).cast(POINTS))
-    score = F.round(clamped, 0).cast("int")          # Spark's round on DECIMAL is HALF_UP
+    score = cast_or_stop(F.round(clamped, 0), T.IntegerType(), out_of_range(  # round: HALF_UP
+        scheme, "a subject's score (base_score and every dimension's points)", score=True))
     df = df.withColumn("score", score)
     grade, label = grade_columns(F.col("score"), scheme)
     dim_map = F.create_map(*[c for i, d in enumerate(dims)
@@ -340,8 +349,9 @@ def subject_scores(per_dimension: DataFrame, adults: DataFrame, scheme: Scheme) 
     return df.select(
         "subject_key", "score", grade.alias("grade"), label.alias("grade_label"),
         base.alias("base_score"),
-        F.coalesce("points_positive", zero).cast(POINTS).alias("points_positive"),
-        F.coalesce("points_negative", zero).cast(POINTS).alias("points_negative"),
+        *[cast_or_stop(F.coalesce(f"points_{sign}", zero), POINTS, out_of_range(
+            scheme, f"a subject's points of the {sign} dimensions together"))
+          .alias(f"points_{sign}") for sign in ("positive", "negative")],
         dim_map.alias("dimension_points"),
         F.coalesce("finding_count", F.lit(0)).cast("int").alias("finding_count"),
         raw.cast(POINTS).alias("raw_score"))
@@ -466,7 +476,7 @@ def summarise_month(evaluated: DataFrame, adults: DataFrame, scheme: Scheme, mon
     if scheme.subject_rules:
         flags = keep(subject_rule_flags(adults, evaluated, scheme, as_of))
         summed = summed.unionByName(subject_dimension_totals(flags, scheme))
-    per_dimension = keep(dimension_totals(summed))
+    per_dimension = keep(dimension_totals(summed, scheme))
     scores = subject_scores(per_dimension, adults, scheme)
 
     stamp = F.lit(computed_at or dt.datetime.now(dt.timezone.utc)).cast("timestamp")

@@ -282,17 +282,43 @@ def _ln(x):
     return math.log(x)
 
 
-def test_a_month_without_later_deliveries_says_why_validity_is_missing(world):
+def test_a_month_without_later_deliveries_says_why_validity_is_missing(world, tmp_path,
+                                                                       monkeypatch):
+    """The months an outcome window would take are said in the summary, the report and the
+    CLI's output; the evaluation still succeeds (exit 0): its stability and fairness stand, and
+    the DAG evaluates the latest month, which never has one."""
+    from click.testing import CliRunner
+
+    from citycredit.cli import cli
+
     result = task.evaluate("haibei", "2025-04", settings=world, record=False)
     assert result["outcome_months"] == 0
     assert result["auc"] is None and result["ks"] is None and result["monotone"] is None
-    assert "no month after 2025-04 delivered yet" in result["reasons"]["auc"]
+    needed = ("no month after 2025-04 delivered yet (silver holds no later population snapshot): "
+              "validity and discrimination need 2025-05 at least, 2025-05 … 2026-04 for the full "
+              "window (policy.outcome_months: 12)")
+    assert needed in result["reasons"]["auc"] and needed in result["reasons"]["bad_rate"]
+    page = Path(result["report"]).read_text("utf-8")
+    assert f"<b>no outcome window</b>: {needed}" in page
     # 2025-03 → 2025-04 of ten subjects: one fewer in B, one more in D, the rest alike, so
     # PSI = (0.1 - 0.2)·ln(0.1/0.2) + (0.2 - 0.1)·ln(0.2/0.1) = 0.2·ln 2, in the 'watch' band
     assert result["grade_counts"]["2025-03"] == {"AA": 1, "A": 3, "B": 2, "C": 3, "D": 1}
     assert result["grade_counts"]["2025-04"] == {"AA": 1, "A": 3, "B": 1, "C": 3, "D": 2}
     assert result["psi"]["previous_month"] == pytest.approx(0.2 * _ln(2))
     assert result["psi_band"]["previous_month"] == "watch"
+
+    for var in [k for k in os.environ if k.startswith("CITYCREDIT_")]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(world.warehouse))
+    monkeypatch.setenv("CITYCREDIT_REPORTS", str(tmp_path))
+    monkeypatch.chdir(PROJECT)
+    shown = CliRunner().invoke(cli, ["evaluate", "--scheme", "haibei", "--month", "2025-04"])
+    assert shown.exit_code == 0, shown.output
+    said = " ".join(shown.output.split())
+    assert "haibei 2025-04: no outcome window (AUC, KS and bad rates need later months: see " \
+           "below), 10 subjects" in said
+    assert "AUC —, KS —, monotone —" in said
+    assert f"outcome_months, auc, gini, ks, monotone, bad_rate: {needed}" in said    # once
 
 
 def test_a_draft_never_touches_gold_published_or_the_run_report(world, draft_path,
@@ -347,3 +373,31 @@ def test_a_draft_of_another_scheme_or_a_missing_month_is_refused(world, draft_pa
         task.simulate("huzhou", draft_path, M, settings=world)
     with pytest.raises(PolicyDataMissing, match="no population snapshot for 2026-01"):
         task.simulate("haibei", draft_path, "2026-01", settings=world)
+
+
+def test_a_draft_whose_points_leave_their_type_is_refused_naming_file_dimension_and_month(
+        world, tmp_path, monkeypatch):
+    """s8's court listing (−200) and a minor penalty at −9,999,999,999 in the draft: the law
+    dimension's points are beyond decimal(18,8). Refused (exit 2) by name, not with Spark's
+    hint to turn ANSI mode off."""
+    from click.testing import CliRunner
+
+    from citycredit.cli import cli
+
+    text = (PROJECT / "rules" / "haibei.yaml").read_text("utf-8")
+    old, _ = DRAFT_MINOR_60
+    draft = tmp_path / "haibei-huge.yaml"
+    draft.write_text(text.replace(old, old.replace("points: -20", "points: -9999999999")), "utf-8")
+    for var in [k for k in os.environ if k.startswith("CITYCREDIT_")]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(world.warehouse))
+    monkeypatch.setenv("CITYCREDIT_REPORTS", str(tmp_path / "reports"))
+    monkeypatch.chdir(PROJECT)
+    result = CliRunner().invoke(cli, ["simulate", "--scheme", "haibei", "--draft", str(draft),
+                                      "--month", M])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert (f"REFUSED: {M} cannot be scored: {draft}: dimension 'law': a subject's points in the "
+            "dimension reach 10,000,000,000 or more in magnitude") in said, said
+    assert "ansi" not in said.lower()
+    assert not (tmp_path / "reports").exists()

@@ -107,3 +107,57 @@ def test_unmatched_items_are_the_findings_the_evaluation_leaves_without_a_rule(w
                     .groupBy("item_code").agg(F.count(F.lit(1)).alias("n")).collect()}
         assert result.unmatched == expected, result.scheme
     assert any(result.unmatched for result in results)      # the world leaves some unmatched
+
+
+# the SPEC §4 example with edits, findings of one subject (its key must appear in no message)
+_NEAR = "points: -9999999999, valid_months: 60"
+_OUT_OF_RANGE = [
+    # two listings just under the bound: the rule's sum is beyond decimal(18,8)
+    ({"points: -150, valid_months: 60": _NEAR}, 2, "rule 'debtor': a subject's points for the "
+     "rule reach 10,000,000,000 or more in magnitude"),
+    # two rules of a dimension, each within: the dimension's sum is not
+    ({"points: -150, valid_months: 60": "points: -6000000000, valid_months: 60",
+      "points: -24, valid_months: 24": "points: -6000000000, valid_months: 24"}, 1,
+     "dimension 'law': a subject's points in the dimension reach 10,000,000,000"),
+    # no min_score: 1000 − 3·10^9 is no whole score gold can hold (int)
+    ({"min_score: 0": "",
+      "points: -150, valid_months: 60": "points: -3000000000, valid_months: 60"}, 1,
+     "a subject's score (base_score and every dimension's points) reaches 2,147,483,648 or "
+     "more in magnitude, beyond a whole score (int): set min_score and max_score"),
+    # ten listings just under the bound: beyond even a sum of longs
+    ({"points: -150, valid_months: 60": _NEAR}, 10, "a subject's points (or a tiers rule's "
+     "quantities) add up beyond what exact sums hold"),
+]
+
+
+@pytest.mark.parametrize("edits, listings, said", _OUT_OF_RANGE)
+def test_points_beyond_their_type_stop_the_month_naming_file_rule_and_month(
+        tmp_path, spark, settings, edits, listings, said):
+    """Points are decimal(18,8), scores int (scoring.decimals): a month whose points leave them
+    stops with the month, the rule file and the rule or dimension — not Spark's hint to turn
+    ANSI mode off, and no subject."""
+    import datetime as dt
+
+    from test_scoring import APPEALS, EXAMPLE, FINDINGS, write_scheme
+
+    from citycredit.scoring.job import MonthInputs, PointsOutOfRange
+
+    text = EXAMPLE.replace("scheme: example", "scheme: near")
+    for old, new in edits.items():
+        assert old in text
+        text = text.replace(old, new)
+    scheme = write_scheme(tmp_path, "near", text)
+    key = "f00dfeedsubjectkey"
+    findings = [("court", f"r{i}", key, "COURT_DISHONEST_DEBTOR", None, None,
+                 dt.date(2026, 1, 1 + i), None, "active", None) for i in range(listings)]
+    findings.append(("market_regulation", "fine", key, "ADMIN_PENALTY", "general", None,
+                     dt.date(2026, 2, 1), None, "active", None))
+    inputs = MonthInputs(findings=spark.createDataFrame(findings, FINDINGS),
+                         subjects=spark.createDataFrame([(key,)], "subject_key string"),
+                         appeals=spark.createDataFrame([], APPEALS))
+    world = dataclasses.replace(settings, warehouse=tmp_path / "warehouse")
+    with pytest.raises(PointsOutOfRange) as refused:
+        run_scoring(spark, world, scheme, "2026-03", run_id="huge", inputs=inputs)
+    message = str(refused.value)
+    assert message.startswith("2026-03 cannot be scored: rules/near.yaml: ") and said in message
+    assert key not in message and "ansi" not in message.lower()

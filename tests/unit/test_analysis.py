@@ -8,6 +8,7 @@ import pyarrow as pa
 import pytest
 
 from citycredit import analysis, catalog
+from citycredit.months import MonthError
 from citycredit.io import tables
 
 
@@ -69,3 +70,48 @@ def test_identity_numbers_are_withheld_unless_named_and_unknown_names_refused(se
     assert analysis.read_table("gold.score_lines", settings=settings).empty   # not written yet
     with pytest.raises(analysis.UnknownTable, match="gold.scores"):
         analysis.read_table("gold.score", settings=settings)
+
+
+def test_a_folder_without_a_warehouse_and_a_malformed_month_are_refused_not_read_as_empty(
+        tmp_path, settings):
+    """A notebook pointed at a mistyped folder, or filtering on a month typed wrongly, got empty
+    tables and no word why (found by the newcomer try-out)."""
+    (tmp_path / "demo" / "warehouse" / "gold").mkdir(parents=True)
+    opened = analysis.open_warehouse(tmp_path / "demo" / "warehouse")
+    assert opened.warehouse == tmp_path / "demo" / "warehouse"
+    with pytest.raises(catalog.NoWarehouse, match=(
+            rf"no warehouse at {tmp_path / 'demo'} \(no bronze, silver, gold folder\); "
+            rf"{tmp_path / 'demo' / 'warehouse'} holds one")):
+        analysis.open_warehouse(tmp_path / "demo")
+    with pytest.raises(catalog.NoWarehouse, match=(
+            rf"no warehouse at {tmp_path / 'demo' / 'warehose'} .*: open_warehouse takes the "
+            "folder a run writes")):
+        analysis.open_warehouse(tmp_path / "demo" / "warehose")
+
+    data = scores([("a", "haibei", "2026-10", 1000, "A")])
+    tables.write_arrow(data, catalog.SCORES.at(settings), mode="overwrite")
+    publish(data, settings)
+    for month in ("2026-1", ["2026-10", "2026/09"], "Oct 2026"):
+        bad = month[-1] if isinstance(month, list) else month
+        with pytest.raises(MonthError, match=rf"where\['score_month'\] '{bad}' is not a month: "
+                                             "use YYYY-MM"):
+            analysis.read_table("gold.scores", where={"score_month": month}, settings=settings)
+    with pytest.raises(MonthError, match=r"where\['snapshot_month'\] '202610' is not a month"):
+        analysis.read_table("silver.population", where={"snapshot_month": "202610"},
+                            settings=settings)
+    assert len(analysis.read_table("gold.scores", where={"score_month": "2026-10"},
+                                   settings=settings)) == 1
+
+
+def test_decimals_read_as_the_double_nearest_their_value_without_float_noise(settings):
+    """Arrow's decimal→float64 cast read 288.4 points as 288.40000000000003."""
+    data = scores([("a", "haibei", "2026-10", 1288, "AA")])
+    values = {"points_positive": [Decimal("288.4")], "base_score": [Decimal("1.3")],
+              "points_negative": [Decimal("-1234567.89012345")]}
+    for name, value in values.items():
+        data = data.set_column(data.schema.get_field_index(name), name,
+                               pa.array(value, data.schema.field(name).type))
+    tables.write_arrow(data, catalog.SCORES.at(settings), mode="overwrite")
+    publish(data, settings)
+    row = analysis.read_table("gold.scores", settings=settings).iloc[0]
+    assert [repr(float(row[name])) for name in values] == ["288.4", "1.3", "-1234567.89012345"]

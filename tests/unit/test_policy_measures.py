@@ -311,6 +311,37 @@ def test_the_policy_tools_on_a_mistyped_warehouse_say_so(tmp_path, monkeypatch):
     assert not (tmp_path / "warehouse").exists()
 
 
+@pytest.mark.parametrize("where", ["reports.html", "reports.html/haibei"])
+def test_a_reports_folder_that_is_a_file_is_refused_before_anything_runs(tmp_path, monkeypatch,
+                                                                          where):
+    """policy.reports naming a file (or a folder under one) stopped `simulate` only as it wrote
+    the report, after minutes of Spark: now refused first, naming the setting and its origin."""
+    from click.testing import CliRunner
+
+    from citycredit.cli import cli
+
+    (tmp_path / "reports.html").write_text("an earlier report", "utf-8")
+    for var in [k for k in __import__("os").environ if k.startswith("CITYCREDIT_")]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("CITYCREDIT_WAREHOUSE", str(tmp_path / "warehouse"))
+    (tmp_path / "warehouse" / "silver").mkdir(parents=True)     # a warehouse without the month
+    monkeypatch.setenv("CITYCREDIT_REPORTS", str(tmp_path / where))
+    monkeypatch.chdir(RULES.parent)
+    problem = ("is a file, not a folder" if where == "reports.html" else
+               f"cannot be made: {tmp_path / 'reports.html'} is a file")
+    for args in (["simulate", "--scheme", "haibei", "--draft", "rules/drafts/haibei-blood-15.yaml",
+                  "--month", "2026-01"], ["evaluate", "--scheme", "haibei", "--month", "2026-01"]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2, result.output
+        assert (f"REFUSED: policy.reports: {tmp_path / where} {problem} (from environment "
+                "variable CITYCREDIT_REPORTS)") in " ".join(result.output.split()), result.output
+        assert "population snapshot" not in result.output     # before the month is looked at
+    # the report given on the command line is used instead: the setting does not matter then
+    given = CliRunner().invoke(cli, ["evaluate", "--scheme", "haibei", "--month", "2026-01",
+                                     "--report", str(tmp_path / "here.html")])
+    assert given.exit_code == 1 and "STOPPED: silver has no population snapshot" in given.output
+
+
 def test_simulate_warns_when_the_draft_predates_the_adopted_rules(tmp_path, monkeypatch):
     """A draft written from rules replaced since (its effective_from before the adopted
     version's): said first, naming both versions, before the run goes on (here: to its refusal
@@ -365,3 +396,7 @@ def test_the_rule_table_lists_subject_rules_beside_the_finding_rules():
     assert table["hukou"] == {"adopted": {"subjects": 4, "mean_points": 30.0},
                               "draft": {"subjects": 4, "mean_points": 45.0}}
     assert table["clean-3y"]["adopted"] == {"subjects": 0, "mean_points": None}
+    # a mean is the decimal at the points' scale, not a float of the 28-digit quotient
+    thirds = sim.rule_table(pd.DataFrame({"rule_id": ["hukou"], "subjects": [3],
+                                          "points": [Decimal(100)]}), effects(45), adopted, draft)
+    assert repr(thirds["hukou"]["adopted"]["mean_points"]) == "33.33333333"
