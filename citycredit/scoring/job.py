@@ -44,6 +44,7 @@ from .steps import (FINDING_COLUMNS, appeal_flags, current_findings_per_item, ev
 # than computing them at full scale (docs/performance.md, seventh sitting).
 _KEEP = StorageLevel.DISK_ONLY
 
+
 class PointsOutOfRange(RuntimeError):
     """A month whose points leave their exact types for some subject (decimals.cast_or_stop:
     a rule's, a dimension's points beyond decimal(18,8), a score beyond int; or a sum beyond a
