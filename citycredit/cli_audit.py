@@ -85,7 +85,7 @@ def audit_show(grantee, subject, since, until, as_json):
             .astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
 
     log = AuditLog(audit_url(settings))
-    if grantee:         # before the prompt for a number
+    if grantee is not None:     # before the prompt for a number; "" (an unset variable) too
         _check_grantee(settings, log, grantee)
     key = None
     if subject:
@@ -115,7 +115,7 @@ def _check_grantee(settings, log, grantee: str) -> None:
     from .config import GRANTEES_FILE, load_grantees
 
     known = load_grantees(settings.conf_dir)
-    if grantee in known or log.show(grantee=grantee, limit=1):
+    if grantee and (grantee in known or log.show(grantee=grantee, limit=1)):
         return
     names = ", ".join(f"{g} ({conf['name']})" for g, conf in known.items())
     raise click.BadParameter(

@@ -510,7 +510,7 @@ def landing_folder(settings: Settings) -> Path:
 def reports_folder(settings: Settings) -> Path:
     """settings.policy["reports"], where the policy tools write their reports: a folder, or
     one they can make (the first part of the path that exists is a folder this user may
-    write to). Checked before anything runs — a file there made `simulate` fail at its end,
+    write to; the folder is made here). Checked before anything runs — a file there made `simulate` fail at its end,
     after minutes of Spark. Raises ConfigError naming the setting and where it came from."""
     folder = Path(settings.policy["reports"])
     there = next(p for p in (folder, *folder.parents) if p.exists())
@@ -521,7 +521,11 @@ def reports_folder(settings: Settings) -> Path:
         problem = "is not writable by this user" if there == folder else \
             f"cannot be made: {there} is not writable by this user"
     else:
-        return folder
+        try:        # made now, as the report would make it: root passes os.access on /proc too
+            folder.mkdir(parents=True, exist_ok=True)
+            return folder
+        except OSError as exc:
+            problem = f"cannot be made: {exc.strerror or exc}"
     raise ConfigError(f"policy.reports: {folder} {problem} (from "
                       f"{_origin(settings.origins, 'policy.reports')}): point it at a folder for "
                       "the reports")

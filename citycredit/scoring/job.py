@@ -66,7 +66,8 @@ def out_of_range_error(error: BaseException | None, month: str,
                 return PointsOutOfRange(f"{month} cannot be scored: {said}")
             if condition in ("ARITHMETIC_OVERFLOW", "NUMERIC_VALUE_OUT_OF_RANGE",
                              "CAST_OVERFLOW"):                # a sum of longs beyond 2^63
-                files = ", ".join(_display(s.path) for s in schemes)
+                files = [_display(s.path) for s in schemes]     # Spark does not say which
+                files = files[0] if len(files) == 1 else "one of " + ", ".join(files)
                 return PointsOutOfRange(
                     f"{month} cannot be scored: {files}: a subject's points (or a tiers rule's "
                     "quantities) add up beyond what exact sums hold (about 9.2·10^10 points, "

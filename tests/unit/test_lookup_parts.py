@@ -338,6 +338,10 @@ def test_audit_show_refuses_a_grantee_that_is_neither_configured_nor_in_the_log(
     assert "no grantee 'BANK1' is configured in" in said and "grantees.yaml" in said
     assert "the grantees are BANK01 (威海市商业银行), PORTAL (信用威海)" in said
     assert "0 entries" not in typo.output
+    # an empty one (an unset shell variable) is no filter either: refused, not every entry
+    empty = CliRunner().invoke(cli, ["audit", "show", "--grantee", ""])
+    assert empty.exit_code == 2 and "no grantee '' is configured" in " ".join(
+        empty.output.split()), empty.output
     for grantee, count in (("PORTAL", 0), ("OLDBANK", 1), ("BANK01", 1)):
         shown = CliRunner().invoke(cli, ["audit", "show", "--grantee", grantee])
         assert shown.exit_code == 0, shown.output
