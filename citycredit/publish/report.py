@@ -131,7 +131,10 @@ def write_report(month: str, run_id: str, landed: list[dict] | None, silver: dic
                      else f"published: nothing (no scheme in force in {month})")
     else:
         refusal = recorded_refusal(settings, run_id)
-        lines.append("NOT PUBLISHED (the previous publication stays): "
+        published_before = tables.exists(catalog.PUBLISHED_SCORES.at(settings))
+        kept = ("the previous publication stays" if published_before
+                else "nothing is published yet")        # a refused first month
+        lines.append(f"NOT PUBLISHED ({kept}): "
                      + ("; ".join(refusal) if refusal else "an earlier step stopped the month"))
     if stages:
         lines.append("stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in stages.items()))

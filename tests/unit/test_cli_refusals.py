@@ -69,7 +69,8 @@ def test_run_without_deliveries_says_each_missing_path_once(tmp_path, warehouse_
     for source in required:
         expected = str(tmp_path / "landing" / source / "2026-10" / "_READY")
         assert result.output.count(expected) == 1, (expected, result.output)
-    assert "NOT PUBLISHED (the previous publication stays): month 2026-10: no complete " \
+    # a first month: there is no previous publication to stay (a newcomer's try-out)
+    assert "NOT PUBLISHED (nothing is published yet): month 2026-10: no complete " \
            "delivery from required source(s)" in result.output
     # the STOPPED line names the month and the sources (a log keeping only stderr has them)
     assert f"STOPPED: month 2026-10: no complete delivery from required source(s) " \
