@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 from .. import catalog
 from ..config import Settings
 from ..io import tables
+from ..months import month_of
 from ..rules import Scheme
 from ..scoring.job import MonthInputs, MonthScan
 
@@ -94,8 +95,11 @@ def require_month(settings: Settings, month: str) -> None:
     if month not in population_months(settings):
         known = population_months(settings)
         span = f"{known[0]} … {known[-1]}" if known else "none"
+        today = dt.date.today()
+        then = (f"{month} has not begun yet (today is {today.isoformat()})"
+                if month > month_of(today) else f"run `citycredit run --month {month}` first")
         raise PolicyDataMissing(f"silver has no population snapshot for {month} (months held: "
-                                f"{span}): run `citycredit run --month {month}` first")
+                                f"{span}): {then}")
 
 
 def gold_scores(spark: SparkSession, settings: Settings, scheme: str, month: str

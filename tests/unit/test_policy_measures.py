@@ -273,6 +273,10 @@ def test_policy_settings_defaults_override_and_refusal(tmp_path):
       "--month", "2026-01"], 1, "STOPPED: silver has no population snapshot for 2026-01"),
     (["evaluate", "--scheme", "haibei", "--month", "2026-01"], 1,
      "run `citycredit run --month 2026-01` first"),
+    # a month to come: not "run it first" (a newcomer's try-out)
+    (["evaluate", "--scheme", "haibei", "--month", "2999-01"], 1,
+     "STOPPED: silver has no population snapshot for 2999-01 (months held: none): 2999-01 has "
+     "not begun yet (today is"),
     (["evaluate", "--scheme", "nosuch", "--month", "2026-01"], 2, "nosuch"),
     (["evaluate", "--scheme", "haibei", "--month", "2026-13"], 2, "is not a month"),
 ])
