@@ -37,6 +37,10 @@ class UnknownTable(LookupError):
     """A name that is not a table of the catalogue (or not one this warehouse has yet)."""
 
 
+class UnknownColumn(LookupError):
+    """A column asked for (in `columns` or `where`) that the table does not have."""
+
+
 def open_warehouse(warehouse: str | Path, landing: str | Path | None = None,
                    reports: str | Path | None = None) -> Settings:
     """The settings of a warehouse folder (conf/ as in force, CITYCREDIT_* overridden): the
@@ -88,10 +92,16 @@ def read_table(name: str, where: Mapping[str, object] | None = None,
     a run_id. columns: the columns
     wanted (default all but identity numbers and raw delivered text). Decimals become float64,
     dates datetime64. A table not written yet reads as an empty frame with the catalogue's
-    columns. Raises UnknownTable for a name the catalogue does not have, MonthError for a
+    columns. Raises UnknownTable for a name the catalogue does not have, UnknownColumn for a
+    column it does not have (in `columns` or `where`), MonthError for a
     month column (catalog.MONTH_COLUMNS) filtered on something that is no `YYYY-MM` month
     (it would match no row)."""
     entry = table(name, settings)
+    columns = None if columns is None else list(columns)
+    unknown = [c for c in [*(columns or ()), *(where or {})] if c not in entry.columns]
+    if unknown:     # Arrow would say "No match for FieldRef" and list its internal fields
+        raise UnknownColumn(f"{name} has no column {', '.join(map(repr, unknown))}; its columns "
+                            f"are: {', '.join(entry.columns)}")
     for column in catalog.MONTH_COLUMNS.intersection(where or {}):
         for value in _values(where[column]):
             check_month(value, f"where[{column!r}]")

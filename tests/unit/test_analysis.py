@@ -115,3 +115,21 @@ def test_decimals_read_as_the_double_nearest_their_value_without_float_noise(set
     publish(data, settings)
     row = analysis.read_table("gold.scores", settings=settings).iloc[0]
     assert [repr(float(row[name])) for name in values] == ["288.4", "1.3", "-1234567.89012345"]
+
+
+def test_a_misspelt_column_is_named_with_the_columns_there_are(settings):
+    """`columns=["scor"]` or `where={"schema": …}` gave Arrow's "No match for FieldRef" listing
+    its internal fields (a newcomer's try-out): UnknownColumn names it and the table's columns."""
+    data = scores([("a", "haibei", "2026-10", 1000, "A")])
+    tables.write_arrow(data, catalog.SCORES.at(settings), mode="overwrite")
+    publish(data, settings)
+    for kwargs, named in (({"columns": ["scor"]}, "'scor'"), ({"where": {"schema": "haibei"}},
+                                                               "'schema'")):
+        with pytest.raises(analysis.UnknownColumn) as refused:
+            analysis.read_table("gold.scores", settings=settings, **kwargs)
+        said = str(refused.value)
+        assert said.startswith(f"gold.scores has no column {named}; its columns are: ")
+        assert "score" in said and "__fragment_index" not in said
+    shown = analysis.read_table("gold.scores", columns=(c for c in ["score", "grade"]),
+                                settings=settings)
+    assert list(shown.columns) == ["score", "grade"] and shown["score"].tolist() == [1000]
