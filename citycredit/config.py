@@ -510,8 +510,8 @@ def landing_folder(settings: Settings) -> Path:
 def reports_folder(settings: Settings) -> Path:
     """settings.policy["reports"], where the policy tools write their reports: a folder, or
     one they can make (the first part of the path that exists is a folder this user may
-    write to; the folder is made here). Checked before anything runs — a file there made `simulate` fail at its end,
-    after minutes of Spark. Raises ConfigError naming the setting and where it came from."""
+    write to, and the folder can be made). Checked before anything runs — a file there made
+    `simulate` fail at its end, after minutes of Spark. Raises ConfigError naming the setting and where it came from."""
     folder = Path(settings.policy["reports"])
     there = next(p for p in (folder, *folder.parents) if p.exists())
     if not there.is_dir():
@@ -521,8 +521,10 @@ def reports_folder(settings: Settings) -> Path:
         problem = "is not writable by this user" if there == folder else \
             f"cannot be made: {there} is not writable by this user"
     else:
-        try:        # made now, as the report would make it: root passes os.access on /proc too
-            folder.mkdir(parents=True, exist_ok=True)
+        try:        # made and taken back, as the report would make it: root passes os.access
+            folder.mkdir(parents=True, exist_ok=True)       # on /proc and a missing mount too
+            for made in [folder, *folder.parents][:len(folder.relative_to(there).parts)]:
+                made.rmdir()            # a refused tool leaves no folder behind
             return folder
         except OSError as exc:
             problem = f"cannot be made: {exc.strerror or exc}"
