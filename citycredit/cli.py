@@ -579,12 +579,11 @@ def _check_erasable(settings, month: str) -> None:
     latest month it can erase."""
     import datetime as dt
 
-    from .ingest.delivery import landed_months
+    from .ingest.delivery import latest_landed_month
     from .months import month_of
 
     today = dt.date.today()
-    landed = [m for months in landed_months(settings).values() for m in months]
-    latest = max(landed) if landed else None
+    latest = latest_landed_month(settings)
     if month > month_of(today):
         why = f"{month} has not begun yet (today is {today.isoformat()})"
     elif latest is not None and month > latest:

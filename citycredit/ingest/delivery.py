@@ -182,6 +182,14 @@ def landed_months(settings, sources: list[str] | None = None) -> dict[str, set[s
     return months
 
 
+def latest_landed_month(settings, before: str | None = None,
+                        sources: list[str] | None = None) -> str | None:
+    """The latest month landed into this warehouse (landed_months) of `sources` (default every
+    configured one), of those before `before` when given; None when there is none."""
+    return max((m for months in landed_months(settings, sources).values() for m in months
+                if before is None or m < before), default=None)
+
+
 def landed_files(settings, source_id: str, month: str,
                  landings: dict[tuple[str, str], set[str]]) -> set[str]:
     """The data files of the source's month landed into this warehouse: those the run report

@@ -18,7 +18,7 @@ from .bronze import bronze_rows, volume_drop, write_bronze
 from .contracts import raw_schema
 from .delivery import (READY_FILE, Delivery, DeliveryError, DeliveryMissing,
                        deliveries_of_month, delivered_months_before, find_delivery, in_bronze,
-                       landed_months)
+                       landed_months, latest_landed_month)
 from .quarantine import quarantine_rows, quarantine_subject_keys, write_quarantine
 from .read import CHUNK_ROWS, iter_delivery
 from .staging import staging_rows, write_staging
@@ -86,19 +86,22 @@ def _none_skipped(settings: Settings, month: str) -> None:
                  if all((settings.landing / s / m / READY_FILE).is_file() for s in required)]
     if not delivered:
         return
-    landed = {m for months in landed_months(settings, list(required)).values()
-              for m in months if m < month}
-    skipped = [m for m in delivered if landed and m > max(landed)]
+    latest = latest_landed_month(settings, before=month, sources=list(required))
+    skipped = [m for m in delivered if latest is not None and m > latest]
     if skipped:
         first = skipped[0]
+        ready = settings.landing / next(iter(required)) / first / READY_FILE
         raise DeliveryMissing(
-            f"month {month}: months run in order, and {first} was delivered "
-            f"({settings.landing / next(iter(required)) / first / READY_FILE}) but never run here "
-            f"(the latest month run is {max(landed)}): run {first} first (citycredit run --month "
-            f"{first}), or {month} would be scored without {first}'s deliveries",
-            short=f"month {month}: months run in order, and {first} was delivered but never run "
-                  f"here (the latest month run is {max(landed)}): run {first} first "
-                  f"(citycredit run --month {first})")
+            f"month {month}: " + _run_first(f"{first} was delivered ({ready}) but", latest, first)
+            + f", or {month} would be scored without {first}'s deliveries",
+            short=f"month {month}: " + _run_first(f"{first} was delivered but", latest, first))
+
+
+def _run_first(never_run: str, latest: str, first: str) -> str:
+    """The words of both refusals for months not run in order (`never_run`: what was never
+    run, e.g. "2026-10 was")."""
+    return (f"months run in order, and {never_run} never run here (the latest month run is "
+            f"{latest}): run {first} first (citycredit run --month {first})")
 
 
 def _in_order(settings: Settings, month: str, missing: DeliveryMissing) -> DeliveryMissing:
@@ -107,13 +110,12 @@ def _in_order(settings: Settings, month: str, missing: DeliveryMissing) -> Deliv
     month meant was the earliest of those (its deliveries may be all there)."""
     from ..months import shift_month
 
-    landed = {m for months in landed_months(settings).values() for m in months if m < month}
-    if not landed or shift_month(max(landed), 1) == month:
+    latest = latest_landed_month(settings, before=month)
+    if latest is None or shift_month(latest, 1) == month:
         return missing
-    first, last = shift_month(max(landed), 1), shift_month(month, -1)
+    first, last = shift_month(latest, 1), shift_month(month, -1)
     never = f"{first} was" if first == last else f"{first} … {last} were"
-    hint = (f"; months run in order, and {never} never run here (the latest month run is "
-            f"{max(landed)}): run {first} first (citycredit run --month {first})")
+    hint = "; " + _run_first(never, latest, first)
     return DeliveryMissing(str(missing) + hint, short=missing.short + hint)
 
 
