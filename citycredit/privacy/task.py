@@ -15,7 +15,7 @@ from ..catalog import NoWarehouse
 from ..config import Settings, landing_folder, load_settings
 from ..ingest.delivery import READY_FILE, never_landed, report_landings
 from ..io.lock import EXCLUSIVE, SHARED, warehouse_lock
-from ..months import month_of, shift_month
+from ..months import is_month, month_of, shift_month
 from .erasure import ErasureError, erase_due, warehouse_tables
 from .landing import old_deliveries, remove_deliveries
 from .scan import ScanResult, needles_for_many, scan_for
@@ -78,7 +78,6 @@ def optouts_not_landed(settings: Settings, month: str) -> list[Path]:
     opt-outs silver holds, which landing (validated, pseudonymised) puts there — their month's
     run lands them and erases. (A landed file whose every row was erased has left bronze too,
     but holds no row any more: not listed.)"""
-    from ..months import is_month
     from .landing import _count_rows
 
     landings, unseen = report_landings(settings), []
